@@ -1,0 +1,12 @@
+DROP TABLE service_areas;
+DROP TABLE schedules;
+DROP TABLE phones;
+DROP TABLE service_at_location;
+DROP FUNCTION ketnoi_check_service_at_location();
+DROP TABLE locations;
+DROP TABLE service_categories;
+DROP TABLE services;
+DROP FUNCTION ketnoi_check_service_codes();
+DROP TABLE organizations;
+DROP FUNCTION ketnoi_touch_last_modified();
+DROP FUNCTION ketnoi_all_match(text[], text);

@@ -1,0 +1,242 @@
+//! Every error the API returns is an RFC 9457 problem document
+//! (`application/problem+json`) with a stable `type`, a human `detail` and,
+//! for bad input, the offending fields and the rule each one broke.
+//!
+//! Server-side failures keep their cause for the log and show the client an
+//! opaque message.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::models::DbError;
+use crate::domain::Invalid;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:ketnoi:problem:invalid-request",
+    "title": "Invalid request",
+    "status": 400,
+    "detail": "radius_m: radius must be between 1 and 500000 metres",
+    "errors": [{"field": "radius_m", "rule": "range", "message": "radius must be between 1 and 500000 metres"}]
+}))]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, `urn:ketnoi:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this case.
+    pub detail: String,
+    /// For bad input: each offending field and the rule it broke.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One field that broke one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The query parameter, path parameter or body field (JSON path, e.g.
+    /// `profile.age`).
+    pub field: String,
+    /// Machine-readable rule name: `range`, `format`, `one_of`, `required`,
+    /// `unknown_field`, `type`, `known_province`…
+    pub rule: String,
+    /// What was wrong, for a human.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        rule: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, invalid: Invalid) -> Self {
+        Self::new(field, invalid.rule, invalid.message)
+    }
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request")]
+    InvalidRequest(Vec<FieldError>),
+    #[error("malformed body: {0}")]
+    MalformedBody(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("no such route")]
+    NoRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+    /// Any other status produced below the handlers (by actix itself).
+    #[error("{0}")]
+    Status(StatusCode),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, invalid: Invalid) -> Self {
+        Self::InvalidRequest(vec![FieldError::invalid(field, invalid)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => ("invalid-request", "Invalid request"),
+            Self::MalformedBody(_) => ("malformed-body", "Malformed request body"),
+            Self::NotFound(_) | Self::NoRoute => ("not-found", "Not found"),
+            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::PayloadTooLarge => ("payload-too-large", "Payload too large"),
+            Self::Unavailable(_) => ("service-unavailable", "Service unavailable"),
+            Self::Internal(_) => ("internal-error", "Internal server error"),
+            Self::Status(status) if status.is_server_error() => {
+                ("internal-error", "Internal server error")
+            }
+            Self::Status(_) => ("http-error", "Request not served"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::InvalidRequest(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Self::MalformedBody(reason) => reason.clone(),
+            Self::NotFound(what) => format!("no {what} has this id"),
+            Self::NoRoute => "no endpoint has this path; see /openapi.json".into(),
+            Self::MethodNotAllowed => "this endpoint does not accept this method".into(),
+            Self::UnsupportedMediaType(expected) => format!("expected {expected}"),
+            Self::PayloadTooLarge => "the request body is larger than allowed".into(),
+            Self::Unavailable(_) => {
+                "the database is not reachable at the moment; try again shortly".into()
+            }
+            Self::Internal(_) => "something went wrong on our side; it has been logged".into(),
+            Self::Status(status) => status
+                .canonical_reason()
+                .unwrap_or("the request was not served")
+                .to_owned(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        Problem {
+            problem_type: format!("urn:ketnoi:problem:{slug}"),
+            title: title.into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                Self::InvalidRequest(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Status(status) => *status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) | Self::Unavailable(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if let Self::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Pool(_) => Self::Unavailable(error.into()),
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => Self::Unavailable(error.into()),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::db::pool::PoolError> for ApiError {
+    fn from(error: crate::db::pool::PoolError) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+/// The documented error responses, referenced from every operation.
+pub mod responses {
+    #![expect(
+        dead_code,
+        reason = "these types only describe responses in the OpenAPI document"
+    )]
+
+    use super::Problem;
+    use utoipa::IntoResponses;
+
+    /// A query or path parameter is missing, malformed or out of range; `errors`
+    /// names each one and the rule it broke.
+    #[derive(IntoResponses)]
+    #[response(status = 400, content_type = "application/problem+json")]
+    pub struct BadRequest(Problem);
+
+    /// No resource has this id.
+    #[derive(IntoResponses)]
+    #[response(status = 404, content_type = "application/problem+json")]
+    pub struct NotFound(Problem);
+
+    /// Failures on the server's side.
+    #[derive(IntoResponses)]
+    pub enum ServerProblems {
+        /// Unexpected server error; the cause is logged, not shown.
+        #[response(status = 500, content_type = "application/problem+json")]
+        Internal(Problem),
+        /// The database is unreachable; retry after `Retry-After` seconds.
+        #[response(status = 503, content_type = "application/problem+json")]
+        Unavailable(Problem),
+    }
+}

@@ -1,0 +1,228 @@
+//! What each `ketnoi` command does, given the parsed command line.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use secrecy::ExposeSecret;
+
+use crate::config::{Cli, Command, DatabaseArgs, DbCommand, OpenapiArgs, SeedArgs, ServeArgs};
+use crate::db::{migrations, pool, reference, seed};
+use crate::embedded::{EmbeddedCluster, Started};
+use crate::startup::{self, ServerSettings};
+
+/// The database a command works on: an external server, or the embedded
+/// cluster, which this process started (or found running) and will stop.
+enum Database {
+    External(String),
+    Embedded(EmbeddedCluster),
+}
+
+impl Database {
+    fn url(&self) -> String {
+        match self {
+            Self::External(url) => url.clone(),
+            Self::Embedded(cluster) => cluster.database_url(),
+        }
+    }
+
+    fn external_url(args: &DatabaseArgs) -> Option<String> {
+        args.database_url
+            .as_ref()
+            .map(|url| url.expose_secret().trim().to_owned())
+            .filter(|url| !url.is_empty())
+    }
+
+    fn open_cluster(args: &DatabaseArgs) -> anyhow::Result<EmbeddedCluster> {
+        Ok(EmbeddedCluster::open(
+            &args.data_dir,
+            args.pg_bin_dir.as_deref(),
+        )?)
+    }
+
+    /// Connects to DATABASE_URL, or initialises and starts the embedded
+    /// cluster and creates its database.
+    async fn open(args: &DatabaseArgs) -> anyhow::Result<Self> {
+        if let Some(url) = Self::external_url(args) {
+            return Ok(Self::External(url));
+        }
+        let cluster = Self::open_cluster(args)?;
+        if cluster.init_if_needed()? {
+            tracing::info!(data_dir = %cluster.data_dir().display(), "initialised a new embedded PostgreSQL cluster");
+        }
+        match cluster.start()? {
+            Started::Fresh => tracing::info!(
+                data_dir = %cluster.data_dir().display(),
+                log = %cluster.log_file().display(),
+                "started the embedded PostgreSQL {}", cluster.major_version()
+            ),
+            Started::AlreadyRunning => tracing::warn!(
+                data_dir = %cluster.data_dir().display(),
+                "the embedded PostgreSQL was already running (left by an earlier process); reusing it"
+            ),
+        }
+        if let Err(error) = cluster.prepare_database().await {
+            stop_quietly(&cluster);
+            return Err(error.into());
+        }
+        Ok(Self::Embedded(cluster))
+    }
+
+    /// Stops the embedded cluster; nothing to do for an external server.
+    fn close(self) -> anyhow::Result<()> {
+        if let Self::Embedded(cluster) = self {
+            cluster.stop()?;
+            tracing::info!("stopped the embedded PostgreSQL");
+        }
+        Ok(())
+    }
+}
+
+fn stop_quietly(cluster: &EmbeddedCluster) {
+    if let Err(error) = cluster.stop() {
+        tracing::error!(%error, "could not stop the embedded PostgreSQL");
+    }
+}
+
+/// Migrations, then the reference data.
+async fn migrate(url: &str) -> anyhow::Result<()> {
+    let applied = migrations::run_pending(url).await?;
+    for version in &applied {
+        tracing::info!(%version, "applied migration");
+    }
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("could not connect to the database")?;
+    if reference::sync(&mut conn).await? {
+        tracing::info!("loaded the provinces and wards reference data");
+    }
+    Ok(())
+}
+
+async fn load_sample(url: &str) -> anyhow::Result<seed::SeedReport> {
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("could not connect to the database")?;
+    seed::load(&mut conn).await
+}
+
+/// Runs `work` against the database, then closes it whatever happened.
+async fn with_database<F, Fut>(args: &DatabaseArgs, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String, bool) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let database = Database::open(args).await?;
+    let embedded = matches!(database, Database::Embedded(_));
+    let result = work(database.url(), embedded).await;
+    let closed = database.close();
+    result.and(closed)
+}
+
+async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&args.bind)
+        .with_context(|| format!("could not listen on {}", args.bind))?;
+    let address = listener.local_addr()?;
+    let pool_size = usize::try_from(database_args.pool_size)?;
+    let timeout = Duration::from_millis(database_args.db_timeout_ms);
+    let settings = ServerSettings {
+        workers: args.workers.map(usize::from),
+        ..ServerSettings::default()
+    };
+    with_database(database_args, |url, embedded| async move {
+        migrate(&url).await?;
+        if embedded && !args.no_seed {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            if !seed::was_loaded(&mut conn).await? {
+                let report = load_sample(&url).await?;
+                tracing::info!(?report, "loaded the sample directory (first start)");
+            }
+        }
+        let pool = pool::build(&url, pool_size, timeout)?;
+        tracing::info!("listening on http://{address}");
+        startup::run(listener, pool, &settings)?.await?;
+        tracing::info!("server stopped");
+        Ok(())
+    })
+    .await
+}
+
+async fn seed_command(database_args: &DatabaseArgs, args: &SeedArgs) -> anyhow::Result<()> {
+    if args.check {
+        seed::check()?;
+        writeln!(std::io::stdout(), "the sample directory is consistent")?;
+        return Ok(());
+    }
+    with_database(database_args, |url, _| async move {
+        migrate(&url).await?;
+        let report = load_sample(&url).await?;
+        let mut out = std::io::stdout();
+        for (table, inserted) in report {
+            writeln!(out, "{table}: {inserted} inserted")?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+fn openapi_command(args: &OpenapiArgs) -> anyhow::Result<()> {
+    let document = crate::api::openapi_json()?;
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, document).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::stdout().write_all(document.as_bytes())?,
+    }
+    Ok(())
+}
+
+async fn db_command(args: &DatabaseArgs, command: &DbCommand) -> anyhow::Result<()> {
+    if Database::external_url(args).is_some() {
+        anyhow::bail!("`ketnoi db` manages the embedded cluster; unset DATABASE_URL to use it");
+    }
+    let mut out = std::io::stdout();
+    match command {
+        DbCommand::Start => {
+            let database = Database::open(args).await?;
+            let url = database.url();
+            if let Err(error) = migrate(&url).await {
+                database.close()?;
+                return Err(error);
+            }
+            // Leave it running: dropping the handle only releases the lock.
+            writeln!(out, "{url}")?;
+        }
+        DbCommand::Stop => {
+            Database::open_cluster(args)?.stop()?;
+        }
+        DbCommand::Status => {
+            let cluster = EmbeddedCluster::locate(&args.data_dir, args.pg_bin_dir.as_deref())?;
+            let state = if cluster.is_running()? {
+                "running"
+            } else {
+                "stopped"
+            };
+            writeln!(out, "{state}")?;
+        }
+        DbCommand::Url => {
+            let cluster = EmbeddedCluster::locate(&args.data_dir, args.pg_bin_dir.as_deref())?;
+            writeln!(out, "{}", cluster.database_url())?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => serve(&cli.database, args).await,
+        Command::Migrate => {
+            with_database(&cli.database, |url, _| async move { migrate(&url).await }).await
+        }
+        Command::Seed(args) => seed_command(&cli.database, args).await,
+        Command::Openapi(args) => openapi_command(args),
+        Command::Db(command) => db_command(&cli.database, command).await,
+    }
+}

@@ -1,0 +1,101 @@
+//! Locations: where an organisation receives people. The exact `point` and
+//! the public `public_point` (rounded for confidential locations by a
+//! generated column) are both read; the API decides which one a reader sees.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use postgis_diesel::types::Point;
+
+use super::DbError;
+use super::parts::{PhoneOwners, PhoneRecord, load_phones};
+use crate::db::DbConn;
+use crate::db::schema::{locations, provinces, service_at_location, wards};
+use crate::domain::ids::{LocationId, OrganizationId, ServiceAtLocationId, ServiceId};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = locations)]
+pub struct LocationRow {
+    pub id: LocationId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub description: Option<String>,
+    pub description_en: Option<String>,
+    pub address: Option<String>,
+    pub ward_code: Option<String>,
+    pub province_code: String,
+    pub point: Point,
+    pub confidential: bool,
+    pub public_point: Point,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A location with the names of its ward and province and its phones.
+#[derive(Debug, Clone)]
+pub struct LocationRecord {
+    pub row: LocationRow,
+    pub ward_name: Option<String>,
+    pub province_name: String,
+    pub phones: Vec<PhoneRecord>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = locations)]
+pub struct NewLocation<'a> {
+    pub id: LocationId,
+    pub organization_id: OrganizationId,
+    pub name: &'a str,
+    pub name_en: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub description_en: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub ward_code: Option<&'a str>,
+    pub province_code: &'static str,
+    pub point: Point,
+    pub confidential: bool,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = service_at_location)]
+pub struct NewServiceAtLocation {
+    pub id: ServiceAtLocationId,
+    pub service_id: ServiceId,
+    pub location_id: LocationId,
+}
+
+/// The locations of many services at once, grouped by service.
+pub async fn load_for_services(
+    conn: &mut DbConn,
+    services: &[ServiceId],
+) -> Result<HashMap<ServiceId, Vec<LocationRecord>>, DbError> {
+    let rows: Vec<(ServiceId, LocationRow, Option<String>, String)> = service_at_location::table
+        .inner_join(locations::table.inner_join(provinces::table))
+        .left_join(wards::table.on(locations::ward_code.eq(wards::code.nullable())))
+        .filter(service_at_location::service_id.eq_any(services.iter().map(|id| id.0)))
+        .order((locations::name, locations::id))
+        .select((
+            service_at_location::service_id,
+            LocationRow::as_select(),
+            wards::name.nullable(),
+            provinces::name,
+        ))
+        .load(conn)
+        .await?;
+    let location_ids: Vec<LocationId> = rows.iter().map(|(_, row, _, _)| row.id).collect();
+    let phones = load_phones(conn, PhoneOwners::Locations(&location_ids)).await?;
+    let mut grouped: HashMap<ServiceId, Vec<LocationRecord>> = HashMap::new();
+    for (service_id, row, ward_name, province_name) in rows {
+        // A location shared by several services keeps its phones in each.
+        let location_phones = phones.get(&row.id.0).cloned().unwrap_or_default();
+        grouped.entry(service_id).or_default().push(LocationRecord {
+            row,
+            ward_name,
+            province_name,
+            phones: location_phones,
+        });
+    }
+    Ok(grouped)
+}

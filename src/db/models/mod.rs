@@ -1,0 +1,49 @@
+//! Row types and the queries that read and write them, one module per
+//! resource. Rows mirror columns; the `*Record` types assembled here carry
+//! parsed domain values, so the API layer never sees a raw code string.
+
+pub mod locations;
+pub mod organizations;
+pub mod parts;
+pub mod reference;
+pub mod services;
+
+use crate::domain::Invalid;
+
+/// Why a query could not give an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("could not get a database connection: {0}")]
+    Pool(#[from] crate::db::pool::PoolError),
+    /// A stored value the domain does not accept. The schema's constraints
+    /// should make this impossible; if it happens it is a bug, not bad input.
+    #[error("stored {column} is invalid: {source}")]
+    Corrupt {
+        column: &'static str,
+        source: Invalid,
+    },
+}
+
+/// Parses one stored code, blaming the column if the database holds
+/// something the domain does not know.
+pub(crate) fn parse_stored<T>(
+    column: &'static str,
+    value: &str,
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+) -> Result<T, DbError> {
+    parse(value).map_err(|source| DbError::Corrupt { column, source })
+}
+
+/// Parses a stored list of codes.
+pub(crate) fn parse_stored_list<T>(
+    column: &'static str,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+) -> Result<Vec<T>, DbError> {
+    values
+        .iter()
+        .map(|value| parse_stored(column, value, &parse))
+        .collect()
+}

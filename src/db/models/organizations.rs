@@ -1,0 +1,110 @@
+//! Organisations: the agencies that run services.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::DbError;
+use super::parts::{PhoneOwners, PhoneRecord, load_phones};
+use crate::db::DbConn;
+use crate::db::schema::organizations;
+use crate::domain::ids::OrganizationId;
+use crate::domain::page::PageRequest;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct OrganizationRow {
+    pub id: OrganizationId,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub description: String,
+    pub description_en: Option<String>,
+    pub email: Option<String>,
+    pub website: Option<String>,
+    pub last_modified: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrganizationRecord {
+    pub row: OrganizationRow,
+    pub phones: Vec<PhoneRecord>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = organizations)]
+pub struct NewOrganization<'a> {
+    pub id: OrganizationId,
+    pub name: &'a str,
+    pub name_en: Option<&'a str>,
+    pub description: &'a str,
+    pub description_en: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub website: Option<&'a str>,
+}
+
+/// Attaches phones to organisation rows, keeping their order.
+pub async fn with_phones(
+    conn: &mut DbConn,
+    rows: Vec<OrganizationRow>,
+) -> Result<Vec<OrganizationRecord>, DbError> {
+    let ids: Vec<OrganizationId> = rows.iter().map(|row| row.id).collect();
+    let mut phones = load_phones(conn, PhoneOwners::Organizations(&ids)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| OrganizationRecord {
+            phones: phones.remove(&row.id.0).unwrap_or_default(),
+            row,
+        })
+        .collect())
+}
+
+/// One page of organisations by name, and the total count.
+pub async fn list(
+    conn: &mut DbConn,
+    page: PageRequest,
+) -> Result<(Vec<OrganizationRecord>, i64), DbError> {
+    let total: i64 = organizations::table.count().get_result(conn).await?;
+    let rows = organizations::table
+        .order((organizations::name, organizations::id))
+        .limit(page.limit())
+        .offset(page.offset())
+        .select(OrganizationRow::as_select())
+        .load(conn)
+        .await?;
+    Ok((with_phones(conn, rows).await?, total))
+}
+
+pub async fn get(
+    conn: &mut DbConn,
+    id: OrganizationId,
+) -> Result<Option<OrganizationRecord>, DbError> {
+    let row = organizations::table
+        .find(id)
+        .select(OrganizationRow::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(match row {
+        Some(row) => with_phones(conn, vec![row]).await?.pop(),
+        None => None,
+    })
+}
+
+/// Organisations by id, for nesting in services.
+pub async fn load_many(
+    conn: &mut DbConn,
+    ids: &[OrganizationId],
+) -> Result<HashMap<OrganizationId, OrganizationRecord>, DbError> {
+    let rows = organizations::table
+        .filter(organizations::id.eq_any(ids.iter().map(|id| id.0)))
+        .select(OrganizationRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(with_phones(conn, rows)
+        .await?
+        .into_iter()
+        .map(|record| (record.row.id, record))
+        .collect())
+}

@@ -1,0 +1,441 @@
+//! Services: the listing itself, its eligibility rules, and the search
+//! behind `GET /v1/services`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::min;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::locations::{LocationRecord, load_for_services};
+use super::organizations::{OrganizationRecord, load_many};
+use super::parts::{
+    PhoneOwners, PhoneRecord, ScheduleRecord, ServiceAreaRow, load_phones, load_schedules,
+    load_service_areas,
+};
+use super::{DbError, parse_stored, parse_stored_list};
+use crate::db::DbConn;
+use crate::db::postgis::{point, st_distance, st_dwithin};
+use crate::db::schema::{
+    categories, locations, service_areas, service_at_location, service_categories, services,
+};
+use crate::domain::category::Category;
+use crate::domain::geo::{Coordinates, RadiusM};
+use crate::domain::ids::{OrganizationId, ServiceId};
+use crate::domain::page::PageRequest;
+use crate::domain::province::ProvinceCode;
+use crate::domain::service::{
+    Capacity, CountryCode, DocumentType, Eligibility, Gender, ServiceStatus, VictimStatus,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = services)]
+pub struct ServiceRow {
+    pub id: ServiceId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub description: String,
+    pub description_en: Option<String>,
+    pub url: Option<String>,
+    pub email: Option<String>,
+    pub status: String,
+    pub delivery_in_person: bool,
+    pub delivery_remote: bool,
+    pub accepting_referrals: bool,
+    pub min_age: Option<i16>,
+    pub max_age: Option<i16>,
+    pub genders: Option<Vec<String>>,
+    pub victim_statuses: Option<Vec<String>>,
+    pub nationalities: Option<Vec<String>>,
+    pub residence_provinces: Option<Vec<String>>,
+    pub required_documents: Vec<String>,
+    pub languages: Vec<String>,
+    pub interpretation_available: bool,
+    pub is_free: bool,
+    pub fees_description: Option<String>,
+    pub fees_description_en: Option<String>,
+    pub application_process: Option<String>,
+    pub application_process_en: Option<String>,
+    pub capacity_available: Option<i32>,
+    pub capacity_maximum: Option<i32>,
+    pub capacity_unit: Option<String>,
+    pub capacity_updated: Option<DateTime<Utc>>,
+    pub assured_date: Option<NaiveDate>,
+    pub last_modified: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = services)]
+pub struct NewService<'a> {
+    pub id: ServiceId,
+    pub organization_id: OrganizationId,
+    pub name: &'a str,
+    pub name_en: Option<&'a str>,
+    pub description: &'a str,
+    pub description_en: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub status: &'static str,
+    pub delivery_in_person: bool,
+    pub delivery_remote: bool,
+    pub accepting_referrals: bool,
+    pub min_age: Option<i16>,
+    pub max_age: Option<i16>,
+    pub genders: Option<Vec<&'static str>>,
+    pub victim_statuses: Option<Vec<&'static str>>,
+    pub nationalities: Option<Vec<&'a str>>,
+    pub residence_provinces: Option<Vec<&'static str>>,
+    pub required_documents: Vec<&'static str>,
+    pub languages: Vec<&'a str>,
+    pub interpretation_available: bool,
+    pub is_free: bool,
+    pub fees_description: Option<&'a str>,
+    pub fees_description_en: Option<&'a str>,
+    pub application_process: Option<&'a str>,
+    pub application_process_en: Option<&'a str>,
+    pub capacity_available: Option<i32>,
+    pub capacity_maximum: Option<i32>,
+    pub capacity_unit: Option<&'a str>,
+    pub capacity_updated: Option<DateTime<Utc>>,
+    pub assured_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = service_categories)]
+pub struct NewServiceCategory {
+    pub service_id: ServiceId,
+    pub category_code: &'static str,
+}
+
+/// A service with everything it is listed with, its codes parsed.
+#[derive(Debug, Clone)]
+pub struct ServiceRecord {
+    pub row: ServiceRow,
+    pub status: ServiceStatus,
+    pub eligibility: Eligibility,
+    pub capacity: Option<Capacity>,
+    pub categories: Vec<Category>,
+    pub organization: OrganizationRecord,
+    pub locations: Vec<LocationRecord>,
+    pub phones: Vec<PhoneRecord>,
+    pub schedules: Vec<ScheduleRecord>,
+    pub service_areas: Vec<ServiceAreaRow>,
+    /// Metres to the nearest (public) location, when the search was by
+    /// distance.
+    pub distance_m: Option<f64>,
+}
+
+fn eligibility_of(row: &ServiceRow) -> Result<Eligibility, DbError> {
+    let age = |column: &'static str, value: Option<i16>| -> Result<Option<u8>, DbError> {
+        value
+            .map(|v| {
+                u8::try_from(v).map_err(|_| DbError::Corrupt {
+                    column,
+                    source: crate::domain::Invalid::new("range", "age out of range"),
+                })
+            })
+            .transpose()
+    };
+    Ok(Eligibility {
+        min_age: age("services.min_age", row.min_age)?,
+        max_age: age("services.max_age", row.max_age)?,
+        genders: row
+            .genders
+            .as_deref()
+            .map(|v| parse_stored_list("services.genders", v, Gender::parse))
+            .transpose()?,
+        victim_statuses: row
+            .victim_statuses
+            .as_deref()
+            .map(|v| parse_stored_list("services.victim_statuses", v, VictimStatus::parse))
+            .transpose()?,
+        nationalities: row
+            .nationalities
+            .as_deref()
+            .map(|v| parse_stored_list("services.nationalities", v, CountryCode::parse))
+            .transpose()?,
+        residence_provinces: row
+            .residence_provinces
+            .as_deref()
+            .map(|v| parse_stored_list("services.residence_provinces", v, ProvinceCode::parse))
+            .transpose()?,
+        required_documents: parse_stored_list(
+            "services.required_documents",
+            &row.required_documents,
+            DocumentType::parse,
+        )?,
+    })
+}
+
+fn capacity_of(row: &ServiceRow) -> Option<Capacity> {
+    if row.capacity_available.is_none() && row.capacity_maximum.is_none() {
+        return None;
+    }
+    Some(Capacity {
+        available: row.capacity_available.and_then(|v| u32::try_from(v).ok()),
+        maximum: row.capacity_maximum.and_then(|v| u32::try_from(v).ok()),
+        unit: row.capacity_unit.clone(),
+    })
+}
+
+/// What `GET /v1/services` can filter on; every filter narrows the result.
+#[derive(Debug, Clone)]
+pub struct ServiceFilter {
+    /// Services carrying any of these categories (none: any category).
+    pub categories: Vec<Category>,
+    pub organization: Option<OrganizationId>,
+    /// Services with a location in the province or a service area naming it.
+    pub province: Option<ProvinceCode>,
+    /// Services in any of these statuses (none: any status).
+    pub statuses: Vec<ServiceStatus>,
+    /// Services with a location within the radius of the point.
+    pub near: Option<(Coordinates, RadiusM)>,
+    pub modified_after: Option<DateTime<Utc>>,
+}
+
+type ServiceIdQuery = services::BoxedQuery<'static, Pg, diesel::sql_types::Uuid>;
+
+/// The ids of the services that pass every filter, as a subquery.
+fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
+    let mut query = services::table.select(services::id).into_boxed();
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        query = query.filter(services::status.eq_any(statuses));
+    }
+    if !filter.categories.is_empty() {
+        let codes: Vec<&'static str> = filter.categories.iter().map(|c| c.as_str()).collect();
+        query = query.filter(
+            services::id.eq_any(
+                service_categories::table
+                    .filter(service_categories::category_code.eq_any(codes))
+                    .select(service_categories::service_id),
+            ),
+        );
+    }
+    if let Some(organization) = filter.organization {
+        query = query.filter(services::organization_id.eq(organization));
+    }
+    if let Some(province) = filter.province {
+        let code = province.as_str();
+        query = query.filter(
+            services::id
+                .eq_any(
+                    service_at_location::table
+                        .inner_join(locations::table)
+                        .filter(locations::province_code.eq(code))
+                        .select(service_at_location::service_id),
+                )
+                .or(services::id.eq_any(
+                    service_areas::table
+                        .filter(service_areas::province_code.eq(code))
+                        .select(service_areas::service_id),
+                )),
+        );
+    }
+    if let Some((centre, radius)) = filter.near {
+        query = query.filter(
+            services::id.eq_any(
+                service_at_location::table
+                    .inner_join(locations::table)
+                    .filter(st_dwithin(
+                        locations::public_point,
+                        point(centre.lon(), centre.lat()),
+                        f64::from(radius.metres()),
+                    ))
+                    .select(service_at_location::service_id),
+            ),
+        );
+    }
+    if let Some(after) = filter.modified_after {
+        query = query.filter(services::last_modified.gt(after));
+    }
+    query
+}
+
+/// One page of the services passing `filter` (nearest first when searching
+/// by distance, else by name), and the total count.
+pub async fn search(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    page: PageRequest,
+) -> Result<(Vec<ServiceRecord>, i64), DbError> {
+    let total: i64 = services::table
+        .filter(services::id.eq_any(filtered_ids(filter)))
+        .count()
+        .get_result(conn)
+        .await?;
+
+    let (rows, distances) = match filter.near {
+        None => {
+            let rows = services::table
+                .filter(services::id.eq_any(filtered_ids(filter)))
+                .order((services::name, services::id))
+                .limit(page.limit())
+                .offset(page.offset())
+                .select(ServiceRow::as_select())
+                .load(conn)
+                .await?;
+            (rows, HashMap::new())
+        }
+        Some((centre, radius)) => {
+            let centre = point(centre.lon(), centre.lat());
+            // Distance to the nearest location within the radius; public
+            // points, so a confidential shelter cannot be located by
+            // distances from several places.
+            let nearest = min(st_distance(locations::public_point, centre));
+            let ranked: Vec<(ServiceId, Option<f64>)> = service_at_location::table
+                .inner_join(locations::table)
+                .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
+                .filter(st_dwithin(
+                    locations::public_point,
+                    centre,
+                    f64::from(radius.metres()),
+                ))
+                .group_by(service_at_location::service_id)
+                .select((service_at_location::service_id, nearest))
+                .order_by((nearest, service_at_location::service_id))
+                .limit(page.limit())
+                .offset(page.offset())
+                .load(conn)
+                .await?;
+            let ids: Vec<ServiceId> = ranked.iter().map(|(id, _)| *id).collect();
+            let mut by_id: HashMap<ServiceId, ServiceRow> = services::table
+                .filter(services::id.eq_any(ids.iter().map(|id| id.0)))
+                .select(ServiceRow::as_select())
+                .load(conn)
+                .await?
+                .into_iter()
+                .map(|row: ServiceRow| (row.id, row))
+                .collect();
+            let rows = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+            let distances = ranked
+                .into_iter()
+                .filter_map(|(id, distance)| distance.map(|d| (id, d)))
+                .collect();
+            (rows, distances)
+        }
+    };
+    let mut records = assemble(conn, rows).await?;
+    for record in &mut records {
+        record.distance_m = distances.get(&record.row.id).copied();
+    }
+    Ok((records, total))
+}
+
+pub async fn get(conn: &mut DbConn, id: ServiceId) -> Result<Option<ServiceRecord>, DbError> {
+    let row = services::table
+        .find(id)
+        .select(ServiceRow::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(match row {
+        Some(row) => assemble(conn, vec![row]).await?.pop(),
+        None => None,
+    })
+}
+
+/// A service in brief, for an organisation's listing.
+#[derive(Debug, Clone)]
+pub struct ServiceBrief {
+    pub id: ServiceId,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub status: ServiceStatus,
+    pub categories: Vec<Category>,
+}
+
+/// An organisation's services in brief, by name.
+pub async fn of_organization(
+    conn: &mut DbConn,
+    organization: OrganizationId,
+) -> Result<Vec<ServiceBrief>, DbError> {
+    let rows: Vec<(ServiceId, String, Option<String>, String)> = services::table
+        .filter(services::organization_id.eq(organization))
+        .order((services::name, services::id))
+        .select((
+            services::id,
+            services::name,
+            services::name_en,
+            services::status,
+        ))
+        .load(conn)
+        .await?;
+    let ids: Vec<ServiceId> = rows.iter().map(|row| row.0).collect();
+    let mut categories = load_categories(conn, &ids).await?;
+    rows.into_iter()
+        .map(|(id, name, name_en, status)| {
+            Ok(ServiceBrief {
+                status: parse_stored("services.status", &status, ServiceStatus::parse)?,
+                categories: categories.remove(&id).unwrap_or_default(),
+                id,
+                name,
+                name_en,
+            })
+        })
+        .collect()
+}
+
+async fn load_categories(
+    conn: &mut DbConn,
+    ids: &[ServiceId],
+) -> Result<HashMap<ServiceId, Vec<Category>>, DbError> {
+    let pairs: Vec<(ServiceId, String)> = service_categories::table
+        .inner_join(categories::table)
+        .filter(service_categories::service_id.eq_any(ids.iter().map(|id| id.0)))
+        .order(categories::position)
+        .select((
+            service_categories::service_id,
+            service_categories::category_code,
+        ))
+        .load(conn)
+        .await?;
+    let mut grouped: HashMap<ServiceId, Vec<Category>> = HashMap::new();
+    for (service_id, code) in pairs {
+        grouped.entry(service_id).or_default().push(parse_stored(
+            "service_categories.category_code",
+            &code,
+            Category::parse,
+        )?);
+    }
+    Ok(grouped)
+}
+
+/// Loads everything nested in the given services, a few queries for the
+/// whole batch, and keeps their order.
+async fn assemble(conn: &mut DbConn, rows: Vec<ServiceRow>) -> Result<Vec<ServiceRecord>, DbError> {
+    let ids: Vec<ServiceId> = rows.iter().map(|row| row.id).collect();
+    let organization_ids: Vec<OrganizationId> =
+        rows.iter().map(|row| row.organization_id).collect();
+    let organizations = load_many(conn, &organization_ids).await?;
+    let mut categories = load_categories(conn, &ids).await?;
+    let mut locations = load_for_services(conn, &ids).await?;
+    let mut phones = load_phones(conn, PhoneOwners::Services(&ids)).await?;
+    let mut schedules = load_schedules(conn, &ids).await?;
+    let mut areas = load_service_areas(conn, &ids).await?;
+
+    rows.into_iter()
+        .map(|row| {
+            let organization = organizations
+                .get(&row.organization_id)
+                .cloned()
+                .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+            Ok(ServiceRecord {
+                status: parse_stored("services.status", &row.status, ServiceStatus::parse)?,
+                eligibility: eligibility_of(&row)?,
+                capacity: capacity_of(&row),
+                categories: categories.remove(&row.id).unwrap_or_default(),
+                organization,
+                locations: locations.remove(&row.id).unwrap_or_default(),
+                phones: phones.remove(&row.id.0).unwrap_or_default(),
+                schedules: schedules.remove(&row.id).unwrap_or_default(),
+                service_areas: areas.remove(&row.id).unwrap_or_default(),
+                distance_m: None,
+                row,
+            })
+        })
+        .collect()
+}

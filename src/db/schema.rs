@@ -1,0 +1,238 @@
+// The tables as diesel sees them. Kept in step with migrations/ (a test
+// compares the columns with the migrated database's catalog).
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    ketnoi_meta (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use postgis_diesel::sql_types::Geography;
+
+    provinces (code) {
+        code -> Text,
+        name -> Text,
+        name_en -> Text,
+        full_name -> Text,
+        full_name_en -> Text,
+        boundary -> Geography,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    wards (code) {
+        code -> Text,
+        province_code -> Text,
+        name -> Text,
+        name_en -> Text,
+        full_name -> Text,
+        full_name_en -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    categories (code) {
+        code -> Text,
+        position -> Int2,
+        label_vi -> Text,
+        label_en -> Text,
+        description_vi -> Text,
+        description_en -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    document_types (code) {
+        code -> Text,
+        position -> Int2,
+        label_vi -> Text,
+        label_en -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    organizations (id) {
+        id -> Uuid,
+        name -> Text,
+        name_en -> Nullable<Text>,
+        description -> Text,
+        description_en -> Nullable<Text>,
+        email -> Nullable<Text>,
+        website -> Nullable<Text>,
+        created_at -> Timestamptz,
+        last_modified -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    services (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        name -> Text,
+        name_en -> Nullable<Text>,
+        description -> Text,
+        description_en -> Nullable<Text>,
+        url -> Nullable<Text>,
+        email -> Nullable<Text>,
+        status -> Text,
+        delivery_in_person -> Bool,
+        delivery_remote -> Bool,
+        accepting_referrals -> Bool,
+        min_age -> Nullable<Int2>,
+        max_age -> Nullable<Int2>,
+        genders -> Nullable<Array<Text>>,
+        victim_statuses -> Nullable<Array<Text>>,
+        nationalities -> Nullable<Array<Text>>,
+        residence_provinces -> Nullable<Array<Text>>,
+        required_documents -> Array<Text>,
+        languages -> Array<Text>,
+        interpretation_available -> Bool,
+        is_free -> Bool,
+        fees_description -> Nullable<Text>,
+        fees_description_en -> Nullable<Text>,
+        application_process -> Nullable<Text>,
+        application_process_en -> Nullable<Text>,
+        capacity_available -> Nullable<Int4>,
+        capacity_maximum -> Nullable<Int4>,
+        capacity_unit -> Nullable<Text>,
+        capacity_updated -> Nullable<Timestamptz>,
+        assured_date -> Nullable<Date>,
+        created_at -> Timestamptz,
+        last_modified -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    service_categories (service_id, category_code) {
+        service_id -> Uuid,
+        category_code -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use postgis_diesel::sql_types::Geography;
+
+    locations (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        name -> Text,
+        name_en -> Nullable<Text>,
+        description -> Nullable<Text>,
+        description_en -> Nullable<Text>,
+        address -> Nullable<Text>,
+        ward_code -> Nullable<Text>,
+        province_code -> Text,
+        point -> Geography,
+        confidential -> Bool,
+        public_point -> Geography,
+        created_at -> Timestamptz,
+        last_modified -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    service_at_location (id) {
+        id -> Uuid,
+        service_id -> Uuid,
+        location_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    phones (id) {
+        id -> Uuid,
+        organization_id -> Nullable<Uuid>,
+        service_id -> Nullable<Uuid>,
+        location_id -> Nullable<Uuid>,
+        position -> Int2,
+        number -> Text,
+        extension -> Nullable<Text>,
+        #[sql_name = "type"]
+        phone_type -> Text,
+        description -> Nullable<Text>,
+        description_en -> Nullable<Text>,
+        languages -> Array<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    schedules (id) {
+        id -> Uuid,
+        service_id -> Uuid,
+        position -> Int2,
+        byday -> Array<Text>,
+        opens_at -> Nullable<Time>,
+        closes_at -> Nullable<Time>,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        description -> Nullable<Text>,
+        description_en -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use postgis_diesel::sql_types::Geography;
+
+    service_areas (id) {
+        id -> Uuid,
+        service_id -> Uuid,
+        position -> Int2,
+        description -> Nullable<Text>,
+        description_en -> Nullable<Text>,
+        province_code -> Nullable<Text>,
+        extent -> Nullable<Geography>,
+    }
+}
+
+diesel::joinable!(wards -> provinces (province_code));
+diesel::joinable!(services -> organizations (organization_id));
+diesel::joinable!(service_categories -> services (service_id));
+diesel::joinable!(service_categories -> categories (category_code));
+diesel::joinable!(locations -> organizations (organization_id));
+diesel::joinable!(locations -> provinces (province_code));
+diesel::joinable!(service_at_location -> services (service_id));
+diesel::joinable!(service_at_location -> locations (location_id));
+diesel::joinable!(schedules -> services (service_id));
+diesel::joinable!(service_areas -> services (service_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    ketnoi_meta,
+    provinces,
+    wards,
+    categories,
+    document_types,
+    organizations,
+    services,
+    service_categories,
+    locations,
+    service_at_location,
+    phones,
+    schedules,
+    service_areas,
+);

@@ -1,0 +1,75 @@
+//! The fixed category taxonomy (DESIGN.md "categories"). The labels live in
+//! the `categories` table, created by the reference migration; a test checks
+//! that the two agree.
+
+use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray, VariantNames};
+use utoipa::ToSchema;
+
+use super::{Invalid, parse_code};
+
+/// A kind of help a person may need.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+    VariantNames,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Category {
+    Health,
+    MentalHealth,
+    LegalAid,
+    VocationalTraining,
+    Employment,
+    Education,
+    SocialAssistance,
+    ChildProtection,
+    Shelter,
+    FinancialSupport,
+    SafeMigration,
+    Hotline,
+}
+
+impl Category {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        parse_code(value, "category")
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_code() {
+        for category in <Category as strum::VariantArray>::VARIANTS {
+            assert_eq!(Category::parse(category.as_str()), Ok(*category));
+        }
+        assert_eq!(Category::parse("legal_aid"), Ok(Category::LegalAid));
+    }
+
+    #[test]
+    fn names_the_accepted_values() {
+        let error = Category::parse("food").unwrap_err();
+        assert_eq!(error.rule, "one_of");
+        assert!(error.message.contains("`food`"));
+        assert!(error.message.contains("legal_aid"));
+    }
+}

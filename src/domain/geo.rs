@@ -1,0 +1,118 @@
+//! Coordinates and distances. Points are WGS84 (SRID 4326); distances are
+//! metres on the spheroid, as PostGIS computes them for `geography`.
+
+use super::Invalid;
+
+/// A valid WGS84 position: finite, latitude in [-90, 90], longitude in
+/// [-180, 180].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coordinates {
+    lat: f64,
+    lon: f64,
+}
+
+impl Coordinates {
+    pub fn new(lat: f64, lon: f64) -> Result<Self, Invalid> {
+        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+            return Err(Invalid::new(
+                "range",
+                "latitude must be a number between -90 and 90",
+            ));
+        }
+        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+            return Err(Invalid::new(
+                "range",
+                "longitude must be a number between -180 and 180",
+            ));
+        }
+        Ok(Self { lat, lon })
+    }
+
+    /// Parses `"lat,lon"` (the order people say it in), e.g. `"22.48,103.97"`.
+    pub fn parse_lat_lon(value: &str) -> Result<Self, Invalid> {
+        let format = || Invalid::new("format", "expected `lat,lon` in decimal degrees");
+        let (lat, lon) = value.split_once(',').ok_or_else(format)?;
+        let lat: f64 = lat.trim().parse().map_err(|_| format())?;
+        let lon: f64 = lon.trim().parse().map_err(|_| format())?;
+        Self::new(lat, lon)
+    }
+
+    pub fn lat(self) -> f64 {
+        self.lat
+    }
+
+    pub fn lon(self) -> f64 {
+        self.lon
+    }
+}
+
+/// A search radius in whole metres, 1 m to 500 km.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RadiusM(u32);
+
+impl RadiusM {
+    pub const MAX: u32 = 500_000;
+    pub const DEFAULT: RadiusM = RadiusM(50_000);
+
+    pub fn new(metres: u32) -> Result<Self, Invalid> {
+        if (1..=Self::MAX).contains(&metres) {
+            Ok(Self(metres))
+        } else {
+            Err(Invalid::new(
+                "range",
+                format!("radius must be between 1 and {} metres", Self::MAX),
+            ))
+        }
+    }
+
+    pub fn metres(self) -> u32 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_corners_of_the_world() {
+        assert!(Coordinates::new(90.0, 180.0).is_ok());
+        assert!(Coordinates::new(-90.0, -180.0).is_ok());
+    }
+
+    #[test]
+    fn rejects_out_of_range_and_non_finite() {
+        for (lat, lon) in [
+            (90.01, 0.0),
+            (-90.01, 0.0),
+            (0.0, 180.01),
+            (0.0, -180.01),
+            (f64::NAN, 0.0),
+            (0.0, f64::INFINITY),
+        ] {
+            let error = Coordinates::new(lat, lon).unwrap_err();
+            assert_eq!(error.rule, "range", "{lat},{lon}");
+        }
+    }
+
+    #[test]
+    fn parses_lat_lon_pairs() {
+        let point = Coordinates::parse_lat_lon("22.48, 103.97").unwrap();
+        assert_eq!((point.lat(), point.lon()), (22.48, 103.97));
+        for bad in ["", "22.48", "22.48,", "a,b", "22.48;103.97", "1,2,3"] {
+            assert!(Coordinates::parse_lat_lon(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Coordinates::parse_lat_lon("NaN,1").unwrap_err().rule,
+            "range"
+        );
+    }
+
+    #[test]
+    fn bounds_the_radius() {
+        assert!(RadiusM::new(0).is_err());
+        assert!(RadiusM::new(1).is_ok());
+        assert!(RadiusM::new(500_000).is_ok());
+        assert!(RadiusM::new(500_001).is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! The directory's own vocabulary and rules, free of HTTP and SQL.
+//!
+//! Everything that arrives from outside (query parameters, seed files, later
+//! request bodies) is parsed into these types at the edge, so the code behind
+//! the edge never has to re-check a coordinate, a category or a page size.
+//! Parsers return [`Invalid`], which says which rule was broken; the caller
+//! adds the name of the field.
+
+pub mod category;
+pub mod geo;
+pub mod ids;
+pub mod page;
+pub mod province;
+pub mod service;
+
+/// A value that breaks one of the domain's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    /// A stable, machine-readable name for the rule (`range`, `format`, …).
+    pub rule: &'static str,
+    /// What was wrong, for a human.
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(rule: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses a code from a fixed vocabulary, naming the accepted values when it
+/// is not one of them.
+pub(crate) fn parse_code<T>(value: &str, what: &str) -> Result<T, Invalid>
+where
+    T: std::str::FromStr + strum::VariantNames,
+{
+    value.parse().map_err(|_| {
+        Invalid::new(
+            "one_of",
+            format!(
+                "unknown {what} `{value}`; expected one of: {}",
+                T::VARIANTS.join(", ")
+            ),
+        )
+    })
+}

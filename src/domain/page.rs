@@ -1,0 +1,106 @@
+//! Pagination bounds, shared by every list endpoint.
+
+use super::Invalid;
+
+/// A page of a list: 1-based page number and page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    page: u32,
+    per_page: u32,
+}
+
+impl PageRequest {
+    pub const DEFAULT_PER_PAGE: u32 = 20;
+    pub const MAX_PER_PAGE: u32 = 100;
+    /// Far beyond any real directory; keeps `OFFSET` arithmetic in range.
+    pub const MAX_PAGE: u32 = 1_000_000;
+
+    /// Checks both bounds; each out-of-range field is reported.
+    pub fn new(
+        page: Option<u32>,
+        per_page: Option<u32>,
+    ) -> Result<Self, Vec<(&'static str, Invalid)>> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
+        let mut errors = Vec::new();
+        if !(1..=Self::MAX_PAGE).contains(&page) {
+            errors.push((
+                "page",
+                Invalid::new(
+                    "range",
+                    format!("page must be between 1 and {}", Self::MAX_PAGE),
+                ),
+            ));
+        }
+        if !(1..=Self::MAX_PER_PAGE).contains(&per_page) {
+            errors.push((
+                "per_page",
+                Invalid::new(
+                    "range",
+                    format!("per_page must be between 1 and {}", Self::MAX_PER_PAGE),
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self { page, per_page })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn page(self) -> u32 {
+        self.page
+    }
+
+    pub fn per_page(self) -> u32 {
+        self.per_page
+    }
+
+    pub fn offset(self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+
+    pub fn limit(self) -> i64 {
+        i64::from(self.per_page)
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: Self::DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_offsets() {
+        let page = PageRequest::new(None, None).unwrap();
+        assert_eq!((page.page(), page.per_page(), page.offset()), (1, 20, 0));
+        let page = PageRequest::new(Some(3), Some(100)).unwrap();
+        assert_eq!(page.offset(), 200);
+        let last = PageRequest::new(Some(PageRequest::MAX_PAGE), Some(100)).unwrap();
+        assert_eq!(last.offset(), 99_999_900);
+    }
+
+    #[test]
+    fn names_the_field_out_of_range() {
+        let fields = |page, per_page| -> Vec<&str> {
+            PageRequest::new(page, per_page)
+                .unwrap_err()
+                .into_iter()
+                .map(|(field, _)| field)
+                .collect()
+        };
+        assert_eq!(fields(Some(0), None), ["page"]);
+        assert_eq!(fields(None, Some(0)), ["per_page"]);
+        assert_eq!(fields(None, Some(101)), ["per_page"]);
+        assert_eq!(fields(Some(1_000_001), None), ["page"]);
+        assert_eq!(fields(Some(0), Some(500)), ["page", "per_page"]);
+    }
+}

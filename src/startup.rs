@@ -1,0 +1,154 @@
+//! Builds the HTTP server from a listener and a pool. The binary and the
+//! tests both start the server through here, so tests exercise the real
+//! stack on a real port.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{ResourceDef, Server, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::problem::{ApiError, PROBLEM_JSON};
+use crate::api::{self, ApiDoc, AppState, extract};
+use crate::db::Pool;
+use crate::telemetry::PrivateRootSpan;
+
+/// Server tuning that operators may change.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Worker threads; `None` means one per CPU.
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_s: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            shutdown_timeout_s: 30,
+        }
+    }
+}
+
+/// Turns any error response that is not yet a problem document (actix's own
+/// 404/405/413…) into one, so every error has the same shape.
+fn ensure_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value == PROBLEM_JSON);
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let error = match status.as_u16() {
+        404 => ApiError::NoRoute,
+        405 => ApiError::MethodNotAllowed,
+        413 => ApiError::PayloadTooLarge,
+        _ => ApiError::Status(status),
+    };
+    let (request, _) = response.into_parts();
+    let response = ServiceResponse::new(request, error.error_response()).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(response))
+}
+
+/// The registered paths and their methods, read from the OpenAPI document
+/// (itself built from the route registration), so that a known path asked
+/// with the wrong method is a 405 naming the allowed ones, not a 404.
+struct KnownRoutes(Vec<(ResourceDef, Vec<&'static str>)>);
+
+impl KnownRoutes {
+    fn from_openapi(openapi: &utoipa::openapi::OpenApi) -> Self {
+        let routes = openapi
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect();
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        Self(routes)
+    }
+
+    fn allowed(&self, path: &str) -> Option<&[&'static str]> {
+        self.0
+            .iter()
+            .find(|(pattern, _)| pattern.is_match(path))
+            .map(|(_, methods)| methods.as_slice())
+    }
+}
+
+async fn no_route(
+    request: HttpRequest,
+    routes: web::Data<KnownRoutes>,
+) -> Result<HttpResponse, ApiError> {
+    match routes.allowed(request.path()) {
+        Some(methods) => {
+            let mut response = ApiError::MethodNotAllowed.error_response();
+            if let Ok(allow) = header::HeaderValue::from_str(&methods.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            Ok(response)
+        }
+        None => Err(ApiError::NoRoute),
+    }
+}
+
+/// `/docs` without the slash would break Swagger UI's relative links.
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// Starts serving on `listener`; the returned future runs until the server
+/// stops (SIGINT/SIGTERM, or a handle's stop).
+pub fn run(
+    listener: TcpListener,
+    pool: Pool,
+    settings: &ServerSettings,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(AppState { pool });
+    let mut server = HttpServer::new(move || {
+        let (app, openapi) = App::new()
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi())
+            .app_data(state.clone())
+            .app_data(extract::json_config())
+            .app_data(extract::path_config())
+            .app_data(extract::query_config())
+            .configure(api::configure)
+            .split_for_parts();
+        let routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
+        app.app_data(routes)
+            .route("/docs", web::get().to(docs_redirect))
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+            .default_service(web::to(no_route))
+            .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+            .wrap(TracingLogger::<PrivateRootSpan>::new())
+    })
+    .listen(listener)?
+    .shutdown_timeout(settings.shutdown_timeout_s);
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}

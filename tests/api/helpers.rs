@@ -1,0 +1,304 @@
+//! Test support: a database per test, cloned from a migrated and seeded
+//! template, and the real server on a free port.
+//!
+//! The cluster comes from `KETNOI_TEST_DATABASE_URL` (scripts/test starts
+//! one). The template's name carries a digest of migrations/ and seed-data/,
+//! so a changed schema or sample builds a new template; an advisory lock
+//! makes parallel test processes build it once.
+
+use std::hash::{Hash, Hasher};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::sql_types::{BigInt, Text};
+use diesel::{QueryableByName, sql_query};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use ketnoi::db::{migrations, pool, reference, seed};
+use ketnoi::startup::{self, ServerSettings};
+use serde_json::Value;
+
+const TEMPLATE_LOCK: i64 = 0x7465_6d70_6c61;
+
+pub fn admin_url() -> String {
+    std::env::var("KETNOI_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "KETNOI_TEST_DATABASE_URL is not set: run the tests with scripts/test, which starts \
+             a PostgreSQL+PostGIS cluster, or point it at one (a superuser connection string)"
+        )
+    })
+}
+
+/// The same connection string, for another database. Accepts both the
+/// key=value and the URL forms.
+pub fn url_for(base: &str, database: &str) -> String {
+    if base.starts_with("postgres://") || base.starts_with("postgresql://") {
+        let (before_query, query) = base.split_once('?').unwrap_or((base, ""));
+        let scheme_end = before_query.find("://").unwrap() + 3;
+        let path_start = before_query[scheme_end..]
+            .find('/')
+            .map(|i| i + scheme_end)
+            .unwrap_or(before_query.len());
+        let mut url = format!("{}/{}", &before_query[..path_start], database);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    } else {
+        format!("{base} dbname={database}")
+    }
+}
+
+fn digest_dir(dir: &Path, hasher: &mut impl Hasher) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            digest_dir(&path, hasher);
+        } else {
+            path.file_name().hash(hasher);
+            std::fs::read(&path).unwrap().hash(hasher);
+        }
+    }
+}
+
+fn template_name() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    digest_dir(&root.join("migrations"), &mut hasher);
+    digest_dir(&root.join("seed-data"), &mut hasher);
+    format!("ketnoi_template_{:016x}", hasher.finish())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> bool {
+    let found: Count = sql_query("SELECT count(*) AS count FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .get_result(conn)
+        .await
+        .unwrap();
+    found.count > 0
+}
+
+/// Builds the migrated, seeded template once per digest.
+async fn ensure_template(admin: &str) -> String {
+    let name = template_name();
+    let mut conn = AsyncPgConnection::establish(admin).await.unwrap();
+    sql_query(format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    if !database_exists(&mut conn, &name).await {
+        let building = format!("{name}_building");
+        sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sql_query(format!("CREATE DATABASE {building}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let url = url_for(admin, &building);
+        migrations::run_pending(&url).await.unwrap();
+        {
+            let mut template = AsyncPgConnection::establish(&url).await.unwrap();
+            reference::sync(&mut template).await.unwrap();
+            seed::load(&mut template).await.unwrap();
+        }
+        // Renaming last means a template that exists is complete.
+        sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sql_query(format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    name
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin: String,
+}
+
+impl TestDb {
+    fn fresh_name() -> String {
+        format!("ketnoi_test_{}", uuid::Uuid::new_v4().simple())
+    }
+
+    /// A clone of the template: migrated, reference data and sample loaded.
+    pub async fn seeded() -> Self {
+        let admin = admin_url();
+        let template = ensure_template(&admin).await;
+        let name = Self::fresh_name();
+        let mut conn = AsyncPgConnection::establish(&admin).await.unwrap();
+        // CREATE DATABASE fails while anyone is connected to the template;
+        // connections closed a moment ago may still be going away.
+        let mut attempts = 0;
+        loop {
+            match sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .execute(&mut conn)
+                .await
+            {
+                Ok(_) => break,
+                Err(error) if attempts < 50 => {
+                    attempts += 1;
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("could not clone the template: {error}"),
+            }
+        }
+        Self {
+            url: url_for(&admin, &name),
+            name,
+            admin,
+        }
+    }
+
+    /// An empty database (not even PostGIS).
+    pub async fn empty() -> Self {
+        let admin = admin_url();
+        let name = Self::fresh_name();
+        let mut conn = AsyncPgConnection::establish(&admin).await.unwrap();
+        sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Self {
+            url: url_for(&admin, &name),
+            name,
+            admin,
+        }
+    }
+
+    pub async fn conn(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; a thread of its own may block.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&admin).await {
+                    let _ = sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// The real server, on a free port, over its own database.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// Serves a seeded clone of the template.
+    pub async fn spawn() -> Self {
+        Self::spawn_on(TestDb::seeded().await).await
+    }
+
+    pub async fn spawn_on(db: TestDb) -> Self {
+        let address = Self::serve(&db.url, Duration::from_secs(5));
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            db,
+        }
+    }
+
+    /// Starts a server on `url` and returns its base address.
+    pub fn serve(url: &str, timeout: Duration) -> String {
+        let pool = pool::build(url, 4, timeout).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let settings = ServerSettings {
+            workers: Some(1),
+            shutdown_timeout_s: 1,
+        };
+        let server = startup::run(listener, pool, &settings).unwrap();
+        tokio::spawn(server);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET, expecting JSON; returns status, content type and body.
+    pub async fn get_json(&self, path: &str) -> (u16, String, Value) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.json().await.unwrap();
+        (status, content_type, body)
+    }
+
+    /// GET expecting a problem document with `status`; returns it.
+    pub async fn problem(&self, path: &str, status: u16) -> Value {
+        let (actual, content_type, body) = self.get_json(path).await;
+        assert_eq!(actual, status, "{path}: {body}");
+        assert_eq!(content_type, "application/problem+json", "{path}");
+        assert!(
+            body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:ketnoi:problem:")
+        );
+        assert_eq!(body["status"], status);
+        assert!(!body["title"].as_str().unwrap().is_empty());
+        assert!(!body["detail"].as_str().unwrap().is_empty());
+        body
+    }
+
+    /// GET expecting a 400 naming `field` with `rule`.
+    pub async fn bad_request(&self, path: &str, field: &str, rule: &str) -> Value {
+        let body = self.problem(path, 400).await;
+        let errors = body["errors"].as_array().unwrap();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["field"] == field && e["rule"] == rule),
+            "{path}: expected {field}/{rule} in {body}"
+        );
+        body
+    }
+}

@@ -1,0 +1,17 @@
+//! Integration tests: the real server over HTTP, on real PostgreSQL +
+//! PostGIS, each test with a database of its own (see helpers.rs).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on anything unexpected"
+)]
+
+mod database;
+mod docs;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
+mod organizations;
+mod reference;
+mod services;

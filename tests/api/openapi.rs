@@ -1,0 +1,71 @@
+use std::path::Path;
+
+use crate::helpers::TestApp;
+
+fn committed_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json")
+}
+
+/// Fails when openapi/openapi.json differs from what the registered routes
+/// generate. `KETNOI_UPDATE_OPENAPI=1` rewrites the file instead.
+#[test]
+fn the_committed_document_matches_the_routes() {
+    let generated = ketnoi::api::openapi_json().unwrap();
+    if std::env::var_os("KETNOI_UPDATE_OPENAPI").is_some() {
+        std::fs::write(committed_path(), &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is out of date with the routes; regenerate it with\n    \
+         KETNOI_UPDATE_OPENAPI=1 cargo test --test api openapi\nand commit the result"
+    );
+}
+
+#[test]
+fn every_operation_documents_its_errors() {
+    let document: serde_json::Value =
+        serde_json::from_str(&ketnoi::api::openapi_json().unwrap()).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 8);
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let mut expected = vec!["200"];
+            if path != "/healthz" {
+                expected.extend(["500", "503"]);
+            }
+            if operation.get("parameters").is_some() {
+                expected.push("400");
+            }
+            if path.contains('{') {
+                expected.push("404");
+            }
+            for status in expected {
+                let response = responses
+                    .get(status)
+                    .unwrap_or_else(|| panic!("{method} {path} does not document {status}"));
+                if status != "200" {
+                    assert!(
+                        response["content"]
+                            .get("application/problem+json")
+                            .is_some(),
+                        "{method} {path} {status} is not a problem document"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_generated_one() {
+    let app = TestApp::spawn().await;
+    let (status, _, served) = app.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    let generated: serde_json::Value =
+        serde_json::from_str(&ketnoi::api::openapi_json().unwrap()).unwrap();
+    assert_eq!(served, generated);
+}

@@ -1,0 +1,427 @@
+use std::collections::HashSet;
+
+use diesel::sql_types::{Double, Nullable, Text};
+use diesel::{QueryableByName, sql_query};
+use diesel_async::RunQueryDsl;
+use geo::{Distance, Geodesic, Point};
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+fn contents(body: &Value) -> &Vec<Value> {
+    body["contents"].as_array().unwrap()
+}
+
+/// Every service on every page of a search.
+async fn all_pages(app: &TestApp, query: &str) -> Vec<Value> {
+    let mut services = Vec::new();
+    let mut page = 1;
+    loop {
+        let (status, _, body) = app
+            .get_json(&format!("/v1/services?{query}&per_page=100&page={page}"))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+        services.extend(contents(&body).iter().cloned());
+        if body["last_page"] == true {
+            assert_eq!(services.len() as i64, body["total_items"].as_i64().unwrap());
+            return services;
+        }
+        page += 1;
+    }
+}
+
+#[tokio::test]
+async fn the_default_listing_is_active_services_by_name() {
+    let app = TestApp::spawn().await;
+    let services = all_pages(&app, "").await;
+    assert!(services.len() >= 200);
+    assert!(services.iter().all(|s| s["status"] == "active"));
+    let ids: HashSet<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), services.len(), "a service appeared twice");
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(services.iter().all(|s| s.get("distance_m").is_none()));
+}
+
+#[tokio::test]
+async fn status_filters_select_other_statuses() {
+    let app = TestApp::spawn().await;
+    let inactive = all_pages(&app, "status=inactive").await;
+    assert!(!inactive.is_empty());
+    assert!(inactive.iter().all(|s| s["status"] == "inactive"));
+    let closed = all_pages(&app, "status=temporarily%20closed").await;
+    assert!(!closed.is_empty());
+    assert!(closed.iter().all(|s| s["status"] == "temporarily closed"));
+    let (_, _, active) = app.get_json("/v1/services?status=active").await;
+    let (_, _, both) = app.get_json("/v1/services?status=active,inactive").await;
+    assert_eq!(
+        both["total_items"].as_i64().unwrap(),
+        active["total_items"].as_i64().unwrap() + inactive.len() as i64
+    );
+}
+
+#[tokio::test]
+async fn category_organization_and_province_filters_narrow() {
+    let app = TestApp::spawn().await;
+    let shelters = all_pages(&app, "category=shelter").await;
+    assert!(!shelters.is_empty());
+    assert!(shelters.iter().all(|s| {
+        s["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&"shelter".into())
+    }));
+
+    let either = all_pages(&app, "category=shelter,legal_aid").await;
+    let legal = all_pages(&app, "category=legal_aid").await;
+    assert!(either.len() >= shelters.len().max(legal.len()));
+    assert!(either.iter().all(|s| {
+        let categories = s["categories"].as_array().unwrap();
+        categories.contains(&"shelter".into()) || categories.contains(&"legal_aid".into())
+    }));
+
+    let organization = shelters[0]["organization"]["id"].as_str().unwrap();
+    let theirs = all_pages(&app, &format!("organization={organization}")).await;
+    assert!(!theirs.is_empty());
+    assert!(
+        theirs
+            .iter()
+            .all(|s| s["organization"]["id"] == organization)
+    );
+
+    let lao_cai = all_pages(&app, "province=15").await;
+    assert!(!lao_cai.is_empty());
+    for service in &lao_cai {
+        let located = service["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["province_code"] == "15");
+        let serves = service["service_areas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["province_code"] == "15");
+        assert!(located || serves, "{} is not in Lào Cai", service["name"]);
+    }
+
+    let combined = all_pages(&app, "province=15&category=shelter").await;
+    assert!(combined.len() <= lao_cai.len().min(shelters.len()));
+    assert!(
+        combined
+            .iter()
+            .all(|s| lao_cai.contains(s) && shelters.iter().any(|t| t["id"] == s["id"]))
+    );
+}
+
+#[derive(QueryableByName)]
+struct ExactPoint {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Double)]
+    lat: f64,
+    #[diesel(sql_type = Double)]
+    lon: f64,
+    #[diesel(sql_type = Nullable<Text>)]
+    address: Option<String>,
+}
+
+async fn confidential_points(app: &TestApp) -> Vec<ExactPoint> {
+    let mut conn = app.db.conn().await;
+    sql_query(
+        "SELECT id::text AS id, ST_Y(point::geometry) AS lat, ST_X(point::geometry) AS lon, address \
+         FROM locations WHERE confidential",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn near_searches_rank_by_geodesic_distance_within_the_radius() {
+    let app = TestApp::spawn().await;
+    // Lào Cai's provincial centre (Yên Bái ward), 150 km.
+    let (lat, lon) = (21.7229, 104.9113);
+    let services = all_pages(&app, &format!("near={lat},{lon}&radius_m=150000")).await;
+    assert!(services.len() > 10);
+    let mut previous = 0.0;
+    for service in &services {
+        let distance = service["distance_m"].as_f64().unwrap();
+        assert!(distance <= 150_000.0);
+        assert!(distance >= previous, "not nearest first");
+        previous = distance;
+        // The distance is to the nearest listed (public) location, on the
+        // WGS84 spheroid: check it against an independent geodesic.
+        let nearest = service["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                Geodesic.distance(
+                    Point::new(lon, lat),
+                    Point::new(
+                        l["longitude"].as_f64().unwrap(),
+                        l["latitude"].as_f64().unwrap(),
+                    ),
+                )
+            })
+            .fold(f64::INFINITY, f64::min);
+        assert!((nearest - distance).abs() < 1.0, "{distance} vs {nearest}");
+    }
+    // A smaller radius gives a prefix of the same ranking.
+    let near = all_pages(&app, &format!("near={lat},{lon}&radius_m=5000")).await;
+    assert!(near.len() < services.len());
+    assert!(
+        near.iter()
+            .all(|s| s["distance_m"].as_f64().unwrap() <= 5000.0)
+    );
+
+    // The default radius is 50 km.
+    let (_, _, default) = app
+        .get_json(&format!("/v1/services?near={lat},{lon}"))
+        .await;
+    let fifty = all_pages(&app, &format!("near={lat},{lon}&radius_m=50000")).await;
+    assert_eq!(default["total_items"].as_i64().unwrap(), fifty.len() as i64);
+
+    // Remote-only services have no location, so no distance: never in a
+    // near search.
+    assert!(
+        services
+            .iter()
+            .all(|s| !s["locations"].as_array().unwrap().is_empty())
+    );
+    // Far out at sea there is nothing.
+    let (_, _, sea) = app
+        .get_json("/v1/services?near=10.0,115.0&radius_m=1000")
+        .await;
+    assert_eq!(sea["total_items"], 0);
+    assert_eq!(sea["empty"], true);
+}
+
+#[tokio::test]
+async fn confidential_locations_are_never_exact_in_public() {
+    let app = TestApp::spawn().await;
+    let exact = confidential_points(&app).await;
+    assert!(exact.len() >= 5);
+    let mut checked = 0;
+    for statuses in ["active", "inactive,defunct,temporarily%20closed"] {
+        for service in all_pages(&app, &format!("status={statuses}")).await {
+            let (_, _, detail) = app
+                .get_json(&format!("/v1/services/{}", service["id"].as_str().unwrap()))
+                .await;
+            for view in [&service, &detail] {
+                let text = view.to_string();
+                for location in view["locations"].as_array().unwrap() {
+                    let Some(point) = exact.iter().find(|p| location["id"] == p.id.as_str()) else {
+                        assert_eq!(location["redacted"], false);
+                        assert!(location["address"].is_string() || location["address"].is_null());
+                        continue;
+                    };
+                    checked += 1;
+                    assert_eq!(location["confidential"], true);
+                    assert_eq!(location["redacted"], true);
+                    assert!(location["address"].is_null());
+                    assert!(location["ward_code"].is_null());
+                    assert!(location["ward_name"].is_null());
+                    let lat = location["latitude"].as_f64().unwrap();
+                    let lon = location["longitude"].as_f64().unwrap();
+                    assert_eq!(lat, (point.lat * 10.0).round() / 10.0);
+                    assert_eq!(lon, (point.lon * 10.0).round() / 10.0);
+                    assert!(
+                        !text.contains(&point.lat.to_string()),
+                        "exact latitude leaked"
+                    );
+                    assert!(
+                        !text.contains(&point.lon.to_string()),
+                        "exact longitude leaked"
+                    );
+                    if let Some(address) = &point.address {
+                        assert!(!text.contains(address.as_str()), "address leaked");
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} confidential locations were seen"
+    );
+
+    // Distances to a shelter are measured to its rounded point, so several
+    // searches cannot locate it.
+    let shelter = &exact[0];
+    let services = all_pages(
+        &app,
+        &format!(
+            "near={},{}&radius_m=20000&status=active,inactive,defunct,temporarily%20closed",
+            shelter.lat, shelter.lon
+        ),
+    )
+    .await;
+    for service in services {
+        for location in service["locations"].as_array().unwrap() {
+            if location["id"] == shelter.id.as_str() {
+                let rounded = Point::new(
+                    location["longitude"].as_f64().unwrap(),
+                    location["latitude"].as_f64().unwrap(),
+                );
+                let expected = Geodesic.distance(Point::new(shelter.lon, shelter.lat), rounded);
+                let reported = service["distance_m"].as_f64().unwrap();
+                assert!(reported <= expected + 1.0, "{reported} > {expected}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn modified_after_sees_only_later_changes() {
+    let app = TestApp::spawn().await;
+    let (_, _, all) = app
+        .get_json("/v1/services?modified_after=2000-01-01T00:00:00Z")
+        .await;
+    assert!(all["total_items"].as_i64().unwrap() >= 200);
+    let (_, _, none) = app
+        .get_json("/v1/services?modified_after=2100-01-01T00:00:00Z")
+        .await;
+    assert_eq!(none["total_items"], 0);
+
+    let mut conn = app.db.conn().await;
+    sql_query("UPDATE services SET last_modified = '2099-06-01T00:00:00Z' WHERE id = (SELECT id FROM services WHERE status = 'active' ORDER BY id LIMIT 1)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (status, _, later) = app
+        .get_json("/v1/services?modified_after=2099-01-01T00:00:00%2B07:00")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(later["total_items"], 1);
+    assert_eq!(contents(&later)[0]["last_modified"], "2099-06-01T00:00:00Z");
+}
+
+#[tokio::test]
+async fn a_service_comes_with_everything_nested() {
+    let app = TestApp::spawn().await;
+    let services = all_pages(&app, "category=shelter").await;
+    let shelter = services
+        .iter()
+        .find(|s| !s["schedules"].as_array().unwrap().is_empty() && s["capacity"].is_object())
+        .expect("a shelter with hours and capacity");
+    let (status, _, detail) = app
+        .get_json(&format!("/v1/services/{}", shelter["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(&detail, shelter, "list and detail show the same service");
+    for field in [
+        "organization",
+        "locations",
+        "phones",
+        "schedules",
+        "service_areas",
+        "eligibility",
+        "languages",
+        "delivery",
+        "categories",
+        "capacity",
+        "last_modified",
+    ] {
+        assert!(detail.get(field).is_some(), "missing {field}");
+    }
+    assert!(detail["organization"]["name"].is_string());
+    for day in detail["schedules"][0]["byday"].as_array().unwrap() {
+        assert!(["MO", "TU", "WE", "TH", "FR", "SA", "SU"].contains(&day.as_str().unwrap()));
+    }
+
+    // Service areas are GeoJSON: every polygon's rings are closed.
+    let with_polygon = all_pages(&app, "status=active,inactive,defunct,temporarily%20closed")
+        .await
+        .into_iter()
+        .find(|s| {
+            s["service_areas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["extent"].is_object())
+        })
+        .expect("a service with a polygon area");
+    for area in with_polygon["service_areas"].as_array().unwrap() {
+        let Some(extent) = area["extent"].as_object() else {
+            assert!(area["province_code"].is_string());
+            continue;
+        };
+        assert_eq!(extent["type"], "MultiPolygon");
+        for polygon in extent["coordinates"].as_array().unwrap() {
+            for ring in polygon.as_array().unwrap() {
+                let ring = ring.as_array().unwrap();
+                assert!(ring.len() >= 4);
+                assert_eq!(ring[0], ring[ring.len() - 1]);
+                let lon = ring[0][0].as_f64().unwrap();
+                let lat = ring[0][1].as_f64().unwrap();
+                assert!(
+                    (102.0..110.0).contains(&lon) && (8.0..24.0).contains(&lat),
+                    "lon/lat order"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_service_queries_name_the_field_and_rule() {
+    let app = TestApp::spawn().await;
+    for (query, field, rule) in [
+        ("near=91,0", "near", "range"),
+        ("near=0,181", "near", "range"),
+        ("near=NaN,100", "near", "range"),
+        ("near=inf,100", "near", "range"),
+        ("near=21.0", "near", "format"),
+        ("near=a,b", "near", "format"),
+        ("near=21,105&radius_m=0", "radius_m", "range"),
+        ("near=21,105&radius_m=500001", "radius_m", "range"),
+        ("near=21,105&radius_m=-5", "radius_m", "type"),
+        ("near=21,105&radius_m=1e9", "radius_m", "type"),
+        ("radius_m=1000", "radius_m", "requires"),
+        ("category=food", "category", "one_of"),
+        ("category=shelter,,", "category", "one_of"),
+        ("province=99", "province", "known_province"),
+        ("province=ha-noi", "province", "format"),
+        ("status=closed", "status", "one_of"),
+        ("organization=42", "organization", "type"),
+        ("modified_after=yesterday", "modified_after", "type"),
+        ("modified_after=2026-01-01", "modified_after", "type"),
+        ("page=0", "page", "range"),
+        ("per_page=101", "per_page", "range"),
+        ("q=shelter", "q", "unknown_field"),
+        ("page=1&page=2", "page", "duplicate"),
+        (
+            "category=%27%3B%20DROP%20TABLE%20services%3B--",
+            "category",
+            "one_of",
+        ),
+    ] {
+        app.bad_request(&format!("/v1/services?{query}"), field, rule)
+            .await;
+    }
+    // Several problems at once are all reported.
+    let body = app
+        .bad_request(
+            "/v1/services?near=100,0&category=food&page=0",
+            "near",
+            "range",
+        )
+        .await;
+    assert_eq!(body["errors"].as_array().unwrap().len(), 3, "{body}");
+
+    app.bad_request("/v1/services/123", "id", "format").await;
+    app.bad_request("/v1/services/%27%20OR%201%3D1", "id", "format")
+        .await;
+    app.problem("/v1/services/00000000-0000-0000-0000-000000000000", 404)
+        .await;
+    // The table is still there.
+    let (status, _, _) = app.get_json("/v1/services").await;
+    assert_eq!(status, 200);
+}

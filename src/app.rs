@@ -121,6 +121,29 @@ where
     result.and(closed)
 }
 
+/// SIGINT and SIGTERM, caught from the moment `listen` is called.
+struct StopSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn received(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
 async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.bind)
         .with_context(|| format!("could not listen on {}", args.bind))?;
@@ -131,13 +154,26 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
         workers: args.workers.map(usize::from),
         ..ServerSettings::default()
     };
+    // Listen before anything starts, so that Ctrl-C during initdb,
+    // migrations or seeding still stops the embedded cluster on the way out.
+    let mut stop = StopSignal::listen()?;
     with_database(database_args, |url, embedded| async move {
-        migrate(&url).await?;
-        if embedded && !args.no_seed {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
-            if !seed::was_loaded(&mut conn).await? {
-                let report = load_sample(&url).await?;
-                tracing::info!(?report, "loaded the sample directory (first start)");
+        let prepare = async {
+            migrate(&url).await?;
+            if embedded && !args.no_seed {
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                if !seed::was_loaded(&mut conn).await? {
+                    let report = load_sample(&url).await?;
+                    tracing::info!(?report, "loaded the sample directory (first start)");
+                }
+            }
+            anyhow::Ok(())
+        };
+        tokio::select! {
+            prepared = prepare => prepared?,
+            signal = stop.received() => {
+                tracing::info!("{signal} during start-up: stopping");
+                return Ok(());
             }
         }
         let pool = pool::build(&url, pool_size, timeout)?;
@@ -198,13 +234,11 @@ async fn db_command(args: &DatabaseArgs, command: &DbCommand) -> anyhow::Result<
             Database::open_cluster(args)?.stop()?;
         }
         DbCommand::Status => {
-            let cluster = EmbeddedCluster::locate(&args.data_dir, args.pg_bin_dir.as_deref())?;
-            let state = if cluster.is_running()? {
-                "running"
-            } else {
-                "stopped"
-            };
-            writeln!(out, "{state}")?;
+            // No folder yet: nothing can be running there.
+            let running = args.data_dir.exists()
+                && EmbeddedCluster::locate(&args.data_dir, args.pg_bin_dir.as_deref())?
+                    .is_running()?;
+            writeln!(out, "{}", if running { "running" } else { "stopped" })?;
         }
         DbCommand::Url => {
             let cluster = EmbeddedCluster::locate(&args.data_dir, args.pg_bin_dir.as_deref())?;

@@ -44,7 +44,7 @@ pub enum ClusterError {
     #[error(
         "PostgreSQL server programs (initdb, pg_ctl, postgres) were not found{searched}.\n\
          Install PostgreSQL and PostGIS from your distribution, e.g. on Debian/Ubuntu:\n    \
-         sudo apt-get install postgresql postgis\n\
+         sudo apt-get install postgresql postgresql-postgis\n\
          or point KETNOI_PG_BIN_DIR at the folder holding them, or set DATABASE_URL to use an \
          existing PostgreSQL+PostGIS server."
     )]
@@ -255,32 +255,64 @@ impl EmbeddedCluster {
     }
 
     /// Creates the cluster if the folder has none; returns whether it did.
+    ///
+    /// initdb writes into `pgdata.init`, which is renamed only once the
+    /// cluster is complete, so an interrupted first start leaves no
+    /// half-made cluster behind.
     pub fn init_if_needed(&self) -> Result<bool, ClusterError> {
         if self.is_initialised() {
             return Ok(false);
         }
-        self.run_checked(
-            "initdb",
-            &[
-                OsStr::new("--pgdata"),
-                self.pgdata.as_os_str(),
-                OsStr::new("--username"),
-                OsStr::new(USER),
-                // Only the Unix socket, in a 0700 folder, reaches the server.
-                OsStr::new("--auth=trust"),
-                OsStr::new("--encoding=UTF8"),
-                OsStr::new("--no-locale"),
-            ],
-        )?;
+        let staging = self.root.join("pgdata.init");
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .map_err(io(format!("removing the unfinished {}", staging.display())))?;
+        }
+        let common = [
+            OsStr::new("--pgdata"),
+            staging.as_os_str(),
+            OsStr::new("--username"),
+            OsStr::new(USER),
+            // Only the Unix socket, in a 0700 folder, reaches the server.
+            OsStr::new("--auth=trust"),
+            OsStr::new("--encoding=UTF8"),
+        ];
+        // Names sort in Vietnamese order with ICU (PostgreSQL 15+); without
+        // ICU, byte order.
+        let icu = [
+            OsStr::new("--locale-provider=icu"),
+            OsStr::new("--icu-locale=vi"),
+            OsStr::new("--lc-collate=C"),
+            OsStr::new("--lc-ctype=C"),
+            OsStr::new("--lc-messages=C"),
+        ];
+        let with_icu: Vec<&OsStr> = common.iter().chain(icu.iter()).copied().collect();
+        let initialised = self.major >= 15 && self.run("initdb", &with_icu)?.status.success();
+        if !initialised {
+            if staging.exists() {
+                fs::remove_dir_all(&staging)
+                    .map_err(io(format!("removing {}", staging.display())))?;
+            }
+            let plain: Vec<&OsStr> = common
+                .iter()
+                .copied()
+                .chain([OsStr::new("--no-locale")])
+                .collect();
+            self.run_checked("initdb", &plain)?;
+        }
         let mut conf = File::options()
             .append(true)
-            .open(self.pgdata.join("postgresql.conf"))
+            .open(staging.join("postgresql.conf"))
             .map_err(io("opening postgresql.conf"))?;
         writeln!(
             conf,
             "\n# Settings managed by ketnoi, rewritten at every start.\ninclude_if_exists = 'ketnoi.conf'"
         )
         .map_err(io("writing postgresql.conf"))?;
+        fs::rename(&staging, &self.pgdata).map_err(io(format!(
+            "moving the new cluster to {}",
+            self.pgdata.display()
+        )))?;
         Ok(true)
     }
 
@@ -320,12 +352,36 @@ impl EmbeddedCluster {
         )?;
         // pg_ctl status: 0 running, 3 not running, 4 no accessible data folder.
         match output.status.code() {
+            Some(0) if self.lock_file_is_stale() => {
+                // After a reboot or a container restart the PID in the lock
+                // file may belong to another program: PostgreSQL would
+                // refuse to start, and `pg_ctl stop` would signal a stranger.
+                let lock = self.pgdata.join("postmaster.pid");
+                fs::remove_file(&lock)
+                    .map_err(io(format!("removing the stale {}", lock.display())))?;
+                Ok(false)
+            }
             Some(0) => Ok(true),
             Some(3) => Ok(false),
             _ => Err(ClusterError::Command {
                 command: "pg_ctl status".into(),
                 detail: String::from_utf8_lossy(&output.stderr).into_owned(),
             }),
+        }
+    }
+
+    /// Whether the process named in postmaster.pid is alive but is not a
+    /// PostgreSQL server (Linux: /proc/PID/comm).
+    fn lock_file_is_stale(&self) -> bool {
+        let Ok(text) = fs::read_to_string(self.pgdata.join("postmaster.pid")) else {
+            return false;
+        };
+        let Some(pid) = text.lines().next().map(str::trim) else {
+            return false;
+        };
+        match fs::read_to_string(format!("/proc/{pid}/comm")) {
+            Ok(name) => !name.trim().starts_with("postgres"),
+            Err(_) => false,
         }
     }
 
@@ -520,7 +576,7 @@ mod tests {
         }
         .to_string();
         assert!(
-            message.contains("apt-get install postgresql postgis"),
+            message.contains("apt-get install postgresql postgresql-postgis"),
             "{message}"
         );
     }

@@ -4,8 +4,9 @@
 
 use std::net::TcpListener;
 
+use actix_web::dev::Service;
 use actix_web::dev::{ResourceDef, Server, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use tracing_actix_web::TracingLogger;
@@ -74,6 +75,7 @@ impl KnownRoutes {
             .map(|(path, item)| {
                 let methods = [
                     ("GET", item.get.is_some()),
+                    ("HEAD", item.get.is_some()),
                     ("PUT", item.put.is_some()),
                     ("POST", item.post.is_some()),
                     ("DELETE", item.delete.is_some()),
@@ -143,6 +145,14 @@ pub fn run(
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
             .default_service(web::to(no_route))
             .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+            // HEAD is GET without the body; actix-http drops the body of a
+            // response to a HEAD request itself.
+            .wrap_fn(|mut request, service| {
+                if request.method() == Method::HEAD {
+                    request.head_mut().method = Method::GET;
+                }
+                service.call(request)
+            })
             .wrap(TracingLogger::<PrivateRootSpan>::new())
     })
     .listen(listener)?

@@ -1,3 +1,15 @@
+DROP TRIGGER organizations_touch_services ON organizations;
+DROP FUNCTION ketnoi_touch_services_of_organization();
+DROP TRIGGER locations_touch_services ON locations;
+DROP FUNCTION ketnoi_touch_services_of_location();
+DROP TRIGGER phones_touch_services ON phones;
+DROP FUNCTION ketnoi_touch_services_of_phone();
+DROP TRIGGER service_areas_touch_service ON service_areas;
+DROP TRIGGER schedules_touch_service ON schedules;
+DROP TRIGGER service_at_location_touch_service ON service_at_location;
+DROP TRIGGER service_categories_touch_service ON service_categories;
+DROP FUNCTION ketnoi_touch_service_of_part();
+DROP FUNCTION ketnoi_touch_service(uuid);
 DROP TABLE service_areas;
 DROP TABLE schedules;
 DROP TABLE phones;

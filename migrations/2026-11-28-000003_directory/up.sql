@@ -235,3 +235,70 @@ CREATE TABLE service_areas (
 CREATE INDEX service_areas_service_id_idx ON service_areas (service_id);
 CREATE INDEX service_areas_province_code_idx ON service_areas (province_code);
 CREATE INDEX service_areas_extent_idx ON service_areas USING gist (extent);
+
+-- A service's last_modified moves whenever anything listed with it changes:
+-- its categories, locations, phones, schedules, areas or organisation. Sync
+-- clients (modified_after) then see every change. The `< now()` guard makes
+-- a bulk write touch each service once per transaction.
+CREATE FUNCTION ketnoi_touch_service(service uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE services SET last_modified = now() WHERE id = service AND last_modified < now();
+END $$;
+
+CREATE FUNCTION ketnoi_touch_service_of_part() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM ketnoi_touch_service(OLD.service_id);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM ketnoi_touch_service(NEW.service_id);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER service_categories_touch_service AFTER INSERT OR UPDATE OR DELETE ON service_categories
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_touch_service_of_part();
+CREATE TRIGGER service_at_location_touch_service AFTER INSERT OR UPDATE OR DELETE ON service_at_location
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_touch_service_of_part();
+CREATE TRIGGER schedules_touch_service AFTER INSERT OR UPDATE OR DELETE ON schedules
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_touch_service_of_part();
+CREATE TRIGGER service_areas_touch_service AFTER INSERT OR UPDATE OR DELETE ON service_areas
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_touch_service_of_part();
+
+-- Phones belong to a service, a location or an organisation.
+CREATE FUNCTION ketnoi_touch_services_of_phone() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    phone phones;
+BEGIN
+    FOREACH phone IN ARRAY ARRAY[OLD, NEW] LOOP
+        CONTINUE WHEN phone IS NULL;
+        PERFORM ketnoi_touch_service(id) FROM services
+            WHERE id = phone.service_id
+               OR organization_id = phone.organization_id
+               OR id IN (SELECT service_id FROM service_at_location WHERE location_id = phone.location_id);
+    END LOOP;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER phones_touch_services AFTER INSERT OR UPDATE OR DELETE ON phones
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_touch_services_of_phone();
+
+CREATE FUNCTION ketnoi_touch_services_of_location() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ketnoi_touch_service(service_id) FROM service_at_location WHERE location_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER locations_touch_services AFTER UPDATE ON locations
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_touch_services_of_location();
+
+CREATE FUNCTION ketnoi_touch_services_of_organization() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ketnoi_touch_service(id) FROM services WHERE organization_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER organizations_touch_services AFTER UPDATE ON organizations
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_touch_services_of_organization();

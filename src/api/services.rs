@@ -1,7 +1,7 @@
 //! `GET /v1/services` (search) and `GET /v1/services/{id}`.
 
 use actix_web::{get, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -117,6 +117,18 @@ impl ServiceListQuery {
             }
             (None, None) => None,
         };
+        // PostgreSQL's timestamps stop where chrono's do not.
+        let modified_after = self.modified_after.filter(|instant| {
+            let plausible = (1..=9999).contains(&instant.year());
+            if !plausible {
+                errors.push(FieldError::new(
+                    "modified_after",
+                    "range",
+                    "modified_after must fall between the years 1 and 9999",
+                ));
+            }
+            plausible
+        });
         let page = PageRequest::new(self.page, self.per_page)
             .map_err(|page_errors| {
                 errors.extend(
@@ -134,7 +146,7 @@ impl ServiceListQuery {
                     province,
                     statuses,
                     near,
-                    modified_after: self.modified_after,
+                    modified_after,
                 },
                 page,
             )),

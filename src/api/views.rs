@@ -64,8 +64,8 @@ fn phones(records: Vec<PhoneRecord>) -> Vec<PhoneView> {
 /// A place where an organisation receives people.
 ///
 /// A confidential location (a shelter) is shown to the public with
-/// `redacted: true`: no address, no ward, and a point rounded to 0.1° (about
-/// 11 km).
+/// `redacted: true`: its name and province only, with no address, ward,
+/// description or phones, and a point rounded to 0.1° (about 11 km).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LocationView {
     pub id: LocationId,
@@ -96,17 +96,28 @@ impl LocationView {
     pub fn new(record: LocationRecord, audience: Audience) -> Self {
         let row = record.row;
         let redacted = row.confidential && audience == Audience::Public;
-        let (point, address, ward_code, ward_name) = if redacted {
-            (row.public_point, None, None, None)
-        } else {
-            (row.point, row.address, row.ward_code, record.ward_name)
-        };
+        // Free text and phones can give a place away as surely as an
+        // address; a redacted location keeps only its name and province.
+        let (point, address, ward_code, ward_name, description, description_en, phones) =
+            if redacted {
+                (row.public_point, None, None, None, None, None, Vec::new())
+            } else {
+                (
+                    row.point,
+                    row.address,
+                    row.ward_code,
+                    record.ward_name,
+                    row.description,
+                    row.description_en,
+                    record.phones,
+                )
+            };
         Self {
             id: row.id,
             name: row.name,
             name_en: row.name_en,
-            description: row.description,
-            description_en: row.description_en,
+            description,
+            description_en,
             address,
             ward_code,
             ward_name,
@@ -124,7 +135,7 @@ impl LocationView {
             },
             confidential: row.confidential,
             redacted,
-            phones: phones(record.phones),
+            phones: self::phones(phones),
         }
     }
 }

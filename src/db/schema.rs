@@ -1,5 +1,7 @@
-// The tables as diesel sees them. Kept in step with migrations/ (a test
-// compares the columns with the migrated database's catalog).
+// The tables as diesel sees them, kept in step with migrations/ by hand
+// (`diesel print-schema` with diesel.toml reproduces it). Every row type
+// selects its columns by name, so the API tests fail on a column that
+// drifted.
 
 diesel::table! {
     use diesel::sql_types::*;

@@ -32,7 +32,7 @@ async fn wrong_methods_are_405_problems_with_allow() {
                 .await
                 .unwrap();
             assert_eq!(response.status().as_u16(), 405, "{method} {path}");
-            assert_eq!(response.headers()["allow"], "GET");
+            assert_eq!(response.headers()["allow"], "GET, HEAD");
             assert_eq!(
                 response.headers()["content-type"],
                 "application/problem+json"
@@ -40,6 +40,21 @@ async fn wrong_methods_are_405_problems_with_allow() {
             let body: serde_json::Value = response.json().await.unwrap();
             assert_eq!(body["type"], "urn:ketnoi:problem:method-not-allowed");
         }
+    }
+}
+
+#[tokio::test]
+async fn head_is_get_without_a_body() {
+    let app = TestApp::spawn().await;
+    for path in ["/v1/services", "/healthz", "/v1/categories"] {
+        let response = app
+            .client
+            .head(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert!(response.bytes().await.unwrap().is_empty());
     }
 }
 

@@ -74,6 +74,13 @@ fn template_name() -> String {
     format!("ketnoi_template_{:016x}", hasher.finish())
 }
 
+/// One text column named `text`, for ad-hoc queries in tests.
+#[derive(QueryableByName, Debug, PartialEq)]
+pub struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub text: String,
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]

@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use geo::{Distance, Geodesic, Point};
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TextRow};
 
 fn contents(body: &Value) -> &Vec<Value> {
     body["contents"].as_array().unwrap()
@@ -36,15 +36,24 @@ async fn the_default_listing_is_active_services_by_name() {
     let services = all_pages(&app, "").await;
     assert!(services.len() >= 200);
     assert!(services.iter().all(|s| s["status"] == "active"));
-    let ids: HashSet<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert_eq!(ids.len(), services.len(), "a service appeared twice");
-    let names: Vec<&str> = services
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(names, sorted);
+    let ids: Vec<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        services.len(),
+        "a service appeared twice"
+    );
+    // By name in the database's collation, then id.
+    let mut conn = app.db.conn().await;
+    let expected: Vec<String> = sql_query(
+        "SELECT id::text AS text FROM services WHERE status = 'active' ORDER BY name, id",
+    )
+    .load::<TextRow>(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|row| row.text)
+    .collect();
+    assert_eq!(ids, expected);
     assert!(services.iter().all(|s| s.get("distance_m").is_none()));
 }
 
@@ -175,11 +184,40 @@ async fn near_searches_rank_by_geodesic_distance_within_the_radius() {
     }
     // A smaller radius gives a prefix of the same ranking.
     let near = all_pages(&app, &format!("near={lat},{lon}&radius_m=5000")).await;
-    assert!(near.len() < services.len());
+    assert!(!near.is_empty() && near.len() < services.len());
     assert!(
         near.iter()
             .all(|s| s["distance_m"].as_f64().unwrap() <= 5000.0)
     );
+    let prefix: Vec<&Value> = services.iter().take(near.len()).collect();
+    assert_eq!(near.iter().collect::<Vec<_>>(), prefix);
+
+    // One per page, the order is stable across pages: by distance, then id.
+    let (_, _, first) = app
+        .get_json(&format!(
+            "/v1/services?near={lat},{lon}&radius_m=150000&per_page=1"
+        ))
+        .await;
+    let pages = first["total_pages"].as_i64().unwrap();
+    assert_eq!(pages, services.len() as i64);
+    let mut previous: Option<(f64, String)> = None;
+    for page in 1..=pages {
+        let (_, _, body) = app
+            .get_json(&format!(
+                "/v1/services?near={lat},{lon}&radius_m=150000&per_page=1&page={page}"
+            ))
+            .await;
+        let service = &contents(&body)[0];
+        let key = (
+            service["distance_m"].as_f64().unwrap(),
+            service["id"].as_str().unwrap().to_owned(),
+        );
+        assert_eq!(service, &services[page as usize - 1]);
+        if let Some(previous) = &previous {
+            assert!(previous.0 < key.0 || (previous.0 == key.0 && previous.1 < key.1));
+        }
+        previous = Some(key);
+    }
 
     // The default radius is 50 km.
     let (_, _, default) = app
@@ -270,12 +308,99 @@ async fn confidential_locations_are_never_exact_in_public() {
                     location["longitude"].as_f64().unwrap(),
                     location["latitude"].as_f64().unwrap(),
                 );
-                let expected = Geodesic.distance(Point::new(shelter.lon, shelter.lat), rounded);
+                let to_rounded = Geodesic.distance(Point::new(shelter.lon, shelter.lat), rounded);
                 let reported = service["distance_m"].as_f64().unwrap();
-                assert!(reported <= expected + 1.0, "{reported} > {expected}");
+                // The service's distance is to its nearest location: the
+                // shelter's rounded point, or another location nearer still.
+                assert!(reported <= to_rounded + 1.0, "{reported} > {to_rounded}");
+                if service["locations"].as_array().unwrap().len() == 1 {
+                    assert!(
+                        (reported - to_rounded).abs() < 1.0,
+                        "{reported} vs {to_rounded}"
+                    );
+                }
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_search_at_a_shelters_exact_point_does_not_find_it() {
+    let app = TestApp::spawn().await;
+    let all_statuses = "status=active,inactive,defunct,temporarily%20closed";
+    for shelter in confidential_points(&app).await {
+        let (rounded_lat, rounded_lon) = (
+            (shelter.lat * 10.0).round() / 10.0,
+            (shelter.lon * 10.0).round() / 10.0,
+        );
+        let offset = Geodesic.distance(
+            Point::new(shelter.lon, shelter.lat),
+            Point::new(rounded_lon, rounded_lat),
+        );
+        if offset < 200.0 {
+            continue; // the shelter happens to sit on the grid point
+        }
+        let found = all_pages(
+            &app,
+            &format!(
+                "near={},{}&radius_m=100&{all_statuses}",
+                shelter.lat, shelter.lon
+            ),
+        )
+        .await;
+        assert!(
+            found.iter().all(|s| s["locations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["id"] != shelter.id.as_str())),
+            "a 100 m search at the exact point found shelter {}",
+            shelter.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn services_pages_have_consistent_edges() {
+    let app = TestApp::spawn().await;
+    let (_, _, first) = app.get_json("/v1/services?per_page=100").await;
+    let total = first["total_items"].as_i64().unwrap();
+    let pages = first["total_pages"].as_i64().unwrap();
+    assert_eq!(pages, (total + 99) / 100);
+    assert_eq!(
+        (first["first_page"].as_bool(), first["last_page"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let (_, _, last) = app
+        .get_json(&format!("/v1/services?per_page=100&page={pages}"))
+        .await;
+    assert_eq!(last["last_page"], true);
+    assert_eq!(last["size"].as_i64().unwrap(), total - 100 * (pages - 1));
+    let (status, _, beyond) = app.get_json("/v1/services?page=1000000").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (beyond["empty"].as_bool(), beyond["size"].as_i64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(beyond["total_items"], total);
+    let (_, _, single) = app.get_json("/v1/services?per_page=1").await;
+    assert_eq!(
+        (single["size"].as_i64(), single["total_pages"].as_i64()),
+        (Some(1), Some(total))
+    );
+    let (_, _, empty) = app
+        .get_json("/v1/services?category=shelter&province=01&modified_after=2100-01-01T00:00:00Z")
+        .await;
+    assert_eq!(empty["total_items"], 0);
+    assert_eq!(empty["total_pages"], 0);
+    assert_eq!(
+        (
+            empty["first_page"].as_bool(),
+            empty["last_page"].as_bool(),
+            empty["empty"].as_bool()
+        ),
+        (Some(true), Some(true), Some(true))
+    );
 }
 
 #[tokio::test]
@@ -301,6 +426,28 @@ async fn modified_after_sees_only_later_changes() {
     assert_eq!(status, 200);
     assert_eq!(later["total_items"], 1);
     assert_eq!(contents(&later)[0]["last_modified"], "2099-06-01T00:00:00Z");
+
+    // A change to something listed with a service moves its last_modified.
+    sql_query("UPDATE services SET last_modified = '2000-01-01T00:00:00Z'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (_, _, shelters) = app
+        .get_json("/v1/services?category=shelter&per_page=1")
+        .await;
+    let shelter = &contents(&shelters)[0];
+    sql_query(format!(
+        "UPDATE schedules SET description = 'Changed' WHERE service_id = '{}'",
+        shelter["id"].as_str().unwrap()
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (_, _, changed) = app
+        .get_json("/v1/services?modified_after=2001-01-01T00:00:00Z")
+        .await;
+    assert_eq!(changed["total_items"], 1, "{changed}");
+    assert_eq!(contents(&changed)[0]["id"], shelter["id"]);
 }
 
 #[tokio::test]
@@ -393,6 +540,16 @@ async fn bad_service_queries_name_the_field_and_rule() {
         ("organization=42", "organization", "type"),
         ("modified_after=yesterday", "modified_after", "type"),
         ("modified_after=2026-01-01", "modified_after", "type"),
+        (
+            "modified_after=-5000-01-01T00:00:00Z",
+            "modified_after",
+            "range",
+        ),
+        (
+            "modified_after=%2B20000-01-01T00:00:00Z",
+            "modified_after",
+            "range",
+        ),
         ("page=0", "page", "range"),
         ("per_page=101", "per_page", "range"),
         ("q=shelter", "q", "unknown_field"),

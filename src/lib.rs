@@ -13,5 +13,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod embedded;
+pub mod matcher;
 pub mod startup;
 pub mod telemetry;

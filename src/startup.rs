@@ -135,6 +135,7 @@ pub fn run(
             .openapi(ApiDoc::openapi())
             .app_data(state.clone())
             .app_data(extract::json_config())
+            .app_data(extract::payload_config())
             .app_data(extract::path_config())
             .app_data(extract::query_config())
             .configure(api::configure)

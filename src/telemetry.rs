@@ -6,10 +6,14 @@
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Level;
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,20 +26,38 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. `filter` uses `RUST_LOG` syntax; colours
 /// only when `ansi` (a terminal).
+///
+/// Whatever the filter, the database driver is held to warnings: at debug
+/// level tokio-postgres logs every statement's parameters, and the
+/// matcher's parameters describe a person.
 pub fn init<W>(filter: &str, format: LogFormat, writer: W, ansi: bool)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
+    let wanted = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let private = filter_fn(|metadata| {
+        !(metadata.target().starts_with("tokio_postgres") && *metadata.level() > Level::WARN)
+    });
+    let filter = wanted.and(private);
     // A second init (tests start several servers in one process) keeps the
     // first subscriber.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(writer)
+                    .with_filter(filter),
+            )
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(writer)
+                    .with_filter(filter),
+            )
+            .try_init(),
     };
 }
 

@@ -6,9 +6,11 @@
 
 use std::future::{Ready, ready};
 
+use futures_util::future::LocalBoxFuture;
+
 use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -50,6 +52,101 @@ fn query_field_error(path: &str, message: &str) -> FieldError {
     }
 }
 
+/// A JSON body deserialized into `T`. Not JSON: 415; too large: 413;
+/// malformed: 400; a field of the wrong type, missing or unknown: 422 naming
+/// it by its JSON path. Messages never quote the body's values.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
+            mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")
+        });
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType("application/json".into()));
+            }
+            let body =
+                body.await
+                    .map_err(|error| match error.as_response_error().status_code() {
+                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                        _ => ApiError::MalformedBody("the body could not be read".into()),
+                    })?;
+            parse_json(&body).map(ApiJson)
+        })
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::Unprocessable(vec![body_field_error(&path, &inner.to_string())])
+            }
+            // Syntax, EOF and I/O errors name a line and column, no values.
+            _ => ApiError::MalformedBody(inner.to_string()),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::MalformedBody(error.to_string()))?;
+    Ok(value)
+}
+
+/// serde's messages for data errors can quote the value (``invalid type:
+/// string "…"``); keep what was expected and drop what was given.
+fn body_field_error(path: &str, message: &str) -> FieldError {
+    let parent = if path == "." { "" } else { path };
+    // The path may or may not end with the field serde complains about.
+    let named = |name: &str| {
+        if parent.is_empty() {
+            name.to_owned()
+        } else if parent == name || parent.ends_with(&format!(".{name}")) {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{name}")
+        }
+    };
+    let quoted = message.split('`').nth(1).unwrap_or_default();
+    let (field, rule, message) = if message.starts_with("unknown field") {
+        (named(quoted), "unknown_field", strip_position(message))
+    } else if message.starts_with("missing field") {
+        (
+            named(quoted),
+            "required",
+            format!("missing field `{quoted}`"),
+        )
+    } else if message.starts_with("duplicate field") {
+        (
+            named(quoted),
+            "duplicate",
+            format!("duplicate field `{quoted}`"),
+        )
+    } else {
+        let expected = message
+            .split_once(", expected ")
+            .map(|(_, expected)| format!("expected {}", strip_position(expected)))
+            .unwrap_or_else(|| "invalid value".to_owned());
+        (parent.to_owned(), "type", expected)
+    };
+    FieldError::new(field, rule, message)
+}
+
+/// serde_json appends " at line L column C"; the path already locates it.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
 /// Parses a UUID path parameter.
 pub fn parse_uuid(value: &str, field: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(value).map_err(|_| {
@@ -88,6 +185,11 @@ fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 /// Maximum JSON body accepted by any endpoint.
 pub const JSON_LIMIT: usize = 256 * 1024;
+
+/// The body size limit for [`ApiJson`], registered as app data.
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(JSON_LIMIT)
+}
 
 /// The extractor configurations, registered as app data.
 pub fn json_config() -> web::JsonConfig {
@@ -147,6 +249,60 @@ mod tests {
             (error.field.as_str(), error.rule.as_str()),
             ("page", "duplicate")
         );
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Body {
+        lat: f64,
+        profile: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Inner {
+        age: Option<u8>,
+    }
+
+    fn body_error(json: &str) -> (u16, Vec<FieldError>) {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::Unprocessable(errors)) => (422, errors),
+            Err(ApiError::MalformedBody(_)) => (400, vec![]),
+            other => panic!("unexpected {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn body_errors_name_the_path_and_never_the_value() {
+        let (status, errors) = body_error(r#"{"lat": "twenty-two"}"#);
+        assert_eq!(status, 422);
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].rule.as_str()),
+            ("lat", "type")
+        );
+        assert!(
+            !errors[0].message.contains("twenty"),
+            "{}",
+            errors[0].message
+        );
+        let (_, errors) = body_error(r#"{"lat": 1, "profile": {"age": 4000}}"#);
+        assert_eq!(errors[0].field, "profile.age");
+        assert!(!errors[0].message.contains("4000"), "{}", errors[0].message);
+        let (_, errors) = body_error(r#"{"lat": 1, "profile": {"sex": "f"}}"#);
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].rule.as_str()),
+            ("profile.sex", "unknown_field")
+        );
+        let (_, errors) = body_error(r#"{"profile": {}}"#);
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].rule.as_str()),
+            ("lat", "required")
+        );
+        assert_eq!(body_error(r#"{"lat": 1"#).0, 400);
+        assert_eq!(body_error(r#"{"lat": 1} trailing"#).0, 400);
+        assert_eq!(body_error("").0, 400);
     }
 
     #[test]

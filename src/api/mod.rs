@@ -4,6 +4,7 @@
 
 pub mod extract;
 pub mod health;
+pub mod matches;
 pub mod organizations;
 pub mod problem;
 pub mod reference;
@@ -41,6 +42,7 @@ impl AppState {
         license(name = "MIT"),
     ),
     tags(
+        (name = "matcher", description = "Nearest eligible services for one person, need by need"),
         (name = "directory", description = "Organisations and services, public read-only view"),
         (name = "reference", description = "Categories and provinces"),
         (name = "operations", description = "Health and readiness probes"),
@@ -61,7 +63,8 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(organizations::list_organizations)
                 .service(organizations::get_organization)
                 .service(services::list_services)
-                .service(services::get_service),
+                .service(services::get_service)
+                .service(matches::create_match),
         );
 }
 

@@ -76,6 +76,9 @@ impl FieldError {
 pub enum ApiError {
     #[error("invalid request")]
     InvalidRequest(Vec<FieldError>),
+    /// A well-formed body whose fields break the rules.
+    #[error("validation failed")]
+    Unprocessable(Vec<FieldError>),
     #[error("malformed body: {0}")]
     MalformedBody(String),
     #[error("{0} not found")]
@@ -105,6 +108,7 @@ impl ApiError {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Self::InvalidRequest(_) => ("invalid-request", "Invalid request"),
+            Self::Unprocessable(_) => ("validation-failed", "Validation failed"),
             Self::MalformedBody(_) => ("malformed-body", "Malformed request body"),
             Self::NotFound(_) | Self::NoRoute => ("not-found", "Not found"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
@@ -121,7 +125,7 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            Self::InvalidRequest(errors) => errors
+            Self::InvalidRequest(errors) | Self::Unprocessable(errors) => errors
                 .iter()
                 .map(|e| format!("{}: {}", e.field, e.message))
                 .collect::<Vec<_>>()
@@ -151,7 +155,7 @@ impl ApiError {
             status: self.status_code().as_u16(),
             detail: self.detail(),
             errors: match self {
-                Self::InvalidRequest(errors) => errors.clone(),
+                Self::InvalidRequest(errors) | Self::Unprocessable(errors) => errors.clone(),
                 _ => Vec::new(),
             },
         }
@@ -162,6 +166,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -190,14 +195,22 @@ impl ResponseError for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        match error {
-            DbError::Pool(_) => Self::Unavailable(error.into()),
-            DbError::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection
-                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
-                _,
-            )) => Self::Unavailable(error.into()),
-            other => Self::Internal(other.into()),
+        if error.is_unavailable() {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Internal(error.into())
+        }
+    }
+}
+
+impl ApiError {
+    /// For queries that carry a person's values: the cause is logged
+    /// without the database's message, which could quote them.
+    pub fn from_private_query(error: DbError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable(error.without_details())
+        } else {
+            Self::Internal(error.without_details())
         }
     }
 }
@@ -228,6 +241,24 @@ pub mod responses {
     #[derive(IntoResponses)]
     #[response(status = 404, content_type = "application/problem+json")]
     pub struct NotFound(Problem);
+
+    /// What a JSON body can be refused for.
+    #[derive(IntoResponses)]
+    pub enum BodyProblems {
+        /// The body is not well-formed JSON.
+        #[response(status = 400, content_type = "application/problem+json")]
+        Malformed(Problem),
+        /// The body is larger than allowed.
+        #[response(status = 413, content_type = "application/problem+json")]
+        TooLarge(Problem),
+        /// The body is not `application/json`.
+        #[response(status = 415, content_type = "application/problem+json")]
+        NotJson(Problem),
+        /// A field is missing, of the wrong type, unknown or out of range;
+        /// `errors` names each one (as a JSON path) and the rule it broke.
+        #[response(status = 422, content_type = "application/problem+json")]
+        Invalid(Problem),
+    }
 
     /// Failures on the server's side.
     #[derive(IntoResponses)]

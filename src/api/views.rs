@@ -29,7 +29,7 @@ pub enum Audience {
 }
 
 /// A phone number.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PhoneView {
     pub id: PhoneId,
     #[schema(example = "+84 214 555 0101")]
@@ -168,11 +168,11 @@ impl From<ScheduleRecord> for ScheduleView {
     fn from(schedule: ScheduleRecord) -> Self {
         Self {
             id: schedule.id,
-            byday: schedule.byday,
-            opens_at: schedule.opens_at,
-            closes_at: schedule.closes_at,
-            valid_from: schedule.valid_from,
-            valid_to: schedule.valid_to,
+            byday: schedule.hours.byday,
+            opens_at: schedule.hours.opens_at,
+            closes_at: schedule.hours.closes_at,
+            valid_from: schedule.hours.valid_from,
+            valid_to: schedule.hours.valid_to,
             description: schedule.description,
             description_en: schedule.description_en,
         }

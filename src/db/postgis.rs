@@ -53,6 +53,23 @@ pub fn to_postgis(multi: &geo::MultiPolygon<f64>) -> MultiPolygon<Point> {
     }
 }
 
+/// A `geo_types` multipolygon from postgis_diesel's.
+pub fn to_geo(multi: &MultiPolygon<Point>) -> geo::MultiPolygon<f64> {
+    geo::MultiPolygon::new(
+        multi
+            .polygons
+            .iter()
+            .filter_map(|polygon| {
+                let mut rings = polygon.rings.iter().map(|ring| {
+                    geo::LineString::from(ring.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>())
+                });
+                let exterior = rings.next()?;
+                Some(geo::Polygon::new(exterior, rings.collect()))
+            })
+            .collect(),
+    )
+}
+
 /// GeoJSON-style coordinates (`[polygon][ring][position][lon, lat]`) of a
 /// postgis_diesel multipolygon.
 pub fn multipolygon_coordinates(multi: &MultiPolygon<Point>) -> Vec<Vec<Vec<[f64; 2]>>> {

@@ -134,6 +134,13 @@ pub async fn sync(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
                 .execute(conn)
                 .await?;
         }
+        // Provinces' areas rank remote matches; keep the sums in step.
+        diesel::sql_query(
+            "UPDATE services SET service_area_m2 = ketnoi_service_area_m2(id) \
+             WHERE id IN (SELECT service_id FROM service_areas WHERE province_code IS NOT NULL)",
+        )
+        .execute(conn)
+        .await?;
         diesel::insert_into(ketnoi_meta::table)
             .values((
                 ketnoi_meta::key.eq(DIGEST_KEY),

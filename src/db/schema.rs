@@ -24,6 +24,7 @@ diesel::table! {
         full_name -> Text,
         full_name_en -> Text,
         boundary -> Geography,
+        area_m2 -> Float8,
     }
 }
 
@@ -117,6 +118,7 @@ diesel::table! {
         assured_date -> Nullable<Date>,
         created_at -> Timestamptz,
         last_modified -> Timestamptz,
+        service_area_m2 -> Nullable<Float8>,
     }
 }
 
@@ -209,6 +211,7 @@ diesel::table! {
         description_en -> Nullable<Text>,
         province_code -> Nullable<Text>,
         extent -> Nullable<Geography>,
+        area_m2 -> Nullable<Float8>,
     }
 }
 

@@ -69,7 +69,7 @@ mod tests {
     fn names_the_accepted_values() {
         let error = Category::parse("food").unwrap_err();
         assert_eq!(error.rule, "one_of");
-        assert!(error.message.contains("`food`"));
+        assert!(!error.message.contains("food"), "the value is not repeated");
         assert!(error.message.contains("legal_aid"));
     }
 }

@@ -46,6 +46,30 @@ impl Coordinates {
     }
 }
 
+/// One part of a service area: a whole province, or a polygon in
+/// longitude/latitude.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AreaPart {
+    Province(String),
+    Polygon(geo::MultiPolygon<f64>),
+}
+
+/// Whether a service area covers a point. No parts means no restriction;
+/// a province part covers the point when it is the province containing it
+/// (`province`, found from the boundaries); a polygon covers the points
+/// inside it or on its edge, edges being straight in longitude/latitude as
+/// GeoJSON (RFC 7946) defines them.
+pub fn area_covers(parts: &[AreaPart], point: Coordinates, province: Option<&str>) -> bool {
+    use geo::Intersects;
+    parts.is_empty()
+        || parts.iter().any(|part| match part {
+            AreaPart::Province(code) => Some(code.as_str()) == province,
+            AreaPart::Polygon(polygon) => {
+                polygon.intersects(&geo::Point::new(point.lon(), point.lat()))
+            }
+        })
+}
+
 /// A search radius in whole metres, 1 m to 500 km.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RadiusM(u32);
@@ -106,6 +130,34 @@ mod tests {
             Coordinates::parse_lat_lon("NaN,1").unwrap_err().rule,
             "range"
         );
+    }
+
+    #[test]
+    fn areas_cover_by_province_or_polygon() {
+        let square = geo::MultiPolygon::new(vec![geo::Polygon::new(
+            geo::LineString::from(vec![
+                (103.0, 22.0),
+                (104.0, 22.0),
+                (104.0, 23.0),
+                (103.0, 23.0),
+                (103.0, 22.0),
+            ]),
+            vec![],
+        )]);
+        let inside = Coordinates::new(22.5, 103.5).unwrap();
+        let on_edge = Coordinates::new(22.0, 103.5).unwrap();
+        let outside = Coordinates::new(21.9, 103.5).unwrap();
+        let parts = [AreaPart::Polygon(square), AreaPart::Province("01".into())];
+        assert!(area_covers(&parts, inside, None));
+        assert!(area_covers(&parts, on_edge, None));
+        assert!(!area_covers(&parts, outside, Some("15")));
+        assert!(area_covers(&parts, outside, Some("01")));
+        assert!(area_covers(&[], outside, None), "no area serves everyone");
+        assert!(!area_covers(
+            &[AreaPart::Province("01".into())],
+            outside,
+            None
+        ));
     }
 
     #[test]

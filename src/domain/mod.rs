@@ -7,10 +7,13 @@
 //! adds the name of the field.
 
 pub mod category;
+pub mod eligibility;
 pub mod geo;
 pub mod ids;
+pub mod matching;
 pub mod page;
 pub mod province;
+pub mod schedule;
 pub mod service;
 
 /// A value that breaks one of the domain's rules.
@@ -33,7 +36,8 @@ impl Invalid {
 }
 
 /// Parses a code from a fixed vocabulary, naming the accepted values when it
-/// is not one of them.
+/// is not one of them. Messages never repeat the value: in a match request
+/// it describes a person, and error messages are no place for that.
 pub(crate) fn parse_code<T>(value: &str, what: &str) -> Result<T, Invalid>
 where
     T: std::str::FromStr + strum::VariantNames,
@@ -42,7 +46,7 @@ where
         Invalid::new(
             "one_of",
             format!(
-                "unknown {what} `{value}`; expected one of: {}",
+                "unknown {what}; expected one of: {}",
                 T::VARIANTS.join(", ")
             ),
         )

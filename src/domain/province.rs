@@ -33,9 +33,7 @@ impl ProvinceCode {
             .ok_or_else(|| {
                 Invalid::new(
                     "known_province",
-                    format!(
-                        "`{value}` is not one of the 34 province codes (see GET /v1/provinces)"
-                    ),
+                    "not one of the 34 province codes (see GET /v1/provinces)",
                 )
             })
     }

@@ -66,12 +66,25 @@ fn digest_dir(dir: &Path, hasher: &mut impl Hasher) {
     }
 }
 
-fn template_name() -> String {
+/// What a template database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Template {
+    /// Migrated, reference data and the sample directory loaded.
+    Seeded,
+    /// Migrated and reference data loaded; no directory.
+    Bare,
+}
+
+fn template_name(kind: Template) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     digest_dir(&root.join("migrations"), &mut hasher);
     digest_dir(&root.join("seed-data"), &mut hasher);
-    format!("ketnoi_template_{:016x}", hasher.finish())
+    let kind = match kind {
+        Template::Seeded => "seeded",
+        Template::Bare => "bare",
+    };
+    format!("ketnoi_template_{kind}_{:016x}", hasher.finish())
 }
 
 /// One text column named `text`, for ad-hoc queries in tests.
@@ -96,9 +109,9 @@ async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> bool {
     found.count > 0
 }
 
-/// Builds the migrated, seeded template once per digest.
-async fn ensure_template(admin: &str) -> String {
-    let name = template_name();
+/// Builds a template once per digest.
+async fn ensure_template(admin: &str, kind: Template) -> String {
+    let name = template_name(kind);
     let mut conn = AsyncPgConnection::establish(admin).await.unwrap();
     sql_query(format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
         .execute(&mut conn)
@@ -119,7 +132,9 @@ async fn ensure_template(admin: &str) -> String {
         {
             let mut template = AsyncPgConnection::establish(&url).await.unwrap();
             reference::sync(&mut template).await.unwrap();
-            seed::load(&mut template).await.unwrap();
+            if kind == Template::Seeded {
+                seed::load(&mut template).await.unwrap();
+            }
         }
         // Renaming last means a template that exists is complete.
         sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
@@ -148,8 +163,17 @@ impl TestDb {
 
     /// A clone of the template: migrated, reference data and sample loaded.
     pub async fn seeded() -> Self {
+        Self::from_template(Template::Seeded).await
+    }
+
+    /// Migrated, with the reference data, and no directory.
+    pub async fn bare() -> Self {
+        Self::from_template(Template::Bare).await
+    }
+
+    async fn from_template(kind: Template) -> Self {
         let admin = admin_url();
-        let template = ensure_template(&admin).await;
+        let template = ensure_template(&admin, kind).await;
         let name = Self::fresh_name();
         let mut conn = AsyncPgConnection::establish(&admin).await.unwrap();
         // CREATE DATABASE fails while anyone is connected to the template;

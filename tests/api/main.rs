@@ -11,6 +11,8 @@ mod docs;
 mod errors;
 mod health;
 mod helpers;
+mod matcher_oracle;
+mod matches;
 mod openapi;
 mod organizations;
 mod reference;

@@ -3,6 +3,7 @@
 //! parsed domain values, so the API layer never sees a raw code string.
 
 pub mod locations;
+pub mod matcher;
 pub mod organizations;
 pub mod parts;
 pub mod reference;
@@ -24,6 +25,37 @@ pub enum DbError {
         column: &'static str,
         source: Invalid,
     },
+}
+
+impl DbError {
+    /// Whether the database could not be reached (rather than a query
+    /// failing).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Pool(_)
+                | Self::Query(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ClosedConnection
+                        | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                ))
+        )
+    }
+
+    /// The same failure with the database's message left out: a message can
+    /// quote the values of the query, and some queries carry a person's.
+    pub fn without_details(self) -> anyhow::Error {
+        match self {
+            Self::Query(diesel::result::Error::DatabaseError(kind, info)) => anyhow::anyhow!(
+                "database error {kind:?} (constraint {:?}, table {:?})",
+                info.constraint_name(),
+                info.table_name()
+            ),
+            Self::Query(other) => anyhow::anyhow!("query failed: {other}"),
+            Self::Pool(error) => anyhow::anyhow!("could not get a database connection: {error}"),
+            Self::Corrupt { column, .. } => anyhow::anyhow!("stored {column} is invalid"),
+        }
+    }
 }
 
 /// Parses one stored code, blaming the column if the database holds

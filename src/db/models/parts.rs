@@ -15,6 +15,7 @@ use crate::db::schema::{phones, schedules, service_areas};
 use crate::domain::ids::{
     LocationId, OrganizationId, PhoneId, ScheduleId, ServiceAreaId, ServiceId,
 };
+use crate::domain::schedule::WeeklyHours;
 use crate::domain::service::{PhoneType, Weekday};
 
 #[derive(Debug, Queryable, Selectable)]
@@ -134,11 +135,7 @@ pub struct ScheduleRow {
 #[derive(Debug, Clone)]
 pub struct ScheduleRecord {
     pub id: ScheduleId,
-    pub byday: Vec<Weekday>,
-    pub opens_at: Option<NaiveTime>,
-    pub closes_at: Option<NaiveTime>,
-    pub valid_from: Option<NaiveDate>,
-    pub valid_to: Option<NaiveDate>,
+    pub hours: WeeklyHours,
     pub description: Option<String>,
     pub description_en: Option<String>,
 }
@@ -149,11 +146,13 @@ impl TryFrom<ScheduleRow> for ScheduleRecord {
     fn try_from(row: ScheduleRow) -> Result<Self, DbError> {
         Ok(Self {
             id: row.id,
-            byday: parse_stored_list("schedules.byday", &row.byday, Weekday::parse)?,
-            opens_at: row.opens_at,
-            closes_at: row.closes_at,
-            valid_from: row.valid_from,
-            valid_to: row.valid_to,
+            hours: WeeklyHours {
+                byday: parse_stored_list("schedules.byday", &row.byday, Weekday::parse)?,
+                opens_at: row.opens_at,
+                closes_at: row.closes_at,
+                valid_from: row.valid_from,
+                valid_to: row.valid_to,
+            },
             description: row.description,
             description_en: row.description_en,
         })

@@ -27,7 +27,8 @@ use crate::domain::ids::{OrganizationId, ServiceId};
 use crate::domain::page::PageRequest;
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
-    Capacity, CountryCode, DocumentType, Eligibility, Gender, ServiceStatus, VictimStatus,
+    Capacity, CountryCode, DocumentType, Eligibility, Gender, LanguageCode, ServiceStatus,
+    VictimStatus,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -116,6 +117,7 @@ pub struct ServiceRecord {
     pub row: ServiceRow,
     pub status: ServiceStatus,
     pub eligibility: Eligibility,
+    pub languages: Vec<LanguageCode>,
     pub capacity: Option<Capacity>,
     pub categories: Vec<Category>,
     pub organization: OrganizationRecord,
@@ -404,6 +406,23 @@ async fn load_categories(
     Ok(grouped)
 }
 
+/// The given services with everything nested, by id.
+pub async fn load_records(
+    conn: &mut DbConn,
+    ids: &[ServiceId],
+) -> Result<HashMap<ServiceId, ServiceRecord>, DbError> {
+    let rows = services::table
+        .filter(services::id.eq_any(ids.iter().map(|id| id.0)))
+        .select(ServiceRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(assemble(conn, rows)
+        .await?
+        .into_iter()
+        .map(|record| (record.row.id, record))
+        .collect())
+}
+
 /// Loads everything nested in the given services, a few queries for the
 /// whole batch, and keeps their order.
 async fn assemble(conn: &mut DbConn, rows: Vec<ServiceRow>) -> Result<Vec<ServiceRecord>, DbError> {
@@ -426,6 +445,11 @@ async fn assemble(conn: &mut DbConn, rows: Vec<ServiceRow>) -> Result<Vec<Servic
             Ok(ServiceRecord {
                 status: parse_stored("services.status", &row.status, ServiceStatus::parse)?,
                 eligibility: eligibility_of(&row)?,
+                languages: parse_stored_list(
+                    "services.languages",
+                    &row.languages,
+                    LanguageCode::parse,
+                )?,
                 capacity: capacity_of(&row),
                 categories: categories.remove(&row.id).unwrap_or_default(),
                 organization,

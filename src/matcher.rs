@@ -22,7 +22,7 @@ use crate::domain::category::Category;
 use crate::domain::eligibility::{Admission, Evaluation};
 use crate::domain::geo::{AreaPart, area_covers};
 use crate::domain::ids::{LocationId, ServiceId};
-use crate::domain::matching::{Assessment, Excluded, Facts, MatchQuery, assess, remote_order};
+use crate::domain::matching::{Assessment, Excluded, Facts, MatchQuery, assess};
 use crate::domain::schedule::{open_at, vietnam_time};
 use crate::domain::service::DeliveryMode;
 
@@ -79,6 +79,22 @@ fn area_parts(record: &ServiceRecord) -> Vec<AreaPart> {
         .collect()
 }
 
+/// A candidate for a need, as the queries found it.
+#[derive(Debug, Clone, Copy)]
+enum Candidate<'a> {
+    InPerson(&'a queries::LocatedRow),
+    Remote(&'a queries::AreaRow),
+}
+
+impl Candidate<'_> {
+    fn service_id(&self) -> ServiceId {
+        match self {
+            Self::InPerson(row) => row.service_id,
+            Self::Remote(row) => row.service_id,
+        }
+    }
+}
+
 struct Judge<'q> {
     query: &'q MatchQuery,
     province: Option<&'q str>,
@@ -116,25 +132,11 @@ pub async fn run(
     now: DateTime<Utc>,
 ) -> Result<MatchOutcome, DbError> {
     let limit = usize::from(query.limit_per_need);
-    let province = queries::province_at(conn, query.location.lon(), query.location.lat()).await?;
-    let province = province.as_deref();
-    let in_person = queries::in_person(conn, query, province, points, limit).await?;
-    let remote = if query.include_remote {
-        // Room for the services also matched in person.
-        queries::remote(conn, query, province, 2 * limit).await?
-    } else {
-        HashMap::new()
-    };
+    // Room for the services also matched in person.
+    let found = queries::matches(conn, query, points, limit, 2 * limit).await?;
+    let province = found.province.as_deref();
+    let (in_person, remote) = (&found.located, &found.remote);
 
-    let ids: Vec<ServiceId> = in_person
-        .values()
-        .flatten()
-        .map(|row| row.service_id)
-        .chain(remote.values().flatten().map(|row| row.service_id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut records = load_records(conn, &ids).await?;
     let judge = Judge { query, province };
     let local_now = vietnam_time(now);
     let open_now = |record: &ServiceRecord| {
@@ -144,69 +146,96 @@ pub async fn run(
         )
     };
 
-    let mut needs = Vec::with_capacity(query.needs.len());
-    for need in &query.needs {
-        let mut matches: Vec<Matched> = Vec::new();
-        let mut taken = HashSet::new();
-        for row in in_person.get(need).into_iter().flatten() {
-            if matches.len() == limit {
-                break;
-            }
-            let Some(record) = records.get(&row.service_id) else {
-                continue;
-            };
-            if let Assessment::Match { mode, evaluation } =
-                judge.assess(record, Some(row.distance_m))
-            {
-                taken.insert(row.service_id);
-                matches.push(Matched {
-                    location: location_of(record, row.location_id),
-                    distance_m: Some(row.distance_m),
-                    open_now: open_now(record),
-                    record: record.clone(),
-                    mode,
-                    evaluation,
-                });
-            }
-        }
-        let mut remote_rows: Vec<_> = remote
-            .get(need)
-            .into_iter()
-            .flatten()
-            .filter(|row| !taken.contains(&row.service_id))
+    // Each need's candidates in the matcher's order: in person nearest
+    // first, then remote most local first (a service already a candidate in
+    // person is not one remotely).
+    let lists: Vec<Vec<Candidate<'_>>> = query
+        .needs
+        .iter()
+        .map(|need| {
+            let located: Vec<Candidate<'_>> = in_person
+                .get(need)
+                .into_iter()
+                .flatten()
+                .map(Candidate::InPerson)
+                .collect();
+            let nearby: HashSet<ServiceId> = located.iter().map(Candidate::service_id).collect();
+            located
+                .into_iter()
+                .chain(
+                    remote
+                        .get(need)
+                        .into_iter()
+                        .flatten()
+                        .filter(|row| !nearby.contains(&row.service_id))
+                        .map(Candidate::Remote),
+                )
+                .collect()
+        })
+        .collect();
+
+    // Load only the services that can still make the cut: the next few
+    // candidates of each need short of its limit, all needs in one go. The
+    // SQL already applied every rule, so the first round nearly always
+    // settles it.
+    let mut records: HashMap<ServiceId, ServiceRecord> = HashMap::new();
+    let mut found: Vec<Vec<Matched>> = vec![Vec::new(); lists.len()];
+    let mut next = vec![0; lists.len()];
+    loop {
+        let windows: Vec<(usize, usize)> = lists
+            .iter()
+            .enumerate()
+            .map(|(i, list)| (next[i], (next[i] + limit - found[i].len()).min(list.len())))
             .collect();
-        remote_rows.sort_by(|a, b| {
-            remote_order(
-                (a.service_area_m2, a.service_id),
-                (b.service_area_m2, b.service_id),
-            )
-        });
-        for row in remote_rows {
-            if matches.len() == limit {
-                break;
-            }
-            let Some(record) = records.get(&row.service_id) else {
-                continue;
-            };
-            // Not within the radius in person (or it would have ranked
-            // above), so judged as reaching the person remotely.
-            if let Assessment::Match { mode, evaluation } = judge.assess(record, None) {
-                matches.push(Matched {
-                    location: None,
-                    distance_m: None,
-                    open_now: open_now(record),
-                    record: record.clone(),
-                    mode,
-                    evaluation,
-                });
-            }
+        if windows.iter().all(|(from, to)| from >= to) {
+            break;
         }
-        needs.push(NeedOutcome {
+        let missing: Vec<ServiceId> = windows
+            .iter()
+            .zip(&lists)
+            .flat_map(|((from, to), list)| list[*from..*to].iter().map(Candidate::service_id))
+            .filter(|id| !records.contains_key(id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        records.extend(load_records(conn, &missing).await?);
+        for (i, (from, to)) in windows.into_iter().enumerate() {
+            for candidate in &lists[i][from..to] {
+                let Some(record) = records.get(&candidate.service_id()) else {
+                    continue;
+                };
+                let (location, distance_m) = match candidate {
+                    Candidate::InPerson(row) => {
+                        (location_of(record, row.location_id), Some(row.distance_m))
+                    }
+                    // Not within the radius in person (or it would be a
+                    // candidate there), so judged as reaching them remotely.
+                    Candidate::Remote(_) => (None, None),
+                };
+                if let Assessment::Match { mode, evaluation } = judge.assess(record, distance_m) {
+                    found[i].push(Matched {
+                        location,
+                        distance_m,
+                        open_now: open_now(record),
+                        record: record.clone(),
+                        mode,
+                        evaluation,
+                    });
+                }
+            }
+            next[i] = to;
+        }
+    }
+    let mut needs: Vec<NeedOutcome> = query
+        .needs
+        .iter()
+        .zip(found)
+        .map(|(need, matches)| NeedOutcome {
             need: *need,
             matches,
             near_misses: Vec::new(),
-        });
-    }
+        })
+        .collect();
 
     let unmet: Vec<Category> = needs
         .iter()
@@ -215,13 +244,27 @@ pub async fn run(
         .collect();
     if !unmet.is_empty() {
         let wanted = MatchQuery::NEAR_MISSES;
-        let near = queries::near(conn, query, &unmet, province, points, wanted).await?;
-        let unlocated = queries::unlocated(conn, query, &unmet, wanted).await?;
-        let missing: Vec<ServiceId> = near
-            .values()
-            .flatten()
-            .map(|row| row.service_id)
-            .chain(unlocated.values().flatten().map(|row| row.service_id))
+        let near = queries::near_misses(conn, query, &unmet, points, wanted).await?;
+        // The first few candidates of each unmet need, located first.
+        let missing: Vec<ServiceId> = unmet
+            .iter()
+            .flat_map(|need| {
+                let mut seen = HashSet::new();
+                near.located
+                    .get(need)
+                    .into_iter()
+                    .flatten()
+                    .map(|row| row.service_id)
+                    .chain(
+                        near.remote
+                            .get(need)
+                            .into_iter()
+                            .flatten()
+                            .map(|row| row.service_id),
+                    )
+                    .filter(move |id| seen.insert(*id))
+                    .take(wanted)
+            })
             .filter(|id| !records.contains_key(id))
             .collect::<HashSet<_>>()
             .into_iter()
@@ -232,16 +275,22 @@ pub async fn run(
             .filter(|outcome| outcome.matches.is_empty())
         {
             let located = near
+                .located
                 .get(&outcome.need)
                 .into_iter()
                 .flatten()
                 .map(|row| (row.service_id, Some(row.location_id), Some(row.distance_m)));
-            let elsewhere = unlocated
+            let remote = near
+                .remote
                 .get(&outcome.need)
                 .into_iter()
                 .flatten()
                 .map(|row| (row.service_id, None, None));
-            for (service_id, location_id, distance_m) in located.chain(elsewhere) {
+            let mut seen = HashSet::new();
+            for (service_id, location_id, distance_m) in located.chain(remote) {
+                if !seen.insert(service_id) {
+                    continue;
+                }
                 if outcome.near_misses.len() == wanted {
                     break;
                 }

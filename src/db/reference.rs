@@ -136,8 +136,8 @@ pub async fn sync(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
         }
         // Provinces' areas rank remote matches; keep the sums in step.
         diesel::sql_query(
-            "UPDATE services SET service_area_m2 = ketnoi_service_area_m2(id) \
-             WHERE id IN (SELECT service_id FROM service_areas WHERE province_code IS NOT NULL)",
+            "SELECT ketnoi_refresh_match(service_id) FROM \
+             (SELECT DISTINCT service_id FROM service_areas WHERE province_code IS NOT NULL) s",
         )
         .execute(conn)
         .await?;

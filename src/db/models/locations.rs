@@ -11,9 +11,9 @@ use postgis_diesel::types::Point;
 
 use super::DbError;
 use super::parts::{PhoneOwners, PhoneRecord, load_phones};
-use crate::db::DbConn;
 use crate::db::schema::{locations, provinces, service_at_location, wards};
 use crate::domain::ids::{LocationId, OrganizationId, ServiceAtLocationId, ServiceId};
+use diesel_async::AsyncPgConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = locations)]
@@ -68,7 +68,7 @@ pub struct NewServiceAtLocation {
 
 /// The locations of many services at once, grouped by service.
 pub async fn load_for_services(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     services: &[ServiceId],
 ) -> Result<HashMap<ServiceId, Vec<LocationRecord>>, DbError> {
     let rows: Vec<(ServiceId, LocationRow, Option<String>, String)> = service_at_location::table
@@ -82,7 +82,7 @@ pub async fn load_for_services(
             wards::name.nullable(),
             provinces::name,
         ))
-        .load(conn)
+        .load(&mut conn)
         .await?;
     let location_ids: Vec<LocationId> = rows.iter().map(|(_, row, _, _)| row.id).collect();
     let phones = load_phones(conn, PhoneOwners::Locations(&location_ids)).await?;

@@ -1,6 +1,7 @@
 //! The matcher's queries. They narrow the directory to the candidates the
-//! domain then judges (crate::domain::matching), in a few statements per
-//! request whatever the number of needs: one LATERAL subquery per need.
+//! domain then judges (crate::domain::matching): one statement per request
+//! whatever the number of needs (a LATERAL subquery per need), a second
+//! only for the near misses of unmet needs, and rarely a wider scan.
 //!
 //! The eligibility filter is built from [`Rule`]: one SQL fragment per rule,
 //! chosen by an exhaustive match, so the SQL and the domain cannot drift
@@ -10,16 +11,17 @@
 //! Bind parameters, shared by every statement:
 //! `$1` lon, `$2` lat, `$3` needs (text[]), `$4` radius (metres), `$5` age,
 //! `$6` gender, `$7` victim status, `$8` nationality, `$9` residence
-//! province, `$10` languages (text[]), `$11` documents (text[]), `$12` the
-//! province containing the point, `$13` a row limit per need.
+//! province, `$10` languages (text[]), `$11` documents (text[]), `$12` how
+//! many remote services to return per need, `$13` how many nearest
+//! locations to scan.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use diesel::pg::Pg;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{Array, Double, Integer, Nullable, Text, Uuid as SqlUuid};
-use diesel::{QueryableByName, sql_query};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Untyped, Uuid as SqlUuid};
+use diesel::{QueryResult, QueryableByName};
 use diesel_async::RunQueryDsl;
 use strum::VariantArray;
 
@@ -38,15 +40,6 @@ pub enum PointColumn {
     /// The public point: rounded to 0.1° for confidential locations, so a
     /// distance cannot locate a shelter.
     Public,
-}
-
-impl PointColumn {
-    fn column(self) -> &'static str {
-        match self {
-            Self::Exact => "l.point",
-            Self::Public => "l.public_point",
-        }
-    }
 }
 
 const POINT_GEOGRAPHY: &str = "ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography";
@@ -88,339 +81,496 @@ static ELIGIBILITY_SQL: LazyLock<String> = LazyLock::new(|| {
         .join("\n      AND ")
 });
 
+/// The province whose boundary contains the point, found in the plane of
+/// longitude/latitude (GiST on `boundary::geometry`).
+fn person_cte() -> String {
+    format!(
+        "person AS (
+    SELECT (SELECT code FROM provinces WHERE ST_Covers(boundary::geometry, {POINT_GEOMETRY})
+            ORDER BY code LIMIT 1) AS province
+)"
+    )
+}
+
 /// The service has no area, or one of its areas covers the point.
 static COVERAGE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "(s.service_area_m2 IS NULL OR EXISTS (SELECT 1 FROM service_areas a \
-         WHERE a.service_id = s.id AND (a.province_code = $12::text \
+         WHERE a.service_id = s.id AND (a.province_code = p.province \
          OR ST_Covers(a.extent::geometry, {POINT_GEOMETRY}))))"
     )
 });
 
-/// Nearest locations of matchable in-person services, per need, within the
-/// radius. KNN order (`<->`, on the sphere, served by the GiST index) with a
-/// LIMIT; the caller re-ranks by the spheroid distance.
-fn in_person_sql(points: PointColumn) -> String {
-    let p = points.column();
+/// For each need, the `$13` nearest locations of services of its category,
+/// by KNN (`<->`, on the sphere) on match_locations' GiST index over
+/// (category, point). No radius condition: with `ST_DWithin` the planner
+/// would rather fetch every location inside the radius's box and sort them,
+/// thousands of rows in a dense city. `horizon` tells the caller how far
+/// each need's scan reached, so that it can widen it when needed.
+fn nearest_cte(points: PointColumn) -> String {
+    let p = match points {
+        PointColumn::Exact => "m.point",
+        PointColumn::Public => "m.public_point",
+    };
     format!(
-        "SELECT n.need, c.service_id, c.location_id, c.distance_m, c.knn_m
+        "nearest AS MATERIALIZED (
+    SELECT n.need, x.service_id, x.location_id, x.pt, x.knn_m
+    FROM unnest($3::text[]) AS n(need)
+    CROSS JOIN LATERAL (
+        SELECT m.service_id, m.location_id, {p} AS pt, {p} <-> {POINT_GEOGRAPHY} AS knn_m
+        FROM match_locations m
+        WHERE m.category_code = n.need
+        ORDER BY {p} <-> {POINT_GEOGRAPHY}
+        LIMIT $13
+    ) x
+), horizon AS (
+    SELECT need, count(*) AS scanned, max(knn_m) AS knn_m FROM nearest GROUP BY need
+)"
+    )
+}
+
+/// Whether a service carries the need's category. A scalar subquery, not
+/// EXISTS: the planner would turn EXISTS into a hash join over every service
+/// of the category instead of checking the few rows the walk reaches.
+const HAS_NEED: &str = "(SELECT true FROM service_categories sc \
+    WHERE sc.service_id = s.id AND sc.category_code = n.need)";
+
+/// Remote services of the need's category that cover the point, from the
+/// three places coverage can come from, each walked by an index in the
+/// matcher's order and cut at `$12`: match_reach's rows for the province
+/// (by the service's total area), polygons containing the point, and
+/// match_reach's rows for services with no area (by id: they rank last, as
+/// the whole country). The caller merges the three, drops duplicates and
+/// keeps the first.
+fn reach_rows(filters: &str) -> String {
+    format!(
+        "SELECT n.need, 'remote' AS kind, r.service_id, NULL::uuid AS location_id,
+       NULL::float8 AS distance_m, r.service_area_m2, NULL::int8 AS scanned,
+       NULL::float8 AS horizon_m, p.province
 FROM unnest($3::text[]) AS n(need)
+CROSS JOIN person p
 CROSS JOIN LATERAL (
-    SELECT sal.service_id, l.id AS location_id,
-           ST_Distance({p}, {POINT_GEOGRAPHY}) AS distance_m,
-           {p} <-> {POINT_GEOGRAPHY} AS knn_m
-    FROM locations l
-    JOIN service_at_location sal ON sal.location_id = l.id
-    JOIN services s ON s.id = sal.service_id
-    JOIN service_categories sc ON sc.service_id = s.id AND sc.category_code = n.need
-    WHERE ST_DWithin({p}, {POINT_GEOGRAPHY}, $4)
-      AND s.status = 'active' AND s.accepting_referrals AND s.delivery_in_person
+    (SELECT s.id AS service_id, s.service_area_m2
+     FROM match_reach m JOIN services s ON s.id = m.service_id
+     WHERE m.category_code = n.need AND m.province_code = p.province{filters}
+     ORDER BY m.service_area_m2, m.service_id
+     LIMIT $12)
+    UNION ALL
+    (SELECT s.id AS service_id, s.service_area_m2
+     FROM service_areas a JOIN services s ON s.id = a.service_id
+     WHERE ST_Covers(a.extent::geometry, {POINT_GEOMETRY}) AND s.delivery_remote
+       AND {HAS_NEED}{filters}
+     ORDER BY s.service_area_m2, s.id
+     LIMIT $12)
+    UNION ALL
+    (SELECT s.id AS service_id, s.service_area_m2
+     FROM match_reach m JOIN services s ON s.id = m.service_id
+     WHERE m.category_code = n.need AND m.province_code IS NULL
+       AND m.service_area_m2 IS NULL{filters}
+     ORDER BY m.service_id
+     LIMIT $12)
+) r"
+    )
+}
+
+/// Located candidates per need (at least one row per need, NULLs when it has
+/// none, carrying the scan's horizon), then remote ones.
+fn scan_statement(points: PointColumn, located_filters: &str, remote_filters: &str) -> String {
+    format!(
+        "WITH {person},
+{nearest},
+candidates AS (
+    SELECT x.need, x.service_id, x.location_id, ST_Distance(x.pt, {POINT_GEOGRAPHY}) AS distance_m
+    FROM nearest x
+    JOIN services s ON s.id = x.service_id
+    CROSS JOIN person p
+    WHERE true{located_filters}
+)
+SELECT n.need, 'located' AS kind, c.service_id, c.location_id, c.distance_m,
+       NULL::float8 AS service_area_m2, coalesce(h.scanned, 0) AS scanned, h.knn_m AS horizon_m,
+       p.province
+FROM unnest($3::text[]) AS n(need)
+CROSS JOIN person p
+LEFT JOIN horizon h ON h.need = n.need
+LEFT JOIN candidates c ON c.need = n.need
+UNION ALL
+{reach}",
+        person = person_cte(),
+        nearest = nearest_cte(points),
+        reach = reach_rows(remote_filters),
+    )
+}
+
+/// The match: matchable in-person services within the radius among the
+/// nearest locations, and matchable remote services covering the point.
+fn match_sql(points: PointColumn) -> String {
+    let located = format!(
+        "\n      AND ST_DWithin(x.pt, {POINT_GEOGRAPHY}, $4)
+      AND s.status = 'active' AND s.accepting_referrals
       AND {eligibility}
-      AND {coverage}
-    ORDER BY {p} <-> {POINT_GEOGRAPHY}
-    LIMIT $13
-) c",
+      AND {coverage}",
         eligibility = *ELIGIBILITY_SQL,
         coverage = *COVERAGE_SQL,
-    )
+    );
+    let remote = format!(
+        "\n       AND s.status = 'active' AND s.accepting_referrals\n       AND {}",
+        *ELIGIBILITY_SQL
+    );
+    scan_statement(points, &located, &remote)
 }
 
-static IN_PERSON_EXACT: LazyLock<String> = LazyLock::new(|| in_person_sql(PointColumn::Exact));
-static IN_PERSON_PUBLIC: LazyLock<String> = LazyLock::new(|| in_person_sql(PointColumn::Public));
-
-/// Matchable remote services covering the point, per need, most local first.
-/// The covering set comes from three indexed lookups: the province's areas,
-/// polygons containing the point, and services with no area at all.
-static REMOTE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT n.need, r.service_id, r.service_area_m2
-FROM unnest($3::text[]) AS n(need)
-CROSS JOIN LATERAL (
-    SELECT s.id AS service_id, s.service_area_m2
-    FROM services s
-    JOIN service_categories sc ON sc.service_id = s.id AND sc.category_code = n.need
-    WHERE s.id IN (
-            SELECT a.service_id FROM service_areas a WHERE a.province_code = $12::text
-            UNION ALL
-            SELECT a.service_id FROM service_areas a
-             WHERE ST_Covers(a.extent::geometry, {POINT_GEOMETRY})
-            UNION ALL
-            SELECT e.id FROM services e WHERE e.delivery_remote AND e.service_area_m2 IS NULL)
-      AND s.status = 'active' AND s.accepting_referrals AND s.delivery_remote
-      AND {eligibility}
-    ORDER BY s.service_area_m2 NULLS LAST, s.id
-    LIMIT $13
-) r",
-        eligibility = *ELIGIBILITY_SQL,
-    )
-});
-
-/// Nearest locations of any service of the category, per need, whatever
-/// excludes them: the near misses of an unmet need.
+/// Near misses: services of the category among the nearest locations, and
+/// remote ones covering the point, whatever excludes them.
 fn near_sql(points: PointColumn) -> String {
-    let p = points.column();
-    format!(
-        "SELECT n.need, c.service_id, c.location_id, c.distance_m, c.knn_m
-FROM unnest($3::text[]) AS n(need)
-CROSS JOIN LATERAL (
-    SELECT sal.service_id, l.id AS location_id,
-           ST_Distance({p}, {POINT_GEOGRAPHY}) AS distance_m,
-           {p} <-> {POINT_GEOGRAPHY} AS knn_m
-    FROM locations l
-    JOIN service_at_location sal ON sal.location_id = l.id
-    JOIN service_categories sc ON sc.service_id = sal.service_id AND sc.category_code = n.need
-    ORDER BY {p} <-> {POINT_GEOGRAPHY}
-    LIMIT $13
-) c"
-    )
+    scan_statement(points, "", "")
 }
 
+static MATCH_EXACT: LazyLock<String> = LazyLock::new(|| match_sql(PointColumn::Exact));
+static MATCH_PUBLIC: LazyLock<String> = LazyLock::new(|| match_sql(PointColumn::Public));
 static NEAR_EXACT: LazyLock<String> = LazyLock::new(|| near_sql(PointColumn::Exact));
 static NEAR_PUBLIC: LazyLock<String> = LazyLock::new(|| near_sql(PointColumn::Public));
 
-/// Services of the category with no location at all (remote ones, or
-/// in-person ones that list none), most local first.
-const UNLOCATED: &str = "SELECT n.need, u.service_id, u.service_area_m2
-FROM unnest($3::text[]) AS n(need)
-CROSS JOIN LATERAL (
-    SELECT s.id AS service_id, s.service_area_m2
-    FROM services s
-    JOIN service_categories sc ON sc.service_id = s.id AND sc.category_code = n.need
-    WHERE NOT EXISTS (SELECT 1 FROM service_at_location x WHERE x.service_id = s.id)
-    ORDER BY s.service_area_m2 NULLS LAST, s.id
-    LIMIT $13
-) u";
-
-const PROVINCE_AT: &str = "SELECT code FROM provinces \
-    WHERE ST_Covers(boundary::geometry, ST_SetSRID(ST_MakePoint($1, $2), 4326)) \
-    ORDER BY code LIMIT 1";
-
-#[derive(QueryableByName)]
-struct ProvinceCodeRow {
-    #[diesel(sql_type = Text)]
-    code: String,
+/// The matcher's statements by name, as they are sent (with `$n` bind
+/// parameters, see the module documentation): for benchmarks that replay
+/// them without the API, and for reading plans.
+pub fn statements(points: PointColumn) -> Vec<(&'static str, String)> {
+    let (matching, near) = match points {
+        PointColumn::Exact => (&*MATCH_EXACT, &*NEAR_EXACT),
+        PointColumn::Public => (&*MATCH_PUBLIC, &*NEAR_PUBLIC),
+    };
+    vec![("match", matching.clone()), ("near", near.clone())]
 }
 
-/// The code of the province whose boundary contains the point, if any.
-pub async fn province_at(conn: &mut DbConn, lon: f64, lat: f64) -> Result<Option<String>, DbError> {
-    let rows: Vec<ProvinceCodeRow> = sql_query(PROVINCE_AT)
-        .bind::<Double, _>(lon)
-        .bind::<Double, _>(lat)
-        .load(conn)
-        .await?;
-    Ok(rows.into_iter().next().map(|row| row.code))
+/// One row of a scan: a located candidate, a remote one, or (all `None`)
+/// the row that says a need found no located candidate. Located rows carry
+/// how far the KNN scan reached; every row the person's province.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+struct ScanRow {
+    #[diesel(sql_type = Text)]
+    need: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    service_id: Option<ServiceId>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    location_id: Option<LocationId>,
+    #[diesel(sql_type = Nullable<Double>)]
+    distance_m: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    service_area_m2: Option<f64>,
+    /// Locations the KNN scan returned (its LIMIT when it stopped early).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    scanned: Option<i64>,
+    /// The farthest of them, on the sphere; NULL when there were none.
+    #[diesel(sql_type = Nullable<Double>)]
+    horizon_m: Option<f64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    province: Option<String>,
 }
 
 /// A location of a candidate service, and how far it is.
-#[derive(Debug, Clone, PartialEq, QueryableByName)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocatedRow {
-    #[diesel(sql_type = Text, column_name = need)]
-    need_code: String,
-    #[diesel(sql_type = SqlUuid)]
     pub service_id: ServiceId,
-    #[diesel(sql_type = SqlUuid)]
     pub location_id: LocationId,
     /// Geodesic metres on the WGS84 spheroid.
-    #[diesel(sql_type = Double)]
     pub distance_m: f64,
-    /// Metres on the sphere, the KNN index's measure.
-    #[diesel(sql_type = Double)]
-    pub knn_m: f64,
 }
 
 /// A candidate service without a distance, with the area it serves.
-#[derive(Debug, Clone, PartialEq, QueryableByName)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AreaRow {
-    #[diesel(sql_type = Text, column_name = need)]
-    need_code: String,
-    #[diesel(sql_type = SqlUuid)]
     pub service_id: ServiceId,
-    #[diesel(sql_type = Nullable<Double>)]
+    /// Geodesic m²; `None` when it serves everywhere.
     pub service_area_m2: Option<f64>,
 }
 
-/// The person's values as bind parameters, in the order of the module doc.
-fn with_person<'a>(
-    statement: &str,
-    query: &MatchQuery,
-    needs: &[Category],
-    province: Option<&str>,
-    row_limit: i32,
-) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
-    let profile = &query.profile;
-    sql_query(statement.to_owned())
-        .into_boxed()
-        .bind::<Double, _>(query.location.lon())
-        .bind::<Double, _>(query.location.lat())
-        .bind::<Array<Text>, _>(needs.iter().map(|n| n.as_str()).collect::<Vec<_>>())
-        .bind::<Double, _>(f64::from(query.radius.metres()))
-        .bind::<Nullable<Integer>, _>(profile.age.map(i32::from))
-        .bind::<Nullable<Text>, _>(profile.gender.map(|g| g.as_str()))
-        .bind::<Nullable<Text>, _>(profile.victim_status.map(|v| v.as_str()))
-        .bind::<Nullable<Text>, _>(profile.nationality.as_ref().map(|c| c.as_str().to_owned()))
-        .bind::<Nullable<Text>, _>(profile.residence_province.map(|p| p.as_str()))
-        .bind::<Nullable<Array<Text>>, _>(
-            profile
-                .languages
-                .as_ref()
-                .map(|ls| ls.iter().map(|l| l.as_str().to_owned()).collect::<Vec<_>>()),
-        )
-        .bind::<Nullable<Array<Text>>, _>(
-            profile
-                .documents
-                .as_ref()
-                .map(|ds| ds.iter().map(|d| d.as_str()).collect::<Vec<_>>()),
-        )
-        .bind::<Nullable<Text>, _>(province.map(str::to_owned))
-        .bind::<Integer, _>(row_limit)
+/// What a scan found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scan {
+    /// The province containing the point.
+    pub province: Option<String>,
+    /// Per need, located candidates nearest first (ties by service id), one
+    /// row per service at its nearest location.
+    pub located: HashMap<Category, Vec<LocatedRow>>,
+    /// Per need, remote candidates most local first (ties by id).
+    pub remote: HashMap<Category, Vec<AreaRow>>,
 }
 
-fn group<R>(rows: Vec<R>, need: impl Fn(&R) -> &str) -> HashMap<Category, Vec<R>> {
-    let mut grouped: HashMap<Category, Vec<R>> = HashMap::new();
-    for row in rows {
-        if let Ok(category) = Category::parse(need(&row)) {
-            grouped.entry(category).or_default().push(row);
+/// The person's values, bound in the order of the module doc.
+#[derive(Debug, Clone)]
+struct Binds {
+    lon: f64,
+    lat: f64,
+    needs: Vec<&'static str>,
+    radius_m: f64,
+    age: Option<i32>,
+    gender: Option<&'static str>,
+    victim_status: Option<&'static str>,
+    nationality: Option<String>,
+    residence_province: Option<&'static str>,
+    languages: Option<Vec<String>>,
+    documents: Option<Vec<&'static str>>,
+    remote_limit: i32,
+    scan_limit: i32,
+}
+
+impl Binds {
+    fn new(query: &MatchQuery, needs: &[Category], remote_limit: usize, scan_limit: usize) -> Self {
+        let profile = &query.profile;
+        Self {
+            lon: query.location.lon(),
+            lat: query.location.lat(),
+            needs: needs.iter().map(|n| n.as_str()).collect(),
+            radius_m: f64::from(query.radius.metres()),
+            age: profile.age.map(i32::from),
+            gender: profile.gender.map(|g| g.as_str()),
+            victim_status: profile.victim_status.map(|v| v.as_str()),
+            nationality: profile.nationality.as_ref().map(|c| c.as_str().to_owned()),
+            residence_province: profile.residence_province.map(|p| p.as_str()),
+            languages: profile
+                .languages
+                .as_ref()
+                .map(|ls| ls.iter().map(|l| l.as_str().to_owned()).collect()),
+            documents: profile
+                .documents
+                .as_ref()
+                .map(|ds| ds.iter().map(|d| d.as_str()).collect()),
+            remote_limit: i32::try_from(remote_limit).unwrap_or(i32::MAX),
+            scan_limit: i32::try_from(scan_limit).unwrap_or(i32::MAX),
         }
     }
-    grouped
+}
+
+/// One of the matcher's statements with its binds. Unlike `sql_query`, it
+/// lets diesel keep it as a named prepared statement per connection (keyed
+/// by its text), so PostgreSQL parses it once and can reuse its plan: the
+/// statement is long, and parsing and planning it anew cost as much as
+/// running it.
+struct Statement<'a> {
+    sql: &'a str,
+    binds: Binds,
+}
+
+impl QueryId for Statement<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Statement<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Pg> for Statement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // The text already holds the `$n` placeholders; push the values in
+        // their order. (push_bind_param_value_only is public with diesel's
+        // third-party-backend feature, which diesel-async requires anyway.)
+        out.push_sql(self.sql);
+        let b = &self.binds;
+        out.push_bind_param_value_only::<Double, _>(&b.lon)?;
+        out.push_bind_param_value_only::<Double, _>(&b.lat)?;
+        out.push_bind_param_value_only::<Array<Text>, _>(&b.needs)?;
+        out.push_bind_param_value_only::<Double, _>(&b.radius_m)?;
+        out.push_bind_param_value_only::<Nullable<Integer>, _>(&b.age)?;
+        out.push_bind_param_value_only::<Nullable<Text>, _>(&b.gender)?;
+        out.push_bind_param_value_only::<Nullable<Text>, _>(&b.victim_status)?;
+        out.push_bind_param_value_only::<Nullable<Text>, _>(&b.nationality)?;
+        out.push_bind_param_value_only::<Nullable<Text>, _>(&b.residence_province)?;
+        out.push_bind_param_value_only::<Nullable<Array<Text>>, _>(&b.languages)?;
+        out.push_bind_param_value_only::<Nullable<Array<Text>>, _>(&b.documents)?;
+        out.push_bind_param_value_only::<Integer, _>(&b.remote_limit)?;
+        out.push_bind_param_value_only::<Integer, _>(&b.scan_limit)?;
+        Ok(())
+    }
 }
 
 /// The sphere used by `<->` and the WGS84 spheroid disagree by well under
 /// 1%: a location the KNN scan did not reach is at least this fraction of
-/// the last KNN distance away on the spheroid.
+/// the horizon away on the spheroid.
 const SPHERE_SPHEROID_MARGIN: f64 = 0.99;
 
-/// Nearest first by spheroid distance (ties by service id), one row per
-/// service; `complete` says whether the first `wanted` are certain, given
-/// that the scan stopped at `fetched == limit` rows.
-fn rank_located(mut rows: Vec<LocatedRow>, wanted: usize, limit: usize) -> (Vec<LocatedRow>, bool) {
-    let last_knn = rows.iter().map(|r| r.knn_m).fold(0.0, f64::max);
-    let exhausted = rows.len() < limit;
-    rows.sort_by(|a, b| {
+/// Scans never widen past this many locations for near misses: they are a
+/// courtesy to the caseworker, not a promise.
+const NEAR_MISS_SCAN_CAP: usize = 1 << 16;
+
+/// One need's located rows: the candidates nearest first by spheroid
+/// distance (ties by service id), one per service at its nearest location,
+/// and whether the first `wanted` of them are certain. They are when the
+/// scan saw every location there is (`scanned < limit`), or reached past
+/// `radius_m` (everything within it was seen), or saw `wanted` services
+/// clearly nearer than where it stopped.
+fn rank(
+    rows: &[ScanRow],
+    wanted: usize,
+    limit: usize,
+    radius_m: Option<f64>,
+) -> (Vec<LocatedRow>, bool) {
+    let scanned = rows.iter().find_map(|row| row.scanned).unwrap_or(0);
+    let horizon = rows.iter().find_map(|row| row.horizon_m).unwrap_or(0.0);
+    let mut located: Vec<LocatedRow> = rows
+        .iter()
+        .filter_map(|row| {
+            Some(LocatedRow {
+                service_id: row.service_id?,
+                location_id: row.location_id?,
+                distance_m: row.distance_m?,
+            })
+        })
+        .collect();
+    located.sort_by(|a, b| {
         crate::domain::matching::in_person_order(
             (a.distance_m, a.service_id),
             (b.distance_m, b.service_id),
         )
     });
     let mut seen = std::collections::HashSet::new();
-    rows.retain(|row| seen.insert(row.service_id));
-    let complete = exhausted
-        || rows.len() >= wanted && rows[wanted - 1].distance_m < last_knn * SPHERE_SPHEROID_MARGIN;
-    (rows, complete)
+    located.retain(|row| seen.insert(row.service_id));
+    let saw_everything = usize::try_from(scanned).unwrap_or(usize::MAX) < limit;
+    let past_radius = radius_m.is_some_and(|radius| horizon * SPHERE_SPHEROID_MARGIN > radius);
+    let enough = located.len() >= wanted
+        && located[wanted - 1].distance_m < horizon * SPHERE_SPHEROID_MARGIN;
+    (located, saw_everything || past_radius || enough)
 }
 
-/// For each need, the nearest matchable in-person services (one row each,
-/// at its nearest location), at least `wanted` of them when there are.
-pub async fn in_person(
-    conn: &mut DbConn,
-    query: &MatchQuery,
-    province: Option<&str>,
-    points: PointColumn,
-    wanted: usize,
-) -> Result<HashMap<Category, Vec<LocatedRow>>, DbError> {
-    let statement = match points {
-        PointColumn::Exact => &*IN_PERSON_EXACT,
-        PointColumn::Public => &*IN_PERSON_PUBLIC,
-    };
-    located(conn, statement, query, &query.needs, province, wanted).await
+/// One need's remote rows merged from the three streams: one per service,
+/// most local first (no area last), ties by id.
+fn rank_remote(rows: &[ScanRow]) -> Vec<AreaRow> {
+    let mut remote: Vec<AreaRow> = rows
+        .iter()
+        .filter_map(|row| {
+            Some(AreaRow {
+                service_id: row.service_id?,
+                service_area_m2: row.service_area_m2,
+            })
+        })
+        .collect();
+    remote.sort_by(|a, b| {
+        crate::domain::matching::remote_order(
+            (a.service_area_m2, a.service_id),
+            (b.service_area_m2, b.service_id),
+        )
+    });
+    let mut seen = std::collections::HashSet::new();
+    remote.retain(|row| seen.insert(row.service_id));
+    remote
 }
 
-/// For each unmet need, the nearest services of its category whatever
-/// excludes them, one row each.
-pub async fn near(
-    conn: &mut DbConn,
-    query: &MatchQuery,
-    needs: &[Category],
-    province: Option<&str>,
-    points: PointColumn,
-    wanted: usize,
-) -> Result<HashMap<Category, Vec<LocatedRow>>, DbError> {
-    let statement = match points {
-        PointColumn::Exact => &*NEAR_EXACT,
-        PointColumn::Public => &*NEAR_PUBLIC,
-    };
-    located(conn, statement, query, needs, province, wanted).await
-}
-
-/// Runs a KNN statement, widening the scan for the needs where the nearest
-/// `wanted` services are not yet certain.
-async fn located(
+/// Runs a scan statement for `needs`; widens the KNN scan (four times each
+/// round, remote part skipped) for the needs whose nearest `wanted` located
+/// candidates are not yet certain.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "two callers, every argument distinct"
+)]
+async fn scan(
     conn: &mut DbConn,
     statement: &str,
     query: &MatchQuery,
     needs: &[Category],
-    province: Option<&str>,
     wanted: usize,
-) -> Result<HashMap<Category, Vec<LocatedRow>>, DbError> {
-    let mut result = HashMap::new();
+    remote_limit: usize,
+    radius_m: Option<f64>,
+    cap: usize,
+) -> Result<Scan, DbError> {
+    let mut result = Scan::default();
     let mut pending: Vec<Category> = needs.to_vec();
-    // A service may have several locations near the person; start with room
-    // for a few each.
-    let mut limit = (wanted * 4).max(16);
+    // Per need, among its category's locations: room for services with
+    // several locations near the person and for those the filters drop.
+    let mut limit = (wanted * 24).clamp(64, cap);
+    let mut remote_limit = remote_limit;
     while !pending.is_empty() {
-        let rows: Vec<LocatedRow> = with_person(
-            statement,
-            query,
-            &pending,
-            province,
-            i32::try_from(limit).unwrap_or(i32::MAX),
-        )
+        let rows: Vec<ScanRow> = Statement {
+            sql: statement,
+            binds: Binds::new(query, &pending, remote_limit, limit),
+        }
         .load(conn)
         .await?;
-        let mut grouped = group(rows, |row| row.need_code.as_str());
+        if let Some(province) = rows.iter().find_map(|row| row.province.clone()) {
+            result.province = Some(province);
+        }
         let mut unresolved = Vec::new();
         for need in pending {
-            let rows = grouped.remove(&need).unwrap_or_default();
-            let (ranked, complete) = rank_located(rows, wanted, limit);
-            if complete {
-                result.insert(need, ranked);
+            let (located, remote): (Vec<ScanRow>, Vec<ScanRow>) = rows
+                .iter()
+                .filter(|row| row.need == need.as_str())
+                .cloned()
+                .partition(|row| row.kind == "located");
+            if remote_limit > 0 {
+                result.remote.insert(need, rank_remote(&remote));
+            }
+            let (ranked, complete) = rank(&located, wanted, limit, radius_m);
+            if complete || limit >= cap {
+                result.located.insert(need, ranked);
             } else {
                 unresolved.push(need);
             }
         }
         pending = unresolved;
-        limit *= 4;
+        limit = limit.saturating_mul(4).min(cap);
+        remote_limit = 0;
     }
     Ok(result)
 }
 
-/// For each need, matchable remote services covering the point, most local
-/// first; `limit` of them at most.
-pub async fn remote(
+/// For each need: the nearest matchable in-person services within the
+/// radius (at least `limit` when there are), and, when the query includes
+/// them, matchable remote services covering the person (the first
+/// `remote_limit`); and the person's province.
+pub async fn matches(
     conn: &mut DbConn,
     query: &MatchQuery,
-    province: Option<&str>,
+    points: PointColumn,
     limit: usize,
-) -> Result<HashMap<Category, Vec<AreaRow>>, DbError> {
-    let rows: Vec<AreaRow> = with_person(
-        &REMOTE,
+    remote_limit: usize,
+) -> Result<Scan, DbError> {
+    let statement = match points {
+        PointColumn::Exact => &*MATCH_EXACT,
+        PointColumn::Public => &*MATCH_PUBLIC,
+    };
+    let radius = f64::from(query.radius.metres());
+    let remote_limit = if query.include_remote {
+        remote_limit
+    } else {
+        0
+    };
+    scan(
+        conn,
+        statement,
         query,
         &query.needs,
-        province,
-        i32::try_from(limit).unwrap_or(i32::MAX),
+        limit,
+        remote_limit,
+        Some(radius),
+        usize::MAX,
     )
-    .load(conn)
-    .await?;
-    Ok(group(rows, |row| row.need_code.as_str()))
+    .await
 }
 
-/// For each unmet need, services of its category that list no location.
-pub async fn unlocated(
+/// For each unmet need, the nearest services of its category and the remote
+/// ones covering the person, whatever excludes them.
+pub async fn near_misses(
     conn: &mut DbConn,
     query: &MatchQuery,
     needs: &[Category],
-    limit: usize,
-) -> Result<HashMap<Category, Vec<AreaRow>>, DbError> {
-    let rows: Vec<AreaRow> = with_person(
-        UNLOCATED,
+    points: PointColumn,
+    wanted: usize,
+) -> Result<Scan, DbError> {
+    let statement = match points {
+        PointColumn::Exact => &*NEAR_EXACT,
+        PointColumn::Public => &*NEAR_PUBLIC,
+    };
+    scan(
+        conn,
+        statement,
         query,
         needs,
+        wanted,
+        wanted,
         None,
-        i32::try_from(limit).unwrap_or(i32::MAX),
+        NEAR_MISS_SCAN_CAP,
     )
-    .load(conn)
-    .await?;
-    Ok(group(rows, |row| row.need_code.as_str()))
+    .await
 }
 
 #[cfg(test)]
@@ -428,13 +578,17 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
-    fn row(service: u128, distance_m: f64, knn_m: f64) -> LocatedRow {
-        LocatedRow {
-            need_code: "shelter".into(),
-            service_id: ServiceId(Uuid::from_u128(service)),
-            location_id: LocationId(Uuid::from_u128(service * 100)),
-            distance_m,
-            knn_m,
+    fn row(service: u128, distance_m: f64, scanned: i64, horizon_m: f64) -> ScanRow {
+        ScanRow {
+            need: "shelter".into(),
+            kind: "located".into(),
+            service_id: Some(ServiceId(Uuid::from_u128(service))),
+            location_id: Some(LocationId(Uuid::from_u128(service * 100))),
+            distance_m: Some(distance_m),
+            service_area_m2: None,
+            scanned: Some(scanned),
+            horizon_m: Some(horizon_m),
+            province: Some("15".into()),
         }
     }
 
@@ -442,46 +596,77 @@ mod tests {
     fn every_rule_has_its_sql() {
         for rule in Rule::VARIANTS {
             assert!(ELIGIBILITY_SQL.contains(rule_sql(*rule)));
+            assert!(MATCH_PUBLIC.contains(rule_sql(*rule)));
         }
+        assert!(
+            !NEAR_PUBLIC.contains(rule_sql(Rule::Age)),
+            "near misses are not filtered"
+        );
     }
 
     #[test]
     fn ranking_keeps_each_service_at_its_nearest_location() {
         let rows = vec![
-            row(2, 10.0, 10.0),
-            row(1, 30.0, 30.0),
-            row(2, 5.0, 5.0),
-            row(3, 5.0, 5.0),
+            row(2, 10.0, 10, 40.0),
+            row(1, 30.0, 10, 40.0),
+            row(2, 5.0, 10, 40.0),
+            row(3, 5.0, 10, 40.0),
         ];
-        let (ranked, complete) = rank_located(rows, 3, 16);
+        let (ranked, complete) = rank(&rows, 3, 64, None);
         let order: Vec<(u128, f64)> = ranked
             .iter()
             .map(|r| (r.service_id.0.as_u128(), r.distance_m))
             .collect();
         assert_eq!(order, [(2, 5.0), (3, 5.0), (1, 30.0)]);
-        assert!(
-            complete,
-            "fewer rows than the limit: the scan saw everything"
-        );
+        assert!(complete, "10 of a limit of 64: the scan saw every location");
     }
 
     #[test]
-    fn a_full_scan_is_complete_only_when_the_last_needed_is_clearly_nearer() {
-        let rows = vec![
-            row(1, 100.0, 100.0),
-            row(1, 150.0, 150.0),
-            row(2, 200.0, 199.0),
-            row(2, 300.0, 301.0),
-        ];
-        // Two services wanted; the second is at 200 m but the scan stopped at
-        // 301 m: anything unseen is at least 298 m away.
-        assert!(rank_located(rows.clone(), 2, 4).1);
-        // Three wanted, only two seen: widen.
-        assert!(!rank_located(rows.clone(), 3, 4).1);
-        let close = vec![row(1, 100.0, 100.0), row(2, 300.0, 300.5)];
+    fn a_stopped_scan_is_complete_only_when_it_says_so() {
+        let rows = vec![row(1, 100.0, 64, 301.0), row(2, 200.0, 64, 301.0)];
+        // Two wanted: the second is at 200 m, and anything unseen is at
+        // least 298 m away.
+        assert!(rank(&rows, 2, 64, None).1);
+        // Three wanted, two seen: widen...
+        assert!(!rank(&rows, 3, 64, None).1);
+        // ...unless the scan already reached past the radius.
+        assert!(rank(&rows, 3, 64, Some(250.0)).1);
+        let close = vec![row(1, 100.0, 64, 300.5), row(2, 300.0, 64, 300.5)];
         assert!(
-            !rank_located(close, 2, 2).1,
+            !rank(&close, 2, 64, None).1,
             "the unseen could be nearer on the spheroid"
         );
+        // A need with no candidate: one row of NULLs with the horizon.
+        let mut empty = row(0, 0.0, 64, 1_000.0);
+        empty.service_id = None;
+        empty.location_id = None;
+        empty.distance_m = None;
+        let (ranked, complete) = rank(&[empty.clone()], 3, 64, Some(5_000.0));
+        assert!(ranked.is_empty() && !complete);
+        assert!(rank(&[empty], 3, 64, Some(900.0)).1);
+    }
+
+    #[test]
+    fn remote_streams_merge_most_local_first() {
+        let remote = |service: u128, area: Option<f64>| ScanRow {
+            kind: "remote".into(),
+            location_id: None,
+            distance_m: None,
+            service_area_m2: area,
+            scanned: None,
+            horizon_m: None,
+            ..row(service, 0.0, 0, 0.0)
+        };
+        let rows = vec![
+            remote(3, None),
+            remote(2, Some(5.0)),
+            remote(1, Some(9.0)),
+            remote(2, Some(5.0)),
+        ];
+        let order: Vec<u128> = rank_remote(&rows)
+            .iter()
+            .map(|r| r.service_id.0.as_u128())
+            .collect();
+        assert_eq!(order, [2, 1, 3]);
     }
 }

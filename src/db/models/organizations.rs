@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::DbError;
 use super::parts::{PhoneOwners, PhoneRecord, load_phones};
@@ -46,7 +46,7 @@ pub struct NewOrganization<'a> {
 
 /// Attaches phones to organisation rows, keeping their order.
 pub async fn with_phones(
-    conn: &mut DbConn,
+    conn: &AsyncPgConnection,
     rows: Vec<OrganizationRow>,
 ) -> Result<Vec<OrganizationRecord>, DbError> {
     let ids: Vec<OrganizationId> = rows.iter().map(|row| row.id).collect();
@@ -94,13 +94,13 @@ pub async fn get(
 
 /// Organisations by id, for nesting in services.
 pub async fn load_many(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     ids: &[OrganizationId],
 ) -> Result<HashMap<OrganizationId, OrganizationRecord>, DbError> {
     let rows = organizations::table
         .filter(organizations::id.eq_any(ids.iter().map(|id| id.0)))
         .select(OrganizationRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?;
     Ok(with_phones(conn, rows)
         .await?

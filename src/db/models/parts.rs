@@ -10,13 +10,13 @@ use postgis_diesel::types::{MultiPolygon, Point};
 use uuid::Uuid;
 
 use super::{DbError, parse_stored, parse_stored_list};
-use crate::db::DbConn;
 use crate::db::schema::{phones, schedules, service_areas};
 use crate::domain::ids::{
     LocationId, OrganizationId, PhoneId, ScheduleId, ServiceAreaId, ServiceId,
 };
 use crate::domain::schedule::WeeklyHours;
 use crate::domain::service::{PhoneType, Weekday};
+use diesel_async::AsyncPgConnection;
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = phones)]
@@ -86,7 +86,7 @@ pub enum PhoneOwners<'a> {
 /// The phones of many owners at once, grouped by owner id, in their
 /// listed order.
 pub async fn load_phones(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     owners: PhoneOwners<'_>,
 ) -> Result<HashMap<Uuid, Vec<PhoneRecord>>, DbError> {
     let query = phones::table
@@ -105,7 +105,7 @@ pub async fn load_phones(
         }
     };
     let mut grouped: HashMap<Uuid, Vec<PhoneRecord>> = HashMap::new();
-    for row in query.load(conn).await? {
+    for row in query.load(&mut conn).await? {
         let owner = row
             .organization_id
             .map(|id| id.0)
@@ -173,14 +173,14 @@ pub struct NewSchedule<'a> {
 }
 
 pub async fn load_schedules(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     services: &[ServiceId],
 ) -> Result<HashMap<ServiceId, Vec<ScheduleRecord>>, DbError> {
     let rows: Vec<ScheduleRow> = schedules::table
         .filter(schedules::service_id.eq_any(services.iter().map(|id| id.0)))
         .order((schedules::position, schedules::id))
         .select(ScheduleRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?;
     let mut grouped: HashMap<ServiceId, Vec<ScheduleRecord>> = HashMap::new();
     for row in rows {
@@ -216,14 +216,14 @@ pub struct NewServiceArea<'a> {
 }
 
 pub async fn load_service_areas(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     services: &[ServiceId],
 ) -> Result<HashMap<ServiceId, Vec<ServiceAreaRow>>, DbError> {
     let rows: Vec<ServiceAreaRow> = service_areas::table
         .filter(service_areas::service_id.eq_any(services.iter().map(|id| id.0)))
         .order((service_areas::position, service_areas::id))
         .select(ServiceAreaRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?;
     let mut grouped: HashMap<ServiceId, Vec<ServiceAreaRow>> = HashMap::new();
     for row in rows {

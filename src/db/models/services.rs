@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::min;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::locations::{LocationRecord, load_for_services};
 use super::organizations::{OrganizationRecord, load_many};
@@ -382,7 +382,7 @@ pub async fn of_organization(
 }
 
 async fn load_categories(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     ids: &[ServiceId],
 ) -> Result<HashMap<ServiceId, Vec<Category>>, DbError> {
     let pairs: Vec<(ServiceId, String)> = service_categories::table
@@ -393,7 +393,7 @@ async fn load_categories(
             service_categories::service_id,
             service_categories::category_code,
         ))
-        .load(conn)
+        .load(&mut conn)
         .await?;
     let mut grouped: HashMap<ServiceId, Vec<Category>> = HashMap::new();
     for (service_id, code) in pairs {
@@ -425,16 +425,22 @@ pub async fn load_records(
 
 /// Loads everything nested in the given services, a few queries for the
 /// whole batch, and keeps their order.
-async fn assemble(conn: &mut DbConn, rows: Vec<ServiceRow>) -> Result<Vec<ServiceRecord>, DbError> {
+async fn assemble(
+    conn: &AsyncPgConnection,
+    rows: Vec<ServiceRow>,
+) -> Result<Vec<ServiceRecord>, DbError> {
     let ids: Vec<ServiceId> = rows.iter().map(|row| row.id).collect();
     let organization_ids: Vec<OrganizationId> =
         rows.iter().map(|row| row.organization_id).collect();
-    let organizations = load_many(conn, &organization_ids).await?;
-    let mut categories = load_categories(conn, &ids).await?;
-    let mut locations = load_for_services(conn, &ids).await?;
-    let mut phones = load_phones(conn, PhoneOwners::Services(&ids)).await?;
-    let mut schedules = load_schedules(conn, &ids).await?;
-    let mut areas = load_service_areas(conn, &ids).await?;
+    // Independent queries, pipelined on the one connection.
+    let (organizations, mut categories, mut locations, mut phones, mut schedules, mut areas) = futures_util::try_join!(
+        load_many(conn, &organization_ids),
+        load_categories(conn, &ids),
+        load_for_services(conn, &ids),
+        load_phones(conn, PhoneOwners::Services(&ids)),
+        load_schedules(conn, &ids),
+        load_service_areas(conn, &ids),
+    )?;
 
     rows.into_iter()
         .map(|row| {

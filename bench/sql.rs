@@ -1,0 +1,22 @@
+//! Prints one of the matcher's SQL statements, exactly as the server sends
+//! it (`$n` bind parameters), so that a benchmark can replay it with pgbench.
+//!
+//! cargo run --release --example matcher-sql -- in_person
+
+use ketnoi::db::models::matcher::{PointColumn, statements};
+
+fn main() -> std::process::ExitCode {
+    let wanted = std::env::args().nth(1).unwrap_or_default();
+    for (name, sql) in statements(PointColumn::Public) {
+        if name == wanted {
+            println!("{sql}");
+            return std::process::ExitCode::SUCCESS;
+        }
+    }
+    let names: Vec<&str> = statements(PointColumn::Public)
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    eprintln!("usage: matcher-sql {}", names.join("|"));
+    std::process::ExitCode::FAILURE
+}

@@ -3,14 +3,18 @@
 //!
 //! cargo run --release --example matcher-sql -- in_person
 
+use std::io::Write;
+
 use ketnoi::db::models::matcher::{PointColumn, statements};
 
 fn main() -> std::process::ExitCode {
     let wanted = std::env::args().nth(1).unwrap_or_default();
     for (name, sql) in statements(PointColumn::Public) {
         if name == wanted {
-            println!("{sql}");
-            return std::process::ExitCode::SUCCESS;
+            return match writeln!(std::io::stdout(), "{sql}") {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(_) => std::process::ExitCode::FAILURE,
+            };
         }
     }
     let names: Vec<&str> = statements(PointColumn::Public)

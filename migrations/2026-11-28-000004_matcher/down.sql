@@ -15,4 +15,3 @@ DROP INDEX service_areas_extent_geometry_idx;
 ALTER TABLE service_areas DROP COLUMN area_m2;
 DROP INDEX provinces_boundary_geometry_idx;
 ALTER TABLE provinces DROP COLUMN area_m2;
-DROP EXTENSION IF EXISTS btree_gist;

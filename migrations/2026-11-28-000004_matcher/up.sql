@@ -10,13 +10,13 @@
 --
 -- Two tables index the directory by category, so that the matcher reads
 -- only services of the category it looks for: match_locations (one row per
--- category × in-person location, GiST on (category, point)) and match_reach
--- (one row per category × province a remote service covers, or one row with
--- no province for a remote service that serves everywhere). They are
--- derived data: triggers rebuild a service's rows whenever anything they
--- come from changes.
-
-CREATE EXTENSION IF NOT EXISTS btree_gist;
+-- category × in-person location, partitioned by category, each partition
+-- with its own GiST index, so a nearest-first walk only meets that
+-- category's locations) and match_reach (one row per category × province a
+-- remote service covers, or one row with no province for a remote service
+-- that serves everywhere). They are derived data: triggers rebuild a
+-- service's rows whenever anything they come from changes. A new category
+-- needs a new partition (see the loop below).
 
 ALTER TABLE provinces
     ADD COLUMN area_m2 double precision GENERATED ALWAYS AS (ST_Area(boundary)) STORED;
@@ -35,9 +35,18 @@ CREATE TABLE match_locations (
     point geography(Point, 4326) NOT NULL,
     public_point geography(Point, 4326) NOT NULL,
     PRIMARY KEY (category_code, service_id, location_id)
-);
-CREATE INDEX match_locations_point_idx ON match_locations USING gist (category_code, point);
-CREATE INDEX match_locations_public_point_idx ON match_locations USING gist (category_code, public_point);
+) PARTITION BY LIST (category_code);
+DO $$
+DECLARE
+    category text;
+BEGIN
+    FOR category IN SELECT code FROM categories ORDER BY position LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF match_locations FOR VALUES IN (%L)',
+                       'match_locations_' || category, category);
+    END LOOP;
+END $$;
+CREATE INDEX match_locations_point_idx ON match_locations USING gist (point);
+CREATE INDEX match_locations_public_point_idx ON match_locations USING gist (public_point);
 CREATE INDEX match_locations_service_idx ON match_locations (service_id);
 CREATE INDEX match_locations_location_idx ON match_locations (location_id);
 

@@ -102,8 +102,8 @@ static COVERAGE_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// For each need, the `$13` nearest locations of services of its category,
-/// by KNN (`<->`, on the sphere) on match_locations' GiST index over
-/// (category, point). No radius condition: with `ST_DWithin` the planner
+/// by KNN (`<->`, on the sphere) on the GiST index of match_locations'
+/// partition for that category (the others are pruned at run time). No radius condition: with `ST_DWithin` the planner
 /// would rather fetch every location inside the radius's box and sort them,
 /// thousands of rows in a dense city. `horizon` tells the caller how far
 /// each need's scan reached, so that it can widen it when needed.

@@ -182,8 +182,11 @@ fn scan_statement(points: PointColumn, located_filters: &str, remote_filters: &s
 candidates AS (
     SELECT x.need, x.service_id, x.location_id, ST_Distance(x.pt, {POINT_GEOGRAPHY}) AS distance_m
     FROM nearest x
-    JOIN services s ON s.id = x.service_id
     CROSS JOIN person p
+    -- One primary-key lookup per nearby location. As a plain join, a
+    -- generic plan that cannot size `nearest` (its LIMIT is a parameter)
+    -- may scan every service instead.
+    CROSS JOIN LATERAL (SELECT * FROM services WHERE id = x.service_id LIMIT 1) s
     WHERE true{located_filters}
 )
 SELECT n.need, 'located' AS kind, c.service_id, c.location_id, c.distance_m,

@@ -45,6 +45,9 @@ BEGIN
                        'match_locations_' || category, category);
     END LOOP;
 END $$;
+-- A category added later still works (correct, if slower) until it gets a
+-- partition of its own.
+CREATE TABLE match_locations_other PARTITION OF match_locations DEFAULT;
 CREATE INDEX match_locations_point_idx ON match_locations USING gist (point);
 CREATE INDEX match_locations_public_point_idx ON match_locations USING gist (public_point);
 CREATE INDEX match_locations_service_idx ON match_locations (service_id);
@@ -63,9 +66,12 @@ CREATE INDEX match_reach_everywhere_idx ON match_reach (category_code, service_i
     WHERE province_code IS NULL AND service_area_m2 IS NULL;
 CREATE INDEX match_reach_service_idx ON match_reach (service_id);
 
+-- The geodesic area of the union of a service's areas (overlaps counted
+-- once), to the square metre so that equal areas tie exactly and the id
+-- decides. NULL when the service has no area.
 CREATE FUNCTION ketnoi_service_area_m2(service uuid) RETURNS double precision
     LANGUAGE sql STABLE
-    RETURN (SELECT sum(coalesce(a.area_m2, p.area_m2))
+    RETURN (SELECT round(ST_Area(ST_Union(coalesce(a.extent::geometry, p.boundary::geometry))::geography))
             FROM service_areas a LEFT JOIN provinces p ON p.code = a.province_code
             WHERE a.service_id = service);
 
@@ -73,8 +79,12 @@ CREATE FUNCTION ketnoi_service_area_m2(service uuid) RETURNS double precision
 CREATE FUNCTION ketnoi_refresh_match(service uuid) RETURNS void
     LANGUAGE plpgsql AS $$
 DECLARE
-    total double precision := ketnoi_service_area_m2(service);
+    total double precision;
 BEGIN
+    -- One rebuild at a time per service: two transactions editing its parts
+    -- would otherwise each rebuild from their own snapshot.
+    PERFORM 1 FROM services WHERE id = service FOR UPDATE;
+    total := ketnoi_service_area_m2(service);
     UPDATE services SET service_area_m2 = total
         WHERE id = service AND service_area_m2 IS DISTINCT FROM total;
 
@@ -89,7 +99,7 @@ BEGIN
 
     DELETE FROM match_reach WHERE service_id = service;
     INSERT INTO match_reach (category_code, service_id, province_code, service_area_m2)
-    SELECT sc.category_code, s.id, a.province_code, s.service_area_m2
+    SELECT DISTINCT sc.category_code, s.id, a.province_code, s.service_area_m2
     FROM services s
     JOIN service_categories sc ON sc.service_id = s.id
     JOIN service_areas a ON a.service_id = s.id AND a.province_code IS NOT NULL

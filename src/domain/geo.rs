@@ -58,16 +58,18 @@ pub enum AreaPart {
 /// a province part covers the point when it is the province containing it
 /// (`province`, found from the boundaries); a polygon covers the points
 /// inside it or on its edge, edges being straight in longitude/latitude as
-/// GeoJSON (RFC 7946) defines them.
+/// GeoJSON (RFC 7946) defines them. A point inside no province is covered
+/// only by services without an area (DESIGN.md).
 pub fn area_covers(parts: &[AreaPart], point: Coordinates, province: Option<&str>) -> bool {
     use geo::Intersects;
     parts.is_empty()
-        || parts.iter().any(|part| match part {
-            AreaPart::Province(code) => Some(code.as_str()) == province,
-            AreaPart::Polygon(polygon) => {
-                polygon.intersects(&geo::Point::new(point.lon(), point.lat()))
-            }
-        })
+        || province.is_some()
+            && parts.iter().any(|part| match part {
+                AreaPart::Province(code) => Some(code.as_str()) == province,
+                AreaPart::Polygon(polygon) => {
+                    polygon.intersects(&geo::Point::new(point.lon(), point.lat()))
+                }
+            })
 }
 
 /// A search radius in whole metres, 1 m to 500 km.
@@ -148,8 +150,9 @@ mod tests {
         let on_edge = Coordinates::new(22.0, 103.5).unwrap();
         let outside = Coordinates::new(21.9, 103.5).unwrap();
         let parts = [AreaPart::Polygon(square), AreaPart::Province("01".into())];
-        assert!(area_covers(&parts, inside, None));
-        assert!(area_covers(&parts, on_edge, None));
+        assert!(area_covers(&parts, inside, Some("15")));
+        assert!(area_covers(&parts, on_edge, Some("15")));
+        assert!(!area_covers(&parts, inside, None), "outside every province");
         assert!(!area_covers(&parts, outside, Some("15")));
         assert!(area_covers(&parts, outside, Some("01")));
         assert!(area_covers(&[], outside, None), "no area serves everyone");

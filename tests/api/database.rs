@@ -317,3 +317,87 @@ fn migrations_count() -> usize {
         .filter(|entry| entry.as_ref().unwrap().path().join("up.sql").exists())
         .count()
 }
+
+/// match_locations and match_reach, as the triggers keep them, against a
+/// rebuild from scratch.
+async fn derived_tables_agree(db: &TestDb) {
+    let mut conn = db.conn().await;
+    let pairs = [
+        (
+            "SELECT coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') AS fingerprint FROM \
+             (SELECT category_code, service_id, location_id, point::text, public_point::text FROM match_locations) r",
+            "SELECT coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') AS fingerprint FROM \
+             (SELECT sc.category_code, s.id, l.id, l.point::text, l.public_point::text \
+              FROM services s JOIN service_categories sc ON sc.service_id = s.id \
+              JOIN service_at_location sal ON sal.service_id = s.id JOIN locations l ON l.id = sal.location_id \
+              WHERE s.delivery_in_person) r",
+        ),
+        (
+            "SELECT coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') AS fingerprint FROM \
+             (SELECT category_code, service_id, province_code, service_area_m2 FROM match_reach) r",
+            "SELECT coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') AS fingerprint FROM \
+             (SELECT DISTINCT sc.category_code, s.id, a.province_code, s.service_area_m2 \
+              FROM services s JOIN service_categories sc ON sc.service_id = s.id \
+              JOIN service_areas a ON a.service_id = s.id AND a.province_code IS NOT NULL \
+              WHERE s.delivery_remote \
+              UNION ALL SELECT sc.category_code, s.id, NULL, NULL FROM services s \
+              JOIN service_categories sc ON sc.service_id = s.id \
+              WHERE s.delivery_remote AND s.service_area_m2 IS NULL) r",
+        ),
+        (
+            "SELECT coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') AS fingerprint FROM \
+             (SELECT id, service_area_m2 FROM services) r",
+            "SELECT coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') AS fingerprint FROM \
+             (SELECT id, ketnoi_service_area_m2(id) FROM services) r",
+        ),
+    ];
+    for (kept, rebuilt) in pairs {
+        let kept: Fingerprint = sql_query(kept).get_result(&mut conn).await.unwrap();
+        let rebuilt: Fingerprint = sql_query(rebuilt).get_result(&mut conn).await.unwrap();
+        assert_eq!(kept, rebuilt, "{}", &kept.fingerprint);
+    }
+}
+
+#[tokio::test]
+async fn the_matchers_derived_tables_follow_every_edit() {
+    let db = TestDb::seeded().await;
+    derived_tables_agree(&db).await;
+    let mut conn = db.conn().await;
+    let one = |table: &str| format!("(SELECT id FROM {table} ORDER BY id LIMIT 1)");
+    let edits = [
+        // Move a location, and make another confidential.
+        format!("UPDATE locations SET point = 'SRID=4326;POINT(103.9 22.4)' WHERE id = {}", one("locations")),
+        "UPDATE locations SET confidential = NOT confidential \
+         WHERE id = (SELECT id FROM locations ORDER BY id OFFSET 5 LIMIT 1)".to_owned(),
+        // Change how services are delivered.
+        "UPDATE services SET delivery_remote = true, delivery_in_person = true \
+         WHERE id IN (SELECT id FROM services ORDER BY id LIMIT 5)".to_owned(),
+        "UPDATE services SET delivery_in_person = false, delivery_remote = true \
+         WHERE id IN (SELECT id FROM services ORDER BY id OFFSET 5 LIMIT 5)".to_owned(),
+        // Add and remove categories.
+        format!("INSERT INTO service_categories VALUES ({}, 'hotline') ON CONFLICT DO NOTHING", one("services")),
+        "DELETE FROM service_categories WHERE (service_id, category_code) IN \
+         (SELECT service_id, category_code FROM service_categories ORDER BY 1, 2 OFFSET 10 LIMIT 3)".to_owned(),
+        // Service areas: add a province twice, a polygon, remove another.
+        format!("INSERT INTO service_areas (id, service_id, province_code) VALUES \
+                 (gen_random_uuid(), {s}, '01'), (gen_random_uuid(), {s}, '01')", s = one("services")),
+        format!("INSERT INTO service_areas (id, service_id, extent) VALUES (gen_random_uuid(), {}, \
+                 'SRID=4326;MULTIPOLYGON(((105 21,106 21,106 22,105 22,105 21)))')", one("services")),
+        "DELETE FROM service_areas WHERE id = (SELECT id FROM service_areas ORDER BY id OFFSET 3 LIMIT 1)".to_owned(),
+        // Offer a service at another of its organisation's locations, stop another.
+        "INSERT INTO service_at_location (id, service_id, location_id) \
+         SELECT gen_random_uuid(), s.id, l.id FROM services s JOIN locations l ON l.organization_id = s.organization_id \
+         WHERE NOT EXISTS (SELECT 1 FROM service_at_location x WHERE x.service_id = s.id AND x.location_id = l.id) \
+         ORDER BY s.id LIMIT 1".to_owned(),
+        "DELETE FROM service_at_location WHERE id = (SELECT id FROM service_at_location ORDER BY id LIMIT 1)".to_owned(),
+        // And delete a whole service.
+        "DELETE FROM services WHERE id = (SELECT id FROM services ORDER BY id DESC LIMIT 1)".to_owned(),
+    ];
+    for edit in edits {
+        sql_query(&edit)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{edit}: {e}"));
+        derived_tables_agree(&db).await;
+    }
+}

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use diesel_async::RunQueryDsl;
 use geo::orient::{Direction, Orient};
-use geo::{Distance, Geodesic, GeodesicArea, Intersects};
+use geo::{BooleanOps, Distance, Geodesic, GeodesicArea, Intersects};
 use ketnoi::db::models::locations::{NewLocation, NewServiceAtLocation};
 use ketnoi::db::models::organizations::NewOrganization;
 use ketnoi::db::models::parts::NewServiceArea;
@@ -53,7 +53,6 @@ const STATUSES: [&str; 4] = ["active", "inactive", "defunct", "temporarily close
 
 struct Boundaries {
     shapes: Vec<(String, geo::MultiPolygon<f64>)>,
-    areas: HashMap<String, f64>,
 }
 
 impl Boundaries {
@@ -77,18 +76,11 @@ impl Boundaries {
                 (code, shape)
             })
             .collect();
-        let areas = shapes
-            .iter()
-            // Rings wound either way: orient them, or the "unsigned" area of
-            // a clockwise ring is the rest of the Earth.
-            .map(|(code, shape)| {
-                (
-                    code.clone(),
-                    shape.orient(Direction::Default).geodesic_area_unsigned(),
-                )
-            })
-            .collect();
-        Self { shapes, areas }
+        Self { shapes }
+    }
+
+    fn shape(&self, code: &str) -> &geo::MultiPolygon<f64> {
+        &self.shapes.iter().find(|(c, _)| c == code).unwrap().1
     }
 
     fn province_at(&self, lat: f64, lon: f64) -> Option<&str> {
@@ -570,23 +562,31 @@ fn admits(s: &Service, p: &Person) -> bool {
 fn covers(s: &Service, lat: f64, lon: f64, province: Option<&str>) -> bool {
     let point = geo::Point::new(lon, lat);
     s.areas.is_empty()
-        || s.areas.iter().any(|area| match area {
-            Area::Province(code) => Some(*code) == province,
-            Area::Polygon(polygon) => polygon.intersects(&point),
-        })
+        || province.is_some()
+            && s.areas.iter().any(|area| match area {
+                Area::Province(code) => Some(*code) == province,
+                Area::Polygon(polygon) => polygon.intersects(&point),
+            })
 }
 
+/// The geodesic area of the union of the service's areas, to the m².
 fn area_m2(s: &Service, boundaries: &Boundaries) -> f64 {
     if s.areas.is_empty() {
         return f64::INFINITY;
     }
-    s.areas
+    let union = s
+        .areas
         .iter()
         .map(|area| match area {
-            Area::Province(code) => boundaries.areas[*code],
-            Area::Polygon(polygon) => polygon.geodesic_area_unsigned(),
+            Area::Province(code) => boundaries.shape(code).clone(),
+            Area::Polygon(polygon) => geo::MultiPolygon::new(vec![polygon.clone()]),
         })
-        .sum()
+        .reduce(|a, b| a.union(&b))
+        .unwrap();
+    union
+        .orient(Direction::Default)
+        .geodesic_area_unsigned()
+        .round()
 }
 
 /// An expected match: the service, and its distance (in person) or the
@@ -636,7 +636,34 @@ fn oracle(
         .collect()
 }
 
-fn check(case: &str, expected: &[Expected], limit: usize, result: &Value) {
+/// The nearest located service of the category, whatever excludes it, and
+/// its distance: the first near miss of an unmet need.
+fn nearest_of_category(
+    services: &[Service],
+    request: &Request,
+    need: Category,
+) -> Option<(ServiceId, f64)> {
+    let here = geo::Point::new(request.lon, request.lat);
+    services
+        .iter()
+        .filter(|s| s.in_person && s.categories.contains(&need))
+        .filter_map(|s| {
+            s.points
+                .iter()
+                .map(|(lat, lon)| Geodesic.distance(here, geo::Point::new(*lon, *lat)))
+                .reduce(f64::min)
+                .map(|d| (s.id, d))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+}
+
+fn check(
+    case: &str,
+    expected: &[Expected],
+    limit: usize,
+    result: &Value,
+    nearest: Option<(ServiceId, f64)>,
+) {
     let matches = result["matches"].as_array().unwrap();
     let wanted = expected.len().min(limit);
     assert_eq!(
@@ -674,6 +701,15 @@ fn check(case: &str, expected: &[Expected], limit: usize, result: &Value) {
             }
             (Expected::Remote(_, area), Expected::Remote(_, at_position), "remote") => {
                 assert!(actual["distance_m"].is_null());
+                // Equal areas tie; the service id decides.
+                if let Some(previous) = position.checked_sub(1).map(|p| &matches[p]) {
+                    let previous_id = previous["service"]["id"].as_str().unwrap();
+                    if let Some(Expected::Remote(_, previous_area)) = by_id.get(previous_id)
+                        && previous_area == area
+                    {
+                        assert!(previous_id < id, "{case}: remote tie not broken by id");
+                    }
+                }
                 let same = (area.is_infinite() && at_position.is_infinite())
                     || (area - at_position).abs() <= 1e-6 * area.abs().max(1.0);
                 assert!(
@@ -689,10 +725,30 @@ fn check(case: &str, expected: &[Expected], limit: usize, result: &Value) {
         }
     }
     if wanted == 0 {
-        for miss in result["near_misses"].as_array().unwrap() {
+        let misses = result["near_misses"].as_array().unwrap();
+        assert!(misses.len() <= 3, "{case}: more than three near misses");
+        for miss in misses {
             assert!(
                 !miss["excluded_by"].as_array().unwrap().is_empty(),
                 "{case}: a near miss without a reason"
+            );
+            assert!(
+                miss["service"]["categories"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&result["need"])
+            );
+        }
+        // The nearest service of the category comes first.
+        if let Some((_, distance)) = nearest {
+            let first = misses
+                .iter()
+                .next()
+                .unwrap_or_else(|| panic!("{case}: no near miss"));
+            let reported = first["distance_m"].as_f64().unwrap();
+            assert!(
+                (reported - distance).abs() <= 1.0,
+                "{case}: first near miss at {reported} m, nearest at {distance} m"
             );
         }
     } else {
@@ -729,7 +785,8 @@ async fn the_matcher_agrees_with_a_brute_force_oracle() {
                     need.as_str()
                 );
                 let expected = oracle(services, &request, *need, &boundaries);
-                check(&case, &expected, request.limit, result);
+                let nearest = nearest_of_category(services, &request, *need);
+                check(&case, &expected, request.limit, result, nearest);
                 unmet += usize::from(expected.is_empty());
                 remote += result["matches"]
                     .as_array()

@@ -92,12 +92,13 @@ fn person_cte() -> String {
     )
 }
 
-/// The service has no area, or one of its areas covers the point.
+/// The service has no area, or one of its areas covers the point (a point
+/// inside no province is covered only by services without an area).
 static COVERAGE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "(s.service_area_m2 IS NULL OR EXISTS (SELECT 1 FROM service_areas a \
-         WHERE a.service_id = s.id AND (a.province_code = p.province \
-         OR ST_Covers(a.extent::geometry, {POINT_GEOMETRY}))))"
+        "(s.service_area_m2 IS NULL OR (p.province IS NOT NULL AND EXISTS (SELECT 1 \
+         FROM service_areas a WHERE a.service_id = s.id AND (a.province_code = p.province \
+         OR ST_Covers(a.extent::geometry, {POINT_GEOMETRY})))))"
     )
 });
 
@@ -150,16 +151,16 @@ fn reach_rows(filters: &str) -> String {
 FROM unnest($3::text[]) AS n(need)
 CROSS JOIN person p
 CROSS JOIN LATERAL (
-    (SELECT s.id AS service_id, s.service_area_m2
+    (SELECT DISTINCT m.service_id, m.service_area_m2
      FROM match_reach m JOIN services s ON s.id = m.service_id
      WHERE m.category_code = n.need AND m.province_code = p.province{filters}
      ORDER BY m.service_area_m2, m.service_id
      LIMIT $12)
     UNION ALL
-    (SELECT s.id AS service_id, s.service_area_m2
+    (SELECT DISTINCT s.id AS service_id, s.service_area_m2
      FROM service_areas a JOIN services s ON s.id = a.service_id
-     WHERE ST_Covers(a.extent::geometry, {POINT_GEOMETRY}) AND s.delivery_remote
-       AND {HAS_NEED}{filters}
+     WHERE p.province IS NOT NULL AND ST_Covers(a.extent::geometry, {POINT_GEOMETRY})
+       AND s.delivery_remote AND {HAS_NEED}{filters}
      ORDER BY s.service_area_m2, s.id
      LIMIT $12)
     UNION ALL
@@ -397,6 +398,12 @@ const SPHERE_SPHEROID_MARGIN: f64 = 0.99;
 /// courtesy to the caseworker, not a promise.
 const NEAR_MISS_SCAN_CAP: usize = 1 << 16;
 
+/// Nor past this many per need for matches: a bound on the work one request
+/// can cause (a 500 km radius around Hà Nội with a profile no service
+/// admits would otherwise walk the whole category). Beyond it the answer is
+/// the nearest found so far.
+const MATCH_SCAN_CAP: usize = 1 << 18;
+
 /// One need's located rows: the candidates nearest first by spheroid
 /// distance (ties by service id), one per service at its nearest location,
 /// and whether the first `wanted` of them are certain. They are when the
@@ -545,7 +552,7 @@ pub async fn matches(
         limit,
         remote_limit,
         Some(radius),
-        usize::MAX,
+        MATCH_SCAN_CAP,
     )
     .await
 }

@@ -101,10 +101,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn field(field: impl Into<String>, invalid: Invalid) -> Self {
-        Self::InvalidRequest(vec![FieldError::invalid(field, invalid)])
-    }
-
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Self::InvalidRequest(_) => ("invalid-request", "Invalid request"),

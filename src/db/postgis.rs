@@ -22,8 +22,6 @@ diesel::define_sql_function! {
     fn st_dwithin(left: Geography, right: Geography, distance: Double) -> Bool;
 }
 
-pub use postgis_diesel::functions::st_covers;
-
 /// A point from longitude and latitude, in our SRID.
 pub fn point(lon: f64, lat: f64) -> Point {
     Point {

@@ -2,56 +2,25 @@
 //! the `categories` table, created by the reference migration; a test checks
 //! that the two agree.
 
-use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr, VariantArray, VariantNames};
-use utoipa::ToSchema;
+use super::vocabulary;
 
-use super::{Invalid, parse_code};
-
-/// A kind of help a person may need.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    EnumString,
-    IntoStaticStr,
-    VariantArray,
-    VariantNames,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Category {
-    Health,
-    MentalHealth,
-    LegalAid,
-    VocationalTraining,
-    Employment,
-    Education,
-    SocialAssistance,
-    ChildProtection,
-    Shelter,
-    FinancialSupport,
-    SafeMigration,
-    Hotline,
-}
-
-impl Category {
-    pub fn parse(value: &str) -> Result<Self, Invalid> {
-        parse_code(value, "category")
+vocabulary!(
+    /// A kind of help a person may need.
+    Category, "category" {
+        Health,
+        MentalHealth,
+        LegalAid,
+        VocationalTraining,
+        Employment,
+        Education,
+        SocialAssistance,
+        ChildProtection,
+        Shelter,
+        FinancialSupport,
+        SafeMigration,
+        Hotline,
     }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

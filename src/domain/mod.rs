@@ -16,6 +16,35 @@ pub mod province;
 pub mod schedule;
 pub mod service;
 
+/// Declares a fixed vocabulary as an enum: serde and strum agree on the
+/// snake_case code, and `parse` names the accepted values.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+            utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+            strum::VariantNames,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub fn parse(value: &str) -> Result<Self, $crate::domain::Invalid> {
+                $crate::domain::parse_code(value, $what)
+            }
+
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+    };
+}
+pub(crate) use vocabulary;
+
 /// A value that breaks one of the domain's rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

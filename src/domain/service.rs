@@ -6,34 +6,7 @@ use strum::{EnumString, IntoStaticStr, VariantArray, VariantNames};
 use utoipa::ToSchema;
 
 use super::province::ProvinceCode;
-use super::{Invalid, parse_code};
-
-/// Derives the string-code plumbing every vocabulary here shares: serde and
-/// strum agree on the snake_case code, and `parse` names the accepted values.
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-            ToSchema, EnumString, IntoStaticStr, VariantArray, VariantNames,
-        )]
-        #[serde(rename_all = "snake_case")]
-        #[strum(serialize_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            pub fn parse(value: &str) -> Result<Self, Invalid> {
-                parse_code(value, $what)
-            }
-
-            pub fn as_str(self) -> &'static str {
-                self.into()
-            }
-        }
-    };
-}
+use super::{Invalid, parse_code, vocabulary};
 
 vocabulary!(
     /// HSDS service status. Only `active` services are matched.

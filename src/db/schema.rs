@@ -150,6 +150,34 @@ diesel::table! {
         public_point -> Geography,
         created_at -> Timestamptz,
         last_modified -> Timestamptz,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        prefix -> Text,
+        secret_hash -> Bytea,
+        role -> Text,
+        organization_id -> Nullable<Uuid>,
+        label -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        key_id -> Nullable<Uuid>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Uuid,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
     }
 }
 
@@ -216,6 +244,8 @@ diesel::table! {
 }
 
 diesel::joinable!(wards -> provinces (province_code));
+diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::joinable!(audit_log -> api_keys (key_id));
 diesel::joinable!(services -> organizations (organization_id));
 diesel::joinable!(service_categories -> services (service_id));
 diesel::joinable!(service_categories -> categories (category_code));
@@ -240,4 +270,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     phones,
     schedules,
     service_areas,
+    api_keys,
+    audit_log,
 );

@@ -52,3 +52,23 @@ id_type!(
     /// Identifies a service area.
     ServiceAreaId
 );
+id_type!(
+    /// Identifies an API key.
+    KeyId
+);
+
+/// The id of the `position`-th part of `kind` (phone, schedule,
+/// service_area) of the resource `owner`. Parts are rewritten with their
+/// owner, so the id derives from where they sit: writing the same
+/// document twice, or importing an export, gives the same ids.
+pub fn part_id(owner: Uuid, kind: &str, position: usize) -> Uuid {
+    Uuid::new_v5(&owner, format!("{kind}#{position}").as_bytes())
+}
+
+/// The id of a service's offer at one of its locations.
+pub fn service_at_location_id(service: ServiceId, location: LocationId) -> ServiceAtLocationId {
+    ServiceAtLocationId(Uuid::new_v5(
+        &service.0,
+        format!("at:{location}").as_bytes(),
+    ))
+}

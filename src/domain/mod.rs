@@ -10,6 +10,8 @@ pub mod category;
 pub mod eligibility;
 pub mod geo;
 pub mod ids;
+pub mod keys;
+pub mod listing;
 pub mod matching;
 pub mod page;
 pub mod province;

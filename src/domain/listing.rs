@@ -1,0 +1,923 @@
+//! What an agency writes: a service or a location as one document, and the
+//! rules every document must pass before it reaches the database.
+//!
+//! A document is the whole writable state of a resource (`PUT` replaces it,
+//! `PATCH` merges into it, an import compares it), so that "did anything
+//! change" is a plain comparison and the audit trail can store it as is.
+//! [`Validated`] can only be built by `validate`, so the database layer
+//! never writes an unchecked document.
+
+use std::collections::HashSet;
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::{ValidateEmail, ValidateUrl};
+
+use super::Invalid;
+use super::category::Category;
+use super::ids::{LocationId, OrganizationId};
+use super::province::ProvinceCode;
+use super::service::{
+    CountryCode, DeliveryMode, DocumentType, Gender, LanguageCode, PhoneType, ServiceStatus,
+    VictimStatus, Weekday,
+};
+
+/// Longest name, in characters.
+pub const NAME_MAX: usize = 300;
+/// Longest description.
+pub const DESCRIPTION_MAX: usize = 10_000;
+/// Longest short text (addresses, fees, units…).
+pub const SHORT_TEXT_MAX: usize = 1_000;
+/// Most phones, schedules or service areas in one document.
+pub const PARTS_MAX: usize = 50;
+/// Most positions in all of a service's polygons together.
+pub const POLYGON_POSITIONS_MAX: usize = 100_000;
+/// Vietnam's extent, islands included, with a margin: latitude and
+/// longitude ranges a location must fall in.
+pub const VIETNAM_LATITUDE: (f64, f64) = (6.0, 24.0);
+pub const VIETNAM_LONGITUDE: (f64, f64) = (101.5, 118.0);
+
+fn yes() -> bool {
+    true
+}
+
+fn active() -> ServiceStatus {
+    ServiceStatus::Active
+}
+
+/// A service as an agency writes it: everything but its id, organisation
+/// details, locations' contents (referenced by id), verification and
+/// timestamps, which the server keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDocument {
+    /// The organisation running the service. An agency key may leave it
+    /// out (its own organisation) and cannot name another; it cannot
+    /// change once the service exists.
+    #[serde(default)]
+    pub organization_id: Option<OrganizationId>,
+    /// Name in Vietnamese, 1 to 300 characters.
+    pub name: String,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub description_en: Option<String>,
+    /// An `http(s)` URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `DELETE` archives (sets `inactive`); this field can set any status.
+    #[serde(default = "active")]
+    pub status: ServiceStatus,
+    /// At least one.
+    pub categories: Vec<Category>,
+    /// At least one; `in_person` needs at least one of `location_ids`.
+    pub delivery: Vec<DeliveryMode>,
+    #[serde(default = "yes")]
+    pub accepting_referrals: bool,
+    #[serde(default)]
+    pub eligibility: EligibilityDocument,
+    /// ISO 639 codes of the languages the service works in.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub interpretation_available: bool,
+    #[serde(default = "yes")]
+    pub free: bool,
+    #[serde(default)]
+    pub fees_description: Option<String>,
+    #[serde(default)]
+    pub fees_description_en: Option<String>,
+    #[serde(default)]
+    pub application_process: Option<String>,
+    #[serde(default)]
+    pub application_process_en: Option<String>,
+    /// Places offered and left; `PUT /v1/services/{id}/capacity` changes
+    /// only this.
+    #[serde(default)]
+    pub capacity: Option<CapacityDocument>,
+    /// Where the service is offered in person: locations of the same
+    /// organisation.
+    #[serde(default)]
+    pub location_ids: Vec<LocationId>,
+    #[serde(default)]
+    pub phones: Vec<PhoneDocument>,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleDocument>,
+    /// Where the service serves people; none means everywhere.
+    #[serde(default)]
+    pub service_areas: Vec<ServiceAreaDocument>,
+}
+
+/// Who the service admits; a rule left out (or `null`) admits anyone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EligibilityDocument {
+    /// Inclusive, whole years, 0 to 130.
+    #[serde(default)]
+    pub min_age: Option<u8>,
+    /// Inclusive, whole years, 0 to 130, not below `min_age`.
+    #[serde(default)]
+    pub max_age: Option<u8>,
+    #[serde(default)]
+    pub genders: Option<Vec<Gender>>,
+    #[serde(default)]
+    pub victim_statuses: Option<Vec<VictimStatus>>,
+    /// ISO 3166-1 alpha-2 codes.
+    #[serde(default)]
+    pub nationalities: Option<Vec<String>>,
+    /// Province codes (see `GET /v1/provinces`).
+    #[serde(default)]
+    pub residence_provinces: Option<Vec<String>>,
+    #[serde(default)]
+    pub required_documents: Vec<DocumentType>,
+}
+
+/// Places offered and left.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityDocument {
+    /// Places free now, 0 to 1,000,000, at most `maximum`.
+    #[serde(default)]
+    pub available: Option<u32>,
+    #[serde(default)]
+    pub maximum: Option<u32>,
+    /// What is counted: `beds`, `places`…
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// A phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneDocument {
+    /// Digits, spaces, `.`, `-`, `(`, `)`, an optional leading `+`; 3 to 20
+    /// digits.
+    #[schema(example = "+84 214 555 0101")]
+    pub number: String,
+    #[serde(default)]
+    pub extension: Option<String>,
+    #[serde(rename = "type", default = "voice")]
+    pub phone_type: PhoneType,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+    #[serde(default)]
+    pub languages: Vec<String>,
+}
+
+fn voice() -> PhoneType {
+    PhoneType::Voice
+}
+
+/// Weekly opening hours for some days, local time (UTC+7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDocument {
+    pub byday: Vec<Weekday>,
+    /// `HH:MM[:SS]`; with `closes_at`, or both left out for all day.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "07:30:00")]
+    pub opens_at: Option<NaiveTime>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "11:30:00")]
+    pub closes_at: Option<NaiveTime>,
+    #[serde(default)]
+    pub valid_from: Option<NaiveDate>,
+    #[serde(default)]
+    pub valid_to: Option<NaiveDate>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+}
+
+/// A whole province, or a GeoJSON polygon: exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAreaDocument {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+    #[serde(default)]
+    pub province_code: Option<String>,
+    /// A GeoJSON (RFC 7946) `Polygon` or `MultiPolygon`, longitude first:
+    /// closed rings of at least 4 positions, no self-intersection.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub extent: Option<serde_json::Value>,
+}
+
+/// A location as an agency writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationDocument {
+    /// The organisation receiving people there; as for services.
+    #[serde(default)]
+    pub organization_id: Option<OrganizationId>,
+    pub name: String,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+    /// Street address; ward and province are given by their codes.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// A ward of `province_code` (see `GET /v1/provinces/{code}`).
+    #[serde(default)]
+    pub ward_code: Option<String>,
+    pub province_code: String,
+    /// WGS84, inside Vietnam and the province.
+    pub latitude: f64,
+    pub longitude: f64,
+    /// A shelter: the public never sees its address or exact point.
+    #[serde(default)]
+    pub confidential: bool,
+    #[serde(default)]
+    pub phones: Vec<PhoneDocument>,
+}
+
+/// An organisation, as an admin writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationDocument {
+    pub name: String,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub description_en: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// An `http(s)` URL.
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub phones: Vec<PhoneDocument>,
+}
+
+impl OrganizationDocument {
+    pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
+        let mut problems = Problems::default();
+        problems.text("name", &self.name, 1, NAME_MAX);
+        problems.optional_text("name_en", &self.name_en, NAME_MAX);
+        problems.text("description", &self.description, 0, DESCRIPTION_MAX);
+        problems.optional_text("description_en", &self.description_en, DESCRIPTION_MAX);
+        check_url(&mut problems, "website", &self.website);
+        check_email(&mut problems, "email", &self.email);
+        check_phones(&mut problems, "phones", &self.phones);
+        problems.finish(self)
+    }
+}
+
+fn check_url(problems: &mut Problems, path: &str, url: &Option<String>) {
+    if let Some(url) = url
+        && (url.len() > 2048
+            || !(url.starts_with("http://") || url.starts_with("https://"))
+            || !url.validate_url())
+    {
+        problems.push(path, "url", "must be an http or https URL");
+    }
+}
+
+fn check_email(problems: &mut Problems, path: &str, email: &Option<String>) {
+    if let Some(email) = email
+        && (email.len() > 254 || !email.validate_email())
+    {
+        problems.push(path, "email", "must be an email address");
+    }
+}
+
+/// A document that passed every rule of [`validate`]-style checking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated<T>(T);
+
+impl<T> Validated<T> {
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// Field errors, by JSON path.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<(String, Invalid)>);
+
+impl Problems {
+    fn push(&mut self, path: impl Into<String>, rule: &'static str, message: impl Into<String>) {
+        self.0.push((path.into(), Invalid::new(rule, message)));
+    }
+
+    fn check<T>(&mut self, path: impl Into<String>, result: Result<T, Invalid>) -> Option<T> {
+        result
+            .map_err(|invalid| self.0.push((path.into(), invalid)))
+            .ok()
+    }
+
+    fn text(&mut self, path: &str, value: &str, min: usize, max: usize) {
+        let length = value.chars().count();
+        if length < min || length > max {
+            self.push(
+                path,
+                "length",
+                format!("must be {min} to {max} characters long"),
+            );
+        } else if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            self.push(path, "format", "must not contain control characters");
+        }
+    }
+
+    fn optional_text(&mut self, path: &str, value: &Option<String>, max: usize) {
+        if let Some(value) = value {
+            self.text(path, value, 1, max);
+        }
+    }
+
+    fn languages(&mut self, path: &str, codes: &[String]) {
+        for (i, code) in codes.iter().enumerate() {
+            self.check(format!("{path}[{i}]"), LanguageCode::parse(code));
+        }
+        if codes.len() > PARTS_MAX {
+            self.push(path, "length", format!("at most {PARTS_MAX} items"));
+        }
+    }
+
+    fn finish<T>(self, document: T) -> Result<Validated<T>, Vec<(String, Invalid)>> {
+        if self.0.is_empty() {
+            Ok(Validated(document))
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+fn sorted_unique<T: Ord>(mut values: Vec<T>) -> Vec<T> {
+    values.sort();
+    values.dedup();
+    values
+}
+
+fn phone_number(number: &str) -> Result<(), Invalid> {
+    let body = number.strip_prefix('+').unwrap_or(number);
+    let digits = body.bytes().filter(u8::is_ascii_digit).count();
+    let allowed = body
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b" .()-".contains(&b));
+    if allowed
+        && body.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && (3..=20).contains(&digits)
+        && body.len() <= 31
+    {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "format",
+            "a phone number is 3 to 20 digits, optionally with a leading +, spaces, dots, \
+             dashes or parentheses",
+        ))
+    }
+}
+
+fn check_phones(problems: &mut Problems, path: &str, phones: &[PhoneDocument]) {
+    if phones.len() > PARTS_MAX {
+        problems.push(path, "length", format!("at most {PARTS_MAX} phones"));
+    }
+    for (i, phone) in phones.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        problems.check(format!("{at}.number"), phone_number(&phone.number));
+        if let Some(extension) = &phone.extension
+            && (extension.is_empty()
+                || extension.len() > 10
+                || !extension.bytes().all(|b| b.is_ascii_digit()))
+        {
+            problems.push(
+                format!("{at}.extension"),
+                "format",
+                "an extension is 1 to 10 digits",
+            );
+        }
+        problems.optional_text(
+            &format!("{at}.description"),
+            &phone.description,
+            SHORT_TEXT_MAX,
+        );
+        problems.optional_text(
+            &format!("{at}.description_en"),
+            &phone.description_en,
+            SHORT_TEXT_MAX,
+        );
+        problems.languages(&format!("{at}.languages"), &phone.languages);
+    }
+}
+
+/// The rings of a GeoJSON polygon, as `[longitude, latitude]` positions.
+type Rings = Vec<Vec<[f64; 2]>>;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", content = "coordinates")]
+enum PolygonGeometry {
+    Polygon(Vec<Vec<Vec<f64>>>),
+    MultiPolygon(Vec<Vec<Vec<Vec<f64>>>>),
+}
+
+fn positions(ring: Vec<Vec<f64>>) -> Result<Vec<[f64; 2]>, Invalid> {
+    ring.into_iter()
+        .map(|position| match *position.as_slice() {
+            [lon, lat]
+                if lon.is_finite()
+                    && lat.is_finite()
+                    && (-180.0..=180.0).contains(&lon)
+                    && (-90.0..=90.0).contains(&lat) =>
+            {
+                Ok([lon, lat])
+            }
+            [_, _] => Err(Invalid::new(
+                "range",
+                "positions must be longitude in [-180, 180] and latitude in [-90, 90]",
+            )),
+            _ => Err(Invalid::new(
+                "position",
+                "a position is [longitude, latitude]",
+            )),
+        })
+        .collect()
+}
+
+/// Checks a GeoJSON `Polygon` or `MultiPolygon` (closed rings of at least
+/// 4 positions, within range, not crossing themselves) and converts it.
+pub fn parse_extent(value: &serde_json::Value) -> Result<geo::MultiPolygon<f64>, Invalid> {
+    use geo::Validation;
+
+    let kind = value.get("type").and_then(serde_json::Value::as_str);
+    if kind.is_some_and(|kind| kind != "Polygon" && kind != "MultiPolygon") {
+        return Err(Invalid::new(
+            "geojson_type",
+            "a service area must be a Polygon or a MultiPolygon",
+        ));
+    }
+    let geometry: PolygonGeometry = serde_json::from_value(value.clone()).map_err(|_| {
+        Invalid::new(
+            "geojson",
+            "must be a GeoJSON Polygon or MultiPolygon: `type` and `coordinates` as nested \
+             arrays of [longitude, latitude]",
+        )
+    })?;
+    let polygons = match geometry {
+        PolygonGeometry::Polygon(rings) => vec![rings],
+        PolygonGeometry::MultiPolygon(polygons) => polygons,
+    };
+    let count: usize = polygons.iter().flatten().map(Vec::len).sum();
+    if count > POLYGON_POSITIONS_MAX {
+        return Err(Invalid::new(
+            "size",
+            format!("at most {POLYGON_POSITIONS_MAX} positions in a service area"),
+        ));
+    }
+    if polygons.is_empty() || polygons.iter().any(Vec::is_empty) {
+        return Err(Invalid::new("geojson", "a polygon needs at least one ring"));
+    }
+    let mut converted = Vec::with_capacity(polygons.len());
+    for polygon in polygons {
+        let rings: Rings = polygon
+            .into_iter()
+            .map(positions)
+            .collect::<Result<_, _>>()?;
+        for ring in &rings {
+            if ring.len() < 4 {
+                return Err(Invalid::new(
+                    "ring",
+                    "every ring needs at least 4 positions",
+                ));
+            }
+            if ring.first() != ring.last() {
+                return Err(Invalid::new(
+                    "closed_ring",
+                    "every ring must end at the position it starts from",
+                ));
+            }
+        }
+        let mut rings = rings.into_iter().map(|ring| {
+            geo::LineString::from(ring.into_iter().map(|[x, y]| (x, y)).collect::<Vec<_>>())
+        });
+        let Some(exterior) = rings.next() else {
+            return Err(Invalid::new("geojson", "a polygon needs at least one ring"));
+        };
+        converted.push(geo::Polygon::new(exterior, rings.collect()));
+    }
+    let multi = geo::MultiPolygon::new(converted);
+    if multi.is_valid() {
+        Ok(multi)
+    } else {
+        Err(Invalid::new(
+            "valid_polygon",
+            "the polygon is not valid: rings must not cross themselves or each other, and \
+             holes must lie inside their polygon",
+        ))
+    }
+}
+
+impl ServiceDocument {
+    /// Puts lists whose order means nothing in one order, so that equal
+    /// documents compare equal.
+    pub fn normalized(mut self) -> Self {
+        self.categories = sorted_unique(self.categories);
+        self.delivery = sorted_unique(self.delivery);
+        self.location_ids = sorted_unique(self.location_ids);
+        let eligibility = &mut self.eligibility;
+        eligibility.genders = eligibility.genders.take().map(sorted_unique);
+        eligibility.victim_statuses = eligibility.victim_statuses.take().map(sorted_unique);
+        eligibility.nationalities = eligibility.nationalities.take().map(sorted_unique);
+        eligibility.residence_provinces = eligibility.residence_provinces.take().map(sorted_unique);
+        eligibility.required_documents =
+            sorted_unique(std::mem::take(&mut eligibility.required_documents));
+        self
+    }
+
+    /// Checks every rule that needs no database; reports every problem.
+    pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
+        let document = self.normalized();
+        let mut problems = Problems::default();
+        problems.text("name", &document.name, 1, NAME_MAX);
+        problems.optional_text("name_en", &document.name_en, NAME_MAX);
+        problems.text("description", &document.description, 0, DESCRIPTION_MAX);
+        problems.optional_text("description_en", &document.description_en, DESCRIPTION_MAX);
+        check_url(&mut problems, "url", &document.url);
+        check_email(&mut problems, "email", &document.email);
+        if document.categories.is_empty() {
+            problems.push("categories", "required", "at least one category");
+        }
+        if document.delivery.is_empty() {
+            problems.push("delivery", "required", "at least one delivery mode");
+        }
+        if document.delivery.contains(&DeliveryMode::InPerson) && document.location_ids.is_empty() {
+            problems.push(
+                "location_ids",
+                "required",
+                "an in-person service needs at least one location",
+            );
+        }
+        if document.location_ids.len() > PARTS_MAX {
+            problems.push("location_ids", "length", format!("at most {PARTS_MAX}"));
+        }
+        let eligibility = &document.eligibility;
+        for (field, age) in [
+            ("min_age", eligibility.min_age),
+            ("max_age", eligibility.max_age),
+        ] {
+            if age.is_some_and(|age| age > 130) {
+                problems.push(
+                    format!("eligibility.{field}"),
+                    "range",
+                    "ages are 0 to 130 years",
+                );
+            }
+        }
+        if let (Some(min), Some(max)) = (eligibility.min_age, eligibility.max_age)
+            && min > max
+        {
+            problems.push(
+                "eligibility.max_age",
+                "ordered",
+                "max_age must not be below min_age",
+            );
+        }
+        for (field, empty) in [
+            ("genders", eligibility.genders.as_ref().map(Vec::is_empty)),
+            (
+                "victim_statuses",
+                eligibility.victim_statuses.as_ref().map(Vec::is_empty),
+            ),
+            (
+                "nationalities",
+                eligibility.nationalities.as_ref().map(Vec::is_empty),
+            ),
+            (
+                "residence_provinces",
+                eligibility.residence_provinces.as_ref().map(Vec::is_empty),
+            ),
+        ] {
+            if empty == Some(true) {
+                problems.push(
+                    format!("eligibility.{field}"),
+                    "non_empty",
+                    "an empty list would admit nobody; leave the rule out to admit anyone",
+                );
+            }
+        }
+        for (i, code) in eligibility.nationalities.iter().flatten().enumerate() {
+            problems.check(
+                format!("eligibility.nationalities[{i}]"),
+                CountryCode::parse(code),
+            );
+        }
+        for (i, code) in eligibility.residence_provinces.iter().flatten().enumerate() {
+            problems.check(
+                format!("eligibility.residence_provinces[{i}]"),
+                ProvinceCode::parse(code),
+            );
+        }
+        problems.languages("languages", &document.languages);
+        for (field, value) in [
+            ("fees_description", &document.fees_description),
+            ("fees_description_en", &document.fees_description_en),
+            ("application_process", &document.application_process),
+            ("application_process_en", &document.application_process_en),
+        ] {
+            problems.optional_text(field, value, SHORT_TEXT_MAX);
+        }
+        if let Some(capacity) = &document.capacity {
+            check_capacity(&mut problems, "capacity", capacity);
+        }
+        check_phones(&mut problems, "phones", &document.phones);
+        if document.schedules.len() > PARTS_MAX {
+            problems.push("schedules", "length", format!("at most {PARTS_MAX}"));
+        }
+        for (i, schedule) in document.schedules.iter().enumerate() {
+            let at = format!("schedules[{i}]");
+            if schedule.byday.is_empty() {
+                problems.push(format!("{at}.byday"), "required", "at least one day");
+            }
+            match (schedule.opens_at, schedule.closes_at) {
+                (Some(opens), Some(closes)) if closes <= opens => problems.push(
+                    format!("{at}.closes_at"),
+                    "ordered",
+                    "closes_at must be after opens_at",
+                ),
+                (Some(_), None) | (None, Some(_)) => problems.push(
+                    format!("{at}.closes_at"),
+                    "both_or_neither",
+                    "give opens_at and closes_at together, or neither for all day",
+                ),
+                _ => {}
+            }
+            if let (Some(from), Some(to)) = (schedule.valid_from, schedule.valid_to)
+                && to < from
+            {
+                problems.push(
+                    format!("{at}.valid_to"),
+                    "ordered",
+                    "valid_to must not be before valid_from",
+                );
+            }
+            problems.optional_text(
+                &format!("{at}.description"),
+                &schedule.description,
+                SHORT_TEXT_MAX,
+            );
+            problems.optional_text(
+                &format!("{at}.description_en"),
+                &schedule.description_en,
+                SHORT_TEXT_MAX,
+            );
+        }
+        if document.service_areas.len() > PARTS_MAX {
+            problems.push("service_areas", "length", format!("at most {PARTS_MAX}"));
+        }
+        let mut positions = 0;
+        for (i, area) in document.service_areas.iter().enumerate() {
+            let at = format!("service_areas[{i}]");
+            match (&area.province_code, &area.extent) {
+                (Some(code), None) => {
+                    problems.check(format!("{at}.province_code"), ProvinceCode::parse(code));
+                }
+                (None, Some(extent)) => {
+                    if let Some(multi) =
+                        problems.check(format!("{at}.extent"), parse_extent(extent))
+                    {
+                        positions += multi.iter().map(|p| p.exterior().0.len()).sum::<usize>();
+                    }
+                }
+                _ => problems.push(at.clone(), "one_of", "give either province_code or extent"),
+            }
+            problems.optional_text(
+                &format!("{at}.description"),
+                &area.description,
+                SHORT_TEXT_MAX,
+            );
+            problems.optional_text(
+                &format!("{at}.description_en"),
+                &area.description_en,
+                SHORT_TEXT_MAX,
+            );
+        }
+        if positions > POLYGON_POSITIONS_MAX {
+            problems.push(
+                "service_areas",
+                "size",
+                format!("at most {POLYGON_POSITIONS_MAX} positions in all areas together"),
+            );
+        }
+        problems.finish(document)
+    }
+}
+
+fn check_capacity(problems: &mut Problems, path: &str, capacity: &CapacityDocument) {
+    for (field, value) in [
+        ("available", capacity.available),
+        ("maximum", capacity.maximum),
+    ] {
+        if value.is_some_and(|v| v > 1_000_000) {
+            problems.push(format!("{path}.{field}"), "range", "0 to 1000000");
+        }
+    }
+    if let (Some(available), Some(maximum)) = (capacity.available, capacity.maximum)
+        && available > maximum
+    {
+        problems.push(
+            format!("{path}.available"),
+            "within_maximum",
+            "available must not exceed maximum",
+        );
+    }
+    if let Some(unit) = &capacity.unit {
+        problems.text(&format!("{path}.unit"), unit, 1, 50);
+    }
+}
+
+impl CapacityDocument {
+    pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
+        let mut problems = Problems::default();
+        check_capacity(&mut problems, "", &self);
+        // Paths were built for a nested field; here the body is the capacity.
+        for (path, _) in &mut problems.0 {
+            *path = path.trim_start_matches('.').to_owned();
+        }
+        problems.finish(self)
+    }
+}
+
+impl LocationDocument {
+    pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
+        let mut problems = Problems::default();
+        problems.text("name", &self.name, 1, NAME_MAX);
+        problems.optional_text("name_en", &self.name_en, NAME_MAX);
+        problems.optional_text("description", &self.description, DESCRIPTION_MAX);
+        problems.optional_text("description_en", &self.description_en, DESCRIPTION_MAX);
+        problems.optional_text("address", &self.address, SHORT_TEXT_MAX);
+        problems.check("province_code", ProvinceCode::parse(&self.province_code));
+        if let Some(ward) = &self.ward_code
+            && !(ward.len() == 5 && ward.bytes().all(|b| b.is_ascii_digit()))
+        {
+            problems.push("ward_code", "format", "a ward code is 5 digits");
+        }
+        if problems
+            .check("latitude", super::geo::Coordinates::new(self.latitude, 0.0))
+            .is_some()
+            && !(VIETNAM_LATITUDE.0..=VIETNAM_LATITUDE.1).contains(&self.latitude)
+        {
+            problems.push("latitude", "in_vietnam", "the location must be in Vietnam");
+        }
+        if problems
+            .check(
+                "longitude",
+                super::geo::Coordinates::new(0.0, self.longitude),
+            )
+            .is_some()
+            && !(VIETNAM_LONGITUDE.0..=VIETNAM_LONGITUDE.1).contains(&self.longitude)
+        {
+            problems.push("longitude", "in_vietnam", "the location must be in Vietnam");
+        }
+        check_phones(&mut problems, "phones", &self.phones);
+        problems.finish(self)
+    }
+}
+
+/// The top-level fields whose values differ between two documents (as
+/// JSON), for the history.
+pub fn changed_fields(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let after = after.as_object().unwrap_or(&empty);
+    let keys: HashSet<&String> = before.keys().chain(after.keys()).collect();
+    let mut changed: Vec<String> = keys
+        .into_iter()
+        .filter(|key| before.get(*key) != after.get(*key))
+        .cloned()
+        .collect();
+    changed.sort();
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service() -> ServiceDocument {
+        serde_json::from_value(json!({
+            "name": "Trợ giúp pháp lý",
+            "categories": ["legal_aid"],
+            "delivery": ["remote"],
+        }))
+        .unwrap()
+    }
+
+    fn fields(result: Result<Validated<ServiceDocument>, Vec<(String, Invalid)>>) -> Vec<String> {
+        result
+            .unwrap_err()
+            .into_iter()
+            .map(|(path, invalid)| format!("{path}:{}", invalid.rule))
+            .collect()
+    }
+
+    #[test]
+    fn a_minimal_service_is_valid() {
+        assert!(service().validate().is_ok());
+    }
+
+    #[test]
+    fn reports_every_broken_rule_with_its_path() {
+        let mut document = service();
+        document.name = String::new();
+        document.delivery = vec![DeliveryMode::InPerson];
+        document.eligibility.min_age = Some(30);
+        document.eligibility.max_age = Some(20);
+        document.eligibility.residence_provinces = Some(vec!["99".into()]);
+        document.url = Some("javascript:alert(1)".into());
+        document.phones.push(PhoneDocument {
+            number: "call me".into(),
+            extension: None,
+            phone_type: PhoneType::Voice,
+            description: None,
+            description_en: None,
+            languages: vec!["VI".into()],
+        });
+        let found = fields(document.validate());
+        for expected in [
+            "name:length",
+            "location_ids:required",
+            "eligibility.max_age:ordered",
+            "eligibility.residence_provinces[0]:known_province",
+            "url:url",
+            "phones[0].number:format",
+            "phones[0].languages[0]:format",
+        ] {
+            assert!(
+                found.iter().any(|f| f == expected),
+                "{expected} in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn polygons_must_be_closed_and_simple() {
+        let open = json!({"type": "Polygon", "coordinates": [[[105.0, 21.0], [106.0, 21.0], [106.0, 22.0], [105.5, 22.5]]]});
+        assert_eq!(parse_extent(&open).unwrap_err().rule, "closed_ring");
+        let bowtie = json!({"type": "Polygon", "coordinates": [[[105.0, 21.0], [106.0, 22.0], [106.0, 21.0], [105.0, 22.0], [105.0, 21.0]]]});
+        assert_eq!(parse_extent(&bowtie).unwrap_err().rule, "valid_polygon");
+        let point = json!({"type": "Point", "coordinates": [105.0, 21.0]});
+        assert_eq!(parse_extent(&point).unwrap_err().rule, "geojson_type");
+        let square = json!({"type": "Polygon", "coordinates": [[[105.0, 21.0], [106.0, 21.0], [106.0, 22.0], [105.0, 22.0], [105.0, 21.0]]]});
+        assert!(parse_extent(&square).is_ok());
+    }
+
+    #[test]
+    fn normalizing_makes_order_irrelevant() {
+        let mut a = service();
+        a.categories = vec![Category::Shelter, Category::LegalAid, Category::Shelter];
+        let mut b = service();
+        b.categories = vec![Category::LegalAid, Category::Shelter];
+        assert_eq!(a.normalized(), b.normalized());
+    }
+
+    #[test]
+    fn locations_must_be_in_vietnam() {
+        let location: LocationDocument = serde_json::from_value(json!({
+            "name": "X", "province_code": "01", "latitude": 48.85, "longitude": 2.35
+        }))
+        .unwrap();
+        let problems = location.validate().unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|(path, i)| path == "latitude" && i.rule == "in_vietnam")
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|(path, i)| path == "longitude" && i.rule == "in_vietnam")
+        );
+    }
+
+    #[test]
+    fn lists_which_fields_changed() {
+        let before = json!({"name": "a", "phones": [], "url": null});
+        let after = json!({"name": "b", "phones": [], "url": "https://x.vn"});
+        assert_eq!(changed_fields(&before, &after), vec!["name", "url"]);
+    }
+}

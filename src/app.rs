@@ -8,7 +8,10 @@ use anyhow::Context;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use secrecy::ExposeSecret;
 
-use crate::config::{Cli, Command, DatabaseArgs, DbCommand, OpenapiArgs, SeedArgs, ServeArgs};
+use crate::config::{
+    Cli, Command, DatabaseArgs, DbCommand, ExportArgs, ExportFormat, ImportArgs, KeysCommand,
+    OpenapiArgs, SeedArgs, ServeArgs,
+};
 use crate::db::{migrations, pool, reference, seed};
 use crate::embedded::{EmbeddedCluster, Started};
 use crate::startup::{self, ServerSettings};
@@ -152,6 +155,7 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
     let timeout = Duration::from_millis(database_args.db_timeout_ms);
     let settings = ServerSettings {
         workers: args.workers.map(usize::from),
+        auth_failures_per_minute: args.auth_failures_per_minute,
         ..ServerSettings::default()
     };
     // Listen before anything starts, so that Ctrl-C during initdb,
@@ -248,6 +252,191 @@ async fn db_command(args: &DatabaseArgs, command: &DbCommand) -> anyhow::Result<
     Ok(())
 }
 
+/// A one-connection pool for the commands that reuse the API's queries.
+async fn command_connection(url: &str) -> anyhow::Result<crate::db::DbConn> {
+    let pool = pool::build(url, 1, Duration::from_secs(30))?;
+    pool.get()
+        .await
+        .map_err(|error| anyhow::anyhow!("could not connect to the database: {error}"))
+}
+
+async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Result<()> {
+    use crate::api::keys::{KeyRequest, check_request};
+    use crate::db::models::keys;
+
+    with_database(args, |url, _| async move {
+        migrate(&url).await?;
+        let mut conn = command_connection(&url).await?;
+        let mut out = std::io::stdout();
+        match command {
+            KeysCommand::Create {
+                role,
+                organization,
+                label,
+                expires_at,
+            } => {
+                let request = KeyRequest {
+                    role: *role,
+                    organization_id: organization.map(crate::domain::ids::OrganizationId),
+                    label: label.clone(),
+                    expires_at: *expires_at,
+                };
+                let spec = check_request(&mut conn, request)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("{}", error.problem().detail))?;
+                let (key, token) = keys::create(&mut conn, &spec).await?;
+                writeln!(out, "{token}")?;
+                tracing::info!(id = %key.id, prefix = %key.prefix, role = key.role.as_str(),
+                    "created an API key; its secret is printed above and stored nowhere");
+            }
+            KeysCommand::List => {
+                writeln!(out, "id\tprefix\trole\torganization\tlabel\tstate")?;
+                let now = chrono::Utc::now();
+                for key in keys::list(&mut conn).await? {
+                    let state = if key.revoked_at.is_some() {
+                        "revoked"
+                    } else if key.is_live(now) {
+                        "live"
+                    } else {
+                        "expired"
+                    };
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}\t{}\t{state}",
+                        key.id,
+                        key.prefix,
+                        key.role.as_str(),
+                        key.organization_id
+                            .map(|id| id.to_string())
+                            .unwrap_or_default(),
+                        key.label,
+                    )?;
+                }
+            }
+            KeysCommand::Revoke { id } => {
+                let key = keys::revoke(&mut conn, crate::domain::ids::KeyId(*id))
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no key has this id"))?;
+                writeln!(out, "revoked {} ({})", key.id, key.prefix)?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn import_command(database_args: &DatabaseArgs, args: &ImportArgs) -> anyhow::Result<()> {
+    use crate::import::{Format, ImportError, Importer};
+
+    let format = match args.format {
+        Some(format) => format,
+        None => match args.file.extension().and_then(|e| e.to_str()) {
+            Some("json") => Format::HsdsJson,
+            Some("ndjson" | "jsonl") => Format::Ndjson,
+            Some("csv") => Format::Csv,
+            _ => anyhow::bail!("cannot tell the format from the file name; give --format"),
+        },
+    };
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let importer = Importer {
+        key_id: None,
+        agency: args.organization.map(crate::domain::ids::OrganizationId),
+    };
+    let entries = crate::import::parse(format, &bytes, importer.agency)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    with_database(database_args, |url, _| async move {
+        migrate(&url).await?;
+        let mut conn = command_connection(&url).await?;
+        match crate::import::run(&mut conn, importer, entries, args.dry_run).await {
+            Ok(report) => {
+                writeln!(
+                    std::io::stdout(),
+                    "{}",
+                    serde_json::to_string_pretty(&report)?
+                )?;
+                Ok(())
+            }
+            Err(ImportError::Invalid(problems)) => {
+                let mut err = std::io::stderr();
+                for problem in &problems {
+                    let line = problem
+                        .position
+                        .line
+                        .map(|line| format!(" (line {line})"))
+                        .unwrap_or_default();
+                    writeln!(
+                        err,
+                        "record {}{line}: {}: {} [{}]",
+                        problem.position.index,
+                        if problem.field.is_empty() {
+                            "record"
+                        } else {
+                            &problem.field
+                        },
+                        problem.invalid.message,
+                        problem.invalid.rule
+                    )?;
+                }
+                anyhow::bail!("nothing was imported: {} problems", problems.len())
+            }
+            Err(error) => Err(anyhow::anyhow!("{error}")),
+        }
+    })
+    .await
+}
+
+async fn export_command(database_args: &DatabaseArgs, args: &ExportArgs) -> anyhow::Result<()> {
+    use crate::api::views::Audience;
+
+    let audience = if args.full {
+        Audience::Full
+    } else {
+        Audience::Public
+    };
+    with_database(database_args, |url, _| async move {
+        migrate(&url).await?;
+        let mut conn = command_connection(&url).await?;
+        let mut out: Box<dyn Write> = match &args.output {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            )),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        };
+        let format = args.format;
+        if format == ExportFormat::HsdsJson {
+            out.write_all(b"[")?;
+        }
+        let mut first = true;
+        let count = crate::import::export(&mut conn, audience, |service| {
+            match format {
+                ExportFormat::HsdsJson => {
+                    if !first {
+                        out.write_all(b",")?;
+                    }
+                    out.write_all(b"\n")?;
+                    serde_json::to_writer(&mut out, &service)?;
+                }
+                ExportFormat::Ndjson => {
+                    serde_json::to_writer(&mut out, &service)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            first = false;
+            Ok(())
+        })
+        .await?;
+        if format == ExportFormat::HsdsJson {
+            out.write_all(b"\n]\n")?;
+        }
+        out.flush()?;
+        tracing::info!(services = count, "exported");
+        Ok(())
+    })
+    .await
+}
+
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
@@ -258,5 +447,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed(args) => seed_command(&cli.database, args).await,
         Command::Openapi(args) => openapi_command(args),
         Command::Db(command) => db_command(&cli.database, command).await,
+        Command::Keys(command) => keys_command(&cli.database, command).await,
+        Command::Import(args) => import_command(&cli.database, args).await,
+        Command::Export(args) => export_command(&cli.database, args).await,
     }
 }

@@ -95,6 +95,76 @@ pub enum Command {
     /// Manage the embedded cluster without serving.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Manage API keys (create, list, revoke).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Import services from a file (HSDS JSON, NDJSON or CSV), all or
+    /// nothing; audited as done from the command line.
+    Import(ImportArgs),
+    /// Write the whole directory as HSDS 3.0 services.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print its secret (shown this once only).
+    Create {
+        /// admin, agency or caseworker.
+        #[arg(long)]
+        role: crate::domain::keys::Role,
+        /// The organisation an agency key writes for (its id).
+        #[arg(long)]
+        organization: Option<uuid::Uuid>,
+        /// Who holds the key.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// When the key stops working (RFC 3339); never if left out.
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// List keys (prefix, role, organisation, label, state), never secrets.
+    List,
+    /// Revoke a key at once.
+    Revoke {
+        /// The key's id (see `keys list`).
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub file: PathBuf,
+    /// Its format; by default from the extension (.json, .ndjson/.jsonl,
+    /// .csv).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::import::Format>,
+    /// Check everything and report what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import as this organisation's agency would: only into it.
+    #[arg(long)]
+    pub organization: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// `hsds-json` (one JSON array) or `ndjson` (one service per line).
+    #[arg(long, value_enum, default_value = "hsds-json")]
+    pub format: ExportFormat,
+    /// Everything, as an admin sees it: archived services and exact
+    /// confidential locations. Without it, the public view.
+    #[arg(long)]
+    pub full: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    HsdsJson,
+    Ndjson,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +178,11 @@ pub struct ServeArgs {
     /// Do not load the sample directory into a fresh embedded database.
     #[arg(long, env = "KETNOI_NO_SEED")]
     pub no_seed: bool,
+    /// Failed API-key attempts one client address may make per minute
+    /// before it is refused (429) until the minute is over.
+    #[arg(long, env = "KETNOI_AUTH_FAILURES_PER_MINUTE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Args)]

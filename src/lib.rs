@@ -13,6 +13,8 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod embedded;
+pub mod hsds;
+pub mod import;
 pub mod matcher;
 pub mod startup;
 pub mod telemetry;

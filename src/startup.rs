@@ -26,6 +26,9 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_s: u64,
+    /// Failed key attempts a client address may make per minute before it
+    /// is refused (429) for the rest of the minute.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for ServerSettings {
@@ -33,6 +36,7 @@ impl Default for ServerSettings {
         Self {
             workers: None,
             shutdown_timeout_s: 30,
+            auth_failures_per_minute: 20,
         }
     }
 }
@@ -128,7 +132,13 @@ pub fn run(
     pool: Pool,
     settings: &ServerSettings,
 ) -> std::io::Result<Server> {
-    let state = web::Data::new(AppState { pool });
+    let state = web::Data::new(AppState {
+        pool,
+        failed_auth: std::sync::Arc::new(crate::api::auth::FailedAttempts::new(
+            settings.auth_failures_per_minute,
+            std::time::Duration::from_secs(60),
+        )),
+    });
     let mut server = HttpServer::new(move || {
         let (app, openapi) = App::new()
             .into_utoipa_app()

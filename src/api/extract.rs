@@ -206,6 +206,26 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(query_error)
 }
 
+/// Applies a JSON Merge Patch (RFC 7396) to `current` and reads the result
+/// back, with the same field errors as a full document would get.
+pub fn merge_patch<T: serde::Serialize + DeserializeOwned>(
+    current: &T,
+    patch: &serde_json::Value,
+) -> Result<T, ApiError> {
+    if !patch.is_object() {
+        return Err(ApiError::Unprocessable(vec![FieldError::new(
+            "",
+            "type",
+            "a merge patch is a JSON object",
+        )]));
+    }
+    let mut merged =
+        serde_json::to_value(current).map_err(|error| ApiError::Internal(error.into()))?;
+    json_patch::merge(&mut merged, patch);
+    let bytes = serde_json::to_vec(&merged).map_err(|error| ApiError::Internal(error.into()))?;
+    parse_json(&bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use crate::domain::category::Category;
 use crate::domain::eligibility::{Profile, Rule};
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceId};
+use crate::domain::keys::Role;
 use crate::domain::matching::{Exclusion, MatchQuery};
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
@@ -435,23 +436,27 @@ fn need_result(outcome: NeedOutcome, audience: Audience) -> NeedResult {
 #[utoipa::path(
     tag = "matcher",
     request_body = MatchRequest,
+    security(("api_key" = [])),
     responses(
         (status = 200, description = "One result per need, in the order asked", body = MatchResponse),
         responses::BodyProblems,
+        responses::AuthProblems,
         responses::ServerProblems,
     )
 )]
 #[post("/matches")]
 pub async fn create_match(
     state: web::Data<AppState>,
+    caller: super::auth::Caller,
     request: ApiJson<MatchRequest>,
 ) -> Result<web::Json<MatchResponse>, ApiError> {
+    caller.require(&[Role::Caseworker, Role::Admin])?;
     let query = request.0.parse()?;
-    // Until API keys exist every reader is the public: distances go to the
-    // public points and confidential locations are redacted.
-    let audience = Audience::Public;
+    // Caseworkers and admins see confidential locations exactly, so
+    // distances are measured to the exact points.
+    let audience = Audience::Full;
     let mut conn = state.conn().await?;
-    let outcome = matcher::run(&mut conn, &query, PointColumn::Public, Utc::now())
+    let outcome = matcher::run(&mut conn, &query, PointColumn::Exact, Utc::now())
         .await
         .map_err(ApiError::from_private_query)?;
     Ok(web::Json(MatchResponse {

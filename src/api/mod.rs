@@ -2,8 +2,13 @@
 //! and one module per resource. Handlers stay small: parse, call the db
 //! layer, shape the answer.
 
+pub mod auth;
+pub mod etag;
 pub mod extract;
 pub mod health;
+pub mod import;
+pub mod keys;
+pub mod locations;
 pub mod matches;
 pub mod organizations;
 pub mod problem;
@@ -23,6 +28,8 @@ use problem::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
+    /// Failed key attempts per client, to slow down guessing.
+    pub failed_auth: std::sync::Arc<auth::FailedAttempts>,
 }
 
 impl AppState {
@@ -43,13 +50,41 @@ impl AppState {
     ),
     tags(
         (name = "matcher", description = "Nearest eligible services for one person, need by need"),
-        (name = "directory", description = "Organisations and services, public read-only view"),
+        (name = "directory", description = "Organisations, services and locations. Without a key \
+            you read as the public: active listings, confidential locations redacted"),
+        (name = "writes", description = "Agencies keep their own listings; admins everything. \
+            Updates need `If-Match` with the `ETag` read; every write is audited"),
+        (name = "keys", description = "API keys and roles, for admins"),
         (name = "reference", description = "Categories and provinces"),
         (name = "operations", description = "Health and readiness probes"),
     ),
-    components(schemas(problem::Problem, problem::FieldError))
+    components(schemas(problem::Problem, problem::FieldError)),
+    modifiers(&BearerKeys)
 )]
 pub struct ApiDoc;
+
+/// Declares the `api_key` security scheme the operations refer to.
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (`kn_…`), from `ketnoi keys create` or `POST /v1/keys`: \
+                         `Authorization: Bearer <key>`. Roles: admin, agency (one \
+                         organisation), caseworker.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Registers every route; the OpenAPI paths come from the same calls.
 pub fn configure(config: &mut ServiceConfig) {
@@ -62,8 +97,29 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(reference::list_provinces)
                 .service(organizations::list_organizations)
                 .service(organizations::get_organization)
+                .service(organizations::create_organization)
+                .service(organizations::replace_organization)
                 .service(services::list_services)
                 .service(services::get_service)
+                .service(services::create_service)
+                .service(services::replace_service)
+                .service(services::patch_service)
+                .service(services::archive_service)
+                .service(services::restore_service)
+                .service(services::set_capacity)
+                .service(services::verify_service)
+                .service(services::service_history)
+                .service(locations::get_location)
+                .service(locations::create_location)
+                .service(locations::replace_location)
+                .service(locations::patch_location)
+                .service(locations::archive_location)
+                .service(locations::restore_location)
+                .service(keys::create_key)
+                .service(keys::list_keys)
+                .service(keys::change_key)
+                .service(keys::revoke_key)
+                .service(import::import_services)
                 .service(matches::create_match),
         );
 }

@@ -1,16 +1,23 @@
-//! `GET /v1/organizations` and `GET /v1/organizations/{id}`.
+//! Organisations: read by anyone, written by admins.
 
-use actix_web::{get, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, put, web};
+use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::{ApiQuery, parse_uuid};
+use super::auth::Caller;
+use super::etag::{self, IfMatch};
+use super::extract::{ApiJson, ApiQuery, parse_uuid};
 use super::problem::{ApiError, FieldError, responses};
 use super::views::{OrganizationView, Page};
+use crate::db::models::writes::{self, Action};
 use crate::db::models::{organizations, services};
 use crate::domain::category::Category;
 use crate::domain::ids::{OrganizationId, ServiceId};
+use crate::domain::keys::Role;
+use crate::domain::listing::OrganizationDocument;
 use crate::domain::page::PageRequest;
 use crate::domain::service::ServiceStatus;
 
@@ -44,15 +51,18 @@ impl PageQuery {
 #[utoipa::path(
     tag = "directory",
     params(PageQuery),
+    security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of organisations", body = Page<OrganizationView>),
         responses::BadRequest,
+        responses::OptionalAuthProblems,
         responses::ServerProblems,
     )
 )]
 #[get("/organizations")]
 pub async fn list_organizations(
     state: web::Data<AppState>,
+    _caller: Caller,
     query: ApiQuery<PageQuery>,
 ) -> Result<web::Json<Page<OrganizationView>>, ApiError> {
     let page = query.0.page_request()?;
@@ -81,30 +91,46 @@ pub struct OrganizationDetail {
     pub services: Vec<ServiceSummary>,
 }
 
-/// One organisation, with its services in brief.
+/// One organisation, with its services in brief (archived ones only for
+/// keys that may see them).
 #[utoipa::path(
     tag = "directory",
     params(("id" = uuid::Uuid, Path, description = "The organisation's id")),
+    security((), ("api_key" = [])),
     responses(
-        (status = 200, description = "The organisation", body = OrganizationDetail),
+        (status = 200, description = "The organisation", body = OrganizationDetail,
+            headers(("ETag" = String, description = "Version of this representation"))),
         responses::BadRequest,
         responses::NotFound,
+        responses::OptionalAuthProblems,
         responses::ServerProblems,
     )
 )]
 #[get("/organizations/{id}")]
 pub async fn get_organization(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
-) -> Result<web::Json<OrganizationDetail>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = OrganizationId(parse_uuid(&id, "id")?);
     let mut conn = state.conn().await?;
-    let record = organizations::get(&mut conn, id)
+    let detail = organization_detail(&mut conn, &caller, id).await?;
+    etag::json_with_etag(StatusCode::OK, &detail)
+}
+
+async fn organization_detail(
+    conn: &mut crate::db::DbConn,
+    caller: &Caller,
+    id: OrganizationId,
+) -> Result<OrganizationDetail, ApiError> {
+    let visibility = caller.visibility();
+    let record = organizations::get(conn, id)
         .await?
         .ok_or(ApiError::NotFound("organization"))?;
-    let services = services::of_organization(&mut conn, id)
+    let services = services::of_organization(conn, id)
         .await?
         .into_iter()
+        .filter(|brief| visibility.allows(id, brief.status))
         .map(|brief| ServiceSummary {
             id: brief.id,
             name: brief.name,
@@ -113,8 +139,113 @@ pub async fn get_organization(
             categories: brief.categories,
         })
         .collect();
-    Ok(web::Json(OrganizationDetail {
+    Ok(OrganizationDetail {
         organization: record.into(),
         services,
-    }))
+    })
+}
+
+fn audit_value(document: &OrganizationDocument) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(document).map_err(|error| ApiError::Internal(error.into()))
+}
+
+/// Add an organisation (admins only). Agencies then get keys bound to it.
+#[utoipa::path(
+    tag = "writes",
+    request_body = OrganizationDocument,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "The organisation created", body = OrganizationDetail,
+            headers(("ETag" = String), ("Location" = String))),
+        responses::BodyProblems,
+        responses::AuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[post("/organizations")]
+pub async fn create_organization(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ApiJson<OrganizationDocument>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let document = body.0.validate().map_err(ApiError::invalid_document)?;
+    let id = OrganizationId(uuid::Uuid::new_v4());
+    let mut conn = state.conn().await?;
+    let detail = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            writes::write_organization(conn, id, &document).await?;
+            writes::audit_one(
+                conn,
+                caller.key_id(),
+                Action::Create,
+                "organization",
+                id.0,
+                None,
+                Some(audit_value(document.get())?),
+            )
+            .await?;
+            organization_detail(conn, &caller, id).await
+        })
+        .await?;
+    etag::created(&detail, &format!("/v1/organizations/{id}"))
+}
+
+/// Replace an organisation's details (admins only); `If-Match` must carry
+/// its current `ETag`.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The organisation's id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being replaced")),
+    request_body = OrganizationDocument,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The organisation as now stored", body = OrganizationDetail,
+            headers(("ETag" = String))),
+        responses::NotFound,
+        responses::BodyProblems,
+        responses::AuthProblems,
+        responses::PreconditionProblems,
+        responses::ServerProblems,
+    )
+)]
+#[put("/organizations/{id}")]
+pub async fn replace_organization(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: ApiJson<OrganizationDocument>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let id = OrganizationId(parse_uuid(&id, "id")?);
+    let document = body.0.validate().map_err(ApiError::invalid_document)?;
+    let mut conn = state.conn().await?;
+    let detail = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            organizations::lock(conn, id)
+                .await?
+                .then_some(())
+                .ok_or(ApiError::NotFound("organization"))?;
+            let current = organization_detail(conn, &caller, id).await?;
+            if_match.require(&etag::of(&current)?)?;
+            let before = organizations::get(conn, id)
+                .await?
+                .map(|record| writes::organization_document(&record))
+                .ok_or(ApiError::NotFound("organization"))?;
+            writes::write_organization(conn, id, &document).await?;
+            writes::audit_one(
+                conn,
+                caller.key_id(),
+                Action::Update,
+                "organization",
+                id.0,
+                Some(audit_value(&before)?),
+                Some(audit_value(document.get())?),
+            )
+            .await?;
+            organization_detail(conn, &caller, id).await
+        })
+        .await?;
+    etag::json_with_etag(StatusCode::OK, &detail)
 }

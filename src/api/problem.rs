@@ -51,6 +51,10 @@ pub struct FieldError {
     pub rule: String,
     /// What was wrong, for a human.
     pub message: String,
+    /// For an import in a line-based format (NDJSON, CSV): the line of the
+    /// record, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
 }
 
 impl FieldError {
@@ -63,6 +67,7 @@ impl FieldError {
             field: field.into(),
             rule: rule.into(),
             message: message.into(),
+            line: None,
         }
     }
 
@@ -83,6 +88,25 @@ pub enum ApiError {
     MalformedBody(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// No valid key where one is needed, or a key that is wrong, expired
+    /// or revoked.
+    #[error("unauthorized")]
+    Unauthorized(&'static str),
+    /// A valid key without the right.
+    #[error("forbidden")]
+    Forbidden(&'static str),
+    /// Too many failed attempts from this client; retry after the seconds.
+    #[error("too many requests")]
+    TooManyRequests(u64),
+    /// An update without `If-Match`.
+    #[error("precondition required")]
+    PreconditionRequired,
+    /// An update whose `If-Match` is not the resource's current `ETag`.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The request contradicts the resource's state.
+    #[error("conflict")]
+    Conflict(&'static str),
     #[error("no such route")]
     NoRoute,
     #[error("method not allowed")]
@@ -107,6 +131,12 @@ impl ApiError {
             Self::Unprocessable(_) => ("validation-failed", "Validation failed"),
             Self::MalformedBody(_) => ("malformed-body", "Malformed request body"),
             Self::NotFound(_) | Self::NoRoute => ("not-found", "Not found"),
+            Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            Self::Forbidden(_) => ("forbidden", "Forbidden"),
+            Self::TooManyRequests(_) => ("too-many-requests", "Too many requests"),
+            Self::PreconditionRequired => ("precondition-required", "Precondition required"),
+            Self::PreconditionFailed => ("precondition-failed", "Precondition failed"),
+            Self::Conflict(_) => ("conflict", "Conflict"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::PayloadTooLarge => ("payload-too-large", "Payload too large"),
@@ -128,6 +158,20 @@ impl ApiError {
                 .join("; "),
             Self::MalformedBody(reason) => reason.clone(),
             Self::NotFound(what) => format!("no {what} has this id"),
+            Self::Unauthorized(why) | Self::Forbidden(why) | Self::Conflict(why) => {
+                (*why).to_owned()
+            }
+            Self::TooManyRequests(seconds) => {
+                format!("too many failed attempts from this client; retry in {seconds} s")
+            }
+            Self::PreconditionRequired => {
+                "send If-Match with the ETag of the version you changed, so that nobody's edit \
+                 is overwritten unseen"
+                    .into()
+            }
+            Self::PreconditionFailed => {
+                "the resource changed since that ETag; fetch it again and redo the change".into()
+            }
             Self::NoRoute => "no endpoint has this path; see /openapi.json".into(),
             Self::MethodNotAllowed => "this endpoint does not accept this method".into(),
             Self::UnsupportedMediaType(expected) => format!("expected {expected}"),
@@ -164,6 +208,12 @@ impl ResponseError for ApiError {
             Self::InvalidRequest(_) | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -182,8 +232,20 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
-        if let Self::Unavailable(_) = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        match self {
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            Self::TooManyRequests(seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            Self::Unauthorized(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"ketnoi\""),
+                ));
+            }
+            _ => {}
         }
         response.json(self.problem())
     }
@@ -208,6 +270,65 @@ impl ApiError {
         } else {
             Self::Internal(error.without_details())
         }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        DbError::from(error).into()
+    }
+}
+
+impl From<crate::db::models::writes::WriteError> for ApiError {
+    fn from(error: crate::db::models::writes::WriteError) -> Self {
+        use crate::db::models::writes::WriteError;
+        match error {
+            WriteError::Invalid(problems) => Self::Unprocessable(
+                problems
+                    .into_iter()
+                    .map(|(_, field, invalid)| FieldError::invalid(field, invalid))
+                    .collect(),
+            ),
+            WriteError::Db(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::import::ImportError> for ApiError {
+    fn from(error: crate::import::ImportError) -> Self {
+        use crate::import::ImportError;
+        match error {
+            ImportError::Malformed(reason) => Self::MalformedBody(reason),
+            ImportError::Invalid(problems) => Self::Unprocessable(
+                problems
+                    .into_iter()
+                    .map(|problem| {
+                        let field = if problem.field.is_empty() {
+                            format!("records[{}]", problem.position.index)
+                        } else {
+                            format!("records[{}].{}", problem.position.index, problem.field)
+                        };
+                        FieldError {
+                            line: problem.position.line,
+                            ..FieldError::invalid(field, problem.invalid)
+                        }
+                    })
+                    .collect(),
+            ),
+            ImportError::Db(error) => error.into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// A document that broke the domain's rules: 422 naming each field.
+    pub fn invalid_document(problems: Vec<(String, Invalid)>) -> Self {
+        Self::Unprocessable(
+            problems
+                .into_iter()
+                .map(|(field, invalid)| FieldError::invalid(field, invalid))
+                .collect(),
+        )
     }
 }
 
@@ -254,6 +375,46 @@ pub mod responses {
         /// `errors` names each one (as a JSON path) and the rule it broke.
         #[response(status = 422, content_type = "application/problem+json")]
         Invalid(Problem),
+    }
+
+    /// What a request needing a key can be refused for.
+    #[derive(IntoResponses)]
+    pub enum AuthProblems {
+        /// No key, or a key that is wrong, expired or revoked
+        /// (`Authorization: Bearer <key>`).
+        #[response(status = 401, content_type = "application/problem+json")]
+        Unauthorized(Problem),
+        /// The key's role does not allow this.
+        #[response(status = 403, content_type = "application/problem+json")]
+        Forbidden(Problem),
+        /// Too many failed key attempts from this client; retry after
+        /// `Retry-After` seconds.
+        #[response(status = 429, content_type = "application/problem+json")]
+        TooMany(Problem),
+    }
+
+    /// A key presented where none is needed can still be refused.
+    #[derive(IntoResponses)]
+    pub enum OptionalAuthProblems {
+        /// The key given is wrong, expired or revoked (send none to read as
+        /// the public).
+        #[response(status = 401, content_type = "application/problem+json")]
+        Unauthorized(Problem),
+        /// Too many failed key attempts from this client.
+        #[response(status = 429, content_type = "application/problem+json")]
+        TooMany(Problem),
+    }
+
+    /// What an update can be refused for, besides its body.
+    #[derive(IntoResponses)]
+    pub enum PreconditionProblems {
+        /// `If-Match` does not name the current version (`ETag`): someone
+        /// changed the resource since it was read.
+        #[response(status = 412, content_type = "application/problem+json")]
+        Stale(Problem),
+        /// `If-Match` is missing.
+        #[response(status = 428, content_type = "application/problem+json")]
+        Missing(Problem),
     }
 
     /// Failures on the server's side.

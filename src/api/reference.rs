@@ -24,7 +24,9 @@ pub struct CategoryView {
 /// The fixed category taxonomy, in display order.
 #[utoipa::path(
     tag = "reference",
+    security((), ("api_key" = [])),
     responses(
+        responses::OptionalAuthProblems,
         (status = 200, description = "All categories", body = Vec<CategoryView>),
         responses::ServerProblems,
     )
@@ -32,6 +34,7 @@ pub struct CategoryView {
 #[get("/categories")]
 pub async fn list_categories(
     state: web::Data<AppState>,
+    _caller: super::auth::Caller,
 ) -> Result<web::Json<Vec<CategoryView>>, ApiError> {
     let mut conn = state.conn().await?;
     let rows = reference::list_categories(&mut conn).await?;
@@ -67,7 +70,9 @@ pub struct ProvinceView {
 /// The 34 provinces, by code.
 #[utoipa::path(
     tag = "reference",
+    security((), ("api_key" = [])),
     responses(
+        responses::OptionalAuthProblems,
         (status = 200, description = "All provinces", body = Vec<ProvinceView>),
         responses::ServerProblems,
     )
@@ -75,6 +80,7 @@ pub struct ProvinceView {
 #[get("/provinces")]
 pub async fn list_provinces(
     state: web::Data<AppState>,
+    _caller: super::auth::Caller,
 ) -> Result<web::Json<Vec<ProvinceView>>, ApiError> {
     let mut conn = state.conn().await?;
     let rows = reference::list_provinces(&mut conn).await?;

@@ -1,19 +1,30 @@
-//! `GET /v1/services` (search) and `GET /v1/services/{id}`.
+//! Services: search and read (`GET`), and the writes of agencies and
+//! admins: create, replace, merge-patch, archive, restore, capacity,
+//! verification, and the history of changes.
 
-use actix_web::{get, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Datelike, Utc};
+use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
-use super::extract::{ApiQuery, parse_uuid};
+use super::auth::{Caller, Visibility};
+use super::etag::{self, IfMatch};
+use super::extract::{ApiJson, ApiQuery, merge_patch, parse_uuid};
+use super::organizations::PageQuery;
 use super::problem::{ApiError, FieldError, responses};
-use super::views::{Audience, Page, ServiceView};
+use super::views::{Audience, HistoryEntry, Page, ServiceView};
+use crate::db::DbConn;
 use crate::db::models::services::{self, ServiceFilter};
+use crate::db::models::writes::{self, Action, ServiceWrite};
 use crate::domain::Invalid;
 use crate::domain::category::Category;
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceId};
+use crate::domain::keys::Role;
+use crate::domain::listing::{CapacityDocument, ServiceDocument, changed_fields};
 use crate::domain::page::PageRequest;
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::ServiceStatus;
@@ -34,7 +45,10 @@ pub struct ServiceListQuery {
     #[param(example = "15")]
     pub province: Option<String>,
     /// Statuses, comma-separated, among `active`, `inactive`, `defunct`,
-    /// `temporarily closed`; default `active`.
+    /// `temporarily closed`; default `active`, or every status with
+    /// `modified_after`. Archived services (`inactive`, `defunct`) are
+    /// shown only to keys that may see them: admins, caseworkers and the
+    /// owning agency.
     #[param(example = "active")]
     pub status: Option<String>,
     /// `lat,lon` (WGS84 decimal degrees): only services with a location
@@ -46,7 +60,8 @@ pub struct ServiceListQuery {
     #[param(minimum = 1, maximum = 500000, default = 50000)]
     pub radius_m: Option<u32>,
     /// Only services changed after this instant (RFC 3339, e.g.
-    /// `2026-01-31T00:00:00Z`; encode `+` as `%2B`).
+    /// `2026-01-31T00:00:00Z`; encode `+` as `%2B`): a change feed, oldest
+    /// change first, archived services included with their status.
     pub modified_after: Option<DateTime<Utc>>,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -76,7 +91,7 @@ fn parse_list<T>(
 
 impl ServiceListQuery {
     /// The filter and page this query asks for, or every problem with it.
-    pub fn parse(self) -> Result<(ServiceFilter, PageRequest), ApiError> {
+    pub fn parse(self, visibility: Visibility) -> Result<(ServiceFilter, PageRequest), ApiError> {
         let mut errors = Vec::new();
         let categories = self
             .category
@@ -85,6 +100,7 @@ impl ServiceListQuery {
             .unwrap_or_default();
         let statuses = match self.status.as_deref() {
             Some(v) => parse_list(v, "status", ServiceStatus::parse, &mut errors),
+            None if self.modified_after.is_some() => Vec::new(),
             None => vec![ServiceStatus::Active],
         };
         let province = self.province.as_deref().and_then(|code| {
@@ -147,6 +163,7 @@ impl ServiceListQuery {
                     statuses,
                     near,
                     modified_after,
+                    visibility,
                 },
                 page,
             )),
@@ -156,54 +173,626 @@ impl ServiceListQuery {
 }
 
 /// Search services: by category, organisation, province, status, distance
-/// and modification time; nearest first with `near`, else by name.
-/// Confidential locations are redacted and distances to them measured to
+/// and modification time; nearest first with `near`, oldest change first
+/// with `modified_after`, else by name. Confidential locations are redacted
+/// for the public and other agencies, and distances to them measured to
 /// their rounded point.
 #[utoipa::path(
     tag = "directory",
     params(ServiceListQuery),
+    security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of services", body = Page<ServiceView>),
         responses::BadRequest,
+        responses::OptionalAuthProblems,
         responses::ServerProblems,
     )
 )]
 #[get("/services")]
 pub async fn list_services(
     state: web::Data<AppState>,
+    caller: Caller,
     query: ApiQuery<ServiceListQuery>,
 ) -> Result<web::Json<Page<ServiceView>>, ApiError> {
-    let (filter, page) = query.0.parse()?;
+    let (filter, page) = query.0.parse(caller.visibility())?;
     let mut conn = state.conn().await?;
     let (records, total) = services::search(&mut conn, &filter, page).await?;
     let contents = records
         .into_iter()
-        .map(|record| ServiceView::new(record, Audience::Public))
+        .map(|record| {
+            let audience = caller.audience_for(record.row.organization_id);
+            ServiceView::new(record, audience)
+        })
         .collect();
     Ok(web::Json(Page::new(contents, total, page)))
 }
 
+/// A service as this caller may see it, or 404.
+async fn visible_service(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: ServiceId,
+) -> Result<ServiceView, ApiError> {
+    let record = services::get(conn, id)
+        .await?
+        .filter(|record| {
+            caller
+                .visibility()
+                .allows(record.row.organization_id, record.status)
+        })
+        .ok_or(ApiError::NotFound("service"))?;
+    let audience = caller.audience_for(record.row.organization_id);
+    Ok(ServiceView::new(record, audience))
+}
+
 /// One service with everything nested: organisation, locations, phones,
-/// opening hours, eligibility, service areas (GeoJSON).
+/// opening hours, eligibility, service areas (GeoJSON). The `ETag` is the
+/// version to send back in `If-Match` when changing it.
 #[utoipa::path(
     tag = "directory",
     params(("id" = uuid::Uuid, Path, description = "The service's id")),
+    security((), ("api_key" = [])),
     responses(
-        (status = 200, description = "The service", body = ServiceView),
+        (status = 200, description = "The service", body = ServiceView,
+            headers(("ETag" = String, description = "Version of this representation"))),
         responses::BadRequest,
         responses::NotFound,
+        responses::OptionalAuthProblems,
         responses::ServerProblems,
     )
 )]
 #[get("/services/{id}")]
 pub async fn get_service(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
-) -> Result<web::Json<ServiceView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = ServiceId(parse_uuid(&id, "id")?);
     let mut conn = state.conn().await?;
-    let record = services::get(&mut conn, id)
+    let view = visible_service(&mut conn, &caller, id).await?;
+    etag::json_with_etag(StatusCode::OK, &view)
+}
+
+/// The full view of a service and its ETag, as its owner sees it.
+async fn owner_view(conn: &mut DbConn, id: ServiceId) -> Result<(ServiceView, String), ApiError> {
+    let record = services::get(conn, id)
         .await?
         .ok_or(ApiError::NotFound("service"))?;
-    Ok(web::Json(ServiceView::new(record, Audience::Public)))
+    let view = ServiceView::new(record, Audience::Full);
+    let tag = etag::of(&view)?;
+    Ok((view, tag))
+}
+
+/// The stored document of a service (what PATCH merges into and the
+/// history records).
+async fn current_document(conn: &mut DbConn, id: ServiceId) -> Result<ServiceDocument, ApiError> {
+    writes::service_documents(conn, &[id])
+        .await?
+        .remove(&id)
+        .ok_or(ApiError::NotFound("service"))
+}
+
+fn audit_value(document: &ServiceDocument) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(document).map_err(|error| ApiError::Internal(error.into()))
+}
+
+/// The organisation a new document is written for: an agency's own (it
+/// may not name another), or the one an admin names.
+pub(crate) fn organization_for(
+    caller: &Caller,
+    named: Option<OrganizationId>,
+) -> Result<OrganizationId, ApiError> {
+    match (caller.role(), caller.agency_of(), named) {
+        (Some(Role::Agency), Some(own), None) => Ok(own),
+        (Some(Role::Agency), Some(own), Some(named)) if named == own => Ok(own),
+        (Some(Role::Agency), _, Some(_)) => Err(ApiError::Unprocessable(vec![FieldError::new(
+            "organization_id",
+            "own_organization",
+            "an agency key writes only for its own organisation",
+        )])),
+        (_, _, Some(named)) => Ok(named),
+        (_, _, None) => Err(ApiError::Unprocessable(vec![FieldError::new(
+            "organization_id",
+            "required",
+            "an admin key must name the organisation",
+        )])),
+    }
+}
+
+/// Validates and writes one service document, records it in the audit
+/// trail, and answers with the service as its owner sees it.
+async fn save_service(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: ServiceId,
+    organization_id: OrganizationId,
+    before: Option<ServiceDocument>,
+    document: ServiceDocument,
+    action: Action,
+) -> Result<(ServiceView, String), ApiError> {
+    if document
+        .organization_id
+        .is_some_and(|named| named != organization_id)
+    {
+        return Err(ApiError::Unprocessable(vec![FieldError::new(
+            "organization_id",
+            "immutable",
+            "a service stays with its organisation; create a new one instead",
+        )]));
+    }
+    let mut document = document;
+    document.organization_id = Some(organization_id);
+    let validated = document.validate().map_err(ApiError::invalid_document)?;
+    writes::defer_refresh(conn).await?;
+    writes::write_services(
+        conn,
+        &[ServiceWrite {
+            id,
+            organization_id,
+            document: &validated,
+            assured_date: None,
+        }],
+    )
+    .await?;
+    writes::refresh(conn, &[id]).await?;
+    writes::audit_one(
+        conn,
+        caller.key_id(),
+        action,
+        "service",
+        id.0,
+        before.as_ref().map(audit_value).transpose()?,
+        Some(audit_value(validated.get())?),
+    )
+    .await?;
+    owner_view(conn, id).await
+}
+
+/// Create a service (agency: for its own organisation; admin: for the
+/// organisation named). Answers 201 with the service, its `Location` and
+/// `ETag`.
+#[utoipa::path(
+    tag = "writes",
+    request_body = ServiceDocument,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "The service created", body = ServiceView,
+            headers(("ETag" = String), ("Location" = String))),
+        responses::BodyProblems,
+        responses::AuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[post("/services")]
+pub async fn create_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ApiJson<ServiceDocument>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Agency])?;
+    let organization_id = organization_for(&caller, body.0.organization_id)?;
+    let id = ServiceId(uuid::Uuid::new_v4());
+    let mut conn = state.conn().await?;
+    let (view, _) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            if !crate::db::models::organizations::exists(conn, organization_id).await? {
+                return Err(ApiError::Unprocessable(vec![FieldError::new(
+                    "organization_id",
+                    "exists",
+                    "no organisation has this id",
+                )]));
+            }
+            save_service(
+                conn,
+                &caller,
+                id,
+                organization_id,
+                None,
+                body.0,
+                Action::Create,
+            )
+            .await
+        })
+        .await?;
+    etag::created(&view, &format!("/v1/services/{id}"))
+}
+
+/// Locks a service the caller may change and checks `If-Match`; returns
+/// its organisation.
+async fn lock_for_update(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: ServiceId,
+    if_match: &IfMatch,
+    required: bool,
+) -> Result<OrganizationId, ApiError> {
+    let (organization, _) = writes::lock_service(conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("service"))?;
+    caller.require_owner(organization, "service")?;
+    let (_, current) = owner_view(conn, id).await?;
+    if required {
+        if_match.require(&current)?;
+    } else {
+        if_match.check(&current)?;
+    }
+    Ok(organization)
+}
+
+fn service_id(raw: &str) -> Result<ServiceId, ApiError> {
+    Ok(ServiceId(parse_uuid(raw, "id")?))
+}
+
+/// Replace a service with the document sent (the owning agency or an
+/// admin). `If-Match` must carry the service's current `ETag`.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The service's id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being replaced")),
+    request_body = ServiceDocument,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The service as now stored", body = ServiceView,
+            headers(("ETag" = String))),
+        responses::NotFound,
+        responses::BodyProblems,
+        responses::AuthProblems,
+        responses::PreconditionProblems,
+        responses::ServerProblems,
+    )
+)]
+#[put("/services/{id}")]
+pub async fn replace_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: ApiJson<ServiceDocument>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Agency])?;
+    let id = service_id(&id)?;
+    let mut conn = state.conn().await?;
+    let (view, _) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let organization = lock_for_update(conn, &caller, id, &if_match, true).await?;
+            let before = current_document(conn, id).await?;
+            save_service(
+                conn,
+                &caller,
+                id,
+                organization,
+                Some(before),
+                body.0,
+                Action::Update,
+            )
+            .await
+        })
+        .await?;
+    etag::json_with_etag(StatusCode::OK, &view)
+}
+
+/// Change some fields of a service: a JSON Merge Patch (RFC 7396) of its
+/// document (`null` removes a field; lists are replaced whole).
+/// `If-Match` must carry the current `ETag`.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The service's id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being changed")),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "Fields of `ServiceDocument` to change"),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The service as now stored", body = ServiceView,
+            headers(("ETag" = String))),
+        responses::NotFound,
+        responses::BodyProblems,
+        responses::AuthProblems,
+        responses::PreconditionProblems,
+        responses::ServerProblems,
+    )
+)]
+#[patch("/services/{id}")]
+pub async fn patch_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: ApiJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Agency])?;
+    let id = service_id(&id)?;
+    let mut conn = state.conn().await?;
+    let (view, _) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let organization = lock_for_update(conn, &caller, id, &if_match, true).await?;
+            let before = current_document(conn, id).await?;
+            let document = merge_patch(&before, &body.0)?;
+            save_service(
+                conn,
+                &caller,
+                id,
+                organization,
+                Some(before),
+                document,
+                Action::Update,
+            )
+            .await
+        })
+        .await?;
+    etag::json_with_etag(StatusCode::OK, &view)
+}
+
+/// Sets a service's status with an audit row; the shared body of archive
+/// and restore.
+async fn change_status(
+    state: &AppState,
+    caller: Caller,
+    id: ServiceId,
+    if_match: IfMatch,
+    status: ServiceStatus,
+    action: Action,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Agency])?;
+    let mut conn = state.conn().await?;
+    let (view, _) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            lock_for_update(conn, &caller, id, &if_match, true).await?;
+            let before = current_document(conn, id).await?;
+            writes::set_service_status(conn, id, status).await?;
+            let after = current_document(conn, id).await?;
+            writes::audit_one(
+                conn,
+                caller.key_id(),
+                action,
+                "service",
+                id.0,
+                Some(audit_value(&before)?),
+                Some(audit_value(&after)?),
+            )
+            .await?;
+            owner_view(conn, id).await
+        })
+        .await?;
+    etag::json_with_etag(StatusCode::OK, &view)
+}
+
+/// Archive a service: its status becomes `inactive`, it leaves public
+/// listings and match results, and its history stays. Nothing is erased;
+/// `POST /v1/services/{id}/restore` brings it back.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The service's id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being archived")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The service, archived", body = ServiceView,
+            headers(("ETag" = String))),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::AuthProblems,
+        responses::PreconditionProblems,
+        responses::ServerProblems,
+    )
+)]
+#[delete("/services/{id}")]
+pub async fn archive_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let id = service_id(&id)?;
+    change_status(
+        &state,
+        caller,
+        id,
+        if_match,
+        ServiceStatus::Inactive,
+        Action::Archive,
+    )
+    .await
+}
+
+/// Restore an archived service: its status becomes `active` again.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The service's id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being restored")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The service, active", body = ServiceView,
+            headers(("ETag" = String))),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::AuthProblems,
+        responses::PreconditionProblems,
+        responses::ServerProblems,
+    )
+)]
+#[post("/services/{id}/restore")]
+pub async fn restore_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let id = service_id(&id)?;
+    change_status(
+        &state,
+        caller,
+        id,
+        if_match,
+        ServiceStatus::Active,
+        Action::Restore,
+    )
+    .await
+}
+
+/// Update a service's capacity in one call (a shelter's free beds):
+/// `If-Match` is optional here, and checked when sent. `updated` is set
+/// by the server.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The service's id"),
+        ("If-Match" = Option<String>, Header, description = "Optional: the ETag the change is based on")),
+    request_body = CapacityDocument,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The service with its new capacity", body = ServiceView,
+            headers(("ETag" = String))),
+        responses::NotFound,
+        responses::BodyProblems,
+        responses::AuthProblems,
+        (status = 412, description = "`If-Match` was sent and is stale", body = super::problem::Problem,
+            content_type = "application/problem+json"),
+        responses::ServerProblems,
+    )
+)]
+#[put("/services/{id}/capacity")]
+pub async fn set_capacity(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: ApiJson<CapacityDocument>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Agency])?;
+    let id = service_id(&id)?;
+    let capacity = body.0.validate().map_err(ApiError::invalid_document)?;
+    let mut conn = state.conn().await?;
+    let (view, _) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            lock_for_update(conn, &caller, id, &if_match, false).await?;
+            let before = current_document(conn, id).await?;
+            writes::set_capacity(conn, id, &capacity).await?;
+            let after = current_document(conn, id).await?;
+            writes::audit_one(
+                conn,
+                caller.key_id(),
+                Action::Capacity,
+                "service",
+                id.0,
+                Some(audit_value(&before)?),
+                Some(audit_value(&after)?),
+            )
+            .await?;
+            owner_view(conn, id).await
+        })
+        .await?;
+    etag::json_with_etag(StatusCode::OK, &view)
+}
+
+/// When a listing was verified.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    /// The day the listing was checked; `null` clears it. Not in the future.
+    pub assured_date: Option<chrono::NaiveDate>,
+}
+
+/// Record that a listing was verified (admins only): sets `assured_date`.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The service's id"),
+        ("If-Match" = String, Header, description = "The ETag of the version verified")),
+    request_body = Verification,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The service, verified", body = ServiceView,
+            headers(("ETag" = String))),
+        responses::NotFound,
+        responses::BodyProblems,
+        responses::AuthProblems,
+        responses::PreconditionProblems,
+        responses::ServerProblems,
+    )
+)]
+#[put("/services/{id}/verification")]
+pub async fn verify_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: ApiJson<Verification>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let id = service_id(&id)?;
+    let date = body.0.assured_date;
+    if date.is_some_and(|date| date > Utc::now().date_naive() + chrono::Days::new(1)) {
+        return Err(ApiError::Unprocessable(vec![FieldError::new(
+            "assured_date",
+            "not_future",
+            "a listing cannot be verified in the future",
+        )]));
+    }
+    let mut conn = state.conn().await?;
+    let (view, _) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            lock_for_update(conn, &caller, id, &if_match, true).await?;
+            let (before, _) = owner_view(conn, id).await?;
+            writes::set_assured_date(conn, id, date).await?;
+            writes::audit_one(
+                conn,
+                caller.key_id(),
+                Action::Verify,
+                "service",
+                id.0,
+                Some(serde_json::json!({"assured_date": before.assured_date})),
+                Some(serde_json::json!({"assured_date": date})),
+            )
+            .await?;
+            owner_view(conn, id).await
+        })
+        .await?;
+    etag::json_with_etag(StatusCode::OK, &view)
+}
+
+/// The changes to a service, oldest first: who (key id), when, what
+/// (before and after, and the fields that changed). For the owning agency
+/// and admins.
+#[utoipa::path(
+    tag = "writes",
+    params(("id" = uuid::Uuid, Path, description = "The service's id"), PageQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of changes", body = Page<HistoryEntry>),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::AuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/services/{id}/history")]
+pub async fn service_history(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: ApiQuery<PageQuery>,
+) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
+    caller.require(&[Role::Admin, Role::Agency])?;
+    let id = service_id(&id)?;
+    let page = query.0.page_request()?;
+    let mut conn = state.conn().await?;
+    let organization = services::organization_of(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("service"))?;
+    caller.require_owner(organization, "service")?;
+    let (rows, total) = writes::history(&mut conn, "service", id.0, page).await?;
+    let contents = rows
+        .into_iter()
+        .map(|row| HistoryEntry {
+            changed: match (&row.before, &row.after) {
+                (Some(before), Some(after)) => changed_fields(before, after),
+                (None, Some(after)) => changed_fields(&serde_json::Value::Null, after),
+                _ => Vec::new(),
+            },
+            id: row.id,
+            at: row.at,
+            key_id: row.key_id,
+            action: row.action,
+            before: row.before,
+            after: row.after,
+        })
+        .collect();
+    Ok(web::Json(Page::new(contents, total, page)))
 }

@@ -26,6 +26,8 @@ use crate::domain::service::{
 pub enum Audience {
     /// Anyone, without a key: confidential locations are redacted.
     Public,
+    /// Caseworkers, admins and the owning agency: everything, exactly.
+    Full,
 }
 
 /// A phone number.
@@ -424,4 +426,25 @@ impl<T> Page<T> {
             contents,
         }
     }
+}
+
+/// One change in a resource's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// Order of the change (increasing).
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The key that made the change; null for the command line.
+    pub key_id: Option<crate::domain::ids::KeyId>,
+    /// `create`, `update`, `archive`, `restore`, `capacity`, `verify`,
+    /// `import`.
+    pub action: String,
+    /// Top-level fields whose value changed.
+    pub changed: Vec<String>,
+    /// The document before the change (null on creation).
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    /// The document after the change.
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
 }

@@ -2,7 +2,8 @@
 //! into the binary).
 //!
 //! Records in the files have slugs, not ids; each id is a UUID v5 of the
-//! slug, so a second load finds every row already there. Loading inserts
+//! slug (a part's id derives from its owner's and its position, as for
+//! writes through the API), so a second load finds every row already there. Loading inserts
 //! what is missing and never overwrites: an agency's later edit to a seeded
 //! listing survives `ketnoi seed`.
 
@@ -28,7 +29,8 @@ use super::schema::{
 use crate::domain::category::Category;
 use crate::domain::geo::Coordinates;
 use crate::domain::ids::{
-    LocationId, OrganizationId, PhoneId, ScheduleId, ServiceAreaId, ServiceAtLocationId, ServiceId,
+    LocationId, OrganizationId, PhoneId, ScheduleId, ServiceAreaId, ServiceId, part_id,
+    service_at_location_id,
 };
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
@@ -47,6 +49,12 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x4b65_744e_6f69_5365_6564_0000_0000_000
 
 fn id(kind: &str, key: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("{kind}:{key}").as_bytes())
+}
+
+/// The id the sample gives the record of `kind` (`organization`,
+/// `location`, `service`) with this slug.
+pub fn sample_id(kind: &str, key: &str) -> Uuid {
+    id(kind, key)
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,7 +243,7 @@ fn time(value: &Option<String>) -> anyhow::Result<Option<NaiveTime>> {
 
 fn phone_rows<'a>(
     phones: &'a [SeedPhone],
-    owner_key: &str,
+    owner_id: Uuid,
     owner: (
         Option<OrganizationId>,
         Option<ServiceId>,
@@ -245,7 +253,7 @@ fn phone_rows<'a>(
 ) -> anyhow::Result<()> {
     for (position, phone) in phones.iter().enumerate() {
         rows.push(NewPhone {
-            id: PhoneId(id("phone", &format!("{owner_key}#{position}"))),
+            id: PhoneId(part_id(owner_id, "phone", position)),
             organization_id: owner.0,
             service_id: owner.1,
             location_id: owner.2,
@@ -377,25 +385,27 @@ fn service_rows<'a>(
             .get(key.as_str())
             .ok_or_else(|| anyhow!("location `{key}` is not one of the organization's"))?;
         rows.service_at_location.push(NewServiceAtLocation {
-            id: ServiceAtLocationId(id("service_at_location", &format!("{}@{key}", service.key))),
+            id: service_at_location_id(service_id, location_id),
             service_id,
             location_id,
         });
     }
     phone_rows(
         &service.phones,
-        &service.key,
+        service_id.0,
         (None, Some(service_id), None),
         &mut rows.phones,
     )?;
     for (position, schedule) in service.schedules.iter().enumerate() {
         rows.schedules.push(NewSchedule {
-            id: ScheduleId(id("schedule", &format!("{}#{position}", service.key))),
+            id: ScheduleId(part_id(service_id.0, "schedule", position)),
             service_id,
             position: i16::try_from(position)?,
             byday: schedule.byday.iter().map(|d| d.as_str()).collect(),
             opens_at: time(&schedule.opens_at)?,
             closes_at: time(&schedule.closes_at)?,
+            valid_from: None,
+            valid_to: None,
             description: schedule.description.as_deref(),
             description_en: schedule.description_en.as_deref(),
         });
@@ -407,7 +417,7 @@ fn service_rows<'a>(
             .map(|geometry| extent(geometry).map(|multi| to_postgis(&multi)))
             .transpose()?;
         rows.service_areas.push(NewServiceArea {
-            id: ServiceAreaId(id("service_area", &format!("{}#{position}", service.key))),
+            id: ServiceAreaId(part_id(service_id.0, "service_area", position)),
             service_id,
             position: i16::try_from(position)?,
             description: area.description.as_deref(),
@@ -435,7 +445,7 @@ fn organization_rows<'a>(
     });
     phone_rows(
         &organization.phones,
-        &organization.key,
+        organization_id.0,
         (Some(organization_id), None, None),
         &mut rows.phones,
     )?;
@@ -459,7 +469,7 @@ fn organization_rows<'a>(
         });
         phone_rows(
             &location.phones,
-            &location.key,
+            location_id.0,
             (None, None, Some(location_id)),
             &mut rows.phones,
         )?;

@@ -30,7 +30,7 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
         .count
 }
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 14] = [
     "provinces",
     "wards",
     "categories",
@@ -43,6 +43,8 @@ const TABLES: [&str; 12] = [
     "phones",
     "schedules",
     "service_areas",
+    "api_keys",
+    "audit_log",
 ];
 
 /// A digest of every row of every directory table.

@@ -18,7 +18,7 @@ async fn unknown_routes_are_404_problems() {
 #[tokio::test]
 async fn wrong_methods_are_405_problems_with_allow() {
     let app = TestApp::spawn().await;
-    for path in ["/v1/services", "/v1/categories", "/healthz"] {
+    for path in ["/v1/provinces", "/v1/categories", "/healthz"] {
         for method in [
             reqwest::Method::POST,
             reqwest::Method::DELETE,

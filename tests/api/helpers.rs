@@ -246,8 +246,54 @@ impl Drop for TestDb {
 /// The real server, on a free port, over its own database.
 pub struct TestApp {
     pub address: String,
+    /// A client without a key: the public.
     pub client: reqwest::Client,
     pub db: TestDb,
+    caseworker: tokio::sync::OnceCell<reqwest::Client>,
+}
+
+/// What a test request returns.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn etag(&self) -> String {
+        self.headers["etag"].to_str().unwrap().to_owned()
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_default()
+    }
+
+    /// Asserts a problem document with `status` naming `field` (with
+    /// `rule`, if given) among its errors.
+    pub fn assert_problem(&self, status: u16, field: Option<&str>, rule: Option<&str>) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        if let Some(field) = field {
+            let errors = self.body["errors"].as_array().unwrap();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e["field"] == field && rule.is_none_or(|rule| e["rule"] == rule)),
+                "expected {field}/{rule:?} in {}",
+                self.body
+            );
+        }
+    }
 }
 
 impl TestApp {
@@ -257,7 +303,19 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {
-        let address = Self::serve(&db.url, Duration::from_secs(5));
+        Self::spawn_with(
+            db,
+            ServerSettings {
+                workers: Some(1),
+                shutdown_timeout_s: 1,
+                ..ServerSettings::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn spawn_with(db: TestDb, settings: ServerSettings) -> Self {
+        let address = Self::serve_with(&db.url, Duration::from_secs(5), &settings);
         Self {
             address,
             client: reqwest::Client::builder()
@@ -265,19 +323,99 @@ impl TestApp {
                 .build()
                 .unwrap(),
             db,
+            caseworker: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// A new API key with `role` (`admin`, `agency`, `caseworker`), made
+    /// straight in the database as `ketnoi keys create` does.
+    pub async fn key(&self, role: &str, organization: Option<uuid::Uuid>) -> String {
+        use ketnoi::db::models::keys::{KeySpec, create};
+        let pool = pool::build(&self.db.url, 1, Duration::from_secs(5)).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        let spec = KeySpec {
+            role: ketnoi::domain::keys::Role::parse(role).unwrap(),
+            organization_id: organization.map(ketnoi::domain::ids::OrganizationId),
+            label: format!("test {role}"),
+            expires_at: None,
+        };
+        create(&mut conn, &spec).await.unwrap().1
+    }
+
+    /// A client that sends `key` with every request.
+    pub fn client_with(key: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A client holding a caseworker key (made once per app).
+    pub async fn caseworker(&self) -> &reqwest::Client {
+        self.caseworker
+            .get_or_init(|| async { Self::client_with(&self.key("caseworker", None).await) })
+            .await
+    }
+
+    /// Sends a request with `key` (none: the public), a JSON body and an
+    /// `If-Match`, if given.
+    pub async fn send(
+        &self,
+        key: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
         }
     }
 
     /// Starts a server on `url` and returns its base address.
     pub fn serve(url: &str, timeout: Duration) -> String {
+        Self::serve_with(
+            url,
+            timeout,
+            &ServerSettings {
+                workers: Some(1),
+                shutdown_timeout_s: 1,
+                ..ServerSettings::default()
+            },
+        )
+    }
+
+    pub fn serve_with(url: &str, timeout: Duration, settings: &ServerSettings) -> String {
         let pool = pool::build(url, 4, timeout).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let settings = ServerSettings {
-            workers: Some(1),
-            shutdown_timeout_s: 1,
-        };
-        let server = startup::run(listener, pool, &settings).unwrap();
+        let server = startup::run(listener, pool, settings).unwrap();
         tokio::spawn(server);
         format!("http://127.0.0.1:{port}")
     }

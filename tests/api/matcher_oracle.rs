@@ -120,8 +120,8 @@ struct Service {
     documents: Vec<DocumentType>,
     languages: Vec<&'static str>,
     interpretation: bool,
-    /// Public points (rounded to 0.1° when confidential), as the public
-    /// matcher measures.
+    /// Exact points: the matcher serves caseworkers, who see confidential
+    /// locations exactly.
     points: Vec<(f64, f64)>,
     areas: Vec<Area>,
 }
@@ -274,18 +274,7 @@ fn random_directory(rng: &mut ChaCha8Rng) -> Directory {
                 .unwrap_or_default(),
             languages: maybe(rng, 0.4, |rng| subset(rng, &LANGUAGES)).unwrap_or_default(),
             interpretation: rng.random_bool(0.2),
-            // The public matcher measures to public points: rounded to 0.1°
-            // for confidential locations.
-            points: used
-                .iter()
-                .map(|(_, lat, lon, confidential)| {
-                    if *confidential {
-                        ((lat * 10.0).round() / 10.0, (lon * 10.0).round() / 10.0)
-                    } else {
-                        (*lat, *lon)
-                    }
-                })
-                .collect(),
+            points: used.iter().map(|(_, lat, lon, _)| (*lat, *lon)).collect(),
             areas,
         };
         links.insert(

@@ -12,7 +12,8 @@ use crate::helpers::TestApp;
 impl TestApp {
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, String, Value) {
         let response = self
-            .client
+            .caseworker()
+            .await
             .post(format!("{}{path}", self.address))
             .json(body)
             .send()
@@ -275,27 +276,65 @@ async fn unverified_rules_are_listed_when_the_profile_is_silent() {
 }
 
 #[tokio::test]
-async fn confidential_shelters_are_redacted_in_matches() {
+async fn caseworkers_see_confidential_shelters_exactly_and_the_public_cannot_match() {
     let app = TestApp::spawn().await;
-    let answer = app
-        .post_match(
-            &json!({"lat": SA_PA.0, "lon": SA_PA.1, "needs": ["shelter"], "limit_per_need": 20,
-                            "profile": {"gender": "female", "age": 20}}),
-        )
-        .await;
+    let request = json!({"lat": SA_PA.0, "lon": SA_PA.1, "needs": ["shelter"], "limit_per_need": 20,
+                         "profile": {"gender": "female", "age": 20}});
+    let answer = app.post_match(&request).await;
     let matches = answer["results"][0]["matches"].as_array().unwrap();
-    let redacted: Vec<&Value> = matches
+    let shelters: Vec<&Value> = matches
         .iter()
         .filter_map(|m| m["location"].as_object().map(|_| &m["location"]))
         .filter(|l| l["confidential"] == true)
         .collect();
-    assert!(!redacted.is_empty());
-    for location in redacted {
-        assert_eq!(location["redacted"], true);
-        assert!(location["address"].is_null() && location["ward_code"].is_null());
-        let lat = location["latitude"].as_f64().unwrap();
-        assert_eq!(lat, (lat * 10.0).round() / 10.0);
+    assert!(!shelters.is_empty());
+    for location in shelters {
+        assert_eq!(location["redacted"], false, "{location}");
+        assert!(location["address"].is_string(), "{location}");
     }
+
+    // Without a key, or with a key of another role, no match at all.
+    let public = app
+        .send(
+            None,
+            reqwest::Method::POST,
+            "/v1/matches",
+            Some(&request),
+            None,
+        )
+        .await;
+    public.assert_problem(401, None, None);
+    assert!(
+        public.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let agency = app
+        .key("agency", Some(*crate::writes::SA_PA_ORGANIZATION))
+        .await;
+    app.send(
+        Some(&agency),
+        reqwest::Method::POST,
+        "/v1/matches",
+        Some(&request),
+        None,
+    )
+    .await
+    .assert_problem(403, None, None);
+    let admin = app.key("admin", None).await;
+    assert_eq!(
+        app.send(
+            Some(&admin),
+            reqwest::Method::POST,
+            "/v1/matches",
+            Some(&request),
+            None
+        )
+        .await
+        .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -427,8 +466,9 @@ async fn bad_match_requests_are_problems_naming_field_and_rule() {
     }
 
     // Malformed, not JSON, too large, wrong method.
+    let caseworker = app.caseworker().await;
     let post = |body: &'static str, content_type: &'static str| {
-        app.client
+        caseworker
             .post(format!("{}/v1/matches", app.address))
             .header("content-type", content_type)
             .body(body)
@@ -446,12 +486,14 @@ async fn bad_match_requests_are_problems_naming_field_and_rule() {
     );
     // The server answers 413 without reading the rest and closes the
     // connection: a client of its own, so that no later request reuses it.
+    let key = app.key("caseworker", None).await;
     let once = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     let response = once
         .post(format!("{}/v1/matches", app.address))
+        .bearer_auth(&key)
         .header("content-type", "application/json")
         .body(huge)
         .send()
@@ -459,8 +501,7 @@ async fn bad_match_requests_are_problems_naming_field_and_rule() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 413);
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let response = app
-        .client
+    let response = caseworker
         .post(format!("{}/v1/matches", app.address))
         .header("content-type", "application/json")
         .body(deep)
@@ -501,6 +542,8 @@ async fn nothing_about_the_person_is_logged_or_stored() {
         false,
     );
     let app = TestApp::spawn().await;
+    let key = app.key("caseworker", None).await;
+    app.caseworker().await;
     let before = crate::database::fingerprint(&app.db).await;
 
     // Distinctive values, easy to find if they leaked anywhere.
@@ -514,6 +557,17 @@ async fn nothing_about_the_person_is_logged_or_stored() {
     });
     let answer = app.post_match(&request).await;
     assert_eq!(answer["results"].as_array().unwrap().len(), 2);
+    // The same with a key of its own, which must not reach the log either.
+    let with_key = app
+        .send(
+            Some(&key),
+            reqwest::Method::POST,
+            "/v1/matches",
+            Some(&request),
+            None,
+        )
+        .await;
+    assert_eq!(with_key.status, 200);
     // An invalid request from the same person is not logged either.
     let mut invalid = request.clone();
     invalid["profile"]["age"] = json!(4_294_967_294_u32);
@@ -550,6 +604,8 @@ async fn nothing_about_the_person_is_logged_or_stored() {
         "safe_migration",
         "hnj",
         "\"LA\"",
+        &key,
+        &key[12..],
     ] {
         assert!(!log.contains(secret), "{secret} reached the log");
     }

@@ -33,7 +33,24 @@ fn every_operation_documents_its_errors() {
     for (path, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
             let responses = operation["responses"].as_object().unwrap();
-            let mut expected = vec!["200"];
+            let success = ["200", "201"]
+                .into_iter()
+                .find(|status| responses.contains_key(*status))
+                .unwrap_or_else(|| panic!("{method} {path} documents no success"));
+            let mut expected = vec![success];
+            // An operation open to keys documents a refused key; one that
+            // needs a key documents a missing one and a wrong role too.
+            if let Some(security) = operation.get("security").and_then(|s| s.as_array()) {
+                expected.push("401");
+                let public = security
+                    .iter()
+                    .any(|r| r.as_object().is_some_and(|r| r.is_empty()));
+                if !public {
+                    expected.push("403");
+                }
+            } else if path != "/healthz" && path != "/readyz" {
+                panic!("{method} {path} does not say who may call it (security)");
+            }
             if path != "/healthz" {
                 expected.extend(["500", "503"]);
             }
@@ -50,7 +67,7 @@ fn every_operation_documents_its_errors() {
                 let response = responses
                     .get(status)
                     .unwrap_or_else(|| panic!("{method} {path} does not document {status}"));
-                if status != "200" {
+                if status != success {
                     assert!(
                         response["content"]
                             .get("application/problem+json")

@@ -66,7 +66,42 @@ pub struct NewServiceAtLocation {
     pub location_id: LocationId,
 }
 
-/// The locations of many services at once, grouped by service.
+/// One location, archived or not, with when it was archived.
+pub async fn get(
+    conn: &mut crate::db::DbConn,
+    id: LocationId,
+) -> Result<Option<(LocationRecord, Option<DateTime<Utc>>)>, DbError> {
+    type Found = (LocationRow, Option<DateTime<Utc>>, Option<String>, String);
+    let found: Option<Found> = locations::table
+        .inner_join(provinces::table)
+        .left_join(wards::table.on(locations::ward_code.eq(wards::code.nullable())))
+        .filter(locations::id.eq(id))
+        .select((
+            LocationRow::as_select(),
+            locations::archived_at,
+            wards::name.nullable(),
+            provinces::name,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((row, archived_at, ward_name, province_name)) = found else {
+        return Ok(None);
+    };
+    let mut phones = load_phones(conn, PhoneOwners::Locations(&[row.id])).await?;
+    Ok(Some((
+        LocationRecord {
+            phones: phones.remove(&row.id.0).unwrap_or_default(),
+            row,
+            ward_name,
+            province_name,
+        },
+        archived_at,
+    )))
+}
+
+/// The locations of many services at once, grouped by service; archived
+/// locations are left out.
 pub async fn load_for_services(
     mut conn: &AsyncPgConnection,
     services: &[ServiceId],
@@ -75,6 +110,7 @@ pub async fn load_for_services(
         .inner_join(locations::table.inner_join(provinces::table))
         .left_join(wards::table.on(locations::ward_code.eq(wards::code.nullable())))
         .filter(service_at_location::service_id.eq_any(services.iter().map(|id| id.0)))
+        .filter(locations::archived_at.is_null())
         .order((locations::name, locations::id))
         .select((
             service_at_location::service_id,

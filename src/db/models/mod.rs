@@ -2,12 +2,14 @@
 //! resource. Rows mirror columns; the `*Record` types assembled here carry
 //! parsed domain values, so the API layer never sees a raw code string.
 
+pub mod keys;
 pub mod locations;
 pub mod matcher;
 pub mod organizations;
 pub mod parts;
 pub mod reference;
 pub mod services;
+pub mod writes;
 
 use crate::domain::Invalid;
 

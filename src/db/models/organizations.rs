@@ -108,3 +108,23 @@ pub async fn load_many(
         .map(|record| (record.row.id, record))
         .collect())
 }
+
+pub async fn exists(conn: &mut DbConn, id: OrganizationId) -> Result<bool, DbError> {
+    Ok(
+        diesel::select(diesel::dsl::exists(organizations::table.find(id)))
+            .get_result(conn)
+            .await?,
+    )
+}
+
+/// Locks an organisation for the rest of the transaction; whether it exists.
+pub async fn lock(conn: &mut DbConn, id: OrganizationId) -> Result<bool, DbError> {
+    let found: Option<OrganizationId> = organizations::table
+        .find(id)
+        .select(organizations::id)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
+}

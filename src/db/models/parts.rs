@@ -168,6 +168,8 @@ pub struct NewSchedule<'a> {
     pub byday: Vec<&'static str>,
     pub opens_at: Option<NaiveTime>,
     pub closes_at: Option<NaiveTime>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
     pub description: Option<&'a str>,
     pub description_en: Option<&'a str>,
 }

@@ -183,6 +183,32 @@ fn capacity_of(row: &ServiceRow) -> Option<Capacity> {
     })
 }
 
+/// Which services a reader can see at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Listed services only: not archived (`inactive`, `defunct`).
+    Listed,
+    /// Listed services, and every service of this organisation.
+    ListedOr(OrganizationId),
+    /// Archived ones too.
+    Everything,
+}
+
+/// The statuses of a listing that is not archived.
+pub const LISTED_STATUSES: [ServiceStatus; 2] =
+    [ServiceStatus::Active, ServiceStatus::TemporarilyClosed];
+
+impl Visibility {
+    /// Whether a service of `organization` in `status` is visible.
+    pub fn allows(self, organization: OrganizationId, status: ServiceStatus) -> bool {
+        match self {
+            Self::Everything => true,
+            Self::ListedOr(own) if own == organization => true,
+            Self::Listed | Self::ListedOr(_) => LISTED_STATUSES.contains(&status),
+        }
+    }
+}
+
 /// What `GET /v1/services` can filter on; every filter narrows the result.
 #[derive(Debug, Clone)]
 pub struct ServiceFilter {
@@ -196,6 +222,8 @@ pub struct ServiceFilter {
     /// Services with a location within the radius of the point.
     pub near: Option<(Coordinates, RadiusM)>,
     pub modified_after: Option<DateTime<Utc>>,
+    /// What the reader may see.
+    pub visibility: Visibility,
 }
 
 type ServiceIdQuery = services::BoxedQuery<'static, Pg, diesel::sql_types::Uuid>;
@@ -203,6 +231,16 @@ type ServiceIdQuery = services::BoxedQuery<'static, Pg, diesel::sql_types::Uuid>
 /// The ids of the services that pass every filter, as a subquery.
 fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
     let mut query = services::table.select(services::id).into_boxed();
+    let listed: Vec<&'static str> = LISTED_STATUSES.iter().map(|s| s.as_str()).collect();
+    query = match filter.visibility {
+        Visibility::Everything => query,
+        Visibility::Listed => query.filter(services::status.eq_any(listed)),
+        Visibility::ListedOr(own) => query.filter(
+            services::status
+                .eq_any(listed)
+                .or(services::organization_id.eq(own)),
+        ),
+    };
     if !filter.statuses.is_empty() {
         let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         query = query.filter(services::status.eq_any(statuses));
@@ -271,6 +309,19 @@ pub async fn search(
         .await?;
 
     let (rows, distances) = match filter.near {
+        // A change feed: oldest change first, so that a client can resume
+        // from the last `last_modified` it saw.
+        None if filter.modified_after.is_some() => {
+            let rows = services::table
+                .filter(services::id.eq_any(filtered_ids(filter)))
+                .order((services::last_modified, services::id))
+                .limit(page.limit())
+                .offset(page.offset())
+                .select(ServiceRow::as_select())
+                .load(conn)
+                .await?;
+            (rows, HashMap::new())
+        }
         None => {
             let rows = services::table
                 .filter(services::id.eq_any(filtered_ids(filter)))
@@ -468,4 +519,17 @@ async fn assemble(
             })
         })
         .collect()
+}
+
+/// The organisation of a service, if it exists.
+pub async fn organization_of(
+    conn: &mut DbConn,
+    id: ServiceId,
+) -> Result<Option<OrganizationId>, DbError> {
+    Ok(services::table
+        .find(id)
+        .select(services::organization_id)
+        .first(conn)
+        .await
+        .optional()?)
 }

@@ -1,0 +1,124 @@
+//! Entity tags and `If-Match`: every resource's `ETag` is a digest of its
+//! JSON representation, so two API processes give the same tag for the
+//! same state, and any change to anything shown changes it.
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::future::{Ready, ready};
+
+use super::problem::ApiError;
+
+/// The strong entity tag of a representation, quoted.
+pub fn of(representation: &impl Serialize) -> Result<String, ApiError> {
+    let body =
+        serde_json::to_vec(representation).map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(tag(&body))
+}
+
+fn tag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// A JSON response carrying its `ETag`.
+pub fn json_with_etag(
+    status: StatusCode,
+    representation: &impl Serialize,
+) -> Result<HttpResponse, ApiError> {
+    let body =
+        serde_json::to_vec(representation).map_err(|error| ApiError::Internal(error.into()))?;
+    let etag = tag(&body);
+    Ok(HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header((header::ETAG, etag))
+        .body(body))
+}
+
+/// A 201 answer: the new resource, its `ETag` and its `Location`.
+pub fn created(representation: &impl Serialize, location: &str) -> Result<HttpResponse, ApiError> {
+    let mut response = json_with_etag(StatusCode::CREATED, representation)?;
+    response
+        .headers_mut()
+        .insert(header::LOCATION, header_value(location)?);
+    Ok(response)
+}
+
+/// The `If-Match` header of an update, if sent.
+#[derive(Debug, Clone)]
+pub struct IfMatch(Option<String>);
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let value = req.headers().get(header::IF_MATCH).map(|value| {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| String::from("\u{0}"))
+        });
+        ready(Ok(Self(value)))
+    }
+}
+
+impl IfMatch {
+    /// For updates: 428 without the header, 412 unless it names `current`
+    /// (strong comparison; `*` matches any existing resource).
+    pub fn require(&self, current: &str) -> Result<(), ApiError> {
+        match &self.0 {
+            None => Err(ApiError::PreconditionRequired),
+            Some(_) => self.check(current),
+        }
+    }
+
+    /// For calls where the header is optional: checked only when sent.
+    pub fn check(&self, current: &str) -> Result<(), ApiError> {
+        let Some(value) = &self.0 else {
+            return Ok(());
+        };
+        let matches = value.split(',').map(str::trim).any(|candidate| {
+            candidate == "*" || (candidate == current && !candidate.starts_with("W/"))
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(ApiError::PreconditionFailed)
+        }
+    }
+}
+
+/// `ETag` as a header value, for handlers building their own response.
+pub fn header_value(etag: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(etag).map_err(|error| ApiError::Internal(error.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let current = of(&serde_json::json!({"a": 1})).unwrap();
+        assert!(IfMatch(None).require(&current).is_err());
+        assert!(IfMatch(None).check(&current).is_ok());
+        assert!(IfMatch(Some(current.clone())).require(&current).is_ok());
+        assert!(
+            IfMatch(Some(format!("\"x\", {current}")))
+                .require(&current)
+                .is_ok()
+        );
+        assert!(IfMatch(Some("*".into())).require(&current).is_ok());
+        assert!(
+            IfMatch(Some(format!("W/{current}")))
+                .require(&current)
+                .is_err()
+        );
+        assert!(IfMatch(Some("\"stale\"".into())).require(&current).is_err());
+    }
+}

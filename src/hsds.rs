@@ -1,0 +1,920 @@
+//! Open Referral HSDS 3.0, the exchange format: a service with everything
+//! nested (organisation, locations, phones, schedules, service areas), as
+//! exported by `ketnoi export` and imported by `POST /v1/import` and
+//! `ketnoi import`.
+//!
+//! Where HSDS has the concept we use its field; where Kết Nối needs more
+//! (categories, structured eligibility, delivery, confidential locations,
+//! province codes, capacity, English texts) the extension fields sit beside
+//! HSDS's, with our API's names. Import reads the extension fields and falls
+//! back to HSDS's own where an extension is absent (categories from the
+//! taxonomy terms, for instance).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::views::Audience;
+use crate::db::models::locations::LocationRecord;
+use crate::db::models::organizations::OrganizationRecord;
+use crate::db::models::parts::PhoneRecord;
+use crate::db::models::reference::CategoryRow;
+use crate::db::models::services::ServiceRecord;
+use crate::db::models::writes::service_document;
+use crate::domain::Invalid;
+use crate::domain::category::Category;
+use crate::domain::ids::{LocationId, OrganizationId, ServiceId};
+use crate::domain::listing::{
+    CapacityDocument, EligibilityDocument, LocationDocument, OrganizationDocument, PhoneDocument,
+    ScheduleDocument, ServiceAreaDocument, ServiceDocument,
+};
+use crate::domain::service::{
+    DeliveryMode, DocumentType, Gender, PhoneType, ServiceStatus, VictimStatus, Weekday,
+};
+
+/// The taxonomy our categories form, as HSDS names it.
+pub const CATEGORY_TAXONOMY: &str = "ketnoi-categories";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Organization>,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub status: ServiceStatus,
+    #[serde(default)]
+    pub interpretation_services: Option<String>,
+    #[serde(default)]
+    pub application_process: Option<String>,
+    #[serde(default)]
+    pub fees_description: Option<String>,
+    #[serde(default)]
+    pub minimum_age: Option<f64>,
+    #[serde(default)]
+    pub maximum_age: Option<f64>,
+    #[serde(default)]
+    pub assured_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub last_modified: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub phones: Vec<Phone>,
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
+    #[serde(default)]
+    pub service_areas: Vec<ServiceArea>,
+    #[serde(default)]
+    pub service_at_locations: Vec<ServiceAtLocation>,
+    #[serde(default)]
+    pub languages: Vec<Language>,
+    #[serde(default)]
+    pub required_documents: Vec<RequiredDocument>,
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+
+    // Kết Nối extensions.
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+    #[serde(default)]
+    pub fees_description_en: Option<String>,
+    #[serde(default)]
+    pub application_process_en: Option<String>,
+    #[serde(default)]
+    pub categories: Option<Vec<Category>>,
+    #[serde(default)]
+    pub delivery: Option<Vec<DeliveryMode>>,
+    #[serde(default)]
+    pub accepting_referrals: Option<bool>,
+    #[serde(default)]
+    pub eligibility: Option<Eligibility>,
+    #[serde(default)]
+    pub interpretation_available: Option<bool>,
+    #[serde(default)]
+    pub free: Option<bool>,
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
+}
+
+/// The eligibility rules HSDS has no field for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eligibility {
+    #[serde(default)]
+    pub genders: Option<Vec<Gender>>,
+    #[serde(default)]
+    pub victim_statuses: Option<Vec<VictimStatus>>,
+    #[serde(default)]
+    pub nationalities: Option<Vec<String>>,
+    #[serde(default)]
+    pub residence_provinces: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Capacity {
+    #[serde(default)]
+    pub available: Option<u32>,
+    #[serde(default)]
+    pub maximum: Option<u32>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default, skip_deserializing)]
+    pub updated: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub phones: Vec<Phone>,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Phone {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub number: String,
+    /// HSDS types the extension as a number; text is accepted too.
+    #[serde(default)]
+    pub extension: Option<serde_json::Value>,
+    #[serde(rename = "type", default)]
+    pub phone_type: Option<PhoneType>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub languages: Vec<Language>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Language {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequiredDocument {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub document: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attribute {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub taxonomy_term_id: Option<String>,
+    #[serde(default)]
+    pub taxonomy_term: Option<TaxonomyTerm>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaxonomyTerm {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub taxonomy: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schedule {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub freq: Option<String>,
+    /// Days, comma-separated (`MO,TU`).
+    #[serde(default)]
+    pub byday: Option<String>,
+    #[serde(default)]
+    pub opens_at: Option<NaiveTime>,
+    #[serde(default)]
+    pub closes_at: Option<NaiveTime>,
+    #[serde(default)]
+    pub valid_from: Option<NaiveDate>,
+    #[serde(default)]
+    pub valid_to: Option<NaiveDate>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceArea {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// GeoJSON text, with `extent_type` `geojson`.
+    #[serde(default)]
+    pub extent: Option<String>,
+    #[serde(default)]
+    pub extent_type: Option<String>,
+    #[serde(default)]
+    pub province_code: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceAtLocation {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub service_id: Option<String>,
+    #[serde(default)]
+    pub location_id: Option<String>,
+    #[serde(default)]
+    pub location: Option<Location>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Location {
+    pub id: String,
+    /// `physical`; `redacted` when a confidential location is exported for
+    /// the public (no address, point rounded to 0.1°).
+    pub location_type: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    #[serde(default)]
+    pub addresses: Vec<Address>,
+    #[serde(default)]
+    pub phones: Vec<Phone>,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
+    /// The street part of the address.
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub ward_code: Option<String>,
+    #[serde(default)]
+    pub province_code: Option<String>,
+    #[serde(default)]
+    pub confidential: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Address {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub location_id: Option<String>,
+    #[serde(default)]
+    pub address_1: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state_province: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub address_type: Option<String>,
+}
+
+fn phone(record: &PhoneRecord) -> Phone {
+    Phone {
+        id: Some(record.id.to_string()),
+        number: record.number.clone(),
+        extension: record.extension.as_ref().map(|extension| {
+            extension
+                .parse::<u64>()
+                .map(serde_json::Value::from)
+                .unwrap_or_else(|_| serde_json::Value::from(extension.clone()))
+        }),
+        phone_type: Some(record.phone_type),
+        description: record.description.clone(),
+        languages: record
+            .languages
+            .iter()
+            .enumerate()
+            .map(|(i, code)| Language {
+                id: Some(crate::domain::ids::part_id(record.id.0, "language", i).to_string()),
+                code: Some(code.clone()),
+            })
+            .collect(),
+        description_en: record.description_en.clone(),
+    }
+}
+
+fn organization(record: &OrganizationRecord) -> Organization {
+    let row = &record.row;
+    Organization {
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        email: row.email.clone(),
+        website: row.website.clone(),
+        phones: record.phones.iter().map(phone).collect(),
+        name_en: row.name_en.clone(),
+        description_en: row.description_en.clone(),
+    }
+}
+
+fn location(record: &LocationRecord, audience: Audience) -> Location {
+    let row = &record.row;
+    let redacted = row.confidential && audience == Audience::Public;
+    let point = if redacted {
+        &row.public_point
+    } else {
+        &row.point
+    };
+    let round = |v: f64| {
+        if redacted {
+            (v * 10.0).round() / 10.0
+        } else {
+            v
+        }
+    };
+    let addresses = if redacted {
+        Vec::new()
+    } else {
+        vec![Address {
+            id: Some(crate::domain::ids::part_id(row.id.0, "address", 0).to_string()),
+            location_id: Some(row.id.to_string()),
+            address_1: Some(row.address.clone().unwrap_or_default()),
+            city: Some(record.ward_name.clone().unwrap_or_default()),
+            state_province: Some(record.province_name.clone()),
+            postal_code: Some(String::new()),
+            country: Some("VN".into()),
+            address_type: Some("physical".into()),
+        }]
+    };
+    Location {
+        id: row.id.to_string(),
+        location_type: if redacted { "redacted" } else { "physical" }.into(),
+        organization_id: Some(row.organization_id.to_string()),
+        name: Some(row.name.clone()),
+        description: if redacted {
+            None
+        } else {
+            row.description.clone()
+        },
+        latitude: Some(round(point.y)),
+        longitude: Some(round(point.x)),
+        addresses,
+        phones: if redacted {
+            Vec::new()
+        } else {
+            record.phones.iter().map(phone).collect()
+        },
+        name_en: row.name_en.clone(),
+        description_en: if redacted {
+            None
+        } else {
+            row.description_en.clone()
+        },
+        address: if redacted { None } else { row.address.clone() },
+        ward_code: if redacted {
+            None
+        } else {
+            row.ward_code.clone()
+        },
+        province_code: Some(row.province_code.clone()),
+        confidential: Some(row.confidential),
+    }
+}
+
+/// A stored service in HSDS, as `audience` may see it.
+pub fn service(
+    record: &ServiceRecord,
+    audience: Audience,
+    categories: &HashMap<String, CategoryRow>,
+) -> Service {
+    let document = service_document(record, Vec::new());
+    let row = &record.row;
+    let id = row.id;
+    let eligibility = document.eligibility;
+    Service {
+        id: id.to_string(),
+        organization_id: Some(row.organization_id.to_string()),
+        organization: Some(organization(&record.organization)),
+        name: document.name,
+        description: Some(document.description),
+        url: document.url,
+        email: document.email,
+        status: document.status,
+        interpretation_services: document
+            .interpretation_available
+            .then(|| "Interpreters can be arranged".to_owned()),
+        application_process: document.application_process,
+        fees_description: document.fees_description,
+        minimum_age: eligibility.min_age.map(f64::from),
+        maximum_age: eligibility.max_age.map(f64::from),
+        assured_date: row.assured_date,
+        last_modified: Some(row.last_modified),
+        phones: record.phones.iter().map(phone).collect(),
+        schedules: record
+            .schedules
+            .iter()
+            .map(|schedule| Schedule {
+                id: Some(schedule.id.to_string()),
+                freq: Some("WEEKLY".into()),
+                byday: Some(
+                    schedule
+                        .hours
+                        .byday
+                        .iter()
+                        .map(|day| day.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                opens_at: schedule.hours.opens_at,
+                closes_at: schedule.hours.closes_at,
+                valid_from: schedule.hours.valid_from,
+                valid_to: schedule.hours.valid_to,
+                description: schedule.description.clone(),
+                description_en: schedule.description_en.clone(),
+            })
+            .collect(),
+        service_areas: record
+            .service_areas
+            .iter()
+            .zip(document.service_areas)
+            .map(|(row, area)| ServiceArea {
+                id: Some(row.id.to_string()),
+                name: area.province_code.clone(),
+                description: area.description,
+                extent_type: area.extent.is_some().then(|| "geojson".to_owned()),
+                extent: area.extent.map(|extent| extent.to_string()),
+                province_code: area.province_code,
+                description_en: area.description_en,
+            })
+            .collect(),
+        service_at_locations: record
+            .locations
+            .iter()
+            .map(|place| ServiceAtLocation {
+                id: Some(crate::domain::ids::service_at_location_id(id, place.row.id).to_string()),
+                service_id: Some(id.to_string()),
+                location_id: Some(place.row.id.to_string()),
+                location: Some(location(place, audience)),
+            })
+            .collect(),
+        languages: document
+            .languages
+            .iter()
+            .enumerate()
+            .map(|(i, code)| Language {
+                id: Some(crate::domain::ids::part_id(id.0, "language", i).to_string()),
+                code: Some(code.clone()),
+            })
+            .collect(),
+        required_documents: eligibility
+            .required_documents
+            .iter()
+            .map(|document| RequiredDocument {
+                id: Some(crate::domain::ids::part_id(id.0, document.as_str(), 0).to_string()),
+                document: Some(document.as_str().to_owned()),
+            })
+            .collect(),
+        attributes: document
+            .categories
+            .iter()
+            .map(|category| {
+                let term_id = category_term_id(*category).to_string();
+                let labels = categories.get(category.as_str());
+                Attribute {
+                    id: Some(crate::domain::ids::part_id(id.0, category.as_str(), 0).to_string()),
+                    taxonomy_term_id: Some(term_id.clone()),
+                    taxonomy_term: Some(TaxonomyTerm {
+                        id: Some(term_id),
+                        code: Some(category.as_str().to_owned()),
+                        name: Some(
+                            labels
+                                .map(|l| l.label_en.clone())
+                                .unwrap_or_else(|| category.as_str().to_owned()),
+                        ),
+                        description: Some(
+                            labels.map(|l| l.description_en.clone()).unwrap_or_default(),
+                        ),
+                        taxonomy: Some(CATEGORY_TAXONOMY.into()),
+                    }),
+                }
+            })
+            .collect(),
+        name_en: document.name_en,
+        description_en: document.description_en,
+        fees_description_en: document.fees_description_en,
+        application_process_en: document.application_process_en,
+        categories: Some(document.categories),
+        delivery: Some(document.delivery),
+        accepting_referrals: Some(document.accepting_referrals),
+        eligibility: Some(Eligibility {
+            genders: eligibility.genders,
+            victim_statuses: eligibility.victim_statuses,
+            nationalities: eligibility.nationalities,
+            residence_provinces: eligibility.residence_provinces,
+        }),
+        interpretation_available: Some(document.interpretation_available),
+        free: Some(document.free),
+        capacity: document.capacity.map(|capacity| Capacity {
+            available: capacity.available,
+            maximum: capacity.maximum,
+            unit: capacity.unit,
+            updated: row.capacity_updated,
+        }),
+    }
+}
+
+/// The stable id of a category's taxonomy term.
+pub fn category_term_id(category: Category) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("urn:ketnoi:category:{}", category.as_str()).as_bytes(),
+    )
+}
+
+/// What one imported HSDS service asks to write.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub service_id: ServiceId,
+    pub organization_id: Option<OrganizationId>,
+    /// The nested organisation, if the record carries one.
+    pub organization: Option<OrganizationDocument>,
+    pub locations: Vec<(LocationId, LocationDocument)>,
+    pub service: ServiceDocument,
+    pub assured_date: Option<NaiveDate>,
+}
+
+/// Field problems of one record, by path inside it.
+pub type Problems = Vec<(String, Invalid)>;
+
+fn parse_id(value: &str, path: &str, problems: &mut Problems) -> Option<Uuid> {
+    Uuid::parse_str(value)
+        .map_err(|_| problems.push((path.to_owned(), Invalid::new("uuid", "ids are UUIDs"))))
+        .ok()
+}
+
+fn phone_document(phone: &Phone, path: &str, problems: &mut Problems) -> PhoneDocument {
+    let extension = match &phone.extension {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            problems.push((
+                format!("{path}.extension"),
+                Invalid::new("type", "an extension is a number or text"),
+            ));
+            None
+        }
+    };
+    PhoneDocument {
+        number: phone.number.clone(),
+        extension,
+        phone_type: phone.phone_type.unwrap_or(PhoneType::Voice),
+        description: phone.description.clone(),
+        description_en: phone.description_en.clone(),
+        languages: phone
+            .languages
+            .iter()
+            .filter_map(|l| l.code.clone())
+            .collect(),
+    }
+}
+
+fn age(value: Option<f64>, path: &str, problems: &mut Problems) -> Option<u8> {
+    let value = value?;
+    if value.fract() == 0.0 && (0.0..=130.0).contains(&value) {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked range"
+        )]
+        Some(value as u8)
+    } else {
+        problems.push((
+            path.to_owned(),
+            Invalid::new("range", "ages are whole years, 0 to 130"),
+        ));
+        None
+    }
+}
+
+/// Turns one HSDS service into the documents to write, or says what is
+/// wrong with it.
+pub fn record(service: Service) -> Result<Record, Problems> {
+    let mut problems = Problems::new();
+    let service_id = parse_id(&service.id, "id", &mut problems).map(ServiceId);
+    let mut organization_id = service
+        .organization_id
+        .as_deref()
+        .and_then(|id| parse_id(id, "organization_id", &mut problems))
+        .map(OrganizationId);
+    let organization = match &service.organization {
+        Some(organization) => {
+            let id =
+                parse_id(&organization.id, "organization.id", &mut problems).map(OrganizationId);
+            if organization_id.is_some() && id.is_some() && organization_id != id {
+                problems.push((
+                    "organization.id".into(),
+                    Invalid::new("consistent", "differs from organization_id"),
+                ));
+            }
+            organization_id = organization_id.or(id);
+            Some(OrganizationDocument {
+                name: organization.name.clone(),
+                name_en: organization.name_en.clone(),
+                description: organization.description.clone(),
+                description_en: organization.description_en.clone(),
+                email: organization.email.clone(),
+                website: organization.website.clone(),
+                phones: organization
+                    .phones
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        phone_document(p, &format!("organization.phones[{i}]"), &mut problems)
+                    })
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+
+    let mut locations = Vec::new();
+    for (i, at) in service.service_at_locations.iter().enumerate() {
+        let path = format!("service_at_locations[{i}].location");
+        let Some(place) = &at.location else {
+            problems.push((
+                path,
+                Invalid::new("required", "each service_at_location carries its location"),
+            ));
+            continue;
+        };
+        if place.location_type == "redacted" {
+            problems.push((
+                format!("{path}.location_type"),
+                Invalid::new(
+                    "not_redacted",
+                    "a redacted location has no exact point; import a full export instead",
+                ),
+            ));
+            continue;
+        }
+        let id = parse_id(&place.id, &format!("{path}.id"), &mut problems).map(LocationId);
+        let (Some(latitude), Some(longitude)) = (place.latitude, place.longitude) else {
+            problems.push((
+                format!("{path}.latitude"),
+                Invalid::new("required", "a location needs latitude and longitude"),
+            ));
+            continue;
+        };
+        let Some(province_code) = place.province_code.clone() else {
+            problems.push((
+                format!("{path}.province_code"),
+                Invalid::new("required", "a location needs its province code"),
+            ));
+            continue;
+        };
+        let address = place.address.clone().or_else(|| {
+            place
+                .addresses
+                .first()
+                .and_then(|a| a.address_1.clone())
+                .filter(|a| !a.is_empty())
+        });
+        let document = LocationDocument {
+            organization_id,
+            name: place.name.clone().unwrap_or_default(),
+            name_en: place.name_en.clone(),
+            description: place.description.clone(),
+            description_en: place.description_en.clone(),
+            address,
+            ward_code: place.ward_code.clone(),
+            province_code,
+            latitude,
+            longitude,
+            confidential: place.confidential.unwrap_or(false),
+            phones: place
+                .phones
+                .iter()
+                .enumerate()
+                .map(|(j, p)| phone_document(p, &format!("{path}.phones[{j}]"), &mut problems))
+                .collect(),
+        };
+        match document.clone().validate() {
+            Ok(_) => {}
+            Err(found) => problems.extend(
+                found
+                    .into_iter()
+                    .map(|(field, invalid)| (format!("{path}.{field}"), invalid)),
+            ),
+        }
+        if let Some(id) = id {
+            locations.push((id, document));
+        }
+    }
+
+    let categories = service.categories.clone().unwrap_or_else(|| {
+        service
+            .attributes
+            .iter()
+            .filter_map(|a| a.taxonomy_term.as_ref())
+            .filter(|t| t.taxonomy.as_deref() == Some(CATEGORY_TAXONOMY))
+            .filter_map(|t| t.code.as_deref().and_then(|c| Category::parse(c).ok()))
+            .collect()
+    });
+    let delivery = service.delivery.clone().unwrap_or_else(|| {
+        if locations.is_empty() {
+            vec![DeliveryMode::Remote]
+        } else {
+            vec![DeliveryMode::InPerson]
+        }
+    });
+    let mut required_documents = Vec::new();
+    for (i, document) in service.required_documents.iter().enumerate() {
+        match document.document.as_deref().map(DocumentType::parse) {
+            Some(Ok(found)) => required_documents.push(found),
+            Some(Err(invalid)) => {
+                problems.push((format!("required_documents[{i}].document"), invalid))
+            }
+            None => problems.push((
+                format!("required_documents[{i}].document"),
+                Invalid::new("required", "a required document names its type"),
+            )),
+        }
+    }
+    let mut schedules = Vec::new();
+    for (i, schedule) in service.schedules.iter().enumerate() {
+        let byday = schedule
+            .byday
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|day| !day.is_empty())
+            .filter_map(|day| {
+                Weekday::parse(day)
+                    .map_err(|invalid| problems.push((format!("schedules[{i}].byday"), invalid)))
+                    .ok()
+            })
+            .collect();
+        if schedule
+            .freq
+            .as_deref()
+            .is_some_and(|freq| freq != "WEEKLY")
+        {
+            problems.push((
+                format!("schedules[{i}].freq"),
+                Invalid::new("one_of", "only WEEKLY schedules are supported"),
+            ));
+        }
+        schedules.push(ScheduleDocument {
+            byday,
+            opens_at: schedule.opens_at,
+            closes_at: schedule.closes_at,
+            valid_from: schedule.valid_from,
+            valid_to: schedule.valid_to,
+            description: schedule.description.clone(),
+            description_en: schedule.description_en.clone(),
+        });
+    }
+    let mut service_areas = Vec::new();
+    for (i, area) in service.service_areas.iter().enumerate() {
+        let extent = match (&area.extent, area.extent_type.as_deref()) {
+            (None, _) => None,
+            (Some(text), None | Some("geojson")) => match serde_json::from_str(text) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    problems.push((
+                        format!("service_areas[{i}].extent"),
+                        Invalid::new("geojson", "extent is not GeoJSON text"),
+                    ));
+                    None
+                }
+            },
+            (Some(_), Some(_)) => {
+                problems.push((
+                    format!("service_areas[{i}].extent_type"),
+                    Invalid::new("one_of", "only geojson extents are supported"),
+                ));
+                None
+            }
+        };
+        service_areas.push(ServiceAreaDocument {
+            description: area.description.clone(),
+            description_en: area.description_en.clone(),
+            province_code: area.province_code.clone(),
+            extent,
+        });
+    }
+    let extension = service.eligibility.clone().unwrap_or_default();
+    let document = ServiceDocument {
+        organization_id,
+        name: service.name.clone(),
+        name_en: service.name_en.clone(),
+        description: service.description.clone().unwrap_or_default(),
+        description_en: service.description_en.clone(),
+        url: service.url.clone(),
+        email: service.email.clone(),
+        status: service.status,
+        categories,
+        delivery,
+        accepting_referrals: service.accepting_referrals.unwrap_or(true),
+        eligibility: EligibilityDocument {
+            min_age: age(service.minimum_age, "minimum_age", &mut problems),
+            max_age: age(service.maximum_age, "maximum_age", &mut problems),
+            genders: extension.genders,
+            victim_statuses: extension.victim_statuses,
+            nationalities: extension.nationalities,
+            residence_provinces: extension.residence_provinces,
+            required_documents,
+        },
+        languages: service
+            .languages
+            .iter()
+            .filter_map(|l| l.code.clone())
+            .collect(),
+        interpretation_available: service
+            .interpretation_available
+            .unwrap_or(service.interpretation_services.is_some()),
+        free: service.free.unwrap_or(true),
+        fees_description: service.fees_description.clone(),
+        fees_description_en: service.fees_description_en.clone(),
+        application_process: service.application_process.clone(),
+        application_process_en: service.application_process_en.clone(),
+        capacity: service.capacity.clone().map(|capacity| CapacityDocument {
+            available: capacity.available,
+            maximum: capacity.maximum,
+            unit: capacity.unit,
+        }),
+        location_ids: locations.iter().map(|(id, _)| *id).collect(),
+        phones: service
+            .phones
+            .iter()
+            .enumerate()
+            .map(|(i, p)| phone_document(p, &format!("phones[{i}]"), &mut problems))
+            .collect(),
+        schedules,
+        service_areas,
+    };
+    if let Err(found) = document.clone().validate() {
+        problems.extend(found);
+    }
+    if let Some(organization) = &organization
+        && let Err(found) = organization.clone().validate()
+    {
+        problems.extend(
+            found
+                .into_iter()
+                .map(|(field, invalid)| (format!("organization.{field}"), invalid)),
+        );
+    }
+    match service_id {
+        Some(service_id) if problems.is_empty() => Ok(Record {
+            service_id,
+            organization_id,
+            organization,
+            locations,
+            service: document.normalized(),
+            assured_date: service.assured_date,
+        }),
+        _ => Err(problems),
+    }
+}

@@ -1,0 +1,277 @@
+//! Bulk import and export: the sample directory round-trips through HSDS,
+//! a second import changes nothing, one bad record rejects the file, and
+//! agencies import only into their own organisation.
+
+use diesel_async::RunQueryDsl;
+use ketnoi::api::views::Audience;
+use ketnoi::db::pool;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb};
+use crate::writes::{SA_PA_ORGANIZATION, import};
+
+/// The whole directory of `db` as HSDS services (the full view).
+async fn export(db: &TestDb) -> Vec<Value> {
+    let pool = pool::build(&db.url, 1, std::time::Duration::from_secs(5)).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let mut services = Vec::new();
+    ketnoi::import::export(&mut conn, Audience::Full, |service| {
+        services.push(serde_json::to_value(service)?);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    services
+}
+
+/// What changes on every write: last_modified and capacity's `updated`.
+fn without_times(mut services: Vec<Value>) -> Vec<Value> {
+    for service in &mut services {
+        let object = service.as_object_mut().unwrap();
+        object.remove("last_modified");
+        if let Some(capacity) = object.get_mut("capacity").and_then(Value::as_object_mut) {
+            capacity.remove("updated");
+        }
+    }
+    services
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    let mut conn = db.conn().await;
+    let row: crate::helpers::TextRow =
+        diesel::sql_query(format!("SELECT count(*)::text AS text FROM {table}"))
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    row.text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_sample_directory_round_trips_through_hsds() {
+    let source = TestDb::seeded().await;
+    let exported = export(&source).await;
+    assert!(exported.len() > 300);
+    let file = serde_json::to_vec(&exported).unwrap();
+
+    let app = TestApp::spawn_on(TestDb::bare().await).await;
+    let admin = app.key("admin", None).await;
+    let before = crate::database::fingerprint(&app.db).await;
+    let dry = import(
+        &app,
+        &admin,
+        "?dry_run=true",
+        "application/json",
+        file.clone(),
+    )
+    .await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    assert_eq!(dry.body["dry_run"], true);
+    assert_eq!(dry.body["services_created"], exported.len());
+    assert_eq!(
+        crate::database::fingerprint(&app.db).await,
+        before,
+        "a dry run writes nothing"
+    );
+
+    let first = import(&app, &admin, "", "application/json", file.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["services_created"], exported.len());
+    assert!(first.body["organizations_created"].as_u64().unwrap() > 100);
+
+    let imported = export(&app.db).await;
+    assert_eq!(
+        without_times(imported),
+        without_times(exported.clone()),
+        "the import reproduces the directory"
+    );
+    // Every row, counted (a location that no service offers is not part of
+    // a services export).
+    for table in [
+        "service_categories",
+        "service_at_location",
+        "phones",
+        "schedules",
+        "service_areas",
+        "match_locations",
+        "match_reach",
+        "(SELECT DISTINCT location_id FROM service_at_location) AS used",
+    ] {
+        assert_eq!(
+            count(&app.db, table).await,
+            count(&source, table).await,
+            "{table}"
+        );
+    }
+
+    // Again: nothing changes, not even last_modified or the audit trail.
+    let audit = count(&app.db, "audit_log").await;
+    let fingerprint = crate::database::fingerprint(&app.db).await;
+    let second = import(&app, &admin, "", "application/json", file).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["services_unchanged"], exported.len());
+    assert_eq!(second.body["services_updated"], 0);
+    assert_eq!(second.body["locations_updated"], 0);
+    assert_eq!(count(&app.db, "audit_log").await, audit);
+    assert_eq!(crate::database::fingerprint(&app.db).await, fingerprint);
+}
+
+#[tokio::test]
+async fn one_bad_record_rejects_the_whole_file() {
+    let source = TestDb::seeded().await;
+    let mut services = export(&source).await;
+    services.truncate(50);
+    services[37]["service_at_locations"] = json!([]);
+    services[37]["delivery"] = json!(["in_person"]);
+    services[41]["phones"] = json!([{"number": "không có"}]);
+    let app = TestApp::spawn_on(TestDb::bare().await).await;
+    let admin = app.key("admin", None).await;
+    let before = crate::database::fingerprint(&app.db).await;
+    let answer = import(
+        &app,
+        &admin,
+        "",
+        "application/json",
+        serde_json::to_vec(&services).unwrap(),
+    )
+    .await;
+    answer.assert_problem(422, Some("records[37].location_ids"), Some("required"));
+    answer.assert_problem(422, Some("records[41].phones[0].number"), Some("format"));
+    assert_eq!(
+        answer.body["errors"].as_array().unwrap().len(),
+        2,
+        "{}",
+        answer.body
+    );
+    assert_eq!(crate::database::fingerprint(&app.db).await, before);
+
+    // In NDJSON the error says the line.
+    let ndjson: String = services.iter().map(|s| format!("{s}\n")).collect();
+    let answer = import(
+        &app,
+        &admin,
+        "",
+        "application/x-ndjson",
+        ndjson.into_bytes(),
+    )
+    .await;
+    let errors = answer.body["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["field"] == "records[41].phones[0].number" && e["line"] == 42),
+        "{}",
+        answer.body
+    );
+
+    // Not JSON at all: 400, and still nothing written.
+    let answer = import(&app, &admin, "", "application/json", b"[{\"id\": ".to_vec()).await;
+    answer.assert_problem(400, None, None);
+    let answer = import(&app, &admin, "", "application/xml", b"<services/>".to_vec()).await;
+    answer.assert_problem(415, None, None);
+    assert_eq!(crate::database::fingerprint(&app.db).await, before);
+}
+
+#[tokio::test]
+async fn agencies_import_only_into_their_own_organisation() {
+    let app = TestApp::spawn().await;
+    let services = export(&app.db).await;
+    let own: Vec<&Value> = services
+        .iter()
+        .filter(|s| s["organization_id"] == json!(*SA_PA_ORGANIZATION))
+        .collect();
+    let other = services
+        .iter()
+        .find(|s| s["organization_id"] != json!(*SA_PA_ORGANIZATION))
+        .unwrap();
+    let key = app.key("agency", Some(*SA_PA_ORGANIZATION)).await;
+
+    // Its own listings, edited: one update, the rest unchanged.
+    let mut mine: Vec<Value> = own.iter().map(|s| (*s).clone()).collect();
+    mine[0]["description"] = json!("Mô tả mới");
+    let answer = import(
+        &app,
+        &key,
+        "",
+        "application/json",
+        serde_json::to_vec(&mine).unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["services_updated"], 1);
+    assert_eq!(answer.body["services_unchanged"], mine.len() - 1);
+    assert_eq!(
+        answer.body["organizations_updated"], 0,
+        "agencies do not write organisations"
+    );
+
+    // Someone else's: refused, naming the record.
+    mine.push(other.clone());
+    let answer = import(
+        &app,
+        &key,
+        "",
+        "application/json",
+        serde_json::to_vec(&mine).unwrap(),
+    )
+    .await;
+    answer.assert_problem(
+        422,
+        Some(&format!("records[{}].organization_id", mine.len() - 1)),
+        Some("own_organization"),
+    );
+}
+
+#[tokio::test]
+async fn the_csv_template_imports_and_reimports_unchanged() {
+    let app = TestApp::spawn().await;
+    let key = app.key("agency", Some(*SA_PA_ORGANIZATION)).await;
+    let csv = "external_id,name,categories,delivery,phone,min_age,genders,languages,days,opens_at,closes_at,location_external_id,location_name,address,province_code,latitude,longitude,confidential,capacity_available,capacity_maximum,capacity_unit\n\
+               sapa-drop-in,Điểm hỗ trợ Sa Pa,shelter;mental_health,in_person,0214 555 0111,16,female;other,vi;hnj,MO;TU;WE;TH;FR,07:30,17:00,sapa-house,Nhà an toàn Sa Pa,5 Xuân Viên,15,22.3402,103.8448,true,4,10,beds\n\
+               sapa-phone,Tư vấn qua điện thoại,mental_health,remote,0214 555 0112,,,,,,,,,,,,,,,,\n";
+    let first = import(&app, &key, "", "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["services_created"], 2);
+    assert_eq!(first.body["locations_created"], 1);
+    let id = ketnoi::import::external_id(
+        ketnoi::domain::ids::OrganizationId(*SA_PA_ORGANIZATION),
+        "service",
+        "sapa-drop-in",
+    );
+    let service = app
+        .send(
+            Some(&key),
+            reqwest::Method::GET,
+            &format!("/v1/services/{id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(service.status, 200, "{}", service.body);
+    assert_eq!(
+        service.body["categories"],
+        json!(["mental_health", "shelter"])
+    );
+    assert_eq!(service.body["locations"][0]["confidential"], true);
+    assert_eq!(service.body["capacity"]["available"], 4);
+    assert_eq!(
+        service.body["schedules"][0]["byday"],
+        json!(["MO", "TU", "WE", "TH", "FR"])
+    );
+    // The public sees the new shelter redacted.
+    let (_, _, public) = app.get_json(&format!("/v1/services/{id}")).await;
+    assert_eq!(public["locations"][0]["redacted"], true);
+
+    let second = import(&app, &key, "", "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(second.body["services_unchanged"], 2, "{}", second.body);
+    assert_eq!(second.body["locations_unchanged"], 1);
+
+    // A bad row names its line and column.
+    let bad = "external_id,name,categories,delivery,province_code\nx,Tên,astrology,remote,15\n";
+    let answer = import(&app, &key, "", "text/csv", bad.as_bytes().to_vec()).await;
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert_eq!(answer.body["errors"][0]["line"], 2);
+    let unknown = "external_id,nom\nx,Tên\n";
+    import(&app, &key, "", "text/csv", unknown.as_bytes().to_vec())
+        .await
+        .assert_problem(400, None, None);
+}

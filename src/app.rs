@@ -124,6 +124,34 @@ where
     result.and(closed)
 }
 
+/// Like [`with_database`], but when a server already manages the embedded
+/// cluster (it holds the folder's lock), works on that running cluster
+/// instead of refusing: `ketnoi keys create` while `ketnoi serve` runs.
+async fn with_shared_database<F, Fut>(args: &DatabaseArgs, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String, bool) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if Database::external_url(args).is_none() {
+        match EmbeddedCluster::open(&args.data_dir, args.pg_bin_dir.as_deref()) {
+            Err(crate::embedded::ClusterError::Locked(_)) => {
+                let cluster = EmbeddedCluster::locate(&args.data_dir, args.pg_bin_dir.as_deref())?;
+                if cluster.is_running()? {
+                    return work(cluster.database_url(), true).await;
+                }
+                anyhow::bail!(
+                    "another ketnoi process holds {} but its cluster is not running",
+                    args.data_dir.display()
+                );
+            }
+            // Not locked: release it and go the usual way.
+            Ok(cluster) => drop(cluster),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    with_database(args, work).await
+}
+
 /// SIGINT and SIGTERM, caught from the moment `listen` is called.
 struct StopSignal {
     interrupt: tokio::signal::unix::Signal,
@@ -264,7 +292,7 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
     use crate::api::keys::{KeyRequest, check_request};
     use crate::db::models::keys;
 
-    with_database(args, |url, _| async move {
+    with_shared_database(args, |url, _| async move {
         migrate(&url).await?;
         let mut conn = command_connection(&url).await?;
         let mut out = std::io::stdout();
@@ -345,7 +373,7 @@ async fn import_command(database_args: &DatabaseArgs, args: &ImportArgs) -> anyh
     };
     let entries = crate::import::parse(format, &bytes, importer.agency)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    with_database(database_args, |url, _| async move {
+    with_shared_database(database_args, |url, _| async move {
         migrate(&url).await?;
         let mut conn = command_connection(&url).await?;
         match crate::import::run(&mut conn, importer, entries, args.dry_run).await {
@@ -394,7 +422,7 @@ async fn export_command(database_args: &DatabaseArgs, args: &ExportArgs) -> anyh
     } else {
         Audience::Public
     };
-    with_database(database_args, |url, _| async move {
+    with_shared_database(database_args, |url, _| async move {
         migrate(&url).await?;
         let mut conn = command_connection(&url).await?;
         let mut out: Box<dyn Write> = match &args.output {

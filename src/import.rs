@@ -25,7 +25,7 @@ use crate::db::models::writes::{
     self, Action, AuditEntry, LocationWrite, ServiceWrite, WriteError, location_document,
     organization_document,
 };
-use crate::db::schema::{locations as locations_table, services as services_table};
+use crate::db::schema::services as services_table;
 use crate::domain::Invalid;
 use crate::domain::ids::{KeyId, LocationId, OrganizationId, ServiceId};
 use crate::domain::listing::{LocationDocument, Validated};
@@ -531,6 +531,20 @@ fn check(entries: Vec<Entry>, importer: Importer) -> Result<Vec<Checked>, Import
     }
 }
 
+/// Whether two location documents describe the same place: equal, with
+/// coordinates within 1e-9 degree (0.1 mm). Stored geography can come back
+/// one unit in the last place off what was sent; that is not a change.
+fn same_location(a: &LocationDocument, b: &LocationDocument) -> bool {
+    let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
+    close(a.latitude, b.latitude)
+        && close(a.longitude, b.longitude)
+        && LocationDocument {
+            latitude: b.latitude,
+            longitude: b.longitude,
+            ..a.clone()
+        } == *b
+}
+
 fn json(value: &impl Serialize) -> Result<serde_json::Value, DbError> {
     serde_json::to_value(value).map_err(|_| DbError::Corrupt {
         column: "audit",
@@ -577,6 +591,14 @@ async fn apply(
         after,
     };
     writes::defer_refresh(conn).await?;
+    let started = std::time::Instant::now();
+    let phase = |name: &str| {
+        tracing::debug!(
+            phase = name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "import"
+        )
+    };
 
     // Organisations: admins write the ones the file describes; every
     // record's organisation must exist by the end.
@@ -636,6 +658,7 @@ async fn apply(
         return Err(ImportError::Invalid(missing));
     }
 
+    phase("organizations");
     // Locations, once each, matched by id.
     let mut location_owner: HashMap<LocationId, (Position, OrganizationId)> = HashMap::new();
     let mut wanted_locations: Vec<(
@@ -670,20 +693,12 @@ async fn apply(
             }
         }
     }
-    let location_ids: Vec<Uuid> = wanted_locations.iter().map(|w| w.2.0).collect();
+    let location_ids: Vec<LocationId> = wanted_locations.iter().map(|w| w.2).collect();
     let mut stored_locations: HashMap<LocationId, (OrganizationId, LocationDocument)> =
         HashMap::new();
     for chunk in location_ids.chunks(5000) {
-        let found: Vec<LocationId> = locations_table::table
-            .filter(locations_table::id.eq_any(chunk))
-            .select(locations_table::id)
-            .load(conn)
-            .await?;
-        for id in found {
-            if let Some((record, _)) = locations::get(conn, id).await? {
-                stored_locations
-                    .insert(id, (record.row.organization_id, location_document(&record)));
-            }
+        for (id, record) in locations::load_many(conn, chunk).await? {
+            stored_locations.insert(id, (record.row.organization_id, location_document(&record)));
         }
     }
     let mut location_writes = Vec::new();
@@ -701,7 +716,7 @@ async fn apply(
                 ));
                 continue;
             }
-            Some((_, before)) if *before == document => {
+            Some((_, before)) if same_location(before, &document) => {
                 report.locations_unchanged += 1;
                 continue;
             }
@@ -764,6 +779,7 @@ async fn apply(
             })?
     };
 
+    phase("locations");
     // Services, matched by id; equal ones are left alone.
     let ids: Vec<ServiceId> = records.iter().map(|r| r.record.service_id).collect();
     let mut before = HashMap::new();
@@ -839,6 +855,7 @@ async fn apply(
     if !problems.is_empty() {
         return Err(ImportError::Invalid(problems));
     }
+    phase("services compared");
     let writes_: Vec<ServiceWrite<'_>> = service_writes
         .iter()
         .map(
@@ -867,11 +884,14 @@ async fn apply(
                 WriteError::Db(error) => ImportError::Db(error),
             })?;
     }
+    phase("services written");
     touched.extend(writes_.iter().map(|w| w.id));
     touched.sort();
     touched.dedup();
     writes::refresh(conn, &touched).await?;
+    phase("matcher tables rebuilt");
     writes::audit(conn, &audit).await?;
+    phase("audited");
     Ok(report)
 }
 

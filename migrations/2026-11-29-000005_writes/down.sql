@@ -1,3 +1,7 @@
+DROP TRIGGER services_check_codes ON services;
+CREATE TRIGGER services_check_codes BEFORE INSERT OR UPDATE ON services
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_check_service_codes();
+
 DROP TRIGGER locations_refresh_match ON locations;
 CREATE TRIGGER locations_refresh_match AFTER UPDATE OF point, confidential ON locations
     FOR EACH ROW EXECUTE FUNCTION ketnoi_refresh_match_of_location();
@@ -28,7 +32,35 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION ketnoi_refresh_match(service uuid) RETURNS void
+CREATE OR REPLACE FUNCTION ketnoi_touch_service_of_part() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM ketnoi_touch_service(OLD.service_id);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM ketnoi_touch_service(NEW.service_id);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION ketnoi_touch_services_of_phone() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    phone phones;
+BEGIN
+    FOREACH phone IN ARRAY ARRAY[OLD, NEW] LOOP
+        CONTINUE WHEN phone IS NULL;
+        PERFORM ketnoi_touch_service(id) FROM services
+            WHERE id = phone.service_id
+               OR organization_id = phone.organization_id
+               OR id IN (SELECT service_id FROM service_at_location WHERE location_id = phone.location_id);
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+DROP FUNCTION ketnoi_refresh_match(uuid);
+CREATE FUNCTION ketnoi_refresh_match(service uuid) RETURNS void
     LANGUAGE plpgsql AS $$
 DECLARE
     total double precision;
@@ -61,6 +93,13 @@ BEGIN
     WHERE s.id = service AND s.delivery_remote AND s.service_area_m2 IS NULL;
 END $$;
 
+DROP FUNCTION ketnoi_refresh_match_many(uuid[]);
+DROP FUNCTION ketnoi_service_area_m2(uuid);
+CREATE FUNCTION ketnoi_service_area_m2(service uuid) RETURNS double precision
+    LANGUAGE sql STABLE
+    RETURN (SELECT round(ST_Area(ST_Union(coalesce(a.extent::geometry, p.boundary::geometry))::geography))
+            FROM service_areas a LEFT JOIN provinces p ON p.code = a.province_code
+            WHERE a.service_id = service);
 DROP FUNCTION ketnoi_refresh_deferred();
 ALTER TABLE locations DROP COLUMN archived_at;
 DROP TABLE audit_log;

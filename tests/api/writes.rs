@@ -1063,3 +1063,60 @@ pub async fn import(
         body,
     }
 }
+
+#[tokio::test]
+async fn an_archived_location_leaves_listings_and_matches_and_comes_back() {
+    let app = TestApp::spawn().await;
+    let key = app.key("agency", Some(*LEGAL_AID)).await;
+    let location = format!("/v1/locations/{}", *LEGAL_AID_LOCATION);
+    let service = format!("/v1/services/{}", *LEGAL_AID_SERVICE);
+    let shown = |body: &Value| {
+        body["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["id"] == json!(*LEGAL_AID_LOCATION))
+    };
+    let (_, _, before) = app.get_json(&service).await;
+    assert!(shown(&before));
+
+    let tag = app.etag_of(&key, &location).await;
+    let archived = app
+        .send(Some(&key), Method::DELETE, &location, None, Some(&tag))
+        .await;
+    assert_eq!(archived.status, 200, "{}", archived.body);
+    assert!(archived.body["archived_at"].is_string());
+    app.problem(&location, 404).await;
+    let (_, _, after) = app.get_json(&service).await;
+    assert!(
+        !shown(&after),
+        "an archived location leaves its services' listings"
+    );
+
+    // The service's document still links it, and can be changed.
+    let tag = app.etag_of(&key, &service).await;
+    let patched = app
+        .send(
+            Some(&key),
+            Method::PATCH,
+            &service,
+            Some(&json!({"description": "Chi nhánh chính tạm đóng"})),
+            Some(&tag),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+
+    let tag = app.etag_of(&key, &location).await;
+    let restored = app
+        .send(
+            Some(&key),
+            Method::POST,
+            &format!("{location}/restore"),
+            None,
+            Some(&tag),
+        )
+        .await;
+    assert_eq!(restored.status, 200, "{}", restored.body);
+    let (_, _, again) = app.get_json(&service).await;
+    assert!(shown(&again), "restored, it is listed again");
+}

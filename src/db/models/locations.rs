@@ -100,6 +100,40 @@ pub async fn get(
     )))
 }
 
+/// Many locations by id, archived ones included.
+pub async fn load_many(
+    mut conn: &AsyncPgConnection,
+    ids: &[LocationId],
+) -> Result<HashMap<LocationId, LocationRecord>, DbError> {
+    let rows: Vec<(LocationRow, Option<String>, String)> = locations::table
+        .inner_join(provinces::table)
+        .left_join(wards::table.on(locations::ward_code.eq(wards::code.nullable())))
+        .filter(locations::id.eq_any(ids.iter().map(|id| id.0)))
+        .select((
+            LocationRow::as_select(),
+            wards::name.nullable(),
+            provinces::name,
+        ))
+        .load(&mut conn)
+        .await?;
+    let found: Vec<LocationId> = rows.iter().map(|(row, _, _)| row.id).collect();
+    let mut phones = load_phones(conn, PhoneOwners::Locations(&found)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, ward_name, province_name)| {
+            (
+                row.id,
+                LocationRecord {
+                    phones: phones.remove(&row.id.0).unwrap_or_default(),
+                    row,
+                    ward_name,
+                    province_name,
+                },
+            )
+        })
+        .collect())
+}
+
 /// The locations of many services at once, grouped by service; archived
 /// locations are left out.
 pub async fn load_for_services(

@@ -75,7 +75,7 @@ pub async fn defer_refresh(conn: &mut DbConn) -> Result<(), DbError> {
 pub async fn refresh(conn: &mut DbConn, ids: &[ServiceId]) -> Result<(), DbError> {
     let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
     for chunk in ids.chunks(CHUNK) {
-        diesel::sql_query("SELECT ketnoi_refresh_match(id) FROM unnest($1::uuid[]) AS id")
+        diesel::sql_query("SELECT ketnoi_refresh_match_many($1::uuid[])")
             .bind::<Array<SqlUuid>, _>(chunk)
             .execute(conn)
             .await?;
@@ -302,9 +302,10 @@ fn province(code: &str) -> Result<&'static str, DbError> {
         })
 }
 
-/// Checks that every linked location belongs to the service's organisation
-/// and is not archived. An unknown id and another organisation's get the
-/// same answer, so that nothing leaks.
+/// Checks that every linked location belongs to the service's organisation.
+/// An unknown id and another organisation's get the same answer, so that
+/// nothing leaks. Archived locations may stay linked (a document read back
+/// lists them): they are left out of listings and matches until restored.
 async fn check_location_links(
     conn: &mut DbConn,
     writes: &[ServiceWrite<'_>],
@@ -319,7 +320,6 @@ async fn check_location_links(
     for chunk in wanted.chunks(CHUNK * 10) {
         let found: Vec<(LocationId, OrganizationId)> = locations::table
             .filter(locations::id.eq_any(chunk))
-            .filter(locations::archived_at.is_null())
             .select((locations::id, locations::organization_id))
             .load(conn)
             .await?;
@@ -334,7 +334,7 @@ async fn check_location_links(
                     format!("location_ids[{i}]"),
                     Invalid::new(
                         "own_location",
-                        "not a current location of the service's organisation",
+                        "not a location of the service's organisation",
                     ),
                 ));
             }
@@ -444,13 +444,20 @@ pub async fn write_services(
             .execute(conn)
             .await?;
     }
-    for write in writes {
-        if let Some(assured_date) = write.assured_date {
-            diesel::update(services::table.find(write.id))
-                .set(services::assured_date.eq(assured_date))
-                .execute(conn)
-                .await?;
-        }
+    let (verified, dates): (Vec<Uuid>, Vec<Option<NaiveDate>>) = writes
+        .iter()
+        .filter_map(|w| w.assured_date.map(|date| (w.id.0, date)))
+        .unzip();
+    for (ids, dates) in verified.chunks(CHUNK * 10).zip(dates.chunks(CHUNK * 10)) {
+        diesel::sql_query(
+            "UPDATE services s SET assured_date = t.date \
+             FROM unnest($1::uuid[], $2::date[]) AS t(id, date) \
+             WHERE s.id = t.id AND s.assured_date IS DISTINCT FROM t.date",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Nullable<diesel::sql_types::Date>>, _>(dates)
+        .execute(conn)
+        .await?;
     }
 
     // Parts are replaced wholesale; their ids derive from the service id
@@ -602,7 +609,9 @@ async fn check_places(conn: &mut DbConn, writes: &[LocationWrite<'_>]) -> Result
         "SELECT t.ordinal FROM unnest($1::text[], $2::float8[], $3::float8[]) \
              WITH ORDINALITY AS t(code, lon, lat, ordinal) \
          JOIN provinces p ON p.code = t.code \
-         WHERE NOT ST_DWithin(p.boundary, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography, $4)",
+         CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) AS point) g \
+         WHERE CASE WHEN ST_Covers(p.boundary::geometry, g.point) THEN false \
+                    ELSE NOT ST_DWithin(p.boundary, g.point::geography, $4) END",
     )
     .bind::<Array<Text>, _>(&codes)
     .bind::<Array<Double>, _>(&lons)

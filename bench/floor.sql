@@ -25,7 +25,7 @@ FROM service_at_location sal
 JOIN locations l ON l.id = sal.location_id
 JOIN provinces p ON p.code = l.province_code
 LEFT JOIN wards w ON w.code = l.ward_code
-WHERE sal.service_id = ANY($1) ORDER BY l.name, l.id;
+WHERE sal.service_id = ANY($1) AND l.archived_at IS NULL ORDER BY l.name, l.id;
 SELECT id, organization_id, service_id, location_id, number, extension, type, description,
        description_en, languages
 FROM phones WHERE location_id IN (SELECT location_id FROM service_at_location WHERE service_id = ANY($1))

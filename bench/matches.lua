@@ -48,6 +48,8 @@ function init(args)
   index = (offset or 0) % #bodies + 1
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  -- The matcher serves caseworkers: a key made by bench/matches.
+  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("KETNOI_BENCH_KEY") or "")
 end
 
 function request()

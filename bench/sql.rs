@@ -9,7 +9,7 @@ use ketnoi::db::models::matcher::{PointColumn, statements};
 
 fn main() -> std::process::ExitCode {
     let wanted = std::env::args().nth(1).unwrap_or_default();
-    for (name, sql) in statements(PointColumn::Public) {
+    for (name, sql) in statements(PointColumn::Exact) {
         if name == wanted {
             return match writeln!(std::io::stdout(), "{sql}") {
                 Ok(()) => std::process::ExitCode::SUCCESS,
@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
             };
         }
     }
-    let names: Vec<&str> = statements(PointColumn::Public)
+    let names: Vec<&str> = statements(PointColumn::Exact)
         .iter()
         .map(|(n, _)| *n)
         .collect();

@@ -312,7 +312,7 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
                 let spec = check_request(&mut conn, request)
                     .await
                     .map_err(|error| anyhow::anyhow!("{}", error.problem().detail))?;
-                let (key, token) = keys::create(&mut conn, &spec).await?;
+                let (key, token) = keys::create_audited(&mut conn, &spec, None).await?;
                 writeln!(out, "{token}")?;
                 tracing::info!(id = %key.id, prefix = %key.prefix, role = key.role.as_str(),
                     "created an API key; its secret is printed above and stored nowhere");
@@ -342,7 +342,7 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
                 }
             }
             KeysCommand::Revoke { id } => {
-                let key = keys::revoke(&mut conn, crate::domain::ids::KeyId(*id))
+                let key = keys::revoke_audited(&mut conn, crate::domain::ids::KeyId(*id), None)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("no key has this id"))?;
                 writeln!(out, "revoked {} ({})", key.id, key.prefix)?;

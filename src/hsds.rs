@@ -897,6 +897,12 @@ pub fn record(service: Service) -> Result<Record, Problems> {
     if let Err(found) = document.clone().validate() {
         problems.extend(found);
     }
+    if let Some(Err(invalid)) = service
+        .assured_date
+        .map(crate::domain::listing::plausible_date)
+    {
+        problems.push(("assured_date".into(), invalid));
+    }
     if let Some(organization) = &organization
         && let Err(found) = organization.clone().validate()
     {

@@ -677,7 +677,7 @@ async fn apply(
                     checked.position,
                     format!("{path}.id"),
                     "own_location",
-                    "this location belongs to another organisation",
+                    "this id is used by a record your organisation cannot change",
                 )),
                 Some(_) => {}
                 None => {
@@ -712,7 +712,7 @@ async fn apply(
                     *position,
                     format!("{path}.id"),
                     "own_location",
-                    "this location belongs to another organisation",
+                    "this id is used by a record your organisation cannot change",
                 ));
                 continue;
             }
@@ -804,11 +804,11 @@ async fn apply(
         let id = checked.record.service_id;
         let mut document = checked.record.service.clone();
         document.organization_id = Some(checked.organization_id);
-        // Only admins verify listings.
-        let assured_date = if importer.agency.is_none() {
-            Some(checked.record.assured_date)
-        } else {
-            None
+        // Only admins verify listings, and a record without a date keeps
+        // the stored one (a CSV file has no such column).
+        let assured_date = match (importer.agency, checked.record.assured_date) {
+            (None, Some(date)) => Some(Some(date)),
+            _ => None,
         };
         let stored_date = stored_meta.get(&id).and_then(|(_, date)| *date);
         match (stored_meta.get(&id), before.get(&id)) {
@@ -817,7 +817,7 @@ async fn apply(
                     checked.position,
                     "id",
                     "own_service",
-                    "this id belongs to another organisation's service",
+                    "this id is used by a record your organisation cannot change",
                 ));
                 continue;
             }

@@ -102,6 +102,9 @@ CREATE FUNCTION ketnoi_service_area_m2(service uuid) RETURNS double precision
             WHERE a.service_id = service);
 DROP FUNCTION ketnoi_refresh_deferred();
 ALTER TABLE locations DROP COLUMN archived_at;
+-- Archived locations were left out of the matcher's tables; without the
+-- column they are ordinary locations again.
+SELECT ketnoi_refresh_match(id) FROM services;
 DROP TABLE audit_log;
 DROP FUNCTION ketnoi_audit_log_append_only();
 DROP TABLE api_keys;

@@ -85,8 +85,10 @@ CREATE FUNCTION ketnoi_refresh_match_many(ids uuid[]) RETURNS void
 BEGIN
     -- One rebuild at a time per service: two transactions editing its parts
     -- would otherwise each rebuild from their own snapshot. In id order, so
-    -- that two bulk rebuilds cannot deadlock.
-    PERFORM 1 FROM services WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
+    -- that two bulk rebuilds cannot deadlock; NO KEY UPDATE, as the API's
+    -- own locks, so that inserting a part (whose foreign key takes KEY
+    -- SHARE on the service) is never blocked by it.
+    PERFORM 1 FROM services WHERE id = ANY (ids) ORDER BY id FOR NO KEY UPDATE;
     UPDATE services s SET service_area_m2 = computed.total
     FROM (SELECT id, ketnoi_service_area_m2(id) AS total FROM unnest(ids) AS id) computed
     WHERE s.id = computed.id AND s.service_area_m2 IS DISTINCT FROM computed.total;

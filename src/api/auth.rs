@@ -198,6 +198,11 @@ impl FailedAttempts {
         if clients.len() > 100_000 {
             let window = self.window;
             clients.retain(|_, (start, _)| now.duration_since(*start) < window);
+            // Still that many within one window (a spray of addresses): start
+            // over rather than grow without bound.
+            if clients.len() > 100_000 {
+                clients.clear();
+            }
         }
         let entry = clients.entry(client).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {

@@ -96,7 +96,12 @@ pub async fn import_services(
         key_id: caller.key_id(),
         agency: caller.agency_of(),
     };
-    let entries = parse(format, &body, importer.agency)?;
+    // Parsing and checking tens of megabytes is CPU work: off the server's
+    // worker thread.
+    let agency = importer.agency;
+    let entries = web::block(move || parse(format, &body, agency))
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))??;
     let mut conn = state.conn().await?;
     let report = run(
         &mut conn,

@@ -13,7 +13,6 @@ use super::extract::{ApiJson, parse_uuid};
 use super::problem::{ApiError, FieldError, responses};
 use crate::db::models::keys::{self, KeyRecord, KeySpec};
 use crate::db::models::organizations;
-use crate::db::models::writes::{self, Action};
 use crate::domain::ids::{KeyId, OrganizationId};
 use crate::domain::keys::Role;
 
@@ -76,6 +75,18 @@ pub struct KeyRequest {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Instants PostgreSQL stores: years 1 to 9999.
+fn check_instant(field: &str, at: DateTime<Utc>, errors: &mut Vec<FieldError>) {
+    use chrono::Datelike;
+    if !(1..=9999).contains(&at.year()) {
+        errors.push(FieldError::new(
+            field,
+            "range",
+            "instants fall between the years 1 and 9999",
+        ));
+    }
+}
+
 /// Checks a key request against the rules every path (API and command
 /// line) shares.
 pub async fn check_request(
@@ -107,6 +118,16 @@ pub async fn check_request(
     }
     if request.label.chars().count() > 200 {
         errors.push(FieldError::new("label", "length", "at most 200 characters"));
+    }
+    if request.label.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            "label",
+            "format",
+            "must not contain control characters",
+        ));
+    }
+    if let Some(at) = request.expires_at {
+        check_instant("expires_at", at, &mut errors);
     }
     if request.expires_at.is_some_and(|at| at <= Utc::now()) {
         errors.push(FieldError::new(
@@ -148,7 +169,7 @@ pub async fn create_key(
     caller.require(&[Role::Admin])?;
     let mut conn = state.conn().await?;
     let spec = check_request(&mut conn, body.0).await?;
-    let (key, token) = keys::create(&mut conn, &spec).await?;
+    let (key, token) = keys::create_audited(&mut conn, &spec, caller.key_id()).await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header(("Cache-Control", "no-store"))
         .json(NewKeyView {
@@ -215,8 +236,15 @@ pub async fn change_key(
 ) -> Result<web::Json<KeyView>, ApiError> {
     caller.require(&[Role::Admin])?;
     let id = KeyId(parse_uuid(&id, "id")?);
+    let mut errors = Vec::new();
+    if let Some(at) = body.0.expires_at {
+        check_instant("expires_at", at, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Unprocessable(errors));
+    }
     let mut conn = state.conn().await?;
-    let key = keys::set_expiry(&mut conn, id, body.0.expires_at)
+    let key = keys::set_expiry_audited(&mut conn, id, body.0.expires_at, caller.key_id())
         .await?
         .ok_or(ApiError::NotFound("key"))?;
     Ok(web::Json(key.into()))
@@ -244,18 +272,8 @@ pub async fn revoke_key(
     caller.require(&[Role::Admin])?;
     let id = KeyId(parse_uuid(&id, "id")?);
     let mut conn = state.conn().await?;
-    let key = keys::revoke(&mut conn, id)
+    let key = keys::revoke_audited(&mut conn, id, caller.key_id())
         .await?
         .ok_or(ApiError::NotFound("key"))?;
-    writes::audit_one(
-        &mut conn,
-        caller.key_id(),
-        Action::Revoke,
-        "api_key",
-        id.0,
-        None,
-        Some(serde_json::json!({"revoked_at": key.revoked_at})),
-    )
-    .await?;
     Ok(web::Json(key.into()))
 }

@@ -177,7 +177,7 @@ impl ApiError {
             Self::UnsupportedMediaType(expected) => format!("expected {expected}"),
             Self::PayloadTooLarge => "the request body is larger than allowed".into(),
             Self::Unavailable(_) => {
-                "the database is not reachable at the moment; try again shortly".into()
+                "the database could not answer at the moment; try again shortly".into()
             }
             Self::Internal(_) => "something went wrong on our side; it has been logged".into(),
             Self::Status(status) => status
@@ -253,7 +253,7 @@ impl ResponseError for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        if error.is_unavailable() {
+        if error.is_unavailable() || error.is_retryable() {
             Self::Unavailable(error.into())
         } else {
             Self::Internal(error.into())
@@ -265,7 +265,7 @@ impl ApiError {
     /// For queries that carry a person's values: the cause is logged
     /// without the database's message, which could quote them.
     pub fn from_private_query(error: DbError) -> Self {
-        if error.is_unavailable() {
+        if error.is_unavailable() || error.is_retryable() {
             Self::Unavailable(error.without_details())
         } else {
             Self::Internal(error.without_details())

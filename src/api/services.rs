@@ -63,6 +63,11 @@ pub struct ServiceListQuery {
     /// `2026-01-31T00:00:00Z`; encode `+` as `%2B`): a change feed, oldest
     /// change first, archived services included with their status.
     pub modified_after: Option<DateTime<Utc>>,
+    /// With `modified_after`: also services changed at exactly that instant
+    /// whose id is greater. To follow the feed, pass the last item's
+    /// `last_modified` and `id`: no change is skipped, even when thousands
+    /// share one instant (an import).
+    pub after_id: Option<uuid::Uuid>,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
@@ -145,6 +150,13 @@ impl ServiceListQuery {
             }
             plausible
         });
+        if self.after_id.is_some() && self.modified_after.is_none() {
+            errors.push(FieldError::new(
+                "after_id",
+                "requires",
+                "after_id is only meaningful with modified_after",
+            ));
+        }
         let page = PageRequest::new(self.page, self.per_page)
             .map_err(|page_errors| {
                 errors.extend(
@@ -163,6 +175,7 @@ impl ServiceListQuery {
                     statuses,
                     near,
                     modified_after,
+                    after_id: self.after_id.map(ServiceId),
                     visibility,
                 },
                 page,
@@ -718,6 +731,12 @@ pub async fn verify_service(
     caller.require(&[Role::Admin])?;
     let id = service_id(&id)?;
     let date = body.0.assured_date;
+    if let Some(Err(invalid)) = date.map(crate::domain::listing::plausible_date) {
+        return Err(ApiError::Unprocessable(vec![FieldError::invalid(
+            "assured_date",
+            invalid,
+        )]));
+    }
     if date.is_some_and(|date| date > Utc::now().date_naive() + chrono::Days::new(1)) {
         return Err(ApiError::Unprocessable(vec![FieldError::new(
             "assured_date",

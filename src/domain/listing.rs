@@ -279,9 +279,31 @@ impl OrganizationDocument {
     }
 }
 
+/// Whether a text holds a control character other than a line break or a
+/// tab (PostgreSQL refuses NUL outright).
+fn has_control(value: &str) -> bool {
+    value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// Dates PostgreSQL stores: years 1 to 9999.
+pub fn plausible_date(date: NaiveDate) -> Result<(), Invalid> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&date.year()) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "range",
+            "dates fall between the years 1 and 9999",
+        ))
+    }
+}
+
 fn check_url(problems: &mut Problems, path: &str, url: &Option<String>) {
     if let Some(url) = url
         && (url.len() > 2048
+            || has_control(url)
             || !(url.starts_with("http://") || url.starts_with("https://"))
             || !url.validate_url())
     {
@@ -291,7 +313,7 @@ fn check_url(problems: &mut Problems, path: &str, url: &Option<String>) {
 
 fn check_email(problems: &mut Problems, path: &str, email: &Option<String>) {
     if let Some(email) = email
-        && (email.len() > 254 || !email.validate_email())
+        && (email.len() > 254 || has_control(email) || !email.validate_email())
     {
         problems.push(path, "email", "must be an email address");
     }
@@ -531,6 +553,25 @@ pub fn parse_extent(value: &serde_json::Value) -> Result<geo::MultiPolygon<f64>,
     }
 }
 
+/// A service area as it is stored and read back: a GeoJSON MultiPolygon of
+/// floating-point positions (a Polygon, or integer coordinates, sent in
+/// describe the same area).
+pub fn extent_json(multi: &geo::MultiPolygon<f64>) -> serde_json::Value {
+    let ring = |line: &geo::LineString<f64>| -> Vec<[f64; 2]> {
+        line.coords().map(|c| [c.x, c.y]).collect()
+    };
+    let coordinates: Vec<Vec<Vec<[f64; 2]>>> = multi
+        .iter()
+        .map(|polygon| {
+            std::iter::once(polygon.exterior())
+                .chain(polygon.interiors())
+                .map(ring)
+                .collect()
+        })
+        .collect();
+    serde_json::json!({"type": "MultiPolygon", "coordinates": coordinates})
+}
+
 impl ServiceDocument {
     /// Puts lists whose order means nothing in one order, so that equal
     /// documents compare equal.
@@ -545,6 +586,13 @@ impl ServiceDocument {
         eligibility.residence_provinces = eligibility.residence_provinces.take().map(sorted_unique);
         eligibility.required_documents =
             sorted_unique(std::mem::take(&mut eligibility.required_documents));
+        for area in &mut self.service_areas {
+            if let Some(extent) = area.extent.as_mut()
+                && let Ok(multi) = parse_extent(extent)
+            {
+                *extent = extent_json(&multi);
+            }
+        }
         self
     }
 
@@ -664,6 +712,14 @@ impl ServiceDocument {
                     "give opens_at and closes_at together, or neither for all day",
                 ),
                 _ => {}
+            }
+            for (field, date) in [
+                ("valid_from", schedule.valid_from),
+                ("valid_to", schedule.valid_to),
+            ] {
+                if let Some(date) = date {
+                    problems.check(format!("{at}.{field}"), plausible_date(date));
+                }
             }
             if let (Some(from), Some(to)) = (schedule.valid_from, schedule.valid_to)
                 && to < from
@@ -884,6 +940,23 @@ mod tests {
         assert_eq!(parse_extent(&point).unwrap_err().rule, "geojson_type");
         let square = json!({"type": "Polygon", "coordinates": [[[105.0, 21.0], [106.0, 21.0], [106.0, 22.0], [105.0, 22.0], [105.0, 21.0]]]});
         assert!(parse_extent(&square).is_ok());
+    }
+
+    #[test]
+    fn a_polygon_and_its_multipolygon_are_the_same_area() {
+        let mut a = service();
+        a.service_areas.push(ServiceAreaDocument {
+            description: None,
+            description_en: None,
+            province_code: None,
+            extent: Some(json!({"type": "Polygon", "coordinates": [[[105, 21], [106, 21], [106, 22], [105, 21]]]})),
+        });
+        let mut b = service();
+        b.service_areas.push(ServiceAreaDocument {
+            extent: Some(json!({"type": "MultiPolygon", "coordinates": [[[[105.0, 21.0], [106.0, 21.0], [106.0, 22.0], [105.0, 21.0]]]]})),
+            ..a.service_areas[0].clone()
+        });
+        assert_eq!(a.normalized(), b.normalized());
     }
 
     #[test]

@@ -265,6 +265,67 @@ async fn the_csv_template_imports_and_reimports_unchanged() {
     assert_eq!(second.body["services_unchanged"], 2, "{}", second.body);
     assert_eq!(second.body["locations_unchanged"], 1);
 
+    // Both rows were written in one transaction, at one instant: the change
+    // feed's cursor still walks them one by one.
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(10))
+        .format("%Y-%m-%dT%H:%M:%S%.fZ")
+        .to_string();
+    let mut cursor = format!("modified_after={since}");
+    let mut seen = Vec::new();
+    for _ in 0..1000 {
+        let page = app
+            .send(
+                Some(&key),
+                reqwest::Method::GET,
+                &format!("/v1/services?{cursor}&per_page=1"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let Some(last) = page.body["contents"].as_array().unwrap().last().cloned() else {
+            break;
+        };
+        seen.push(last["id"].as_str().unwrap().to_owned());
+        let instant = last["last_modified"].as_str().unwrap().replace('+', "%2B");
+        cursor = format!(
+            "modified_after={instant}&after_id={}",
+            last["id"].as_str().unwrap()
+        );
+    }
+    assert!(seen.contains(&id.to_string()), "{seen:?}");
+    assert_eq!(
+        seen.len(),
+        seen.iter().collect::<std::collections::HashSet<_>>().len()
+    );
+
+    // A polygon area given as a Polygon with whole numbers is the same area
+    // the second time.
+    let area = json!([{
+        "id": id, "name": "Điểm hỗ trợ Sa Pa", "status": "active", "categories": ["mental_health"],
+        "delivery": ["remote"],
+        "service_areas": [{"extent_type": "geojson",
+                           "extent": "{\"type\": \"Polygon\", \"coordinates\": [[[103, 22], [104, 22], [104, 23], [103, 22]]]}"}]
+    }]);
+    let first = import(
+        &app,
+        &key,
+        "",
+        "application/json",
+        serde_json::to_vec(&area).unwrap(),
+    )
+    .await;
+    assert_eq!(first.body["services_updated"], 1, "{}", first.body);
+    let again = import(
+        &app,
+        &key,
+        "",
+        "application/json",
+        serde_json::to_vec(&area).unwrap(),
+    )
+    .await;
+    assert_eq!(again.body["services_unchanged"], 1, "{}", again.body);
+
     // A bad row names its line and column.
     let bad = "external_id,name,categories,delivery,province_code\nx,Tên,astrology,remote,15\n";
     let answer = import(&app, &key, "", "text/csv", bad.as_bytes().to_vec()).await;

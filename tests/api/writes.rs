@@ -1079,6 +1079,17 @@ async fn an_archived_location_leaves_listings_and_matches_and_comes_back() {
     };
     let (_, _, before) = app.get_json(&service).await;
     assert!(shown(&before));
+    // Near the archived place (and far from the service's other one).
+    let near = "/v1/services?near=21.71501,104.8968&radius_m=500&category=legal_aid";
+    let near_ids = |page: &Value| -> Vec<Value> {
+        page["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].clone())
+            .collect()
+    };
+    assert!(near_ids(&app.get_json(near).await.2).contains(&json!(*LEGAL_AID_SERVICE)));
 
     let tag = app.etag_of(&key, &location).await;
     let archived = app

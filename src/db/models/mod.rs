@@ -44,6 +44,21 @@ impl DbError {
         )
     }
 
+    /// Whether the transaction lost a race with another (a deadlock or a
+    /// serialization failure): nothing was written, and trying again will
+    /// likely succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Query(diesel::result::Error::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    diesel::result::DatabaseErrorKind::SerializationFailure
+                ) || info.message().starts_with("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
     /// The same failure with the database's message left out: a message can
     /// quote the values of the query, and some queries carry a person's.
     pub fn without_details(self) -> anyhow::Error {

@@ -122,7 +122,7 @@ pub async fn lock(conn: &mut DbConn, id: OrganizationId) -> Result<bool, DbError
     let found: Option<OrganizationId> = organizations::table
         .find(id)
         .select(organizations::id)
-        .for_update()
+        .for_no_key_update()
         .first(conn)
         .await
         .optional()?;

@@ -222,6 +222,9 @@ pub struct ServiceFilter {
     /// Services with a location within the radius of the point.
     pub near: Option<(Coordinates, RadiusM)>,
     pub modified_after: Option<DateTime<Utc>>,
+    /// With `modified_after`: services changed at exactly that instant
+    /// with a greater id count as after it too (a keyset cursor).
+    pub after_id: Option<ServiceId>,
     /// What the reader may see.
     pub visibility: Visibility,
 }
@@ -265,6 +268,7 @@ fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
                 .eq_any(
                     service_at_location::table
                         .inner_join(locations::table)
+                        .filter(locations::archived_at.is_null())
                         .filter(locations::province_code.eq(code))
                         .select(service_at_location::service_id),
                 )
@@ -280,6 +284,7 @@ fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
             services::id.eq_any(
                 service_at_location::table
                     .inner_join(locations::table)
+                    .filter(locations::archived_at.is_null())
                     .filter(st_dwithin(
                         locations::public_point,
                         point(centre.lon(), centre.lat()),
@@ -290,7 +295,14 @@ fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
         );
     }
     if let Some(after) = filter.modified_after {
-        query = query.filter(services::last_modified.gt(after));
+        query = match filter.after_id {
+            None => query.filter(services::last_modified.gt(after)),
+            Some(id) => query.filter(
+                services::last_modified
+                    .gt(after)
+                    .or(services::last_modified.eq(after).and(services::id.gt(id))),
+            ),
+        };
     }
     query
 }
@@ -341,6 +353,7 @@ pub async fn search(
             let nearest = min(st_distance(locations::public_point, centre));
             let ranked: Vec<(ServiceId, Option<f64>)> = service_at_location::table
                 .inner_join(locations::table)
+                .filter(locations::archived_at.is_null())
                 .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
                 .filter(st_dwithin(
                     locations::public_point,

@@ -21,7 +21,7 @@ use super::organizations::OrganizationRecord;
 use super::parts::{NewPhone, NewSchedule, NewServiceArea, PhoneRecord};
 use super::services::{NewServiceCategory, ServiceRecord};
 use crate::db::DbConn;
-use crate::db::postgis::{multipolygon_coordinates, point, to_postgis};
+use crate::db::postgis::{point, to_postgis};
 use crate::db::schema::{
     audit_log, locations, organizations, phones, schedules, service_areas, service_at_location,
     service_categories, services,
@@ -33,7 +33,7 @@ use crate::domain::ids::{
 };
 use crate::domain::listing::{
     CapacityDocument, EligibilityDocument, LocationDocument, OrganizationDocument, PhoneDocument,
-    ScheduleDocument, ServiceAreaDocument, ServiceDocument, Validated, parse_extent,
+    ScheduleDocument, ServiceAreaDocument, ServiceDocument, Validated, extent_json, parse_extent,
 };
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::DeliveryMode;
@@ -155,12 +155,10 @@ pub fn service_document(record: &ServiceRecord, location_ids: Vec<LocationId>) -
                 description: area.description.clone(),
                 description_en: area.description_en.clone(),
                 province_code: area.province_code.clone(),
-                extent: area.extent.as_ref().map(|extent| {
-                    serde_json::json!({
-                        "type": "MultiPolygon",
-                        "coordinates": multipolygon_coordinates(extent),
-                    })
-                }),
+                extent: area
+                    .extent
+                    .as_ref()
+                    .map(|extent| extent_json(&crate::db::postgis::to_geo(extent))),
             })
             .collect(),
     }
@@ -404,6 +402,7 @@ pub async fn write_services(
                 services::capacity_available.eq(capacity_number(capacity.available)),
                 services::capacity_maximum.eq(capacity_number(capacity.maximum)),
                 services::capacity_unit.eq(capacity.unit),
+                services::capacity_updated.eq(d.capacity.is_some().then(chrono::Utc::now)),
             ),
         ));
     }
@@ -440,10 +439,24 @@ pub async fn write_services(
                 services::capacity_available.eq(excluded(services::capacity_available)),
                 services::capacity_maximum.eq(excluded(services::capacity_maximum)),
                 services::capacity_unit.eq(excluded(services::capacity_unit)),
+                // Places changed: now; else when they last did.
+                services::capacity_updated.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+                >(
+                    "CASE WHEN (services.capacity_available, services.capacity_maximum, \
+                     services.capacity_unit) IS DISTINCT FROM (excluded.capacity_available, \
+                     excluded.capacity_maximum, excluded.capacity_unit) THEN now() \
+                     ELSE services.capacity_updated END",
+                )),
             ))
             .execute(conn)
             .await?;
     }
+    // The upsert never moves a service to another organisation; if one of
+    // the ids was another organisation's (created meanwhile by a concurrent
+    // write), refuse, and the caller's transaction takes it all back.
+    let organizations: Vec<Uuid> = writes.iter().map(|w| w.organization_id.0).collect();
+    check_owners(conn, "services", &ids, &organizations, "own_service").await?;
     let (verified, dates): (Vec<Uuid>, Vec<Option<NaiveDate>>) = writes
         .iter()
         .filter_map(|w| w.assured_date.map(|date| (w.id.0, date)))
@@ -579,6 +592,43 @@ pub async fn write_services(
     Ok(())
 }
 
+/// Refuses a batch in which a row of `table` (`services` or `locations`)
+/// belongs to another organisation than the one it was written for.
+async fn check_owners(
+    conn: &mut DbConn,
+    table: &'static str,
+    ids: &[Uuid],
+    organizations: &[Uuid],
+    rule: &'static str,
+) -> Result<(), WriteError> {
+    let foreign: Vec<Ordinal> = diesel::sql_query(format!(
+        "SELECT t.ordinal FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS t(id, owner, ordinal) \
+         JOIN {table} r ON r.id = t.id WHERE r.organization_id <> t.owner"
+    ))
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<SqlUuid>, _>(organizations)
+    .load(conn)
+    .await?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(WriteError::Invalid(
+        foreign
+            .iter()
+            .map(|o| {
+                (
+                    usize::try_from(o.ordinal - 1).unwrap_or_default(),
+                    "id".to_owned(),
+                    Invalid::new(
+                        rule,
+                        "this id is used by a record your organisation cannot change",
+                    ),
+                )
+            })
+            .collect(),
+    ))
+}
+
 #[derive(QueryableByName)]
 struct Ordinal {
     #[diesel(sql_type = BigInt)]
@@ -705,6 +755,8 @@ pub async fn write_locations(
             .await?;
     }
     let ids: Vec<Uuid> = writes.iter().map(|w| w.id.0).collect();
+    let organizations: Vec<Uuid> = writes.iter().map(|w| w.organization_id.0).collect();
+    check_owners(conn, "locations", &ids, &organizations, "own_location").await?;
     let mut phone_rows_ = Vec::new();
     for write in writes {
         phone_rows(
@@ -918,7 +970,7 @@ pub async fn lock_service(
     Ok(services::table
         .find(id)
         .select((services::organization_id, services::status))
-        .for_update()
+        .for_no_key_update()
         .first(conn)
         .await
         .optional()?)
@@ -932,7 +984,7 @@ pub async fn lock_location(
     let found: Option<(OrganizationId, Option<chrono::DateTime<chrono::Utc>>)> = locations::table
         .find(id)
         .select((locations::organization_id, locations::archived_at))
-        .for_update()
+        .for_no_key_update()
         .first(conn)
         .await
         .optional()?;

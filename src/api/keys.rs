@@ -209,8 +209,18 @@ pub async fn list_keys(
 #[serde(deny_unknown_fields)]
 pub struct KeyChange {
     /// When the key stops working (a past instant expires it now); `null`
-    /// for never.
+    /// for never. Required: leaving it out does not clear it.
+    #[serde(deserialize_with = "required_nullable")]
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A field that must be present but may be `null` (serde would otherwise
+/// read a missing `Option` as `null`).
+fn required_nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    Option::deserialize(deserializer)
 }
 
 /// Set when a key expires (admins only).

@@ -916,6 +916,15 @@ async fn admins_manage_keys_and_failed_attempts_are_slowed_down() {
     .await
     .assert_problem(422, Some("role"), None);
 
+    app.send(
+        Some(&admin),
+        Method::PATCH,
+        &format!("/v1/keys/{id}"),
+        Some(&json!({})),
+        None,
+    )
+    .await
+    .assert_problem(422, Some("expires_at"), Some("required"));
     // Expired, then revoked: 401 each time.
     let expired = app
         .send(

@@ -188,8 +188,9 @@ impl ServiceListQuery {
 /// Search services: by category, organisation, province, status, distance
 /// and modification time; nearest first with `near`, oldest change first
 /// with `modified_after`, else by name. Confidential locations are redacted
-/// for the public and other agencies, and distances to them measured to
-/// their rounded point.
+/// for the public and agencies, and distances to them measured to their
+/// rounded point; caseworkers and admins see them, and distances to them,
+/// exactly.
 #[utoipa::path(
     tag = "directory",
     params(ServiceListQuery),

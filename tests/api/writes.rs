@@ -824,6 +824,25 @@ async fn each_role_reads_what_it_may() {
             assert!(alone.body["phones"].as_array().unwrap().is_empty());
         }
     }
+    // Distances in a search go to the points the reader sees.
+    let near = "/v1/services?near=22.3363,103.8438&radius_m=50000&category=shelter&per_page=100"
+        .to_owned();
+    let distance = |page: &Value| {
+        page["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == json!(*SHELTER_SERVICE))
+            .map(|s| s["distance_m"].as_f64().unwrap())
+            .unwrap()
+    };
+    let public = distance(&read(None, near.clone()).await.body);
+    let exact = distance(&read(Some(keys.caseworker.clone()), near.clone()).await.body);
+    assert_ne!(
+        public, exact,
+        "a caseworker's distance is to the exact point"
+    );
+
     // A bad key is never read as the public.
     read(Some(keys.revoked.clone()), service.clone())
         .await

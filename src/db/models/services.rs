@@ -229,6 +229,21 @@ pub struct ServiceFilter {
     pub visibility: Visibility,
 }
 
+impl ServiceFilter {
+    /// The location column distances are measured to: the exact point for
+    /// readers who see every shelter exactly (caseworkers, admins), else
+    /// the public one, so that distances from several places cannot locate
+    /// a shelter.
+    fn point_column(&self) -> diesel::expression::SqlLiteral<postgis_diesel::sql_types::Geography> {
+        let column = if self.visibility == Visibility::Everything {
+            "locations.point"
+        } else {
+            "locations.public_point"
+        };
+        diesel::dsl::sql(column)
+    }
+}
+
 type ServiceIdQuery = services::BoxedQuery<'static, Pg, diesel::sql_types::Uuid>;
 
 /// The ids of the services that pass every filter, as a subquery.
@@ -286,7 +301,7 @@ fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
                     .inner_join(locations::table)
                     .filter(locations::archived_at.is_null())
                     .filter(st_dwithin(
-                        locations::public_point,
+                        filter.point_column(),
                         point(centre.lon(), centre.lat()),
                         f64::from(radius.metres()),
                     ))
@@ -347,21 +362,20 @@ pub async fn search(
         }
         Some((centre, radius)) => {
             let centre = point(centre.lon(), centre.lat());
-            // Distance to the nearest location within the radius; public
-            // points, so a confidential shelter cannot be located by
-            // distances from several places.
-            let nearest = min(st_distance(locations::public_point, centre));
+            // Distance to the nearest location within the radius, to the
+            // points this reader may see.
+            let nearest = min(st_distance(filter.point_column(), centre));
             let ranked: Vec<(ServiceId, Option<f64>)> = service_at_location::table
                 .inner_join(locations::table)
                 .filter(locations::archived_at.is_null())
                 .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
                 .filter(st_dwithin(
-                    locations::public_point,
+                    filter.point_column(),
                     centre,
                     f64::from(radius.metres()),
                 ))
                 .group_by(service_at_location::service_id)
-                .select((service_at_location::service_id, nearest))
+                .select((service_at_location::service_id, nearest.clone()))
                 .order_by((nearest, service_at_location::service_id))
                 .limit(page.limit())
                 .offset(page.offset())

@@ -412,25 +412,30 @@ pub async fn create_service(
 }
 
 /// Locks a service the caller may change and checks `If-Match`; returns
-/// its organisation.
+/// its organisation and its document as stored, both from one load.
 async fn lock_for_update(
     conn: &mut DbConn,
     caller: &Caller,
     id: ServiceId,
     if_match: &IfMatch,
     required: bool,
-) -> Result<OrganizationId, ApiError> {
-    let (organization, _) = writes::lock_service(conn, id)
+) -> Result<(OrganizationId, ServiceDocument), ApiError> {
+    let organization = writes::lock_service(conn, id)
         .await?
         .ok_or(ApiError::NotFound("service"))?;
     caller.require_owner(organization, "service")?;
-    let (_, current) = owner_view(conn, id).await?;
+    let record = services::get(conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("service"))?;
+    let links = writes::linked_locations(conn, &[id]).await?.remove(&id);
+    let before = writes::service_document(&record, links.unwrap_or_default());
+    let current = etag::of(&ServiceView::new(record, Audience::Full))?;
     if required {
         if_match.require(&current)?;
     } else {
         if_match.check(&current)?;
     }
-    Ok(organization)
+    Ok((organization, before))
 }
 
 fn service_id(raw: &str) -> Result<ServiceId, ApiError> {
@@ -468,8 +473,8 @@ pub async fn replace_service(
     let mut conn = state.conn().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let organization = lock_for_update(conn, &caller, id, &if_match, true).await?;
-            let before = current_document(conn, id).await?;
+            let (organization, before) =
+                lock_for_update(conn, &caller, id, &if_match, true).await?;
             save_service(
                 conn,
                 &caller,
@@ -518,8 +523,8 @@ pub async fn patch_service(
     let mut conn = state.conn().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let organization = lock_for_update(conn, &caller, id, &if_match, true).await?;
-            let before = current_document(conn, id).await?;
+            let (organization, before) =
+                lock_for_update(conn, &caller, id, &if_match, true).await?;
             let document = merge_patch(&before, &body.0)?;
             save_service(
                 conn,
@@ -550,8 +555,7 @@ async fn change_status(
     let mut conn = state.conn().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            lock_for_update(conn, &caller, id, &if_match, true).await?;
-            let before = current_document(conn, id).await?;
+            let (_, before) = lock_for_update(conn, &caller, id, &if_match, true).await?;
             writes::set_service_status(conn, id, status).await?;
             let after = current_document(conn, id).await?;
             writes::audit_one(
@@ -676,8 +680,7 @@ pub async fn set_capacity(
     let mut conn = state.conn().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            lock_for_update(conn, &caller, id, &if_match, false).await?;
-            let before = current_document(conn, id).await?;
+            let (_, before) = lock_for_update(conn, &caller, id, &if_match, false).await?;
             writes::set_capacity(conn, id, &capacity).await?;
             let after = current_document(conn, id).await?;
             writes::audit_one(

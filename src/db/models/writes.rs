@@ -961,15 +961,15 @@ pub async fn history(
     Ok((rows, total))
 }
 
-/// Locks a service for the rest of the transaction; its organisation and
-/// status, if it exists.
+/// Locks a service for the rest of the transaction; its organisation, if
+/// it exists.
 pub async fn lock_service(
     conn: &mut DbConn,
     id: ServiceId,
-) -> Result<Option<(OrganizationId, String)>, DbError> {
+) -> Result<Option<OrganizationId>, DbError> {
     Ok(services::table
         .find(id)
-        .select((services::organization_id, services::status))
+        .select(services::organization_id)
         .for_no_key_update()
         .first(conn)
         .await

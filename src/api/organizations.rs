@@ -19,6 +19,7 @@ use crate::domain::ids::{OrganizationId, ServiceId};
 use crate::domain::keys::Role;
 use crate::domain::listing::OrganizationDocument;
 use crate::domain::page::PageRequest;
+use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
 
 /// Pagination parameters.
@@ -47,10 +48,39 @@ impl PageQuery {
     }
 }
 
-/// Organisations by name.
+/// Organisation search parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrganizationListQuery {
+    /// Search words, in Vietnamese or English, with or without diacritics,
+    /// forgiving small typos: names and descriptions, most relevant first.
+    /// At most 200 characters.
+    #[param(example = "tro giup phap ly", max_length = 200)]
+    pub q: Option<String>,
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+}
+
+/// Parses optional search words, naming `field` when they break a rule.
+pub fn search_words(value: Option<&str>, field: &str) -> Result<Option<SearchText>, ApiError> {
+    value
+        .map(|words| {
+            SearchText::parse(words).map_err(|invalid| {
+                ApiError::InvalidRequest(vec![FieldError::invalid(field, invalid)])
+            })
+        })
+        .transpose()
+}
+
+/// Organisations by name, or by relevance to search words.
 #[utoipa::path(
     tag = "directory",
-    params(PageQuery),
+    params(OrganizationListQuery),
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of organisations", body = Page<OrganizationView>),
@@ -63,11 +93,17 @@ impl PageQuery {
 pub async fn list_organizations(
     state: web::Data<AppState>,
     _caller: Caller,
-    query: ApiQuery<PageQuery>,
+    query: ApiQuery<OrganizationListQuery>,
 ) -> Result<web::Json<Page<OrganizationView>>, ApiError> {
-    let page = query.0.page_request()?;
+    let query = query.0;
+    let words = search_words(query.q.as_deref(), "q")?;
+    let page = PageQuery {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .page_request()?;
     let mut conn = state.conn().await?;
-    let (records, total) = organizations::list(&mut conn, page).await?;
+    let (records, total) = organizations::list(&mut conn, words.as_ref(), page).await?;
     let contents = records.into_iter().map(OrganizationView::from).collect();
     Ok(web::Json(Page::new(contents, total, page)))
 }

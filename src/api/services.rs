@@ -27,6 +27,7 @@ use crate::domain::keys::Role;
 use crate::domain::listing::{CapacityDocument, ServiceDocument, changed_fields};
 use crate::domain::page::PageRequest;
 use crate::domain::province::ProvinceCode;
+use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
 
 /// Search parameters. Every filter given narrows the result.
@@ -68,6 +69,14 @@ pub struct ServiceListQuery {
     /// `last_modified` and `id`: no change is skipped, even when thousands
     /// share one instant (an import).
     pub after_id: Option<uuid::Uuid>,
+    /// Search words, in Vietnamese or English, with or without diacritics
+    /// (`tro giup phap ly` finds `Trợ giúp pháp lý`), forgiving small typos:
+    /// names, descriptions and category labels. Most relevant first (with
+    /// `near`, the nearest among equally relevant), except in a change feed
+    /// (`modified_after`), which keeps its order. Quotes make a phrase,
+    /// `-word` excludes. At most 200 characters.
+    #[param(example = "tro giup phap ly", max_length = 200)]
+    pub q: Option<String>,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
@@ -150,6 +159,11 @@ impl ServiceListQuery {
             }
             plausible
         });
+        let search = self.q.as_deref().and_then(|words| {
+            SearchText::parse(words)
+                .map_err(|invalid| errors.push(FieldError::invalid("q", invalid)))
+                .ok()
+        });
         if self.after_id.is_some() && self.modified_after.is_none() {
             errors.push(FieldError::new(
                 "after_id",
@@ -176,6 +190,7 @@ impl ServiceListQuery {
                     near,
                     modified_after,
                     after_id: self.after_id.map(ServiceId),
+                    search,
                     visibility,
                 },
                 page,
@@ -185,9 +200,10 @@ impl ServiceListQuery {
     }
 }
 
-/// Search services: by category, organisation, province, status, distance
-/// and modification time; nearest first with `near`, oldest change first
-/// with `modified_after`, else by name. Confidential locations are redacted
+/// Search services: by words (`q`, Vietnamese-aware), category,
+/// organisation, province, status, distance and modification time. Oldest
+/// change first with `modified_after`; else most relevant first with `q`;
+/// else nearest first with `near`; else by name. Confidential locations are redacted
 /// for the public and agencies, and distances to them measured to their
 /// rounded point; caseworkers and admins see them, and distances to them,
 /// exactly.
@@ -221,20 +237,29 @@ pub async fn list_services(
     Ok(web::Json(Page::new(contents, total, page)))
 }
 
-/// A service as this caller may see it, or 404.
-async fn visible_service(
+/// A stored service this caller may see, or 404.
+pub async fn visible_record(
     conn: &mut DbConn,
     caller: &Caller,
     id: ServiceId,
-) -> Result<ServiceView, ApiError> {
-    let record = services::get(conn, id)
+) -> Result<services::ServiceRecord, ApiError> {
+    services::get(conn, id)
         .await?
         .filter(|record| {
             caller
                 .visibility()
                 .allows(record.row.organization_id, record.status)
         })
-        .ok_or(ApiError::NotFound("service"))?;
+        .ok_or(ApiError::NotFound("service"))
+}
+
+/// A service as this caller may see it, or 404.
+async fn visible_service(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: ServiceId,
+) -> Result<ServiceView, ApiError> {
+    let record = visible_record(conn, caller, id).await?;
     let audience = caller.audience_for(record.row.organization_id);
     Ok(ServiceView::new(record, audience))
 }

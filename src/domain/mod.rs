@@ -16,6 +16,7 @@ pub mod matching;
 pub mod page;
 pub mod province;
 pub mod schedule;
+pub mod search;
 pub mod service;
 
 /// Declares a fixed vocabulary as an enum: serde and strum agree on the

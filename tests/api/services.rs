@@ -577,7 +577,7 @@ async fn bad_service_queries_name_the_field_and_rule() {
         ),
         ("page=0", "page", "range"),
         ("per_page=101", "per_page", "range"),
-        ("q=shelter", "q", "unknown_field"),
+        ("query=shelter", "query", "unknown_field"),
         ("page=1&page=2", "page", "duplicate"),
         (
             "category=%27%3B%20DROP%20TABLE%20services%3B--",

@@ -8,6 +8,7 @@ pub mod matcher;
 pub mod organizations;
 pub mod parts;
 pub mod reference;
+pub mod search;
 pub mod services;
 pub mod writes;
 

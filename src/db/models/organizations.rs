@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::DbError;
 use super::parts::{PhoneOwners, PhoneRecord, load_phones};
+use super::{DbError, search};
 use crate::db::DbConn;
 use crate::db::schema::organizations;
 use crate::domain::ids::OrganizationId;
 use crate::domain::page::PageRequest;
+use crate::domain::search::SearchText;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = organizations)]
@@ -60,20 +61,52 @@ pub async fn with_phones(
         .collect())
 }
 
-/// One page of organisations by name, and the total count.
+/// One page of organisations, by name or, with search words, most relevant
+/// first; and the total count.
 pub async fn list(
     conn: &mut DbConn,
+    words: Option<&SearchText>,
     page: PageRequest,
 ) -> Result<(Vec<OrganizationRecord>, i64), DbError> {
-    let total: i64 = organizations::table.count().get_result(conn).await?;
-    let rows = organizations::table
-        .order((organizations::name, organizations::id))
+    let mut count = organizations::table.count().into_boxed();
+    let mut query = organizations::table.into_boxed();
+    if let Some(words) = words {
+        count = count.filter(search::organization_matches(words));
+        query = query
+            .filter(search::organization_matches(words))
+            .order(search::organization_relevance(words).desc());
+    }
+    let total: i64 = count.get_result(conn).await?;
+    let rows = query
+        .then_order_by((organizations::name, organizations::id))
         .limit(page.limit())
         .offset(page.offset())
         .select(OrganizationRow::as_select())
         .load(conn)
         .await?;
     Ok((with_phones(conn, rows).await?, total))
+}
+
+/// Every organisation (matching the words, if any), in the order of
+/// [`list`], and how many.
+pub async fn list_all(
+    conn: &mut DbConn,
+    words: Option<&SearchText>,
+) -> Result<(Vec<OrganizationRecord>, i64), DbError> {
+    let mut query = organizations::table.into_boxed();
+    if let Some(words) = words {
+        query = query
+            .filter(search::organization_matches(words))
+            .order(search::organization_relevance(words).desc());
+    }
+    let rows = query
+        .then_order_by((organizations::name, organizations::id))
+        .select(OrganizationRow::as_select())
+        .load(conn)
+        .await?;
+    let records = with_phones(conn, rows).await?;
+    let total = i64::try_from(records.len()).unwrap_or(i64::MAX);
+    Ok((records, total))
 }
 
 pub async fn get(

@@ -3,11 +3,12 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::DbError;
+use super::{DbError, search};
 use crate::db::DbConn;
 use crate::db::schema::{categories, provinces};
+use crate::domain::search::SearchText;
 
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = categories)]
 pub struct CategoryRow {
     pub code: String,
@@ -22,6 +23,33 @@ pub async fn list_categories(conn: &mut DbConn) -> Result<Vec<CategoryRow>, DbEr
         .order(categories::position)
         .select(CategoryRow::as_select())
         .load(conn)
+        .await?)
+}
+
+/// Categories matching search words, most relevant first.
+pub async fn search_categories(
+    conn: &mut DbConn,
+    words: &SearchText,
+) -> Result<Vec<CategoryRow>, DbError> {
+    Ok(categories::table
+        .filter(search::category_matches(words))
+        .order((
+            search::category_relevance(words).desc(),
+            categories::position,
+        ))
+        .select(CategoryRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Whether a constant text of ours matches search words.
+pub async fn text_matches(
+    conn: &mut DbConn,
+    text: &str,
+    words: &SearchText,
+) -> Result<bool, DbError> {
+    Ok(diesel::select(search::constant_matches(text, words))
+        .get_result(conn)
         .await?)
 }
 

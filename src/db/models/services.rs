@@ -15,7 +15,7 @@ use super::parts::{
     PhoneOwners, PhoneRecord, ScheduleRecord, ServiceAreaRow, load_phones, load_schedules,
     load_service_areas,
 };
-use super::{DbError, parse_stored, parse_stored_list};
+use super::{DbError, parse_stored, parse_stored_list, search};
 use crate::db::DbConn;
 use crate::db::postgis::{point, st_distance, st_dwithin};
 use crate::db::schema::{
@@ -23,9 +23,10 @@ use crate::db::schema::{
 };
 use crate::domain::category::Category;
 use crate::domain::geo::{Coordinates, RadiusM};
-use crate::domain::ids::{OrganizationId, ServiceId};
+use crate::domain::ids::{LocationId, OrganizationId, ServiceAtLocationId, ServiceId};
 use crate::domain::page::PageRequest;
 use crate::domain::province::ProvinceCode;
+use crate::domain::search::SearchText;
 use crate::domain::service::{
     Capacity, CountryCode, DocumentType, Eligibility, Gender, LanguageCode, ServiceStatus,
     VictimStatus,
@@ -225,11 +226,29 @@ pub struct ServiceFilter {
     /// With `modified_after`: services changed at exactly that instant
     /// with a greater id count as after it too (a keyset cursor).
     pub after_id: Option<ServiceId>,
+    /// Services matching these words (`q`, HSDS `search`), most relevant
+    /// first.
+    pub search: Option<SearchText>,
     /// What the reader may see.
     pub visibility: Visibility,
 }
 
 impl ServiceFilter {
+    /// Every service `visibility` lets the reader see, in any status.
+    pub fn visible(visibility: Visibility) -> Self {
+        Self {
+            categories: Vec::new(),
+            organization: None,
+            province: None,
+            statuses: Vec::new(),
+            near: None,
+            modified_after: None,
+            after_id: None,
+            search: None,
+            visibility,
+        }
+    }
+
     /// The location column distances are measured to: the exact point for
     /// readers who see every shelter exactly (caseworkers, admins), else
     /// the public one, so that distances from several places cannot locate
@@ -309,6 +328,9 @@ fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
             ),
         );
     }
+    if let Some(words) = &filter.search {
+        query = query.filter(search::service_matches(words));
+    }
     if let Some(after) = filter.modified_after {
         query = match filter.after_id {
             None => query.filter(services::last_modified.gt(after)),
@@ -349,6 +371,22 @@ pub async fn search(
                 .await?;
             (rows, HashMap::new())
         }
+        None if filter.search.is_some() => {
+            let mut query = services::table
+                .filter(services::id.eq_any(filtered_ids(filter)))
+                .into_boxed();
+            if let Some(words) = &filter.search {
+                query = query.order(search::service_relevance(words, "services.id").desc());
+            }
+            let rows = query
+                .then_order_by((services::name, services::id))
+                .limit(page.limit())
+                .offset(page.offset())
+                .select(ServiceRow::as_select())
+                .load(conn)
+                .await?;
+            (rows, HashMap::new())
+        }
         None => {
             let rows = services::table
                 .filter(services::id.eq_any(filtered_ids(filter)))
@@ -365,7 +403,7 @@ pub async fn search(
             // Distance to the nearest location within the radius, to the
             // points this reader may see.
             let nearest = min(st_distance(filter.point_column(), centre));
-            let ranked: Vec<(ServiceId, Option<f64>)> = service_at_location::table
+            let mut ranked = service_at_location::table
                 .inner_join(locations::table)
                 .filter(locations::archived_at.is_null())
                 .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
@@ -376,7 +414,15 @@ pub async fn search(
                 ))
                 .group_by(service_at_location::service_id)
                 .select((service_at_location::service_id, nearest.clone()))
-                .order_by((nearest, service_at_location::service_id))
+                .into_boxed();
+            // With words, the most relevant first; the nearest among equals.
+            if let Some(words) = &filter.search {
+                ranked = ranked.order_by(
+                    search::service_relevance(words, "service_at_location.service_id").desc(),
+                );
+            }
+            let ranked: Vec<(ServiceId, Option<f64>)> = ranked
+                .then_order_by((nearest, service_at_location::service_id))
                 .limit(page.limit())
                 .offset(page.offset())
                 .load(conn)
@@ -403,6 +449,95 @@ pub async fn search(
         record.distance_m = distances.get(&record.row.id).copied();
     }
     Ok((records, total))
+}
+
+/// The next `limit` ids passing `filter` after `after`, in id order: a
+/// keyset walk through every match, for streams and exports.
+pub async fn ids_after(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    after: Option<ServiceId>,
+    limit: i64,
+) -> Result<Vec<ServiceId>, DbError> {
+    let mut query = services::table
+        .filter(services::id.eq_any(filtered_ids(filter)))
+        .select(services::id)
+        .order(services::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(services::id.gt(after));
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// One page of the (service, location) pairs of the services passing
+/// `filter`, at locations that are not archived (and within the radius,
+/// nearest first, with `near`; else most relevant service first with
+/// search words; else by service name), and the total count.
+pub async fn search_pairs(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    page: PageRequest,
+) -> Result<(Vec<(ServiceId, LocationId)>, i64), DbError> {
+    let pairs = || {
+        let mut query = service_at_location::table
+            .inner_join(locations::table)
+            .inner_join(services::table)
+            .filter(locations::archived_at.is_null())
+            .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
+            .into_boxed();
+        if let Some((centre, radius)) = filter.near {
+            query = query.filter(st_dwithin(
+                filter.point_column(),
+                point(centre.lon(), centre.lat()),
+                f64::from(radius.metres()),
+            ));
+        }
+        query
+    };
+    let total: i64 = pairs().count().get_result(conn).await?;
+    let mut query = pairs();
+    if let Some((centre, _)) = filter.near {
+        query = query.order(st_distance(
+            filter.point_column(),
+            point(centre.lon(), centre.lat()),
+        ));
+    } else if let Some(words) = &filter.search {
+        query = query.order(search::service_relevance(words, "services.id").desc());
+    } else if filter.modified_after.is_some() {
+        query = query.order(services::last_modified);
+    }
+    let found = query
+        .then_order_by((services::name, services::id, locations::id))
+        .limit(page.limit())
+        .offset(page.offset())
+        .select((
+            service_at_location::service_id,
+            service_at_location::location_id,
+        ))
+        .load(conn)
+        .await?;
+    Ok((found, total))
+}
+
+/// The (service, location) pair a service-at-location id names, unless the
+/// location is archived.
+pub async fn pair(
+    conn: &mut DbConn,
+    id: ServiceAtLocationId,
+) -> Result<Option<(ServiceId, LocationId)>, DbError> {
+    Ok(service_at_location::table
+        .inner_join(locations::table)
+        .filter(service_at_location::id.eq(id))
+        .filter(locations::archived_at.is_null())
+        .select((
+            service_at_location::service_id,
+            service_at_location::location_id,
+        ))
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 pub async fn get(conn: &mut DbConn, id: ServiceId) -> Result<Option<ServiceRecord>, DbError> {

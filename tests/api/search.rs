@@ -1,0 +1,212 @@
+//! Vietnamese-aware search on the sample directory: diacritics and case
+//! do not matter, đ is d, small typos are forgiven, the most relevant come
+//! first, and the words combine with every other filter.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+/// Every service `/v1/services?{query}` gives, page by page, in order.
+async fn services(app: &TestApp, query: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for page in 1.. {
+        let (status, _, body) = app
+            .get_json(&format!("/v1/services?{query}&per_page=100&page={page}"))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+        found.extend(body["contents"].as_array().unwrap().iter().cloned());
+        if body["last_page"] == true {
+            break;
+        }
+    }
+    found
+}
+
+fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn has_category(service: &Value, code: &str) -> bool {
+    service["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == code)
+}
+
+fn encode(words: &str) -> String {
+    form_urlencoded::byte_serialize(words.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn diacritics_and_case_do_not_matter() {
+    let app = TestApp::spawn().await;
+    let plain = services(&app, &format!("q={}", encode("tro giup phap ly"))).await;
+    assert!(plain.len() >= 10, "{}", plain.len());
+    for words in ["trợ giúp pháp lý", "Trợ Giúp Pháp Lý", "TRỢ GIÚP PHÁP LÝ"] {
+        let found = services(&app, &format!("q={}", encode(words))).await;
+        assert_eq!(ids(&found), ids(&plain), "{words}");
+    }
+    // Decomposed Unicode (as some keyboards send it) too.
+    let decomposed = "tro\u{0323}\u{0306} giu\u{0301}p pha\u{0301}p ly\u{0301}";
+    assert_eq!(
+        ids(&services(&app, &format!("q={}", encode(decomposed))).await),
+        ids(&plain)
+    );
+    // Relevance: the services named for legal aid lead; those that only
+    // mention it (shelters, case management, which refer on) come after.
+    assert!(
+        plain[0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Trợ giúp pháp lý"),
+        "{}",
+        plain[0]["name"]
+    );
+    let leading = plain
+        .iter()
+        .take_while(|s| has_category(s, "legal_aid"))
+        .count();
+    assert!(leading >= 20, "only the first {leading} are legal aid");
+}
+
+#[tokio::test]
+async fn d_is_dj_and_typos_are_forgiven() {
+    let app = TestApp::spawn().await;
+    let hotline = services(&app, &format!("q={}", encode("duong day nong"))).await;
+    assert!(
+        hotline
+            .iter()
+            .any(|s| s["name"].as_str().unwrap().starts_with("Đường dây nóng")),
+        "đ folds to d"
+    );
+    assert_eq!(
+        ids(&services(&app, &format!("q={}", encode("Đường dây nóng"))).await),
+        ids(&hotline)
+    );
+    // One letter wrong, one doubled: still legal aid first.
+    for typo in ["tro giup phap lu", "tro giupp phap ly"] {
+        let found = services(&app, &format!("q={}", encode(typo))).await;
+        assert!(!found.is_empty(), "{typo}");
+        assert!(
+            has_category(&found[0], "legal_aid"),
+            "{typo}: {}",
+            found[0]["name"]
+        );
+    }
+    // Nonsense finds nothing.
+    assert!(services(&app, "q=xqzvwk").await.is_empty());
+}
+
+#[tokio::test]
+async fn english_words_and_category_labels_are_searched() {
+    let app = TestApp::spawn().await;
+    let english = services(&app, "q=legal%20aid").await;
+    assert!(!english.is_empty());
+    assert!(has_category(&english[0], "legal_aid"));
+    // The shelter category's label, "Nơi tạm trú", finds shelters whose
+    // own texts never say it.
+    let shelters = services(&app, &format!("q={}", encode("noi tam tru"))).await;
+    assert!(
+        shelters.iter().any(|s| {
+            let text = format!("{} {}", s["name"], s["description"]).to_lowercase();
+            has_category(s, "shelter") && !text.contains("tạm trú")
+        }),
+        "a category label finds its services"
+    );
+}
+
+#[tokio::test]
+async fn search_combines_with_filters_and_near() {
+    let app = TestApp::spawn().await;
+    let words = encode("tro giup phap ly");
+    let all = services(&app, &format!("q={words}")).await;
+    let in_lao_cai = services(&app, &format!("q={words}&province=15")).await;
+    assert!(!in_lao_cai.is_empty() && in_lao_cai.len() < all.len());
+    let everywhere: BTreeSet<String> = ids(&all).into_iter().collect();
+    assert!(ids(&in_lao_cai).iter().all(|id| everywhere.contains(id)));
+
+    let near = services(
+        &app,
+        &format!("q={words}&near=22.4856,103.9707&radius_m=100000"),
+    )
+    .await;
+    assert!(!near.is_empty());
+    for service in &near {
+        assert!(everywhere.contains(service["id"].as_str().unwrap()));
+        assert!(service["distance_m"].as_f64().unwrap() <= 100_000.0);
+    }
+
+    let counselling = services(&app, &format!("q={words}&category=mental_health")).await;
+    assert!(counselling.iter().all(|s| has_category(s, "mental_health")));
+
+    // Organisations, and HSDS's `search`, speak the same language.
+    let (status, _, organizations) = app
+        .get_json(&format!(
+            "/v1/organizations?q={}",
+            encode("tro giup phap ly")
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let organizations = organizations["contents"].as_array().unwrap();
+    assert!(!organizations.is_empty());
+    assert!(
+        organizations[0]["name"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("trợ giúp pháp lý"),
+        "{}",
+        organizations[0]["name"]
+    );
+    let (status, _, hsds) = app
+        .get_json(&format!(
+            "/hsds/services?search={}&per_page=100",
+            encode("TRO GIUP PHAP LY")
+        ))
+        .await;
+    assert_eq!(status, 200);
+    // HSDS lists every listed status, as does this /v1 query.
+    let listed = services(
+        &app,
+        &format!("q={words}&status=active,temporarily%20closed"),
+    )
+    .await;
+    let hsds_ids = ids(hsds["contents"].as_array().unwrap());
+    assert_eq!(hsds_ids, ids(&listed[..hsds_ids.len()]));
+}
+
+#[tokio::test]
+async fn bad_search_words_are_named() {
+    let app = TestApp::spawn().await;
+    app.bad_request("/v1/services?q=", "q", "length").await;
+    app.bad_request("/v1/services?q=%20%20", "q", "length")
+        .await;
+    app.bad_request(
+        &format!("/v1/services?q={}", "a".repeat(201)),
+        "q",
+        "length",
+    )
+    .await;
+    app.bad_request("/v1/services?q=a%00b", "q", "characters")
+        .await;
+    app.bad_request("/v1/organizations?q=", "q", "length").await;
+    // Search syntax never reaches SQL as text.
+    for words in [
+        "'; DROP TABLE services; --",
+        "a & | ! (",
+        "\"unclosed",
+        "-",
+        "or",
+    ] {
+        let (status, _, body) = app
+            .get_json(&format!("/v1/services?q={}", encode(words)))
+            .await;
+        assert_eq!(status, 200, "{words}: {body}");
+    }
+}

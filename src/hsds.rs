@@ -1,19 +1,25 @@
-//! Open Referral HSDS 3.0, the exchange format: a service with everything
+//! Open Referral HSDS 3.0, the exchange format: services with everything
 //! nested (organisation, locations, phones, schedules, service areas), as
-//! exported by `ketnoi export` and imported by `POST /v1/import` and
-//! `ketnoi import`.
+//! served under `/hsds`, exported by `ketnoi export` and imported by
+//! `POST /v1/import` and `ketnoi import`.
 //!
 //! Where HSDS has the concept we use its field; where Kết Nối needs more
 //! (categories, structured eligibility, delivery, confidential locations,
-//! province codes, capacity, English texts) the extension fields sit beside
-//! HSDS's, with our API's names. Import reads the extension fields and falls
-//! back to HSDS's own where an extension is absent (categories from the
-//! taxonomy terms, for instance).
+//! province codes, English texts) the extension fields sit beside HSDS's,
+//! with our API's names, as the Kết Nối profile (`openapi/hsds-profile/`)
+//! declares. Service capacity uses HSDS 3.1's `capacities`. Import reads
+//! the extension fields and falls back to HSDS's own where an extension is
+//! absent (categories from the taxonomy terms, for instance).
+//!
+//! HSDS types every field without `null`, so absent values are left out,
+//! never written as `null`.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::views::Audience;
@@ -25,7 +31,7 @@ use crate::db::models::services::ServiceRecord;
 use crate::db::models::writes::service_document;
 use crate::domain::Invalid;
 use crate::domain::category::Category;
-use crate::domain::ids::{LocationId, OrganizationId, ServiceId};
+use crate::domain::ids::{LocationId, OrganizationId, ServiceId, part_id, service_at_location_id};
 use crate::domain::listing::{
     CapacityDocument, EligibilityDocument, LocationDocument, OrganizationDocument, PhoneDocument,
     ScheduleDocument, ServiceAreaDocument, ServiceDocument,
@@ -34,16 +40,22 @@ use crate::domain::service::{
     DeliveryMode, DocumentType, Gender, PhoneType, ServiceStatus, VictimStatus, Weekday,
 };
 
-/// The taxonomy our categories form, as HSDS names it.
+/// The HSDS version served.
+pub const VERSION: &str = "3.0";
+/// The name of the taxonomy our categories form.
 pub const CATEGORY_TAXONOMY: &str = "ketnoi-categories";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Service {
+/// A service's one-to-one fields and its organisation: the items of
+/// `GET /hsds/services` (`compiled/service_list.json`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsServiceSummary)]
+pub struct ServiceSummary {
+    #[schema(format = Uuid)]
     pub id: String,
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub organization_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization: Option<Organization>,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -52,6 +64,7 @@ pub struct Service {
     #[serde(default)]
     pub email: Option<String>,
     pub status: ServiceStatus,
+    /// Set when interpreters can be arranged.
     #[serde(default)]
     pub interpretation_services: Option<String>,
     #[serde(default)]
@@ -67,19 +80,7 @@ pub struct Service {
     #[serde(default)]
     pub last_modified: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub phones: Vec<Phone>,
-    #[serde(default)]
-    pub schedules: Vec<Schedule>,
-    #[serde(default)]
-    pub service_areas: Vec<ServiceArea>,
-    #[serde(default)]
-    pub service_at_locations: Vec<ServiceAtLocation>,
-    #[serde(default)]
-    pub languages: Vec<Language>,
-    #[serde(default)]
-    pub required_documents: Vec<RequiredDocument>,
-    #[serde(default)]
-    pub attributes: Vec<Attribute>,
+    pub organization: Option<Organization>,
 
     // Kết Nối extensions.
     #[serde(default)]
@@ -90,6 +91,7 @@ pub struct Service {
     pub fees_description_en: Option<String>,
     #[serde(default)]
     pub application_process_en: Option<String>,
+    /// Our categories (also given as taxonomy terms in `attributes`).
     #[serde(default)]
     pub categories: Option<Vec<Category>>,
     #[serde(default)]
@@ -102,13 +104,87 @@ pub struct Service {
     pub interpretation_available: Option<bool>,
     #[serde(default)]
     pub free: Option<bool>,
+}
+
+/// A service's one-to-many parts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsServiceParts)]
+pub struct ServiceParts {
     #[serde(default)]
+    pub phones: Vec<Phone>,
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
+    #[serde(default)]
+    pub service_areas: Vec<ServiceArea>,
+    #[serde(default)]
+    pub languages: Vec<Language>,
+    #[serde(default)]
+    pub required_documents: Vec<RequiredDocument>,
+    /// The service's categories, as terms of the `ketnoi-categories`
+    /// taxonomy.
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+    /// HSDS 3.1 service capacity (at most one here).
+    #[serde(default)]
+    pub capacities: Vec<ServiceCapacity>,
+    /// The capacity as exported before HSDS 3.1's `capacities`; read on
+    /// import only.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub capacity: Option<Capacity>,
 }
 
+/// A fully nested service (`compiled/service.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsService)]
+pub struct Service {
+    #[serde(flatten)]
+    pub summary: ServiceSummary,
+    #[serde(flatten)]
+    pub parts: ServiceParts,
+    #[serde(default)]
+    pub service_at_locations: Vec<ServiceAtLocation>,
+}
+
+/// A service nested in its service-at-location: everything but the other
+/// places it is offered at.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsServiceDetail)]
+pub struct ServiceDetail {
+    #[serde(flatten)]
+    pub summary: ServiceSummary,
+    #[serde(flatten)]
+    pub parts: ServiceParts,
+}
+
+/// A service's identity and last change, for `minimal=true`; `name` and
+/// `status` are kept so that the item still satisfies HSDS's schema.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsServiceMinimal)]
+pub struct ServiceMinimal {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+    pub status: ServiceStatus,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A service as one of the shapes HSDS lists ask for.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = HsdsServiceItem)]
+pub enum ServiceItem {
+    Full(Box<Service>),
+    Detail(Box<ServiceDetail>),
+    Summary(Box<ServiceSummary>),
+    Minimal(ServiceMinimal),
+}
+
 /// The eligibility rules HSDS has no field for.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = HsdsEligibility)]
 pub struct Eligibility {
     #[serde(default)]
     pub genders: Option<Vec<Gender>>,
@@ -120,6 +196,38 @@ pub struct Eligibility {
     pub residence_provinces: Option<Vec<String>>,
 }
 
+/// HSDS 3.1 `service_capacity`.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsServiceCapacity)]
+pub struct ServiceCapacity {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub service_id: Option<String>,
+    #[serde(default)]
+    pub unit: Option<Unit>,
+    #[serde(default)]
+    pub available: Option<u32>,
+    #[serde(default)]
+    pub maximum: Option<u32>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, skip_deserializing)]
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// HSDS 3.1 `unit` of a capacity.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsUnit)]
+pub struct Unit {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+}
+
+/// Capacity as exported before HSDS 3.1's `capacities` (import only).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Capacity {
     #[serde(default)]
@@ -128,12 +236,13 @@ pub struct Capacity {
     pub maximum: Option<u32>,
     #[serde(default)]
     pub unit: Option<String>,
-    #[serde(default, skip_deserializing)]
-    pub updated: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsOrganization)]
 pub struct Organization {
+    #[schema(format = Uuid)]
     pub id: String,
     pub name: String,
     #[serde(default)]
@@ -142,21 +251,32 @@ pub struct Organization {
     pub email: Option<String>,
     #[serde(default)]
     pub website: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phones: Vec<Phone>,
     #[serde(default)]
     pub name_en: Option<String>,
     #[serde(default)]
     pub description_en: Option<String>,
+    /// In `GET /hsds/organizations/{id}`: its locations.
+    #[serde(default)]
+    pub locations: Option<Vec<Location>>,
+    /// In `GET /hsds/organizations/{id}`: its services, in brief or (with
+    /// `full_service=true`) fully nested.
+    #[serde(default)]
+    #[schema(no_recursion)]
+    pub services: Option<Vec<ServiceItem>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsPhone)]
 pub struct Phone {
     #[serde(default)]
     pub id: Option<String>,
     pub number: String,
-    /// HSDS types the extension as a number; text is accepted too.
+    /// HSDS types the extension as a number; text is accepted on import.
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub extension: Option<serde_json::Value>,
     #[serde(rename = "type", default)]
     pub phone_type: Option<PhoneType>,
@@ -168,7 +288,9 @@ pub struct Phone {
     pub description_en: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsLanguage)]
 pub struct Language {
     #[serde(default)]
     pub id: Option<String>,
@@ -176,7 +298,9 @@ pub struct Language {
     pub code: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsRequiredDocument)]
 pub struct RequiredDocument {
     #[serde(default)]
     pub id: Option<String>,
@@ -184,7 +308,9 @@ pub struct RequiredDocument {
     pub document: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsAttribute)]
 pub struct Attribute {
     #[serde(default)]
     pub id: Option<String>,
@@ -194,7 +320,11 @@ pub struct Attribute {
     pub taxonomy_term: Option<TaxonomyTerm>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A term of a taxonomy: here, one of our categories, named in Vietnamese
+/// (`language` `vi`) with the English beside it.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsTaxonomyTerm)]
 pub struct TaxonomyTerm {
     #[serde(default)]
     pub id: Option<String>,
@@ -204,11 +334,33 @@ pub struct TaxonomyTerm {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// The taxonomy's name.
     #[serde(default)]
     pub taxonomy: Option<String>,
+    #[serde(default)]
+    pub taxonomy_id: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description_en: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A taxonomy: here only `ketnoi-categories`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsTaxonomy)]
+pub struct Taxonomy {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub version: String,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsSchedule)]
 pub struct Schedule {
     #[serde(default)]
     pub id: Option<String>,
@@ -218,8 +370,10 @@ pub struct Schedule {
     #[serde(default)]
     pub byday: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "08:00:00")]
     pub opens_at: Option<NaiveTime>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "17:00:00")]
     pub closes_at: Option<NaiveTime>,
     #[serde(default)]
     pub valid_from: Option<NaiveDate>,
@@ -231,7 +385,9 @@ pub struct Schedule {
     pub description_en: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsServiceArea)]
 pub struct ServiceArea {
     #[serde(default)]
     pub id: Option<String>,
@@ -250,7 +406,12 @@ pub struct ServiceArea {
     pub description_en: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A service offered at a location (`compiled/service_at_location.json`).
+/// Nested in a service, it carries the location; listed on its own, the
+/// service too.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsServiceAtLocation)]
 pub struct ServiceAtLocation {
     #[serde(default)]
     pub id: Option<String>,
@@ -260,13 +421,20 @@ pub struct ServiceAtLocation {
     pub location_id: Option<String>,
     #[serde(default)]
     pub location: Option<Location>,
+    #[serde(default)]
+    #[schema(no_recursion)]
+    pub service: Option<ServiceItem>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsLocation)]
 pub struct Location {
+    #[schema(format = Uuid)]
     pub id: String,
-    /// `physical`; `redacted` when a confidential location is exported for
-    /// the public (no address, point rounded to 0.1°).
+    /// `physical`; `redacted` (the Kết Nối profile, after HSDS's draft)
+    /// when a confidential location is shown to the public: no address, no
+    /// description, no phones, the point rounded to 0.1°.
     pub location_type: String,
     #[serde(default)]
     pub organization_id: Option<String>,
@@ -278,9 +446,9 @@ pub struct Location {
     pub latitude: Option<f64>,
     #[serde(default)]
     pub longitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<Address>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phones: Vec<Phone>,
     #[serde(default)]
     pub name_en: Option<String>,
@@ -297,7 +465,9 @@ pub struct Location {
     pub confidential: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HsdsAddress)]
 pub struct Address {
     #[serde(default)]
     pub id: Option<String>,
@@ -321,12 +491,13 @@ fn phone(record: &PhoneRecord) -> Phone {
     Phone {
         id: Some(record.id.to_string()),
         number: record.number.clone(),
-        extension: record.extension.as_ref().map(|extension| {
-            extension
-                .parse::<u64>()
-                .map(serde_json::Value::from)
-                .unwrap_or_else(|_| serde_json::Value::from(extension.clone()))
-        }),
+        // HSDS's extension is a number; ours are 1 to 10 digits (a leading
+        // zero is lost).
+        extension: record
+            .extension
+            .as_ref()
+            .and_then(|extension| extension.parse::<u64>().ok())
+            .map(serde_json::Value::from),
         phone_type: Some(record.phone_type),
         description: record.description.clone(),
         languages: record
@@ -334,7 +505,7 @@ fn phone(record: &PhoneRecord) -> Phone {
             .iter()
             .enumerate()
             .map(|(i, code)| Language {
-                id: Some(crate::domain::ids::part_id(record.id.0, "language", i).to_string()),
+                id: Some(part_id(record.id.0, "language", i).to_string()),
                 code: Some(code.clone()),
             })
             .collect(),
@@ -342,7 +513,8 @@ fn phone(record: &PhoneRecord) -> Phone {
     }
 }
 
-fn organization(record: &OrganizationRecord) -> Organization {
+/// An organisation's own fields and phones.
+pub fn organization(record: &OrganizationRecord) -> Organization {
     let row = &record.row;
     Organization {
         id: row.id.to_string(),
@@ -353,10 +525,14 @@ fn organization(record: &OrganizationRecord) -> Organization {
         phones: record.phones.iter().map(phone).collect(),
         name_en: row.name_en.clone(),
         description_en: row.description_en.clone(),
+        locations: None,
+        services: None,
     }
 }
 
-fn location(record: &LocationRecord, audience: Audience) -> Location {
+/// A location as `audience` may see it; `nested` adds its addresses and
+/// phones (HSDS lists carry only one-to-one fields).
+pub fn location(record: &LocationRecord, audience: Audience, nested: bool) -> Location {
     let row = &record.row;
     let redacted = row.confidential && audience == Audience::Public;
     let point = if redacted {
@@ -371,11 +547,11 @@ fn location(record: &LocationRecord, audience: Audience) -> Location {
             v
         }
     };
-    let addresses = if redacted {
+    let addresses = if redacted || !nested {
         Vec::new()
     } else {
         vec![Address {
-            id: Some(crate::domain::ids::part_id(row.id.0, "address", 0).to_string()),
+            id: Some(part_id(row.id.0, "address", 0).to_string()),
             location_id: Some(row.id.to_string()),
             address_1: Some(row.address.clone().unwrap_or_default()),
             city: Some(record.ward_name.clone().unwrap_or_default()),
@@ -385,53 +561,37 @@ fn location(record: &LocationRecord, audience: Audience) -> Location {
             address_type: Some("physical".into()),
         }]
     };
+    let exact = |value: &Option<String>| if redacted { None } else { value.clone() };
     Location {
         id: row.id.to_string(),
         location_type: if redacted { "redacted" } else { "physical" }.into(),
         organization_id: Some(row.organization_id.to_string()),
         name: Some(row.name.clone()),
-        description: if redacted {
-            None
-        } else {
-            row.description.clone()
-        },
+        description: exact(&row.description),
         latitude: Some(round(point.y)),
         longitude: Some(round(point.x)),
         addresses,
-        phones: if redacted {
+        phones: if redacted || !nested {
             Vec::new()
         } else {
             record.phones.iter().map(phone).collect()
         },
         name_en: row.name_en.clone(),
-        description_en: if redacted {
-            None
-        } else {
-            row.description_en.clone()
-        },
-        address: if redacted { None } else { row.address.clone() },
-        ward_code: if redacted {
-            None
-        } else {
-            row.ward_code.clone()
-        },
+        description_en: exact(&row.description_en),
+        address: exact(&row.address),
+        ward_code: exact(&row.ward_code),
         province_code: Some(row.province_code.clone()),
         confidential: Some(row.confidential),
     }
 }
 
-/// A stored service in HSDS, as `audience` may see it.
-pub fn service(
-    record: &ServiceRecord,
-    audience: Audience,
-    categories: &HashMap<String, CategoryRow>,
-) -> Service {
+/// The one-to-one fields of a stored service, with its organisation.
+pub fn summary(record: &ServiceRecord) -> ServiceSummary {
     let document = service_document(record, Vec::new());
     let row = &record.row;
-    let id = row.id;
     let eligibility = document.eligibility;
-    Service {
-        id: id.to_string(),
+    ServiceSummary {
+        id: row.id.to_string(),
         organization_id: Some(row.organization_id.to_string()),
         organization: Some(organization(&record.organization)),
         name: document.name,
@@ -448,6 +608,60 @@ pub fn service(
         maximum_age: eligibility.max_age.map(f64::from),
         assured_date: row.assured_date,
         last_modified: Some(row.last_modified),
+        name_en: document.name_en,
+        description_en: document.description_en,
+        fees_description_en: document.fees_description_en,
+        application_process_en: document.application_process_en,
+        categories: Some(document.categories),
+        delivery: Some(document.delivery),
+        accepting_referrals: Some(document.accepting_referrals),
+        eligibility: Some(Eligibility {
+            genders: eligibility.genders,
+            victim_statuses: eligibility.victim_statuses,
+            nationalities: eligibility.nationalities,
+            residence_provinces: eligibility.residence_provinces,
+        }),
+        interpretation_available: Some(document.interpretation_available),
+        free: Some(document.free),
+    }
+}
+
+/// A category as a term of our taxonomy.
+pub fn taxonomy_term(row: &CategoryRow) -> TaxonomyTerm {
+    let id = Category::parse(&row.code)
+        .map(category_term_id)
+        .unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_URL, row.code.as_bytes()));
+    TaxonomyTerm {
+        id: Some(id.to_string()),
+        code: Some(row.code.clone()),
+        name: Some(row.label_vi.clone()),
+        description: Some(row.description_vi.clone()),
+        taxonomy: Some(CATEGORY_TAXONOMY.into()),
+        taxonomy_id: Some(category_taxonomy_id().to_string()),
+        language: Some("vi".into()),
+        name_en: Some(row.label_en.clone()),
+        description_en: Some(row.description_en.clone()),
+    }
+}
+
+/// Our one taxonomy.
+pub fn category_taxonomy() -> Taxonomy {
+    Taxonomy {
+        id: category_taxonomy_id().to_string(),
+        name: CATEGORY_TAXONOMY.into(),
+        description: "Kết Nối's service categories: the needs a person returning from \
+                      trafficking is entitled to have met (health care, counselling, legal \
+                      aid, shelter, …); see GET /v1/categories"
+            .into(),
+        version: "1".into(),
+    }
+}
+
+/// A stored service's one-to-many parts, as `categories` name them.
+fn parts(record: &ServiceRecord, categories: &HashMap<String, CategoryRow>) -> ServiceParts {
+    let document = service_document(record, Vec::new());
+    let id = record.row.id;
+    ServiceParts {
         phones: record.phones.iter().map(phone).collect(),
         schedules: record
             .schedules
@@ -486,30 +700,21 @@ pub fn service(
                 description_en: area.description_en,
             })
             .collect(),
-        service_at_locations: record
-            .locations
-            .iter()
-            .map(|place| ServiceAtLocation {
-                id: Some(crate::domain::ids::service_at_location_id(id, place.row.id).to_string()),
-                service_id: Some(id.to_string()),
-                location_id: Some(place.row.id.to_string()),
-                location: Some(location(place, audience)),
-            })
-            .collect(),
         languages: document
             .languages
             .iter()
             .enumerate()
             .map(|(i, code)| Language {
-                id: Some(crate::domain::ids::part_id(id.0, "language", i).to_string()),
+                id: Some(part_id(id.0, "language", i).to_string()),
                 code: Some(code.clone()),
             })
             .collect(),
-        required_documents: eligibility
+        required_documents: document
+            .eligibility
             .required_documents
             .iter()
             .map(|document| RequiredDocument {
-                id: Some(crate::domain::ids::part_id(id.0, document.as_str(), 0).to_string()),
+                id: Some(part_id(id.0, document.as_str(), 0).to_string()),
                 document: Some(document.as_str().to_owned()),
             })
             .collect(),
@@ -517,49 +722,131 @@ pub fn service(
             .categories
             .iter()
             .map(|category| {
-                let term_id = category_term_id(*category).to_string();
-                let labels = categories.get(category.as_str());
-                Attribute {
-                    id: Some(crate::domain::ids::part_id(id.0, category.as_str(), 0).to_string()),
-                    taxonomy_term_id: Some(term_id.clone()),
-                    taxonomy_term: Some(TaxonomyTerm {
-                        id: Some(term_id),
+                let term = categories
+                    .get(category.as_str())
+                    .map(taxonomy_term)
+                    .unwrap_or_else(|| TaxonomyTerm {
+                        id: Some(category_term_id(*category).to_string()),
                         code: Some(category.as_str().to_owned()),
-                        name: Some(
-                            labels
-                                .map(|l| l.label_en.clone())
-                                .unwrap_or_else(|| category.as_str().to_owned()),
-                        ),
-                        description: Some(
-                            labels.map(|l| l.description_en.clone()).unwrap_or_default(),
-                        ),
+                        name: Some(category.as_str().to_owned()),
+                        description: Some(String::new()),
                         taxonomy: Some(CATEGORY_TAXONOMY.into()),
-                    }),
+                        taxonomy_id: Some(category_taxonomy_id().to_string()),
+                        language: None,
+                        name_en: None,
+                        description_en: None,
+                    });
+                Attribute {
+                    id: Some(part_id(id.0, category.as_str(), 0).to_string()),
+                    taxonomy_term_id: term.id.clone(),
+                    taxonomy_term: Some(term),
                 }
             })
             .collect(),
-        name_en: document.name_en,
-        description_en: document.description_en,
-        fees_description_en: document.fees_description_en,
-        application_process_en: document.application_process_en,
-        categories: Some(document.categories),
-        delivery: Some(document.delivery),
-        accepting_referrals: Some(document.accepting_referrals),
-        eligibility: Some(Eligibility {
-            genders: eligibility.genders,
-            victim_statuses: eligibility.victim_statuses,
-            nationalities: eligibility.nationalities,
-            residence_provinces: eligibility.residence_provinces,
-        }),
-        interpretation_available: Some(document.interpretation_available),
-        free: Some(document.free),
-        capacity: document.capacity.map(|capacity| Capacity {
-            available: capacity.available,
-            maximum: capacity.maximum,
-            unit: capacity.unit,
-            updated: row.capacity_updated,
-        }),
+        capacities: document
+            .capacity
+            .map(|capacity| ServiceCapacity {
+                id: Some(part_id(id.0, "capacity", 0).to_string()),
+                service_id: Some(id.to_string()),
+                unit: capacity.unit.map(|name| Unit {
+                    id: Some(part_id(id.0, "capacity-unit", 0).to_string()),
+                    name,
+                }),
+                available: capacity.available,
+                maximum: capacity.maximum,
+                description: None,
+                updated: record.row.capacity_updated,
+            })
+            .into_iter()
+            .collect(),
+        capacity: None,
     }
+}
+
+/// A service-at-location's id and location, as nested in its service.
+fn service_at_location(
+    service: ServiceId,
+    place: &LocationRecord,
+    audience: Audience,
+    nested: bool,
+) -> ServiceAtLocation {
+    ServiceAtLocation {
+        id: Some(service_at_location_id(service, place.row.id).to_string()),
+        service_id: Some(service.to_string()),
+        location_id: Some(place.row.id.to_string()),
+        location: Some(location(place, audience, nested)),
+        service: None,
+    }
+}
+
+/// A stored service in HSDS, fully nested, as `audience` may see it.
+pub fn service(
+    record: &ServiceRecord,
+    audience: Audience,
+    categories: &HashMap<String, CategoryRow>,
+) -> Service {
+    Service {
+        summary: summary(record),
+        parts: parts(record, categories),
+        service_at_locations: record
+            .locations
+            .iter()
+            .map(|place| service_at_location(record.row.id, place, audience, true))
+            .collect(),
+    }
+}
+
+/// The service-at-locations of a stored service, each carrying the
+/// service: in brief (lists) or with its parts (`full`).
+pub fn service_at_locations(
+    record: &ServiceRecord,
+    audience: Audience,
+    categories: &HashMap<String, CategoryRow>,
+    full: bool,
+) -> Vec<ServiceAtLocation> {
+    let service = if full {
+        ServiceItem::Detail(Box::new(ServiceDetail {
+            summary: summary(record),
+            parts: parts(record, categories),
+        }))
+    } else {
+        ServiceItem::Summary(Box::new(summary(record)))
+    };
+    record
+        .locations
+        .iter()
+        .map(|place| ServiceAtLocation {
+            service: Some(service.clone()),
+            ..service_at_location(record.row.id, place, audience, full)
+        })
+        .collect()
+}
+
+/// The shape `minimal`/`full` ask for.
+pub fn service_item(
+    record: &ServiceRecord,
+    audience: Audience,
+    categories: &HashMap<String, CategoryRow>,
+    shape: ServiceShape,
+) -> ServiceItem {
+    match shape {
+        ServiceShape::Minimal => ServiceItem::Minimal(ServiceMinimal {
+            id: record.row.id.to_string(),
+            name: record.row.name.clone(),
+            status: record.status,
+            last_modified: record.row.last_modified,
+        }),
+        ServiceShape::Summary => ServiceItem::Summary(Box::new(summary(record))),
+        ServiceShape::Full => ServiceItem::Full(Box::new(service(record, audience, categories))),
+    }
+}
+
+/// How much of each service a list gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceShape {
+    Minimal,
+    Summary,
+    Full,
 }
 
 /// The stable id of a category's taxonomy term.
@@ -567,6 +854,14 @@ pub fn category_term_id(category: Category) -> Uuid {
     Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         format!("urn:ketnoi:category:{}", category.as_str()).as_bytes(),
+    )
+}
+
+/// The stable id of the category taxonomy.
+pub fn category_taxonomy_id() -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        b"urn:ketnoi:taxonomy:ketnoi-categories",
     )
 }
 
@@ -639,6 +934,11 @@ fn age(value: Option<f64>, path: &str, problems: &mut Problems) -> Option<u8> {
 /// Turns one HSDS service into the documents to write, or says what is
 /// wrong with it.
 pub fn record(service: Service) -> Result<Record, Problems> {
+    let Service {
+        summary: service,
+        parts,
+        service_at_locations,
+    } = service;
     let mut problems = Problems::new();
     let service_id = parse_id(&service.id, "id", &mut problems).map(ServiceId);
     let mut organization_id = service
@@ -678,7 +978,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
     };
 
     let mut locations = Vec::new();
-    for (i, at) in service.service_at_locations.iter().enumerate() {
+    for (i, at) in service_at_locations.iter().enumerate() {
         let path = format!("service_at_locations[{i}].location");
         let Some(place) = &at.location else {
             problems.push((
@@ -752,7 +1052,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
     }
 
     let categories = service.categories.clone().unwrap_or_else(|| {
-        service
+        parts
             .attributes
             .iter()
             .filter_map(|a| a.taxonomy_term.as_ref())
@@ -768,7 +1068,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
         }
     });
     let mut required_documents = Vec::new();
-    for (i, document) in service.required_documents.iter().enumerate() {
+    for (i, document) in parts.required_documents.iter().enumerate() {
         match document.document.as_deref().map(DocumentType::parse) {
             Some(Ok(found)) => required_documents.push(found),
             Some(Err(invalid)) => {
@@ -781,7 +1081,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
         }
     }
     let mut schedules = Vec::new();
-    for (i, schedule) in service.schedules.iter().enumerate() {
+    for (i, schedule) in parts.schedules.iter().enumerate() {
         let byday = schedule
             .byday
             .as_deref()
@@ -816,7 +1116,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
         });
     }
     let mut service_areas = Vec::new();
-    for (i, area) in service.service_areas.iter().enumerate() {
+    for (i, area) in parts.service_areas.iter().enumerate() {
         let extent = match (&area.extent, area.extent_type.as_deref()) {
             (None, _) => None,
             (Some(text), None | Some("geojson")) => match serde_json::from_str(text) {
@@ -866,7 +1166,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
             residence_provinces: extension.residence_provinces,
             required_documents,
         },
-        languages: service
+        languages: parts
             .languages
             .iter()
             .filter_map(|l| l.code.clone())
@@ -879,13 +1179,21 @@ pub fn record(service: Service) -> Result<Record, Problems> {
         fees_description_en: service.fees_description_en.clone(),
         application_process: service.application_process.clone(),
         application_process_en: service.application_process_en.clone(),
-        capacity: service.capacity.clone().map(|capacity| CapacityDocument {
-            available: capacity.available,
-            maximum: capacity.maximum,
-            unit: capacity.unit,
-        }),
+        capacity: match (parts.capacities.first(), &parts.capacity) {
+            (Some(capacity), _) => Some(CapacityDocument {
+                available: capacity.available,
+                maximum: capacity.maximum,
+                unit: capacity.unit.as_ref().map(|unit| unit.name.clone()),
+            }),
+            (None, Some(capacity)) => Some(CapacityDocument {
+                available: capacity.available,
+                maximum: capacity.maximum,
+                unit: capacity.unit.clone(),
+            }),
+            (None, None) => None,
+        },
         location_ids: locations.iter().map(|(id, _)| *id).collect(),
-        phones: service
+        phones: parts
             .phones
             .iter()
             .enumerate()

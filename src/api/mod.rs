@@ -6,6 +6,7 @@ pub mod auth;
 pub mod etag;
 pub mod extract;
 pub mod health;
+pub mod hsds;
 pub mod import;
 pub mod keys;
 pub mod locations;
@@ -56,6 +57,8 @@ impl AppState {
             Updates need `If-Match` with the `ETag` read; every write is audited"),
         (name = "keys", description = "API keys and roles, for admins"),
         (name = "reference", description = "Categories and provinces"),
+        (name = "hsds", description = "The directory in Open Referral HSDS 3.0, with the Kết Nối \
+            profile (`/hsds/profile`). Same keys and role rules as `/v1`"),
         (name = "operations", description = "Health and readiness probes"),
     ),
     components(schemas(problem::Problem, problem::FieldError)),
@@ -121,6 +124,22 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(keys::revoke_key)
                 .service(import::import_services)
                 .service(matches::create_match),
+        )
+        .service(
+            utoipa_actix_web::scope("/hsds")
+                .service(hsds::hsds_meta)
+                .service(hsds::hsds_profile)
+                .service(hsds::hsds_profile_schema)
+                .service(hsds::hsds_services)
+                .service(hsds::hsds_service)
+                .service(hsds::hsds_service_at_locations)
+                .service(hsds::hsds_service_at_location)
+                .service(hsds::hsds_organizations)
+                .service(hsds::hsds_organization)
+                .service(hsds::hsds_taxonomies)
+                .service(hsds::hsds_taxonomy)
+                .service(hsds::hsds_taxonomy_terms)
+                .service(hsds::hsds_taxonomy_term),
         );
 }
 

@@ -29,11 +29,34 @@ fn without_times(mut services: Vec<Value>) -> Vec<Value> {
     for service in &mut services {
         let object = service.as_object_mut().unwrap();
         object.remove("last_modified");
-        if let Some(capacity) = object.get_mut("capacity").and_then(Value::as_object_mut) {
-            capacity.remove("updated");
+        for capacity in object
+            .get_mut("capacities")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            capacity.as_object_mut().unwrap().remove("updated");
         }
     }
     services
+}
+
+/// `values` without any `last_modified` or capacity `updated`, however
+/// deeply nested.
+fn timeless(mut values: Vec<Value>) -> Vec<Value> {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.remove("last_modified");
+                map.remove("updated");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    values.iter_mut().for_each(strip);
+    values
 }
 
 async fn count(db: &TestDb, table: &str) -> i64 {
@@ -84,6 +107,50 @@ async fn the_sample_directory_round_trips_through_hsds() {
         without_times(exported.clone()),
         "the import reproduces the directory"
     );
+    // And the HSDS API serves the same, to the public as to admins.
+    let source_app = TestApp::spawn().await;
+    let source_admin = source_app.key("admin", None).await;
+    for (path, keys) in [
+        ("/hsds/services?format=ndjson&full=true", None),
+        (
+            "/hsds/services?format=ndjson&full=true",
+            Some((&source_admin, &admin)),
+        ),
+        ("/hsds/service_at_locations?format=ndjson&full=true", None),
+        ("/hsds/organizations?format=ndjson", None),
+    ] {
+        let (before, after) = match keys {
+            None => (&source_app.client, &app.client),
+            Some((a, b)) => (&TestApp::client_with(a), &TestApp::client_with(b)),
+        };
+        let lines = |text: String| -> Vec<Value> {
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let original = lines(
+            before
+                .get(format!("{}{path}", source_app.address))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        let reproduced = lines(
+            after
+                .get(format!("{}{path}", app.address))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        assert!(!original.is_empty(), "{path}");
+        assert_eq!(timeless(reproduced), timeless(original), "{path}");
+    }
     // Every row, counted (a location that no service offers is not part of
     // a services export).
     for table in [

@@ -100,6 +100,22 @@ pub async fn get(
     )))
 }
 
+/// An organisation's locations that are not archived, by name.
+pub async fn of_organization(
+    conn: &mut crate::db::DbConn,
+    organization: OrganizationId,
+) -> Result<Vec<LocationRecord>, DbError> {
+    let ids: Vec<LocationId> = locations::table
+        .filter(locations::organization_id.eq(organization))
+        .filter(locations::archived_at.is_null())
+        .order((locations::name, locations::id))
+        .select(locations::id)
+        .load(conn)
+        .await?;
+    let mut found = load_many(conn, &ids).await?;
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
 /// Many locations by id, archived ones included.
 pub async fn load_many(
     mut conn: &AsyncPgConnection,

@@ -1,0 +1,1174 @@
+//! The Open Referral HSDS 3.0 read API under `/hsds`: services,
+//! organisations, services at locations and our category taxonomy, in the
+//! shapes of HSDS's compiled schemas, with Kết Nối's profile
+//! (`openapi/hsds-profile/`) for what HSDS lacks. Keys and role rules are
+//! those of `/v1`: the public sees listed services only, with confidential
+//! locations redacted (`location_type: "redacted"`).
+//!
+//! Lists use HSDS's `Page`; `format=ndjson` streams every match instead,
+//! one JSON document per line, in id order, fetched in batches.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use futures_util::stream;
+use serde::{Deserialize, Serialize};
+use strum::VariantArray;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::Caller;
+use super::etag;
+use super::extract::{ApiQuery, parse_uuid};
+use super::organizations::search_words;
+use super::problem::{ApiError, FieldError, responses};
+use super::services::visible_record;
+use super::views::Page;
+use crate::db::DbConn;
+use crate::db::models::reference::{self, CategoryRow};
+use crate::db::models::services::{self, ServiceFilter, ServiceRecord};
+use crate::db::models::{locations, organizations};
+use crate::domain::category::Category;
+use crate::domain::geo::{Coordinates, RadiusM};
+use crate::domain::ids::{OrganizationId, ServiceAtLocationId, ServiceId};
+use crate::domain::page::PageRequest;
+use crate::hsds::{self, ServiceShape};
+
+/// The profile's schema patches, served at `/hsds/profile/schema/{name}`.
+pub const PROFILE_SCHEMAS: [(&str, &str); 9] = [
+    (
+        "location.json",
+        include_str!("../../openapi/hsds-profile/schema/location.json"),
+    ),
+    (
+        "organization.json",
+        include_str!("../../openapi/hsds-profile/schema/organization.json"),
+    ),
+    (
+        "phone.json",
+        include_str!("../../openapi/hsds-profile/schema/phone.json"),
+    ),
+    (
+        "schedule.json",
+        include_str!("../../openapi/hsds-profile/schema/schedule.json"),
+    ),
+    (
+        "service.json",
+        include_str!("../../openapi/hsds-profile/schema/service.json"),
+    ),
+    (
+        "service_area.json",
+        include_str!("../../openapi/hsds-profile/schema/service_area.json"),
+    ),
+    (
+        "service_capacity.json",
+        include_str!("../../openapi/hsds-profile/schema/service_capacity.json"),
+    ),
+    (
+        "taxonomy_term.json",
+        include_str!("../../openapi/hsds-profile/schema/taxonomy_term.json"),
+    ),
+    (
+        "unit.json",
+        include_str!("../../openapi/hsds-profile/schema/unit.json"),
+    ),
+];
+
+const PROFILE_DOCUMENT: &str = include_str!("../../openapi/hsds-profile/README.md");
+
+/// Services streamed per database round trip with `format=ndjson`.
+const STREAM_BATCH: i64 = 200;
+
+/// The base URL the client reached us at (honouring `Forwarded` and
+/// `X-Forwarded-*` from a proxy), for the links `GET /hsds/` gives.
+fn base_url(request: &HttpRequest) -> String {
+    let info = request.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// What this HSDS API is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HsdsMeta {
+    /// The HSDS version served.
+    #[schema(example = "3.0")]
+    pub version: String,
+    /// The Kết Nối profile's URL (its description and schema patches).
+    pub profile: String,
+    /// The OpenAPI document describing this API, `/hsds` included.
+    pub openapi_url: String,
+}
+
+/// HSDS version, profile and OpenAPI document.
+#[utoipa::path(
+    tag = "hsds",
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "About this HSDS API", body = HsdsMeta),
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/")]
+pub async fn hsds_meta(_caller: Caller, request: HttpRequest) -> web::Json<HsdsMeta> {
+    let base = base_url(&request);
+    web::Json(HsdsMeta {
+        version: hsds::VERSION.into(),
+        profile: format!("{base}/hsds/profile"),
+        openapi_url: format!("{base}/openapi.json"),
+    })
+}
+
+/// The Kết Nối HSDS profile.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Profile {
+    #[schema(example = "ketnoi")]
+    pub name: String,
+    /// The HSDS version the profile modifies.
+    pub hsds_version: String,
+    /// Each schema patch (JSON Merge Patch onto the HSDS schema of the same
+    /// name; new objects in full), by file name, with its URL.
+    pub schemas: HashMap<String, String>,
+    /// What each extension is and why (Markdown).
+    pub documentation: String,
+}
+
+/// The Kết Nối HSDS profile: its extensions explained, and the URL of each
+/// schema patch.
+#[utoipa::path(
+    tag = "hsds",
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The profile", body = Profile),
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/profile")]
+pub async fn hsds_profile(_caller: Caller, request: HttpRequest) -> web::Json<Profile> {
+    let base = base_url(&request);
+    web::Json(Profile {
+        name: "ketnoi".into(),
+        hsds_version: hsds::VERSION.into(),
+        schemas: PROFILE_SCHEMAS
+            .iter()
+            .map(|(name, _)| {
+                (
+                    (*name).to_owned(),
+                    format!("{base}/hsds/profile/schema/{name}"),
+                )
+            })
+            .collect(),
+        documentation: PROFILE_DOCUMENT.into(),
+    })
+}
+
+/// One schema patch of the profile.
+#[utoipa::path(
+    tag = "hsds",
+    security((), ("api_key" = [])),
+    params(("name" = String, Path, description = "File name, e.g. `location.json`")),
+    responses(
+        (status = 200, description = "The JSON Merge Patch (or new schema)", body = Object,
+            content_type = "application/json"),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/profile/schema/{name}")]
+pub async fn hsds_profile_schema(
+    _caller: Caller,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, text) = PROFILE_SCHEMAS
+        .iter()
+        .find(|(file, _)| *file == name.as_str())
+        .ok_or(ApiError::NotFound("profile schema"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(*text))
+}
+
+/// `json` (a page) or `ndjson` (every match, one per line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+    Ndjson,
+}
+
+/// The filters HSDS defines for services and services at locations.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsServiceQuery {
+    /// Search words, Vietnamese-aware: with or without diacritics
+    /// (`tro giup phap ly` finds `Trợ giúp pháp lý`), forgiving small
+    /// typos, over names, descriptions and category labels; most relevant
+    /// first. At most 200 characters.
+    #[param(example = "tro giup phap ly", max_length = 200)]
+    pub search: Option<String>,
+    /// Page number, from 1 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// `json` (default): one page; `ndjson`: every match, one per line,
+    /// in id order, unpaginated.
+    #[param(inline)]
+    pub format: Option<Format>,
+    /// Only services with this taxonomy term (a category's term id, see
+    /// `/hsds/taxonomy_terms`).
+    pub taxonomy_term_id: Option<String>,
+    /// Only services with a term of this taxonomy.
+    pub taxonomy_id: Option<String>,
+    /// Only this organisation's services.
+    pub organization_id: Option<String>,
+    /// Only services modified on or after this instant (RFC 3339; encode
+    /// `+` as `%2B`).
+    pub modified_after: Option<DateTime<Utc>>,
+    /// Services only: each item is just `id`, `name`, `status` and
+    /// `last_modified`.
+    pub minimal: Option<bool>,
+    /// Fully nested items (phones, schedules, service areas, locations…).
+    pub full: Option<bool>,
+    /// Latitude (WGS84) of a point to search around; with `lon`.
+    #[param(example = 21.0285)]
+    pub lat: Option<f64>,
+    /// Longitude (WGS84) of a point to search around; with `lat`.
+    #[param(example = 105.8542)]
+    pub lon: Option<f64>,
+    /// With `lat` and `lon`: only services with a location within this many
+    /// metres (1 to 500000, default 50000), nearest first.
+    #[param(minimum = 1, maximum = 500000, default = 50000)]
+    pub proximity: Option<u32>,
+    /// Not supported: Vietnam's listings carry no postcodes. Use `lat`,
+    /// `lon` and `proximity`.
+    pub postcode: Option<String>,
+}
+
+/// A parsed list request.
+struct Listing {
+    filter: ServiceFilter,
+    page: PageRequest,
+    ndjson: bool,
+    /// A taxonomy or term id that names nothing we have: no service
+    /// matches, whatever else is asked.
+    nothing: bool,
+}
+
+/// The category a taxonomy term id names, if any.
+fn category_of_term(id: uuid::Uuid) -> Option<Category> {
+    Category::VARIANTS
+        .iter()
+        .copied()
+        .find(|category| hsds::category_term_id(*category) == id)
+}
+
+/// The value, or `None` with its field problems added to `errors`.
+fn gather<T>(result: Result<T, ApiError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(ApiError::InvalidRequest(found)) => {
+            errors.extend(found);
+            None
+        }
+        Err(other) => {
+            errors.push(FieldError::new("query", "invalid", other.to_string()));
+            None
+        }
+    }
+}
+
+fn uuid_param(
+    value: Option<&str>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<uuid::Uuid> {
+    gather(parse_uuid(value?, field), errors)
+}
+
+fn page_of(
+    page: Option<u32>,
+    per_page: Option<u32>,
+    ndjson: bool,
+    errors: &mut Vec<FieldError>,
+) -> PageRequest {
+    if ndjson {
+        for (field, given) in [("page", page.is_some()), ("per_page", per_page.is_some())] {
+            if given {
+                errors.push(FieldError::new(
+                    field,
+                    "conflict",
+                    format!("{field} does not apply to format=ndjson, which streams every item"),
+                ));
+            }
+        }
+    }
+    PageRequest::new(page, per_page).unwrap_or_else(|page_errors| {
+        errors.extend(
+            page_errors
+                .into_iter()
+                .map(|(field, invalid)| FieldError::invalid(field, invalid)),
+        );
+        PageRequest::default()
+    })
+}
+
+impl HsdsServiceQuery {
+    fn shape(&self) -> ServiceShape {
+        if self.full == Some(true) {
+            ServiceShape::Full
+        } else if self.minimal == Some(true) {
+            ServiceShape::Minimal
+        } else {
+            ServiceShape::Summary
+        }
+    }
+
+    fn parse(&self, caller: &Caller) -> Result<Listing, ApiError> {
+        let mut errors = Vec::new();
+        let ndjson = self.format == Some(Format::Ndjson);
+        let page = page_of(self.page, self.per_page, ndjson, &mut errors);
+        let search = gather(search_words(self.search.as_deref(), "search"), &mut errors).flatten();
+        let mut nothing = false;
+        let mut categories = Vec::new();
+        if let Some(term) = uuid_param(
+            self.taxonomy_term_id.as_deref(),
+            "taxonomy_term_id",
+            &mut errors,
+        ) {
+            match category_of_term(term) {
+                Some(category) => categories.push(category),
+                None => nothing = true,
+            }
+        }
+        if let Some(taxonomy) = uuid_param(self.taxonomy_id.as_deref(), "taxonomy_id", &mut errors)
+        {
+            // Every service carries at least one category term.
+            nothing |= taxonomy != hsds::category_taxonomy_id();
+        }
+        let organization = uuid_param(
+            self.organization_id.as_deref(),
+            "organization_id",
+            &mut errors,
+        )
+        .map(OrganizationId);
+        if self.minimal == Some(true) && self.full == Some(true) {
+            errors.push(FieldError::new(
+                "minimal",
+                "conflict",
+                "minimal and full cannot both be true",
+            ));
+        }
+        let near = match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => {
+                let centre = Coordinates::new(lat, lon)
+                    .map_err(|invalid| errors.push(FieldError::invalid("lat", invalid)))
+                    .ok();
+                let radius = self
+                    .proximity
+                    .map(RadiusM::new)
+                    .transpose()
+                    .map_err(|invalid| errors.push(FieldError::invalid("proximity", invalid)))
+                    .ok()
+                    .flatten()
+                    .unwrap_or(RadiusM::DEFAULT);
+                centre.map(|centre| (centre, radius))
+            }
+            (None, None) => {
+                if self.proximity.is_some() {
+                    errors.push(FieldError::new(
+                        "proximity",
+                        "requires",
+                        "proximity is measured from lat and lon, which are missing",
+                    ));
+                }
+                None
+            }
+            (lat, _) => {
+                errors.push(FieldError::new(
+                    if lat.is_some() { "lon" } else { "lat" },
+                    "requires",
+                    "lat and lon go together",
+                ));
+                None
+            }
+        };
+        if self.postcode.is_some() {
+            errors.push(FieldError::new(
+                "postcode",
+                "unsupported",
+                "Kết Nối's listings carry no postcodes; search around a point with lat, lon and \
+                 proximity",
+            ));
+        }
+        if let Some(after) = self.modified_after
+            && !(1..=9999).contains(&chrono::Datelike::year(&after))
+        {
+            errors.push(FieldError::new(
+                "modified_after",
+                "range",
+                "modified_after must fall between the years 1 and 9999",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::InvalidRequest(errors));
+        }
+        Ok(Listing {
+            filter: ServiceFilter {
+                categories,
+                organization,
+                near,
+                modified_after: self.modified_after,
+                // HSDS's modified_after includes the instant itself: every
+                // id is greater than the nil UUID.
+                after_id: self.modified_after.map(|_| ServiceId(uuid::Uuid::nil())),
+                search,
+                ..ServiceFilter::visible(caller.visibility())
+            },
+            page,
+            ndjson,
+            nothing,
+        })
+    }
+}
+
+/// Category rows by code, for taxonomy terms.
+async fn category_rows(conn: &mut DbConn) -> Result<HashMap<String, CategoryRow>, ApiError> {
+    Ok(reference::list_categories(conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.code.clone(), row))
+        .collect())
+}
+
+/// A line of NDJSON.
+fn ndjson_line(item: &impl Serialize) -> Result<web::Bytes, std::io::Error> {
+    let mut line = serde_json::to_vec(item).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    Ok(web::Bytes::from(line))
+}
+
+/// Streams `render` of every service passing `filter`, in id order, a batch
+/// of services per database round trip.
+fn stream_services<R>(state: web::Data<AppState>, filter: ServiceFilter, render: R) -> HttpResponse
+where
+    R: Fn(&ServiceRecord, &HashMap<String, CategoryRow>) -> Vec<web::Bytes> + 'static,
+{
+    struct Walk<R> {
+        state: web::Data<AppState>,
+        filter: ServiceFilter,
+        after: Option<ServiceId>,
+        done: bool,
+        render: R,
+        categories: Option<HashMap<String, CategoryRow>>,
+    }
+    let walk = Walk {
+        state,
+        filter,
+        after: None,
+        done: false,
+        render,
+        categories: None,
+    };
+    let body = stream::try_unfold(walk, |mut walk| async move {
+        if walk.done {
+            return Ok::<_, std::io::Error>(None);
+        }
+        let batch = async {
+            let mut conn = walk.state.conn().await?;
+            if walk.categories.is_none() {
+                walk.categories = Some(category_rows(&mut conn).await?);
+            }
+            let ids =
+                services::ids_after(&mut conn, &walk.filter, walk.after, STREAM_BATCH).await?;
+            let records = services::load_records(&mut conn, &ids).await?;
+            Ok::<_, ApiError>((ids, records))
+        };
+        let (ids, mut records) = batch.await.map_err(|error| {
+            tracing::error!(%error, "an NDJSON stream stopped early");
+            std::io::Error::other(error.to_string())
+        })?;
+        let empty = HashMap::new();
+        let categories = walk.categories.as_ref().unwrap_or(&empty);
+        let mut lines = Vec::new();
+        for id in &ids {
+            if let Some(record) = records.remove(id) {
+                lines.extend((walk.render)(&record, categories));
+            }
+        }
+        walk.done = i64::try_from(ids.len()).unwrap_or(0) < STREAM_BATCH;
+        walk.after = ids.last().copied().or(walk.after);
+        let mut chunk = Vec::new();
+        for line in lines {
+            chunk.extend_from_slice(&line);
+        }
+        Ok(Some((web::Bytes::from(chunk), walk)))
+    });
+    HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body)
+}
+
+fn ndjson_empty() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .body("")
+}
+
+/// HSDS services: one-to-one fields and organisation by default, fully
+/// nested with `full=true`, `minimal=true` for a sync. Filters combine
+/// (AND). Most relevant first with `search`; else nearest first with
+/// `lat`/`lon`; else oldest change first with `modified_after`; else by
+/// name.
+#[utoipa::path(
+    tag = "hsds",
+    params(HsdsServiceQuery),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of services (`compiled/service_list.json` \
+            items), or with `format=ndjson` every service, one per line",
+            content(
+                (Page<hsds::ServiceItem> = "application/json"),
+                (hsds::ServiceItem = "application/x-ndjson"),
+            )),
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/services")]
+pub async fn hsds_services(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: ApiQuery<HsdsServiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    let listing = query.parse(&caller)?;
+    let shape = query.shape();
+    let render = move |record: &ServiceRecord, categories: &HashMap<String, CategoryRow>| {
+        let audience = caller.audience_for(record.row.organization_id);
+        hsds::service_item(record, audience, categories, shape)
+    };
+    if listing.ndjson {
+        if listing.nothing {
+            return Ok(ndjson_empty());
+        }
+        return Ok(stream_services(
+            state,
+            listing.filter,
+            move |record, categories| {
+                ndjson_line(&render(record, categories))
+                    .into_iter()
+                    .collect()
+            },
+        ));
+    }
+    if listing.nothing {
+        return Ok(HttpResponse::Ok().json(Page::<hsds::ServiceItem>::new(
+            Vec::new(),
+            0,
+            listing.page,
+        )));
+    }
+    let mut conn = state.conn().await?;
+    let (records, total) = services::search(&mut conn, &listing.filter, listing.page).await?;
+    let categories = category_rows(&mut conn).await?;
+    let contents = records
+        .iter()
+        .map(|record| render(record, &categories))
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::new(contents, total, listing.page)))
+}
+
+/// One service, fully nested (`compiled/service.json`).
+#[utoipa::path(
+    tag = "hsds",
+    params(("id" = uuid::Uuid, Path, description = "The service's id")),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The service", body = hsds::Service,
+            headers(("ETag" = String, description = "Version of this representation"))),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/services/{id}")]
+pub async fn hsds_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ServiceId(parse_uuid(&id, "id")?);
+    let mut conn = state.conn().await?;
+    let record = visible_record(&mut conn, &caller, id).await?;
+    let categories = category_rows(&mut conn).await?;
+    let audience = caller.audience_for(record.row.organization_id);
+    etag::json_with_etag(
+        StatusCode::OK,
+        &hsds::service(&record, audience, &categories),
+    )
+}
+
+/// HSDS services at locations: one item per service and location (not
+/// archived), carrying the location and the service in brief, or both
+/// fully nested with `full=true`. Same filters as `/hsds/services`;
+/// `lat`/`lon`/`proximity` measure to each location.
+#[utoipa::path(
+    tag = "hsds",
+    params(HsdsServiceQuery),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of services at locations \
+            (`compiled/service_at_location_list.json` items), or with `format=ndjson` every one, \
+            one per line",
+            content(
+                (Page<hsds::ServiceAtLocation> = "application/json"),
+                (hsds::ServiceAtLocation = "application/x-ndjson"),
+            )),
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/service_at_locations")]
+pub async fn hsds_service_at_locations(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: ApiQuery<HsdsServiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    if query.minimal.is_some() {
+        return Err(ApiError::InvalidRequest(vec![FieldError::new(
+            "minimal",
+            "unknown_field",
+            "minimal applies to /hsds/services only",
+        )]));
+    }
+    let listing = query.parse(&caller)?;
+    let full = query.full == Some(true);
+    if listing.ndjson {
+        if listing.nothing {
+            return Ok(ndjson_empty());
+        }
+        // Each service's locations; with a point, only those within reach.
+        let near = listing.filter.near;
+        return Ok(stream_services(
+            state,
+            listing.filter,
+            move |record, categories| {
+                let audience = caller.audience_for(record.row.organization_id);
+                let reachable = |location: &hsds::Location| match near {
+                    None => true,
+                    Some((centre, radius)) => match (location.latitude, location.longitude) {
+                        (Some(lat), Some(lon)) => Coordinates::new(lat, lon).is_ok_and(|point| {
+                            crate::domain::geo::distance_m(centre, point)
+                                <= f64::from(radius.metres())
+                        }),
+                        _ => false,
+                    },
+                };
+                hsds::service_at_locations(record, audience, categories, full)
+                    .into_iter()
+                    .filter(|at| at.location.as_ref().is_some_and(reachable))
+                    .filter_map(|at| ndjson_line(&at).ok())
+                    .collect()
+            },
+        ));
+    }
+    if listing.nothing {
+        return Ok(
+            HttpResponse::Ok().json(Page::<hsds::ServiceAtLocation>::new(
+                Vec::new(),
+                0,
+                listing.page,
+            )),
+        );
+    }
+    let mut conn = state.conn().await?;
+    let (pairs, total) = services::search_pairs(&mut conn, &listing.filter, listing.page).await?;
+    let ids: Vec<ServiceId> = pairs.iter().map(|(service, _)| *service).collect();
+    let records = services::load_records(&mut conn, &ids).await?;
+    let categories = category_rows(&mut conn).await?;
+    let mut contents = Vec::new();
+    for (service, location) in pairs {
+        let Some(record) = records.get(&service) else {
+            continue;
+        };
+        let audience = caller.audience_for(record.row.organization_id);
+        contents.extend(
+            hsds::service_at_locations(record, audience, &categories, full)
+                .into_iter()
+                .filter(|at| at.location_id.as_deref() == Some(&location.to_string())),
+        );
+    }
+    Ok(HttpResponse::Ok().json(Page::new(contents, total, listing.page)))
+}
+
+/// One service at one location, both fully nested
+/// (`compiled/service_at_location.json`).
+#[utoipa::path(
+    tag = "hsds",
+    params(("id" = uuid::Uuid, Path, description = "The service-at-location's id")),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The service at the location", body = hsds::ServiceAtLocation,
+            headers(("ETag" = String, description = "Version of this representation"))),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/service_at_locations/{id}")]
+pub async fn hsds_service_at_location(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ServiceAtLocationId(parse_uuid(&id, "id")?);
+    let mut conn = state.conn().await?;
+    let (service, location) = services::pair(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("service at location"))?;
+    let record = visible_record(&mut conn, &caller, service)
+        .await
+        .map_err(|_| ApiError::NotFound("service at location"))?;
+    let categories = category_rows(&mut conn).await?;
+    let audience = caller.audience_for(record.row.organization_id);
+    let found = hsds::service_at_locations(&record, audience, &categories, true)
+        .into_iter()
+        .find(|at| at.location_id.as_deref() == Some(&location.to_string()))
+        .ok_or(ApiError::NotFound("service at location"))?;
+    etag::json_with_etag(StatusCode::OK, &found)
+}
+
+/// The filters HSDS defines for organisations.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsOrganizationQuery {
+    /// Search words, Vietnamese-aware (see `/hsds/services`), over names and
+    /// descriptions; most relevant first.
+    #[param(example = "tro giup phap ly", max_length = 200)]
+    pub search: Option<String>,
+    /// With `full=true`: services fully nested instead of in brief.
+    pub full_service: Option<bool>,
+    /// Each organisation with its phones, locations and services.
+    pub full: Option<bool>,
+    /// Page number, from 1 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// `json` (default): one page; `ndjson`: every organisation, one per
+    /// line, unpaginated.
+    #[param(inline)]
+    pub format: Option<Format>,
+}
+
+/// An organisation with its locations and the services the caller may see.
+async fn organization_full(
+    conn: &mut DbConn,
+    caller: &Caller,
+    record: &organizations::OrganizationRecord,
+    full_service: bool,
+    categories: &HashMap<String, CategoryRow>,
+) -> Result<hsds::Organization, ApiError> {
+    let id = record.row.id;
+    let audience = caller.audience_for(id);
+    let filter = ServiceFilter {
+        organization: Some(id),
+        ..ServiceFilter::visible(caller.visibility())
+    };
+    let mut ids = Vec::new();
+    loop {
+        let batch = services::ids_after(conn, &filter, ids.last().copied(), 1000).await?;
+        let last = batch.len() < 1000;
+        ids.extend(batch);
+        if last {
+            break;
+        }
+    }
+    let mut records: Vec<ServiceRecord> = services::load_records(conn, &ids)
+        .await?
+        .into_values()
+        .collect();
+    records.sort_by(|a, b| (&a.row.name, a.row.id).cmp(&(&b.row.name, b.row.id)));
+    let shape = if full_service {
+        ServiceShape::Full
+    } else {
+        ServiceShape::Summary
+    };
+    Ok(hsds::Organization {
+        locations: Some(
+            locations::of_organization(conn, id)
+                .await?
+                .iter()
+                .map(|place| hsds::location(place, audience, true))
+                .collect(),
+        ),
+        services: Some(
+            records
+                .iter()
+                .map(|service| hsds::service_item(service, audience, categories, shape))
+                .collect(),
+        ),
+        ..hsds::organization(record)
+    })
+}
+
+/// An organisation's one-to-one fields only, as HSDS lists give them.
+fn organization_brief(record: &organizations::OrganizationRecord) -> hsds::Organization {
+    hsds::Organization {
+        phones: Vec::new(),
+        ..hsds::organization(record)
+    }
+}
+
+/// HSDS organisations: one-to-one fields, or with `full=true` their
+/// phones, locations and services. By name, or most relevant first with
+/// `search`.
+#[utoipa::path(
+    tag = "hsds",
+    params(HsdsOrganizationQuery),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of organisations \
+            (`compiled/organization_list.json` items), or with `format=ndjson` every one, one \
+            per line",
+            content(
+                (Page<hsds::Organization> = "application/json"),
+                (hsds::Organization = "application/x-ndjson"),
+            )),
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/organizations")]
+pub async fn hsds_organizations(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: ApiQuery<HsdsOrganizationQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    let mut errors = Vec::new();
+    let ndjson = query.format == Some(Format::Ndjson);
+    let page = page_of(query.page, query.per_page, ndjson, &mut errors);
+    let words = gather(search_words(query.search.as_deref(), "search"), &mut errors).flatten();
+    if query.full_service == Some(true) && query.full != Some(true) {
+        errors.push(FieldError::new(
+            "full_service",
+            "requires",
+            "full_service nests full services in full=true organisations",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidRequest(errors));
+    }
+    let full = query.full == Some(true);
+    let full_service = query.full_service == Some(true);
+    let mut conn = state.conn().await?;
+    let categories = category_rows(&mut conn).await?;
+    // Organisations are few (hundreds); a stream still batches their
+    // nested services.
+    let (records, total) = if ndjson {
+        organizations::list_all(&mut conn, words.as_ref()).await?
+    } else {
+        organizations::list(&mut conn, words.as_ref(), page).await?
+    };
+    let mut contents = Vec::with_capacity(records.len());
+    for record in &records {
+        contents.push(if full {
+            organization_full(&mut conn, &caller, record, full_service, &categories).await?
+        } else {
+            organization_brief(record)
+        });
+    }
+    if ndjson {
+        let mut body = Vec::new();
+        for item in &contents {
+            body.extend_from_slice(
+                &ndjson_line(item).map_err(|error| ApiError::Internal(error.into()))?,
+            );
+        }
+        return Ok(HttpResponse::Ok()
+            .content_type("application/x-ndjson")
+            .body(body));
+    }
+    Ok(HttpResponse::Ok().json(Page::new(contents, total, page)))
+}
+
+/// Whether services are nested in full.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FullServiceQuery {
+    /// Services fully nested instead of in brief.
+    pub full_service: Option<bool>,
+}
+
+/// One organisation with its phones, locations and the services the caller
+/// may see (`compiled/organization.json`).
+#[utoipa::path(
+    tag = "hsds",
+    params(("id" = uuid::Uuid, Path, description = "The organisation's id"), FullServiceQuery),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The organisation", body = hsds::Organization,
+            headers(("ETag" = String, description = "Version of this representation"))),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/organizations/{id}")]
+pub async fn hsds_organization(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: ApiQuery<FullServiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = OrganizationId(parse_uuid(&id, "id")?);
+    let mut conn = state.conn().await?;
+    let record = organizations::get(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("organization"))?;
+    let categories = category_rows(&mut conn).await?;
+    let organization = organization_full(
+        &mut conn,
+        &caller,
+        &record,
+        query.0.full_service == Some(true),
+        &categories,
+    )
+    .await?;
+    etag::json_with_etag(StatusCode::OK, &organization)
+}
+
+/// Search and pages, for taxonomies.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsTaxonomyQuery {
+    /// Search words (Vietnamese-aware) over names and descriptions.
+    #[param(max_length = 200)]
+    pub search: Option<String>,
+    /// Page number, from 1 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// `json` (default) or `ndjson`.
+    #[param(inline)]
+    pub format: Option<Format>,
+}
+
+/// Search and pages, for taxonomy terms.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsTermQuery {
+    /// Search words (Vietnamese-aware) over labels and descriptions, in
+    /// both languages.
+    #[param(example = "phap ly", max_length = 200)]
+    pub search: Option<String>,
+    /// Page number, from 1 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// `json` (default) or `ndjson`.
+    #[param(inline)]
+    pub format: Option<Format>,
+    /// Only terms of this taxonomy.
+    pub taxonomy_id: Option<String>,
+    /// Only terms without children: ours are a flat list, so every term.
+    pub top_only: Option<bool>,
+    /// Only children of this term: ours have none.
+    pub parent_id: Option<String>,
+}
+
+/// A list answer: a page, or every item as NDJSON.
+fn list_answer<T: Serialize>(
+    items: Vec<T>,
+    page: PageRequest,
+    ndjson: bool,
+) -> Result<HttpResponse, ApiError> {
+    if ndjson {
+        let mut body = Vec::new();
+        for item in &items {
+            body.extend_from_slice(
+                &ndjson_line(item).map_err(|error| ApiError::Internal(error.into()))?,
+            );
+        }
+        return Ok(HttpResponse::Ok()
+            .content_type("application/x-ndjson")
+            .body(body));
+    }
+    let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let contents: Vec<T> = items
+        .into_iter()
+        .skip(start)
+        .take(usize::try_from(page.limit()).unwrap_or(0))
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::new(contents, total, page)))
+}
+
+/// HSDS taxonomies: ours is `ketnoi-categories`.
+#[utoipa::path(
+    tag = "hsds",
+    security((), ("api_key" = [])),
+    params(HsdsTaxonomyQuery),
+    responses(
+        (status = 200, description = "One page of taxonomies, or every one as NDJSON",
+            content(
+                (Page<hsds::Taxonomy> = "application/json"),
+                (hsds::Taxonomy = "application/x-ndjson"),
+            )),
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/taxonomies")]
+pub async fn hsds_taxonomies(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    query: ApiQuery<HsdsTaxonomyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    let mut errors = Vec::new();
+    let ndjson = query.format == Some(Format::Ndjson);
+    let page = page_of(query.page, query.per_page, ndjson, &mut errors);
+    let words = gather(search_words(query.search.as_deref(), "search"), &mut errors).flatten();
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidRequest(errors));
+    }
+    let taxonomy = hsds::category_taxonomy();
+    let keep = match &words {
+        None => true,
+        Some(words) => {
+            let mut conn = state.conn().await?;
+            reference::text_matches(
+                &mut conn,
+                &format!("{} {}", taxonomy.name, taxonomy.description),
+                words,
+            )
+            .await?
+        }
+    };
+    list_answer(if keep { vec![taxonomy] } else { Vec::new() }, page, ndjson)
+}
+
+/// One taxonomy.
+#[utoipa::path(
+    tag = "hsds",
+    security((), ("api_key" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The taxonomy's id")),
+    responses(
+        (status = 200, description = "The taxonomy", body = hsds::Taxonomy),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/taxonomies/{id}")]
+pub async fn hsds_taxonomy(
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<hsds::Taxonomy>, ApiError> {
+    let id = parse_uuid(&id, "id")?;
+    if id == hsds::category_taxonomy_id() {
+        Ok(web::Json(hsds::category_taxonomy()))
+    } else {
+        Err(ApiError::NotFound("taxonomy"))
+    }
+}
+
+/// HSDS taxonomy terms: our categories, in their order.
+#[utoipa::path(
+    tag = "hsds",
+    security((), ("api_key" = [])),
+    params(HsdsTermQuery),
+    responses(
+        (status = 200, description = "One page of taxonomy terms, or every one as NDJSON",
+            content(
+                (Page<hsds::TaxonomyTerm> = "application/json"),
+                (hsds::TaxonomyTerm = "application/x-ndjson"),
+            )),
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/taxonomy_terms")]
+pub async fn hsds_taxonomy_terms(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    query: ApiQuery<HsdsTermQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    let mut errors = Vec::new();
+    let ndjson = query.format == Some(Format::Ndjson);
+    let page = page_of(query.page, query.per_page, ndjson, &mut errors);
+    let words = gather(search_words(query.search.as_deref(), "search"), &mut errors).flatten();
+    let taxonomy = uuid_param(query.taxonomy_id.as_deref(), "taxonomy_id", &mut errors);
+    let parent = uuid_param(query.parent_id.as_deref(), "parent_id", &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidRequest(errors));
+    }
+    let other_taxonomy = taxonomy.is_some_and(|id| id != hsds::category_taxonomy_id());
+    if other_taxonomy || parent.is_some() {
+        return list_answer(Vec::<hsds::TaxonomyTerm>::new(), page, ndjson);
+    }
+    let mut conn = state.conn().await?;
+    let rows = match &words {
+        None => reference::list_categories(&mut conn).await?,
+        Some(words) => reference::search_categories(&mut conn, words).await?,
+    };
+    list_answer(rows.iter().map(hsds::taxonomy_term).collect(), page, ndjson)
+}
+
+/// One taxonomy term.
+#[utoipa::path(
+    tag = "hsds",
+    security((), ("api_key" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The term's id")),
+    responses(
+        (status = 200, description = "The taxonomy term", body = hsds::TaxonomyTerm),
+        responses::BadRequest,
+        responses::NotFound,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/taxonomy_terms/{id}")]
+pub async fn hsds_taxonomy_term(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<web::Json<hsds::TaxonomyTerm>, ApiError> {
+    let id = parse_uuid(&id, "id")?;
+    let category = category_of_term(id).ok_or(ApiError::NotFound("taxonomy term"))?;
+    let mut conn = state.conn().await?;
+    let rows = category_rows(&mut conn).await?;
+    rows.get(category.as_str())
+        .map(|row| web::Json(hsds::taxonomy_term(row)))
+        .ok_or(ApiError::NotFound("taxonomy term"))
+}

@@ -1,0 +1,882 @@
+//! The HSDS API conforms: every `/hsds` response validates against the
+//! official HSDS 3.0 compiled schemas (`HSDS_SCHEMA_DIR`, default
+//! `../shared/hsds-3.0`), the one departure allowed being the profile's
+//! `location_type: "redacted"`, and against the schemas as our profile
+//! patches them with no departure at all. Pages walk as the Open Referral
+//! UK validator walks them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use jsonschema::{Registry, Resource, Validator};
+use ketnoi::db::seed::sample_id;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+
+static SHELTER_SERVICE: LazyLock<Uuid> =
+    LazyLock::new(|| sample_id("service", "lao-cai-swc/temporary-shelter"));
+static SHELTER_ORGANIZATION: LazyLock<Uuid> =
+    LazyLock::new(|| sample_id("organization", "lao-cai-swc"));
+
+/// The official schemas' folder, or `None` (with the reason printed) when a
+/// run outside CI does not have it. Under CI its absence fails the test.
+fn schema_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("HSDS_SCHEMA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/hsds-3.0"));
+    if dir.join("schema/compiled/service.json").is_file() {
+        return Some(dir);
+    }
+    let reason = format!(
+        "the HSDS 3.0 schemas are not at {} (set HSDS_SCHEMA_DIR)",
+        dir.display()
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{reason}: CI must check conformance"
+    );
+    eprintln!("SKIPPED: {reason}");
+    None
+}
+
+fn read(path: PathBuf) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// RFC 7396 JSON Merge Patch.
+fn merge(target: &mut Value, patch: &Value) {
+    json_patch::merge(target, patch);
+}
+
+/// A schema twice: as HSDS publishes it, and as our profile patches it.
+struct Schema {
+    name: &'static str,
+    official: Validator,
+    profiled: Validator,
+}
+
+/// Every schema a response is checked against, by the name of the
+/// official compiled (or, for taxonomies, per-object) file.
+struct Schemas(HashMap<&'static str, Schema>);
+
+const PROFILE_BASE: &str = "https://ketnoi.invalid/hsds/schema/";
+
+impl Schemas {
+    fn load(dir: &std::path::Path) -> Self {
+        // The profile: each per-object schema merge-patched, the new
+        // objects added, all reachable by their relative $refs.
+        let profile_dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi/hsds-profile/schema");
+        let mut objects: HashMap<String, Value> = HashMap::new();
+        for entry in std::fs::read_dir(dir.join("schema")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+                objects.insert(name, read(path));
+            }
+        }
+        for entry in std::fs::read_dir(&profile_dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let patch = read(path);
+            match objects.get_mut(&name) {
+                Some(schema) => merge(schema, &patch),
+                None => {
+                    objects.insert(name, patch);
+                }
+            }
+        }
+        for (name, schema) in &mut objects {
+            schema["$id"] = json!(format!("{PROFILE_BASE}{name}"));
+        }
+        let mut registry = Registry::new();
+        for (name, schema) in &objects {
+            registry = registry
+                .add(
+                    format!("{PROFILE_BASE}{name}"),
+                    Resource::from_contents(schema.clone()),
+                )
+                .unwrap();
+        }
+        let registry: &'static Registry<'static> = Box::leak(Box::new(registry.prepare().unwrap()));
+
+        let build = |schema: &Value, registry: Option<&'static Registry<'static>>| {
+            let mut options = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                .should_validate_formats(true);
+            if let Some(registry) = registry {
+                options = options.with_registry(registry);
+            }
+            options.build(schema).unwrap()
+        };
+        let mut schemas = HashMap::new();
+        for (name, official_file, profile_object) in [
+            ("service", "schema/compiled/service.json", "service.json"),
+            (
+                "service_list",
+                "schema/compiled/service_list.json",
+                "service.json",
+            ),
+            (
+                "organization",
+                "schema/compiled/organization.json",
+                "organization.json",
+            ),
+            (
+                "organization_list",
+                "schema/compiled/organization_list.json",
+                "organization.json",
+            ),
+            (
+                "service_at_location",
+                "schema/compiled/service_at_location.json",
+                "service_at_location.json",
+            ),
+            (
+                "service_at_location_list",
+                "schema/compiled/service_at_location_list.json",
+                "service_at_location.json",
+            ),
+            ("taxonomy", "schema/taxonomy.json", "taxonomy.json"),
+            (
+                "taxonomy_term",
+                "schema/taxonomy_term.json",
+                "taxonomy_term.json",
+            ),
+        ] {
+            let official = read(dir.join(official_file));
+            // Per-object files refer to others by relative $ref: resolve
+            // them among the official files.
+            let official = if official_file.starts_with("schema/compiled") {
+                build(&official, None)
+            } else {
+                jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .should_validate_formats(true)
+                    .with_base_uri(format!(
+                        "file://{}/schema/",
+                        dir.canonicalize().unwrap().display()
+                    ))
+                    .with_registry(official_registry(dir))
+                    .build(&official)
+                    .unwrap()
+            };
+            let profiled = build(&objects[profile_object], Some(registry));
+            schemas.insert(
+                name,
+                Schema {
+                    name,
+                    official,
+                    profiled,
+                },
+            );
+        }
+        Self(schemas)
+    }
+
+    fn get(&self, name: &str) -> &Schema {
+        &self.0[name]
+    }
+}
+
+/// The official per-object schemas, for the taxonomy files' $refs.
+fn official_registry(dir: &std::path::Path) -> &'static Registry<'static> {
+    let base = format!("file://{}/schema/", dir.canonicalize().unwrap().display());
+    let mut registry = Registry::new();
+    for entry in std::fs::read_dir(dir.join("schema")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            registry = registry
+                .add(format!("{base}{name}"), Resource::from_contents(read(path)))
+                .unwrap();
+        }
+    }
+    Box::leak(Box::new(registry.prepare().unwrap()))
+}
+
+/// What validation found across a run.
+#[derive(Default)]
+struct Tally {
+    documents: usize,
+    redacted: usize,
+}
+
+impl Schema {
+    /// Checks one document: the profile accepts it outright; HSDS itself
+    /// objects at most to redacted locations' `location_type`.
+    fn check(&self, document: &Value, context: &str, tally: &mut Tally) {
+        let profile_errors: Vec<String> = self
+            .profiled
+            .iter_errors(document)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            profile_errors.is_empty(),
+            "{context}: breaks the Kết Nối profile's {}: {profile_errors:?}",
+            self.name
+        );
+        for error in self.official.iter_errors(document) {
+            let path = error.instance_path().to_string();
+            let redacted =
+                path.ends_with("/location_type") && error.instance().as_ref() == &json!("redacted");
+            assert!(
+                redacted,
+                "{context}: breaks HSDS 3.0 {}: {error} at {path}",
+                self.name
+            );
+            tally.redacted += 1;
+        }
+        tally.documents += 1;
+    }
+}
+
+/// HSDS's `Page`, checked as the Open Referral UK validator does.
+fn check_page(page: &Value, per_page: i64, page_number: i64, context: &str) -> Vec<Value> {
+    let keys: BTreeSet<&str> = page
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "contents",
+            "empty",
+            "first_page",
+            "last_page",
+            "page_number",
+            "size",
+            "total_items",
+            "total_pages"
+        ]),
+        "{context}"
+    );
+    let total = page["total_items"].as_i64().unwrap();
+    let contents = page["contents"].as_array().unwrap().clone();
+    let size = i64::try_from(contents.len()).unwrap();
+    let total_pages = (total + per_page - 1) / per_page;
+    assert_eq!(page["total_pages"], total_pages, "{context}");
+    assert_eq!(page["page_number"], page_number, "{context}");
+    assert_eq!(page["size"], size, "{context}");
+    assert_eq!(page["first_page"], page_number == 1, "{context}");
+    assert_eq!(page["last_page"], page_number >= total_pages, "{context}");
+    assert_eq!(page["empty"], size == 0, "{context}");
+    let expected = if page_number < total_pages {
+        per_page
+    } else if page_number == total_pages {
+        total - per_page * (total_pages - 1)
+    } else {
+        0
+    };
+    assert_eq!(size, expected, "{context}: page size");
+    contents
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{url}: {body}");
+    assert_eq!(content_type, "application/json", "{url}");
+    body
+}
+
+async fn ndjson(client: &reqwest::Client, url: &str) -> Vec<Value> {
+    let response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson",
+        "{url}"
+    );
+    let text = response.text().await.unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Every item of a list, page by page (checking each page), validated.
+async fn walk(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    schema: &Schema,
+    tally: &mut Tally,
+) -> Vec<Value> {
+    let per_page = 100;
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    for page_number in 1.. {
+        let url = format!(
+            "{}{path}{separator}per_page={per_page}&page={page_number}",
+            app.address
+        );
+        let page = get(client, &url).await;
+        let contents = check_page(&page, per_page, page_number, &url);
+        for item in &contents {
+            schema.check(item, &url, tally);
+        }
+        items.extend(contents);
+        if page["last_page"] == true {
+            break;
+        }
+    }
+    items
+}
+
+fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_hsds_response_conforms_to_the_official_schemas() {
+    let Some(dir) = schema_dir() else {
+        return;
+    };
+    let schemas = Schemas::load(&dir);
+    let app = TestApp::spawn().await;
+    let caseworker = TestApp::client_with(&app.key("caseworker", None).await);
+    for (who, client) in [("public", &app.client), ("caseworker", &caseworker)] {
+        let mut tally = Tally::default();
+        let base = &app.address;
+
+        let meta = get(client, &format!("{base}/hsds/")).await;
+        assert_eq!(meta["version"], "3.0");
+        assert_eq!(meta["openapi_url"], format!("{base}/openapi.json"));
+        let profile = get(client, meta["profile"].as_str().unwrap()).await;
+        assert!(
+            profile["documentation"]
+                .as_str()
+                .unwrap()
+                .contains("redacted")
+        );
+        for url in profile["schemas"].as_object().unwrap().values() {
+            get(client, url.as_str().unwrap()).await;
+        }
+
+        // Services: the list, fully nested, minimal, one by one, NDJSON.
+        let summaries = walk(
+            &app,
+            client,
+            "/hsds/services",
+            schemas.get("service_list"),
+            &mut tally,
+        )
+        .await;
+        assert!(summaries.len() > 300, "{who}");
+        let full = walk(
+            &app,
+            client,
+            "/hsds/services?full=true",
+            schemas.get("service"),
+            &mut tally,
+        )
+        .await;
+        assert_eq!(ids(&full), ids(&summaries));
+        let minimal = walk(
+            &app,
+            client,
+            "/hsds/services?minimal=true",
+            schemas.get("service_list"),
+            &mut tally,
+        )
+        .await;
+        assert_eq!(ids(&minimal), ids(&summaries));
+        for item in &minimal {
+            let keys: BTreeSet<&str> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from(["id", "last_modified", "name", "status"])
+            );
+        }
+        let streamed = ndjson(
+            client,
+            &format!("{base}/hsds/services?format=ndjson&full=true"),
+        )
+        .await;
+        let mut sorted = ids(&summaries);
+        sorted.sort();
+        assert_eq!(
+            ids(&streamed),
+            sorted,
+            "{who}: NDJSON is every service, by id"
+        );
+        for service in &streamed {
+            schemas
+                .get("service")
+                .check(service, "services ndjson", &mut tally);
+        }
+        let shelter = get(
+            client,
+            &format!("{base}/hsds/services/{}", *SHELTER_SERVICE),
+        )
+        .await;
+        schemas
+            .get("service")
+            .check(&shelter, "the shelter", &mut tally);
+        assert_eq!(
+            shelter,
+            *full
+                .iter()
+                .find(|s| s["id"] == json!(*SHELTER_SERVICE))
+                .unwrap(),
+            "a service alone is the service as listed in full"
+        );
+        for service in full.iter().step_by(40) {
+            let one = get(
+                client,
+                &format!("{base}/hsds/services/{}", service["id"].as_str().unwrap()),
+            )
+            .await;
+            schemas.get("service").check(&one, "a service", &mut tally);
+        }
+
+        // Services at locations.
+        let at = walk(
+            &app,
+            client,
+            "/hsds/service_at_locations",
+            schemas.get("service_at_location_list"),
+            &mut tally,
+        )
+        .await;
+        let pairs: usize = full
+            .iter()
+            .map(|s| s["service_at_locations"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(at.len(), pairs, "{who}: one item per service and location");
+        let at_full = walk(
+            &app,
+            client,
+            "/hsds/service_at_locations?full=true",
+            schemas.get("service_at_location"),
+            &mut tally,
+        )
+        .await;
+        assert_eq!(ids(&at_full), ids(&at));
+        for item in at.iter().step_by(50) {
+            let one = get(
+                client,
+                &format!(
+                    "{base}/hsds/service_at_locations/{}",
+                    item["id"].as_str().unwrap()
+                ),
+            )
+            .await;
+            schemas
+                .get("service_at_location")
+                .check(&one, "a service at a location", &mut tally);
+            assert_eq!(one["location"]["id"], item["location"]["id"]);
+        }
+        for item in ndjson(
+            client,
+            &format!("{base}/hsds/service_at_locations?format=ndjson"),
+        )
+        .await
+        {
+            schemas.get("service_at_location_list").check(
+                &item,
+                "service_at_locations ndjson",
+                &mut tally,
+            );
+        }
+
+        // Organisations.
+        let organizations = walk(
+            &app,
+            client,
+            "/hsds/organizations",
+            schemas.get("organization_list"),
+            &mut tally,
+        )
+        .await;
+        assert!(organizations.len() > 100);
+        walk(
+            &app,
+            client,
+            "/hsds/organizations?full=true&full_service=true",
+            schemas.get("organization"),
+            &mut tally,
+        )
+        .await;
+        let organization = get(
+            client,
+            &format!(
+                "{base}/hsds/organizations/{}?full_service=true",
+                *SHELTER_ORGANIZATION
+            ),
+        )
+        .await;
+        schemas
+            .get("organization")
+            .check(&organization, "an organisation", &mut tally);
+        assert!(!organization["services"].as_array().unwrap().is_empty());
+        assert!(!organization["locations"].as_array().unwrap().is_empty());
+        assert_eq!(
+            ndjson(client, &format!("{base}/hsds/organizations?format=ndjson"))
+                .await
+                .len(),
+            organizations.len()
+        );
+
+        // Taxonomies and terms.
+        let taxonomies = walk(
+            &app,
+            client,
+            "/hsds/taxonomies",
+            schemas.get("taxonomy"),
+            &mut tally,
+        )
+        .await;
+        assert_eq!(taxonomies.len(), 1);
+        let taxonomy_id = taxonomies[0]["id"].as_str().unwrap();
+        let one = get(client, &format!("{base}/hsds/taxonomies/{taxonomy_id}")).await;
+        schemas
+            .get("taxonomy")
+            .check(&one, "the taxonomy", &mut tally);
+        let terms = walk(
+            &app,
+            client,
+            &format!("/hsds/taxonomy_terms?taxonomy_id={taxonomy_id}"),
+            schemas.get("taxonomy_term"),
+            &mut tally,
+        )
+        .await;
+        assert_eq!(terms.len(), 12);
+        for term in &terms {
+            let one = get(
+                client,
+                &format!(
+                    "{base}/hsds/taxonomy_terms/{}",
+                    term["id"].as_str().unwrap()
+                ),
+            )
+            .await;
+            schemas
+                .get("taxonomy_term")
+                .check(&one, "a term", &mut tally);
+            assert_eq!(&one, term);
+        }
+
+        assert!(
+            tally.documents > 2000,
+            "{who}: {} documents",
+            tally.documents
+        );
+        if who == "public" {
+            assert!(tally.redacted > 0, "the public run shows redacted shelters");
+        } else {
+            assert_eq!(tally.redacted, 0, "caseworkers see every location exactly");
+        }
+    }
+}
+
+#[tokio::test]
+async fn hsds_pages_walk_first_middle_and_last() {
+    let app = TestApp::spawn().await;
+    let base = &app.address;
+    let per_page = 7;
+    let first = get(
+        &app.client,
+        &format!("{base}/hsds/services?per_page={per_page}"),
+    )
+    .await;
+    let total_pages = first["total_pages"].as_i64().unwrap();
+    assert!(total_pages > 3);
+    let mut seen = Vec::new();
+    for page_number in 1..=total_pages + 1 {
+        let url = format!("{base}/hsds/services?per_page={per_page}&page={page_number}");
+        let page = get(&app.client, &url).await;
+        seen.extend(ids(&check_page(&page, per_page, page_number, &url)));
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no service on two pages");
+    assert_eq!(
+        i64::try_from(seen.len()).unwrap(),
+        first["total_items"].as_i64().unwrap()
+    );
+    let streamed = ndjson(&app.client, &format!("{base}/hsds/services?format=ndjson")).await;
+    assert_eq!(
+        ids(&streamed).into_iter().collect::<BTreeSet<_>>(),
+        seen.into_iter().collect::<BTreeSet<_>>()
+    );
+    // Past the last page: an empty page, not an error.
+    let beyond = get(
+        &app.client,
+        &format!(
+            "{base}/hsds/services?per_page={per_page}&page={}",
+            total_pages + 5
+        ),
+    )
+    .await;
+    assert_eq!(beyond["empty"], true);
+    assert_eq!(beyond["last_page"], true);
+}
+
+#[tokio::test]
+async fn hsds_filters_combine_and_bad_parameters_are_named() {
+    let app = TestApp::spawn().await;
+    let base = &app.address;
+    let terms = get(
+        &app.client,
+        &format!("{base}/hsds/taxonomy_terms?search=phap%20ly"),
+    )
+    .await;
+    let legal = terms["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["code"] == "legal_aid")
+        .expect("searching terms finds legal aid")
+        .clone();
+    let term = legal["id"].as_str().unwrap();
+    let all_legal = ndjson(
+        &app.client,
+        &format!("{base}/hsds/services?format=ndjson&taxonomy_term_id={term}"),
+    )
+    .await;
+    assert!(all_legal.len() > 20);
+    assert!(all_legal.iter().all(|s| {
+        s["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("legal_aid"))
+    }));
+
+    // AND: the term, an organisation and a point.
+    let organization = all_legal[0]["organization_id"].as_str().unwrap();
+    let narrowed = ndjson(
+        &app.client,
+        &format!("{base}/hsds/services?format=ndjson&taxonomy_term_id={term}&organization_id={organization}"),
+    )
+    .await;
+    assert!(!narrowed.is_empty());
+    assert!(
+        narrowed
+            .iter()
+            .all(|s| s["organization_id"] == organization)
+    );
+    assert!(narrowed.len() < all_legal.len());
+
+    // Near Lào Cai's centre, 60 km: nearest first.
+    let near = get(
+        &app.client,
+        &format!(
+            "{base}/hsds/service_at_locations?lat=22.4856&lon=103.9707&proximity=60000&per_page=100"
+        ),
+    )
+    .await;
+    let near = near["contents"].as_array().unwrap();
+    assert!(!near.is_empty());
+    for item in near {
+        let (lat, lon) = (
+            item["location"]["latitude"].as_f64().unwrap(),
+            item["location"]["longitude"].as_f64().unwrap(),
+        );
+        assert!(
+            (lat - 22.4856).abs() < 0.7 && (lon - 103.9707).abs() < 0.7,
+            "{item}"
+        );
+    }
+
+    // modified_after includes the instant itself.
+    let newest = ndjson(
+        &app.client,
+        &format!("{base}/hsds/services?format=ndjson&minimal=true"),
+    )
+    .await;
+    let latest = newest
+        .iter()
+        .map(|s| s["last_modified"].as_str().unwrap().to_owned())
+        .max()
+        .unwrap();
+    let since = ndjson(
+        &app.client,
+        &format!(
+            "{base}/hsds/services?format=ndjson&minimal=true&modified_after={}",
+            latest.replace('+', "%2B")
+        ),
+    )
+    .await;
+    assert!(!since.is_empty());
+    assert!(since.iter().all(|s| s["last_modified"] == json!(latest)));
+
+    // A well-formed id that names nothing: nothing, not an error.
+    let unknown = get(
+        &app.client,
+        &format!("{base}/hsds/services?taxonomy_id={}", Uuid::new_v4()),
+    )
+    .await;
+    assert_eq!(unknown["total_items"], 0);
+    assert_eq!(unknown["empty"], true);
+
+    for (query, field, rule) in [
+        ("taxonomy_term_id=legal_aid", "taxonomy_term_id", "format"),
+        ("organization_id=1", "organization_id", "format"),
+        ("lat=21.0", "lon", "requires"),
+        ("proximity=100", "proximity", "requires"),
+        ("lat=91&lon=105", "lat", "range"),
+        ("lat=21&lon=105&proximity=0", "proximity", "range"),
+        ("postcode=100000", "postcode", "unsupported"),
+        ("format=xml", "format", "type"),
+        ("format=ndjson&page=2", "page", "conflict"),
+        ("minimal=true&full=true", "minimal", "conflict"),
+        ("search=", "search", "length"),
+        ("per_page=101", "per_page", "range"),
+        ("modified_after=yesterday", "modified_after", "type"),
+        ("colour=red", "colour", "unknown_field"),
+    ] {
+        app.bad_request(&format!("/hsds/services?{query}"), field, rule)
+            .await;
+    }
+    app.bad_request(
+        "/hsds/organizations?full_service=true",
+        "full_service",
+        "requires",
+    )
+    .await;
+    app.bad_request(
+        "/hsds/service_at_locations?minimal=true",
+        "minimal",
+        "unknown_field",
+    )
+    .await;
+    app.problem("/hsds/services/not-a-uuid", 400).await;
+    app.problem(&format!("/hsds/services/{}", Uuid::new_v4()), 404)
+        .await;
+    app.problem(
+        &format!("/hsds/service_at_locations/{}", Uuid::new_v4()),
+        404,
+    )
+    .await;
+    app.problem(&format!("/hsds/organizations/{}", Uuid::new_v4()), 404)
+        .await;
+    app.problem(&format!("/hsds/taxonomies/{}", Uuid::new_v4()), 404)
+        .await;
+    app.problem(&format!("/hsds/taxonomy_terms/{}", Uuid::new_v4()), 404)
+        .await;
+    app.problem("/hsds/profile/schema/secret.json", 404).await;
+}
+
+#[tokio::test]
+async fn the_public_never_sees_a_confidential_location_exactly_in_hsds() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.db.conn().await;
+    let exact: Vec<crate::helpers::TextRow> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT concat_ws('|', id, ST_Y(point::geometry), ST_X(point::geometry), address) AS text \
+             FROM locations WHERE confidential",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert!(!exact.is_empty());
+    let base = &app.address;
+    let mut text = String::new();
+    for path in [
+        "/hsds/services?format=ndjson&full=true",
+        "/hsds/service_at_locations?format=ndjson&full=true",
+        "/hsds/organizations?format=ndjson&full=true&full_service=true",
+    ] {
+        text.push_str(
+            &app.client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let documents: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut redacted = 0;
+    for row in &exact {
+        let parts: Vec<&str> = row.text.split('|').collect();
+        let (id, lat, lon) = (parts[0], parts[1], parts[2]);
+        // Another place may share one coordinate; never both.
+        let pair = format!("\"latitude\":{lat},\"longitude\":{lon}");
+        assert!(!text.contains(&pair), "the exact point of {id} leaked");
+        if let Some(address) = parts.get(3) {
+            assert!(!text.contains(address), "the address of {id} leaked");
+        }
+        let exact_point: (f64, f64) = (lat.parse().unwrap(), lon.parse().unwrap());
+        fn visit(value: &Value, id: &str, exact: (f64, f64), redacted: &mut usize) {
+            match value {
+                Value::Object(map) => {
+                    if map.get("id") == Some(&json!(id)) && map.contains_key("location_type") {
+                        assert_eq!(map["location_type"], "redacted");
+                        let (lat, lon) = (
+                            map["latitude"].as_f64().unwrap(),
+                            map["longitude"].as_f64().unwrap(),
+                        );
+                        assert!(lat != exact.0 && lon != exact.1, "{id} is exact");
+                        assert!(
+                            (lat * 10.0 - (lat * 10.0).round()).abs() < 1e-6,
+                            "{id}: {lat} is not rounded"
+                        );
+                        assert!(!map.contains_key("addresses") && !map.contains_key("address"));
+                        assert!(!map.contains_key("phones") && !map.contains_key("ward_code"));
+                        *redacted += 1;
+                    }
+                    map.values().for_each(|v| visit(v, id, exact, redacted));
+                }
+                Value::Array(items) => items.iter().for_each(|v| visit(v, id, exact, redacted)),
+                _ => {}
+            }
+        }
+        for document in &documents {
+            visit(document, id, exact_point, &mut redacted);
+        }
+    }
+    assert!(redacted > 0, "the shelters are listed, redacted");
+}
+
+#[tokio::test]
+async fn the_profile_served_is_the_one_in_the_repository() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi/hsds-profile/schema");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().to_owned())
+        .collect();
+    files.sort();
+    let served: Vec<&str> = ketnoi::api::hsds::PROFILE_SCHEMAS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(
+        files, served,
+        "every profile file is served, and only those"
+    );
+    let app = TestApp::spawn_on(crate::helpers::TestDb::bare().await).await;
+    for (name, text) in ketnoi::api::hsds::PROFILE_SCHEMAS {
+        let body = get(
+            &app.client,
+            &format!("{}/hsds/profile/schema/{name}", app.address),
+        )
+        .await;
+        assert_eq!(body, serde_json::from_str::<Value>(text).unwrap());
+    }
+}

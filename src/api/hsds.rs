@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use strum::VariantArray;
 use utoipa::{IntoParams, ToSchema};
@@ -25,9 +25,10 @@ use super::extract::{ApiQuery, parse_uuid};
 use super::organizations::search_words;
 use super::problem::{ApiError, FieldError, responses};
 use super::services::visible_record;
-use super::views::Page;
+use super::views::{Audience, Page};
 use crate::db::DbConn;
 use crate::db::models::reference::{self, CategoryRow};
+use crate::db::models::search::Words;
 use crate::db::models::services::{self, ServiceFilter, ServiceRecord};
 use crate::db::models::{locations, organizations};
 use crate::domain::category::Category;
@@ -368,9 +369,16 @@ impl HsdsServiceQuery {
         }
         let near = match (self.lat, self.lon) {
             (Some(lat), Some(lon)) => {
-                let centre = Coordinates::new(lat, lon)
+                // Each coordinate checked on its own, to name the bad one.
+                let lat_ok = Coordinates::new(lat, 0.0)
                     .map_err(|invalid| errors.push(FieldError::invalid("lat", invalid)))
-                    .ok();
+                    .is_ok();
+                let lon_ok = Coordinates::new(0.0, lon)
+                    .map_err(|invalid| errors.push(FieldError::invalid("lon", invalid)))
+                    .is_ok();
+                let centre = (lat_ok && lon_ok)
+                    .then(|| Coordinates::new(lat, lon).ok())
+                    .flatten();
                 let radius = self
                     .proximity
                     .map(RadiusM::new)
@@ -429,7 +437,7 @@ impl HsdsServiceQuery {
                 // HSDS's modified_after includes the instant itself: every
                 // id is greater than the nil UUID.
                 after_id: self.modified_after.map(|_| ServiceId(uuid::Uuid::nil())),
-                search,
+                search: search.map(Words::new),
                 ..ServiceFilter::visible(caller.visibility())
             },
             page,
@@ -448,72 +456,101 @@ async fn category_rows(conn: &mut DbConn) -> Result<HashMap<String, CategoryRow>
         .collect())
 }
 
-/// A line of NDJSON.
-fn ndjson_line(item: &impl Serialize) -> Result<web::Bytes, std::io::Error> {
-    let mut line = serde_json::to_vec(item).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    Ok(web::Bytes::from(line))
+/// Appends `item` and a line break to an NDJSON body.
+fn ndjson_line(body: &mut Vec<u8>, item: &impl Serialize) -> Result<(), ApiError> {
+    serde_json::to_writer(&mut *body, item).map_err(|error| ApiError::Internal(error.into()))?;
+    body.push(b'\n');
+    Ok(())
 }
 
-/// Streams `render` of every service passing `filter`, in id order, a batch
-/// of services per database round trip.
-fn stream_services<R>(state: web::Data<AppState>, filter: ServiceFilter, render: R) -> HttpResponse
+/// One step of an NDJSON walk: the next chunk and the walk's state, or
+/// `None` at the end.
+type Step<S> = Result<Option<(web::Bytes, S)>, ApiError>;
+
+/// Serves an NDJSON stream of the chunks `next` gives. The first chunk is
+/// fetched before the answer starts, so that a failure there is still a
+/// problem document; a later failure can only cut the stream short (and
+/// is logged).
+async fn ndjson_stream<S, F, Fut>(walk: S, next: F) -> Result<HttpResponse, ApiError>
 where
-    R: Fn(&ServiceRecord, &HashMap<String, CategoryRow>) -> Vec<web::Bytes> + 'static,
+    S: 'static,
+    F: Fn(S) -> Fut + 'static,
+    Fut: std::future::Future<Output = Step<S>> + 'static,
 {
-    struct Walk<R> {
-        state: web::Data<AppState>,
-        filter: ServiceFilter,
-        after: Option<ServiceId>,
-        done: bool,
-        render: R,
-        categories: Option<HashMap<String, CategoryRow>>,
+    let Some((first, walk)) = next(walk).await? else {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/x-ndjson")
+            .body(""));
+    };
+    let next = std::rc::Rc::new(next);
+    let rest = stream::try_unfold(walk, move |walk| {
+        let next = next.clone();
+        async move {
+            next(walk).await.map_err(|error| {
+                tracing::error!(%error, "an NDJSON stream stopped early");
+                std::io::Error::other("the stream stopped early")
+            })
+        }
+    });
+    let body = stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest);
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body))
+}
+
+/// Writes what one service gives to an NDJSON body.
+type Render =
+    dyn Fn(&ServiceRecord, &HashMap<String, CategoryRow>, &mut Vec<u8>) -> Result<(), ApiError>;
+
+/// A walk through every service passing a filter, in id order.
+struct ServiceWalk {
+    state: web::Data<AppState>,
+    filter: ServiceFilter,
+    after: Option<ServiceId>,
+    done: bool,
+    categories: std::rc::Rc<HashMap<String, CategoryRow>>,
+    render: std::rc::Rc<Render>,
+}
+
+async fn next_services(mut walk: ServiceWalk) -> Step<ServiceWalk> {
+    if walk.done {
+        return Ok(None);
     }
-    let walk = Walk {
+    let mut conn = walk.state.conn().await?;
+    let ids = services::ids_after(&mut conn, &walk.filter, walk.after, STREAM_BATCH).await?;
+    let mut records = services::load_records(&mut conn, &ids).await?;
+    drop(conn);
+    let mut body = Vec::new();
+    for id in &ids {
+        if let Some(record) = records.remove(id) {
+            (walk.render)(&record, &walk.categories, &mut body)?;
+        }
+    }
+    walk.done = i64::try_from(ids.len()).unwrap_or(0) < STREAM_BATCH;
+    walk.after = ids.last().copied().or(walk.after);
+    Ok(Some((web::Bytes::from(body), walk)))
+}
+
+/// Streams every service passing `filter` as `render` writes it.
+async fn stream_services(
+    state: web::Data<AppState>,
+    filter: ServiceFilter,
+    render: std::rc::Rc<Render>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.conn().await?;
+    // Settled once for the whole walk.
+    let filter = services::settled(&mut conn, &filter).await?;
+    let categories = std::rc::Rc::new(category_rows(&mut conn).await?);
+    drop(conn);
+    let walk = ServiceWalk {
         state,
         filter,
         after: None,
         done: false,
+        categories,
         render,
-        categories: None,
     };
-    let body = stream::try_unfold(walk, |mut walk| async move {
-        if walk.done {
-            return Ok::<_, std::io::Error>(None);
-        }
-        let batch = async {
-            let mut conn = walk.state.conn().await?;
-            if walk.categories.is_none() {
-                walk.categories = Some(category_rows(&mut conn).await?);
-            }
-            let ids =
-                services::ids_after(&mut conn, &walk.filter, walk.after, STREAM_BATCH).await?;
-            let records = services::load_records(&mut conn, &ids).await?;
-            Ok::<_, ApiError>((ids, records))
-        };
-        let (ids, mut records) = batch.await.map_err(|error| {
-            tracing::error!(%error, "an NDJSON stream stopped early");
-            std::io::Error::other(error.to_string())
-        })?;
-        let empty = HashMap::new();
-        let categories = walk.categories.as_ref().unwrap_or(&empty);
-        let mut lines = Vec::new();
-        for id in &ids {
-            if let Some(record) = records.remove(id) {
-                lines.extend((walk.render)(&record, categories));
-            }
-        }
-        walk.done = i64::try_from(ids.len()).unwrap_or(0) < STREAM_BATCH;
-        walk.after = ids.last().copied().or(walk.after);
-        let mut chunk = Vec::new();
-        for line in lines {
-            chunk.extend_from_slice(&line);
-        }
-        Ok(Some((web::Bytes::from(chunk), walk)))
-    });
-    HttpResponse::Ok()
-        .content_type("application/x-ndjson")
-        .streaming(body)
+    ndjson_stream(walk, next_services).await
 }
 
 fn ndjson_empty() -> HttpResponse {
@@ -524,9 +561,10 @@ fn ndjson_empty() -> HttpResponse {
 
 /// HSDS services: one-to-one fields and organisation by default, fully
 /// nested with `full=true`, `minimal=true` for a sync. Filters combine
-/// (AND). Most relevant first with `search`; else nearest first with
-/// `lat`/`lon`; else oldest change first with `modified_after`; else by
-/// name.
+/// (AND). Oldest change first with `modified_after`; else most relevant
+/// first with `search` (nearest first among equals with `lat`/`lon`); else
+/// nearest first with `lat`/`lon`; else by name. `format=ndjson`: every
+/// match, in id order.
 #[utoipa::path(
     tag = "hsds",
     params(HsdsServiceQuery),
@@ -560,15 +598,10 @@ pub async fn hsds_services(
         if listing.nothing {
             return Ok(ndjson_empty());
         }
-        return Ok(stream_services(
-            state,
-            listing.filter,
-            move |record, categories| {
-                ndjson_line(&render(record, categories))
-                    .into_iter()
-                    .collect()
-            },
-        ));
+        let render: std::rc::Rc<Render> = std::rc::Rc::new(move |record, categories, body| {
+            ndjson_line(body, &render(record, categories))
+        });
+        return stream_services(state, listing.filter, render).await;
     }
     if listing.nothing {
         return Ok(HttpResponse::Ok().json(Page::<hsds::ServiceItem>::new(
@@ -646,10 +679,10 @@ pub async fn hsds_service_at_locations(
     query: ApiQuery<HsdsServiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
-    if query.minimal.is_some() {
+    if query.minimal == Some(true) {
         return Err(ApiError::InvalidRequest(vec![FieldError::new(
             "minimal",
-            "unknown_field",
+            "unsupported",
             "minimal applies to /hsds/services only",
         )]));
     }
@@ -659,30 +692,20 @@ pub async fn hsds_service_at_locations(
         if listing.nothing {
             return Ok(ndjson_empty());
         }
-        // Each service's locations; with a point, only those within reach.
-        let near = listing.filter.near;
-        return Ok(stream_services(
+        let mut conn = state.conn().await?;
+        let filter = services::settled(&mut conn, &listing.filter).await?;
+        let categories = std::rc::Rc::new(category_rows(&mut conn).await?);
+        drop(conn);
+        let walk = PairWalk {
             state,
-            listing.filter,
-            move |record, categories| {
-                let audience = caller.audience_for(record.row.organization_id);
-                let reachable = |location: &hsds::Location| match near {
-                    None => true,
-                    Some((centre, radius)) => match (location.latitude, location.longitude) {
-                        (Some(lat), Some(lon)) => Coordinates::new(lat, lon).is_ok_and(|point| {
-                            crate::domain::geo::distance_m(centre, point)
-                                <= f64::from(radius.metres())
-                        }),
-                        _ => false,
-                    },
-                };
-                hsds::service_at_locations(record, audience, categories, full)
-                    .into_iter()
-                    .filter(|at| at.location.as_ref().is_some_and(reachable))
-                    .filter_map(|at| ndjson_line(&at).ok())
-                    .collect()
-            },
-        ));
+            filter,
+            after: None,
+            done: false,
+            categories,
+            caller,
+            full,
+        };
+        return ndjson_stream(walk, next_pairs).await;
     }
     if listing.nothing {
         return Ok(
@@ -694,23 +717,78 @@ pub async fn hsds_service_at_locations(
         );
     }
     let mut conn = state.conn().await?;
-    let (pairs, total) = services::search_pairs(&mut conn, &listing.filter, listing.page).await?;
-    let ids: Vec<ServiceId> = pairs.iter().map(|(service, _)| *service).collect();
-    let records = services::load_records(&mut conn, &ids).await?;
+    let (pairs, total) = services::search_pairs(
+        &mut conn,
+        &listing.filter,
+        services::PairWindow::Page(listing.page),
+    )
+    .await?;
     let categories = category_rows(&mut conn).await?;
-    let mut contents = Vec::new();
-    for (service, location) in pairs {
-        let Some(record) = records.get(&service) else {
-            continue;
-        };
+    let contents = render_pairs(&mut conn, &pairs, &caller, &categories, full).await?;
+    Ok(HttpResponse::Ok().json(Page::new(contents, total.unwrap_or_default(), listing.page)))
+}
+
+/// The services at locations of `pairs`, in their order: each service
+/// loaded and rendered once, however many of its locations are listed.
+async fn render_pairs(
+    conn: &mut DbConn,
+    pairs: &[(ServiceId, crate::domain::ids::LocationId)],
+    caller: &Caller,
+    categories: &HashMap<String, CategoryRow>,
+    full: bool,
+) -> Result<Vec<hsds::ServiceAtLocation>, ApiError> {
+    let ids: Vec<ServiceId> = pairs.iter().map(|(service, _)| *service).collect();
+    let records = services::load_records(conn, &ids).await?;
+    let mut rendered: HashMap<(ServiceId, String), hsds::ServiceAtLocation> = HashMap::new();
+    for record in records.values() {
         let audience = caller.audience_for(record.row.organization_id);
-        contents.extend(
-            hsds::service_at_locations(record, audience, &categories, full)
-                .into_iter()
-                .filter(|at| at.location_id.as_deref() == Some(&location.to_string())),
-        );
+        for at in hsds::service_at_locations(record, audience, categories, full) {
+            if let Some(location) = at.location_id.clone() {
+                rendered.insert((record.row.id, location), at);
+            }
+        }
     }
-    Ok(HttpResponse::Ok().json(Page::new(contents, total, listing.page)))
+    Ok(pairs
+        .iter()
+        .filter_map(|(service, location)| rendered.remove(&(*service, location.to_string())))
+        .collect())
+}
+
+/// A walk through every service-at-location passing a filter, in id order.
+struct PairWalk {
+    state: web::Data<AppState>,
+    filter: ServiceFilter,
+    after: Option<ServiceAtLocationId>,
+    done: bool,
+    categories: std::rc::Rc<HashMap<String, CategoryRow>>,
+    caller: Caller,
+    full: bool,
+}
+
+async fn next_pairs(mut walk: PairWalk) -> Step<PairWalk> {
+    if walk.done {
+        return Ok(None);
+    }
+    let mut conn = walk.state.conn().await?;
+    let (pairs, _) = services::search_pairs(
+        &mut conn,
+        &walk.filter,
+        services::PairWindow::After(walk.after, STREAM_BATCH),
+    )
+    .await?;
+    let items = render_pairs(&mut conn, &pairs, &walk.caller, &walk.categories, walk.full).await?;
+    drop(conn);
+    let mut body = Vec::new();
+    for item in &items {
+        ndjson_line(&mut body, item)?;
+    }
+    walk.done = i64::try_from(pairs.len()).unwrap_or(0) < STREAM_BATCH;
+    if let Some((service, location)) = pairs.last() {
+        walk.after = Some(crate::domain::ids::service_at_location_id(
+            *service, *location,
+        ));
+    }
+    Ok(Some((web::Bytes::from(body), walk)))
 }
 
 /// One service at one location, both fully nested
@@ -739,9 +817,13 @@ pub async fn hsds_service_at_location(
     let (service, location) = services::pair(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound("service at location"))?;
-    let record = visible_record(&mut conn, &caller, service)
-        .await
-        .map_err(|_| ApiError::NotFound("service at location"))?;
+    let record =
+        visible_record(&mut conn, &caller, service)
+            .await
+            .map_err(|error| match error {
+                ApiError::NotFound(_) => ApiError::NotFound("service at location"),
+                other => other,
+            })?;
     let categories = category_rows(&mut conn).await?;
     let audience = caller.audience_for(record.row.organization_id);
     let found = hsds::service_at_locations(&record, audience, &categories, true)
@@ -760,7 +842,7 @@ pub struct HsdsOrganizationQuery {
     /// descriptions; most relevant first.
     #[param(example = "tro giup phap ly", max_length = 200)]
     pub search: Option<String>,
-    /// With `full=true`: services fully nested instead of in brief.
+    /// Services fully nested instead of in brief (implies `full=true`).
     pub full_service: Option<bool>,
     /// Each organisation with its phones, locations and services.
     pub full: Option<bool>,
@@ -809,10 +891,25 @@ async fn organization_full(
     } else {
         ServiceShape::Summary
     };
+    // Those who see the organisation's listings exactly see all its places;
+    // anyone else only the places of the services they can see, as /v1
+    // shows them (a shelter whose service is archived stays unlisted).
+    let places = if audience == Audience::Full {
+        locations::of_organization(conn, id).await?
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        let mut places: Vec<_> = records
+            .iter()
+            .flat_map(|service| service.locations.iter())
+            .filter(|place| seen.insert(place.row.id))
+            .cloned()
+            .collect();
+        places.sort_by(|a, b| (&a.row.name, a.row.id).cmp(&(&b.row.name, b.row.id)));
+        places
+    };
     Ok(hsds::Organization {
         locations: Some(
-            locations::of_organization(conn, id)
-                .await?
+            places
                 .iter()
                 .map(|place| hsds::location(place, audience, true))
                 .collect(),
@@ -866,27 +963,37 @@ pub async fn hsds_organizations(
     let ndjson = query.format == Some(Format::Ndjson);
     let page = page_of(query.page, query.per_page, ndjson, &mut errors);
     let words = gather(search_words(query.search.as_deref(), "search"), &mut errors).flatten();
-    if query.full_service == Some(true) && query.full != Some(true) {
-        errors.push(FieldError::new(
-            "full_service",
-            "requires",
-            "full_service nests full services in full=true organisations",
-        ));
-    }
     if !errors.is_empty() {
         return Err(ApiError::InvalidRequest(errors));
     }
-    let full = query.full == Some(true);
+    // HSDS: full_service asks for fully nested organisations too.
     let full_service = query.full_service == Some(true);
+    let full = query.full == Some(true) || full_service;
     let mut conn = state.conn().await?;
     let categories = category_rows(&mut conn).await?;
-    // Organisations are few (hundreds); a stream still batches their
-    // nested services.
-    let (records, total) = if ndjson {
-        organizations::list_all(&mut conn, words.as_ref()).await?
-    } else {
-        organizations::list(&mut conn, words.as_ref(), page).await?
+    let words = match words {
+        Some(words) => Some(
+            Words::new(words)
+                .settle_for_organizations(&mut conn)
+                .await?,
+        ),
+        None => None,
     };
+    if ndjson {
+        drop(conn);
+        let walk = OrganizationWalk {
+            state,
+            words,
+            after: None,
+            done: false,
+            categories: std::rc::Rc::new(categories),
+            caller,
+            full,
+            full_service,
+        };
+        return ndjson_stream(walk, next_organizations).await;
+    }
+    let (records, total) = organizations::list(&mut conn, words.as_ref(), page).await?;
     let mut contents = Vec::with_capacity(records.len());
     for record in &records {
         contents.push(if full {
@@ -895,18 +1002,56 @@ pub async fn hsds_organizations(
             organization_brief(record)
         });
     }
-    if ndjson {
-        let mut body = Vec::new();
-        for item in &contents {
-            body.extend_from_slice(
-                &ndjson_line(item).map_err(|error| ApiError::Internal(error.into()))?,
-            );
-        }
-        return Ok(HttpResponse::Ok()
-            .content_type("application/x-ndjson")
-            .body(body));
-    }
     Ok(HttpResponse::Ok().json(Page::new(contents, total, page)))
+}
+
+/// Organisations streamed per database round trip (each may nest many
+/// services).
+const ORGANIZATION_BATCH: i64 = 20;
+
+/// A walk through every organisation (matching the words), in id order.
+struct OrganizationWalk {
+    state: web::Data<AppState>,
+    words: Option<Words>,
+    after: Option<OrganizationId>,
+    done: bool,
+    categories: std::rc::Rc<HashMap<String, CategoryRow>>,
+    caller: Caller,
+    full: bool,
+    full_service: bool,
+}
+
+async fn next_organizations(mut walk: OrganizationWalk) -> Step<OrganizationWalk> {
+    if walk.done {
+        return Ok(None);
+    }
+    let mut conn = walk.state.conn().await?;
+    let records = organizations::after(
+        &mut conn,
+        walk.words.as_ref(),
+        walk.after,
+        ORGANIZATION_BATCH,
+    )
+    .await?;
+    let mut body = Vec::new();
+    for record in &records {
+        let item = if walk.full {
+            organization_full(
+                &mut conn,
+                &walk.caller,
+                record,
+                walk.full_service,
+                &walk.categories,
+            )
+            .await?
+        } else {
+            organization_brief(record)
+        };
+        ndjson_line(&mut body, &item)?;
+    }
+    walk.done = i64::try_from(records.len()).unwrap_or(0) < ORGANIZATION_BATCH;
+    walk.after = records.last().map(|record| record.row.id).or(walk.after);
+    Ok(Some((web::Bytes::from(body), walk)))
 }
 
 /// Whether services are nested in full.
@@ -1011,9 +1156,7 @@ fn list_answer<T: Serialize>(
     if ndjson {
         let mut body = Vec::new();
         for item in &items {
-            body.extend_from_slice(
-                &ndjson_line(item).map_err(|error| ApiError::Internal(error.into()))?,
-            );
+            ndjson_line(&mut body, item)?;
         }
         return Ok(HttpResponse::Ok()
             .content_type("application/x-ndjson")

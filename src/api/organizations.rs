@@ -12,6 +12,7 @@ use super::etag::{self, IfMatch};
 use super::extract::{ApiJson, ApiQuery, parse_uuid};
 use super::problem::{ApiError, FieldError, responses};
 use super::views::{OrganizationView, Page};
+use crate::db::models::search::Words;
 use crate::db::models::writes::{self, Action};
 use crate::db::models::{organizations, services};
 use crate::domain::category::Category;
@@ -103,7 +104,8 @@ pub async fn list_organizations(
     }
     .page_request()?;
     let mut conn = state.conn().await?;
-    let (records, total) = organizations::list(&mut conn, words.as_ref(), page).await?;
+    let (records, total) =
+        organizations::list(&mut conn, words.map(Words::new).as_ref(), page).await?;
     let contents = records.into_iter().map(OrganizationView::from).collect();
     Ok(web::Json(Page::new(contents, total, page)))
 }

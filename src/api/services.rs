@@ -17,6 +17,7 @@ use super::organizations::PageQuery;
 use super::problem::{ApiError, FieldError, responses};
 use super::views::{Audience, HistoryEntry, Page, ServiceView};
 use crate::db::DbConn;
+use crate::db::models::search::Words;
 use crate::db::models::services::{self, ServiceFilter};
 use crate::db::models::writes::{self, Action, ServiceWrite};
 use crate::domain::Invalid;
@@ -190,7 +191,7 @@ impl ServiceListQuery {
                     near,
                     modified_after,
                     after_id: self.after_id.map(ServiceId),
-                    search,
+                    search: search.map(Words::new),
                     visibility,
                 },
                 page,

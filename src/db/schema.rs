@@ -256,8 +256,21 @@ diesel::joinable!(service_at_location -> locations (location_id));
 diesel::joinable!(schedules -> services (service_id));
 diesel::joinable!(service_areas -> services (service_id));
 
+// The search document of a service (migration 6). Its `document tsvector`
+// has no diesel type and is only reached through the SQL fragments of
+// db/models/search.rs; organisations' generated search columns likewise.
+diesel::table! {
+    use diesel::sql_types::*;
+
+    service_search (service_id) {
+        service_id -> Uuid,
+        words -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     ketnoi_meta,
+    service_search,
     provinces,
     wards,
     categories,

@@ -60,13 +60,6 @@ pub enum AreaPart {
 /// inside it or on its edge, edges being straight in longitude/latitude as
 /// GeoJSON (RFC 7946) defines them. A point inside no province is covered
 /// only by services without an area (DESIGN.md).
-/// Metres between two points on the WGS84 ellipsoid (as PostGIS measures
-/// geography).
-pub fn distance_m(a: Coordinates, b: Coordinates) -> f64 {
-    use geo::{Distance, Geodesic, Point};
-    Geodesic.distance(Point::new(a.lon(), a.lat()), Point::new(b.lon(), b.lat()))
-}
-
 pub fn area_covers(parts: &[AreaPart], point: Coordinates, province: Option<&str>) -> bool {
     use geo::Intersects;
     parts.is_empty()

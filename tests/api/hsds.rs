@@ -697,27 +697,47 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
         );
     }
 
-    // modified_after includes the instant itself.
-    let newest = ndjson(
-        &app.client,
-        &format!("{base}/hsds/services?format=ndjson&minimal=true"),
-    )
-    .await;
-    let latest = newest
-        .iter()
-        .map(|s| s["last_modified"].as_str().unwrap().to_owned())
-        .max()
-        .unwrap();
+    // modified_after includes the instant itself, and leaves out what
+    // changed before: change one service, then ask from its new instant.
+    let admin = app.key("admin", None).await;
+    let changed = all_legal[1]["id"].as_str().unwrap().to_owned();
+    let before = app
+        .send(
+            Some(&admin),
+            reqwest::Method::GET,
+            &format!("/v1/services/{changed}"),
+            None,
+            None,
+        )
+        .await;
+    let patched = app
+        .send(
+            Some(&admin),
+            reqwest::Method::PATCH,
+            &format!("/v1/services/{changed}"),
+            Some(&json!({"name_en": "Renamed for the change feed"})),
+            Some(&before.etag()),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let instant = patched.body["last_modified"].as_str().unwrap().to_owned();
     let since = ndjson(
         &app.client,
         &format!(
             "{base}/hsds/services?format=ndjson&minimal=true&modified_after={}",
-            latest.replace('+', "%2B")
+            instant.replace('+', "%2B")
         ),
     )
     .await;
-    assert!(!since.is_empty());
-    assert!(since.iter().all(|s| s["last_modified"] == json!(latest)));
+    assert_eq!(
+        ids(&since),
+        vec![changed.clone()],
+        "only the changed service, at its very instant"
+    );
+    let total = get(&app.client, &format!("{base}/hsds/services?per_page=1")).await["total_items"]
+        .as_i64()
+        .unwrap();
+    assert!(total > 300);
 
     // A well-formed id that names nothing: nothing, not an error.
     let unknown = get(
@@ -734,6 +754,8 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
         ("lat=21.0", "lon", "requires"),
         ("proximity=100", "proximity", "requires"),
         ("lat=91&lon=105", "lat", "range"),
+        ("lat=21&lon=500", "lon", "range"),
+        ("lat=NaN&lon=105", "lat", "range"),
         ("lat=21&lon=105&proximity=0", "proximity", "range"),
         ("postcode=100000", "postcode", "unsupported"),
         ("format=xml", "format", "type"),
@@ -748,17 +770,18 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
             .await;
     }
     app.bad_request(
-        "/hsds/organizations?full_service=true",
-        "full_service",
-        "requires",
-    )
-    .await;
-    app.bad_request(
         "/hsds/service_at_locations?minimal=true",
         "minimal",
-        "unknown_field",
+        "unsupported",
     )
     .await;
+    // full_service implies full.
+    let organizations = get(
+        &app.client,
+        &format!("{base}/hsds/organizations?full_service=true"),
+    )
+    .await;
+    assert!(organizations["contents"][0]["services"].is_array());
     app.problem("/hsds/services/not-a-uuid", 400).await;
     app.problem(&format!("/hsds/services/{}", Uuid::new_v4()), 404)
         .await;
@@ -776,82 +799,232 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
     app.problem("/hsds/profile/schema/secret.json", 404).await;
 }
 
-#[tokio::test]
-async fn the_public_never_sees_a_confidential_location_exactly_in_hsds() {
-    let app = TestApp::spawn().await;
+/// A confidential location as stored: id, owner, exact point, address.
+struct Shelter {
+    id: String,
+    organization: String,
+    lat: f64,
+    lon: f64,
+    address: Option<String>,
+}
+
+async fn shelters(app: &TestApp) -> Vec<Shelter> {
     let mut conn = app.db.conn().await;
-    let exact: Vec<crate::helpers::TextRow> = diesel_async::RunQueryDsl::load(
+    let rows: Vec<crate::helpers::TextRow> = diesel_async::RunQueryDsl::load(
         diesel::sql_query(
-            "SELECT concat_ws('|', id, ST_Y(point::geometry), ST_X(point::geometry), address) AS text \
-             FROM locations WHERE confidential",
+            "SELECT concat_ws('|', id, organization_id, ST_Y(point::geometry), \
+             ST_X(point::geometry), address) AS text FROM locations WHERE confidential",
         ),
         &mut conn,
     )
     .await
     .unwrap();
-    assert!(!exact.is_empty());
-    let base = &app.address;
-    let mut text = String::new();
-    for path in [
+    rows.iter()
+        .map(|row| {
+            let parts: Vec<&str> = row.text.split('|').collect();
+            Shelter {
+                id: parts[0].to_owned(),
+                organization: parts[1].to_owned(),
+                lat: parts[2].parse().unwrap(),
+                lon: parts[3].parse().unwrap(),
+                address: parts.get(4).map(|a| (*a).to_owned()),
+            }
+        })
+        .collect()
+}
+
+/// Every location object in `value` with this id.
+fn locations_with_id<'v>(value: &'v Value, id: &str, found: &mut Vec<&'v Value>) {
+    match value {
+        Value::Object(map) => {
+            if map.get("id") == Some(&json!(id)) && map.contains_key("location_type") {
+                found.push(value);
+            }
+            map.values().for_each(|v| locations_with_id(v, id, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| locations_with_id(v, id, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn no_confidential_location_is_served_exactly_to_the_public_or_another_agency() {
+    let app = TestApp::spawn().await;
+    let shelters = shelters(&app).await;
+    assert!(shelters.len() > 10);
+    let base = app.address.clone();
+    // An agency that runs no shelter of its own.
+    let other = sample_id("organization", "lao-cai-legal-aid").to_string();
+    assert!(shelters.iter().all(|s| s.organization != other));
+    let agency = TestApp::client_with(
+        &app.key(
+            "agency",
+            Some(sample_id("organization", "lao-cai-legal-aid")),
+        )
+        .await,
+    );
+
+    // Every way /hsds can show a location: streams, pages, single items.
+    let mut paths: Vec<String> = [
         "/hsds/services?format=ndjson&full=true",
         "/hsds/service_at_locations?format=ndjson&full=true",
         "/hsds/organizations?format=ndjson&full=true&full_service=true",
-    ] {
-        text.push_str(
-            &app.client
-                .get(format!("{base}{path}"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
-    }
-    let documents: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut redacted = 0;
-    for row in &exact {
+        "/hsds/services?full=true&per_page=100",
+        "/hsds/service_at_locations?full=true&per_page=100",
+        "/hsds/organizations?full_service=true&per_page=100",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .collect();
+    let mut conn = app.db.conn().await;
+    let linked: Vec<crate::helpers::TextRow> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT concat_ws('|', sal.id, sal.service_id, l.organization_id) AS text \
+             FROM service_at_location sal JOIN locations l ON l.id = sal.location_id \
+             WHERE l.confidential",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    for row in &linked {
         let parts: Vec<&str> = row.text.split('|').collect();
-        let (id, lat, lon) = (parts[0], parts[1], parts[2]);
-        // Another place may share one coordinate; never both.
-        let pair = format!("\"latitude\":{lat},\"longitude\":{lon}");
-        assert!(!text.contains(&pair), "the exact point of {id} leaked");
-        if let Some(address) = parts.get(3) {
-            assert!(!text.contains(address), "the address of {id} leaked");
+        paths.push(format!("/hsds/service_at_locations/{}", parts[0]));
+        paths.push(format!("/hsds/services/{}", parts[1]));
+        paths.push(format!(
+            "/hsds/organizations/{}?full_service=true",
+            parts[2]
+        ));
+    }
+
+    for (who, client) in [("public", &app.client), ("another agency", &agency)] {
+        let mut documents = Vec::new();
+        let mut text = String::new();
+        for path in &paths {
+            let response = client.get(format!("{base}{path}")).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            if status == 404 {
+                continue; // an archived service: not theirs to see at all
+            }
+            assert_eq!(status, 200, "{who} {path}: {body}");
+            for line in body.lines() {
+                documents.push(serde_json::from_str::<Value>(line).unwrap());
+            }
+            text.push_str(&body);
         }
-        let exact_point: (f64, f64) = (lat.parse().unwrap(), lon.parse().unwrap());
-        fn visit(value: &Value, id: &str, exact: (f64, f64), redacted: &mut usize) {
-            match value {
-                Value::Object(map) => {
-                    if map.get("id") == Some(&json!(id)) && map.contains_key("location_type") {
-                        assert_eq!(map["location_type"], "redacted");
-                        let (lat, lon) = (
-                            map["latitude"].as_f64().unwrap(),
-                            map["longitude"].as_f64().unwrap(),
-                        );
-                        assert!(lat != exact.0 && lon != exact.1, "{id} is exact");
+        let mut redacted = 0;
+        for shelter in &shelters {
+            let pair = format!("\"latitude\":{},\"longitude\":{}", shelter.lat, shelter.lon);
+            assert!(
+                !text.contains(&pair),
+                "{who}: the exact point of {} leaked",
+                shelter.id
+            );
+            if let Some(address) = &shelter.address {
+                assert!(
+                    !text.contains(address.as_str()),
+                    "{who}: the address of {} leaked",
+                    shelter.id
+                );
+            }
+            for document in &documents {
+                let mut found = Vec::new();
+                locations_with_id(document, &shelter.id, &mut found);
+                for location in found {
+                    assert_eq!(location["location_type"], "redacted", "{who}: {location}");
+                    for field in ["addresses", "address", "phones", "ward_code", "description"] {
                         assert!(
-                            (lat * 10.0 - (lat * 10.0).round()).abs() < 1e-6,
-                            "{id}: {lat} is not rounded"
+                            location.get(field).is_none(),
+                            "{who}: {field} in {location}"
                         );
-                        assert!(!map.contains_key("addresses") && !map.contains_key("address"));
-                        assert!(!map.contains_key("phones") && !map.contains_key("ward_code"));
-                        *redacted += 1;
                     }
-                    map.values().for_each(|v| visit(v, id, exact, redacted));
+                    let lat = location["latitude"].as_f64().unwrap();
+                    assert!(
+                        (lat * 10.0 - (lat * 10.0).round()).abs() < 1e-6,
+                        "{who}: {lat} is not rounded"
+                    );
+                    assert!(
+                        lat != shelter.lat || location["longitude"].as_f64() != Some(shelter.lon)
+                    );
+                    redacted += 1;
                 }
-                Value::Array(items) => items.iter().for_each(|v| visit(v, id, exact, redacted)),
-                _ => {}
             }
         }
-        for document in &documents {
-            visit(document, id, exact_point, &mut redacted);
-        }
+        assert!(redacted > 0, "{who}: the shelters are listed, redacted");
     }
-    assert!(redacted > 0, "the shelters are listed, redacted");
+}
+
+#[tokio::test]
+async fn an_hsds_search_at_a_shelters_exact_point_does_not_find_it() {
+    let app = TestApp::spawn().await;
+    let base = &app.address;
+    let mut checked = 0;
+    for shelter in shelters(&app).await {
+        let rounded = (
+            (shelter.lat * 10.0).round() / 10.0,
+            (shelter.lon * 10.0).round() / 10.0,
+        );
+        if (rounded.0 - shelter.lat).abs() < 0.003 && (rounded.1 - shelter.lon).abs() < 0.003 {
+            continue; // the shelter happens to sit on the grid point
+        }
+        for path in ["services", "service_at_locations"] {
+            let found = ndjson(
+                &app.client,
+                &format!(
+                    "{base}/hsds/{path}?format=ndjson&full=true&lat={}&lon={}&proximity=100",
+                    shelter.lat, shelter.lon
+                ),
+            )
+            .await;
+            for document in &found {
+                let mut hits = Vec::new();
+                locations_with_id(document, &shelter.id, &mut hits);
+                assert!(
+                    hits.is_empty(),
+                    "a 100 m search at {} found it via /hsds/{path}",
+                    shelter.id
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 5);
+}
+
+#[tokio::test]
+async fn hsds_proximity_gives_the_nearest_first() {
+    use geo::{Distance, Geodesic, Point};
+    let app = TestApp::spawn().await;
+    let caseworker = TestApp::client_with(&app.key("caseworker", None).await);
+    let (lat, lon) = (21.7229, 104.9113);
+    let page = get(
+        &caseworker,
+        &format!(
+            "{}/hsds/service_at_locations?lat={lat}&lon={lon}&proximity=150000&per_page=100",
+            app.address
+        ),
+    )
+    .await;
+    let items = page["contents"].as_array().unwrap();
+    assert!(items.len() > 10);
+    let mut previous = 0.0;
+    for item in items {
+        let location = &item["location"];
+        let distance = Geodesic.distance(
+            Point::new(lon, lat),
+            Point::new(
+                location["longitude"].as_f64().unwrap(),
+                location["latitude"].as_f64().unwrap(),
+            ),
+        );
+        assert!(distance <= 150_000.5, "{distance}");
+        assert!(
+            distance + 0.5 >= previous,
+            "not nearest first: {distance} after {previous}"
+        );
+        previous = distance;
+    }
 }
 
 #[tokio::test]

@@ -181,6 +181,66 @@ async fn search_combines_with_filters_and_near() {
     assert_eq!(hsds_ids, ids(&listed[..hsds_ids.len()]));
 }
 
+fn text_of(service: &Value) -> String {
+    ["name", "name_en", "description", "description_en"]
+        .iter()
+        .filter_map(|field| service[*field].as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+#[tokio::test]
+async fn minus_excludes_and_quotes_make_a_phrase() {
+    let app = TestApp::spawn().await;
+    let all_help = services(&app, &format!("q={}", encode("tro giup"))).await;
+    let without = services(&app, &format!("q={}", encode("tro giup -phap"))).await;
+    assert!(!without.is_empty() && without.len() < all_help.len());
+    for service in &without {
+        assert!(!text_of(service).contains("pháp"), "{}", service["name"]);
+        // The legal aid label, "Trợ giúp pháp lý", says it too.
+        assert!(!has_category(service, "legal_aid"), "{}", service["name"]);
+    }
+    let words = services(&app, &format!("q={}", encode("tro giup"))).await;
+    let phrase = services(&app, &format!("q={}", encode("\"tro giup\""))).await;
+    assert!(!phrase.is_empty());
+    assert!(
+        phrase.len() < words.len(),
+        "a phrase is stricter than its words"
+    );
+    let all: BTreeSet<String> = ids(&words).into_iter().collect();
+    assert!(ids(&phrase).iter().all(|id| all.contains(id)));
+}
+
+#[tokio::test]
+async fn a_service_is_found_by_its_new_words_as_soon_as_it_changes() {
+    let app = TestApp::spawn().await;
+    assert!(services(&app, "q=Zebrasong").await.is_empty());
+    let admin = app.key("admin", None).await;
+    let id = services(&app, "category=hotline").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/services/{id}");
+    let before = app
+        .send(Some(&admin), reqwest::Method::GET, &path, None, None)
+        .await;
+    let patched = app
+        .send(
+            Some(&admin),
+            reqwest::Method::PATCH,
+            &path,
+            Some(&serde_json::json!({"name_en": "Zebrasong hotline", "categories": ["hotline", "legal_aid"]})),
+            Some(&before.etag()),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(ids(&services(&app, "q=zebrasong").await), vec![id.clone()]);
+    // Its new category's label finds it too.
+    let legal = services(&app, &format!("q={}", encode("tro giup phap ly"))).await;
+    assert!(ids(&legal).contains(&id));
+}
+
 #[tokio::test]
 async fn bad_search_words_are_named() {
     let app = TestApp::spawn().await;
@@ -196,6 +256,12 @@ async fn bad_search_words_are_named() {
     app.bad_request("/v1/services?q=a%00b", "q", "characters")
         .await;
     app.bad_request("/v1/organizations?q=", "q", "length").await;
+    app.bad_request("/hsds/services?search=%20", "search", "length")
+        .await;
+    app.bad_request("/hsds/organizations?search=", "search", "length")
+        .await;
+    app.bad_request("/hsds/taxonomy_terms?search=", "search", "length")
+        .await;
     // Search syntax never reaches SQL as text.
     for words in [
         "'; DROP TABLE services; --",

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::DbError;
 use super::parts::{PhoneOwners, PhoneRecord, load_phones};
-use super::{DbError, search};
+use super::search::{self, Words};
 use crate::db::DbConn;
 use crate::db::schema::organizations;
 use crate::domain::ids::OrganizationId;
 use crate::domain::page::PageRequest;
-use crate::domain::search::SearchText;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = organizations)]
@@ -65,12 +65,16 @@ pub async fn with_phones(
 /// first; and the total count.
 pub async fn list(
     conn: &mut DbConn,
-    words: Option<&SearchText>,
+    words: Option<&Words>,
     page: PageRequest,
 ) -> Result<(Vec<OrganizationRecord>, i64), DbError> {
+    let words = match words {
+        Some(words) => Some(words.clone().settle_for_organizations(conn).await?),
+        None => None,
+    };
     let mut count = organizations::table.count().into_boxed();
     let mut query = organizations::table.into_boxed();
-    if let Some(words) = words {
+    if let Some(words) = &words {
         count = count.filter(search::organization_matches(words));
         query = query
             .filter(search::organization_matches(words))
@@ -87,26 +91,29 @@ pub async fn list(
     Ok((with_phones(conn, rows).await?, total))
 }
 
-/// Every organisation (matching the words, if any), in the order of
-/// [`list`], and how many.
-pub async fn list_all(
+/// The next `limit` organisations (matching the words, if any) after
+/// `after`, in id order: a keyset walk, for streams.
+pub async fn after(
     conn: &mut DbConn,
-    words: Option<&SearchText>,
-) -> Result<(Vec<OrganizationRecord>, i64), DbError> {
-    let mut query = organizations::table.into_boxed();
+    words: Option<&Words>,
+    after: Option<OrganizationId>,
+    limit: i64,
+) -> Result<Vec<OrganizationRecord>, DbError> {
+    let mut query = organizations::table
+        .order(organizations::id)
+        .limit(limit)
+        .into_boxed();
     if let Some(words) = words {
-        query = query
-            .filter(search::organization_matches(words))
-            .order(search::organization_relevance(words).desc());
+        query = query.filter(search::organization_matches(words));
+    }
+    if let Some(after) = after {
+        query = query.filter(organizations::id.gt(after));
     }
     let rows = query
-        .then_order_by((organizations::name, organizations::id))
         .select(OrganizationRow::as_select())
         .load(conn)
         .await?;
-    let records = with_phones(conn, rows).await?;
-    let total = i64::try_from(records.len()).unwrap_or(i64::MAX);
-    Ok((records, total))
+    with_phones(conn, rows).await
 }
 
 pub async fn get(

@@ -48,7 +48,7 @@ pub async fn text_matches(
     text: &str,
     words: &SearchText,
 ) -> Result<bool, DbError> {
-    Ok(diesel::select(search::constant_matches(text, words))
+    Ok(diesel::select(search::text_matches(text, words))
         .get_result(conn)
         .await?)
 }

@@ -2,11 +2,16 @@
 //!
 //! Both sides are folded by `ketnoi_fold` (lower case, no diacritics, đ → d;
 //! migration 6). A row matches when its full-text document holds every
-//! word (`websearch_to_tsquery`: quotes for phrases, `-` to exclude, `or`),
-//! or when the words are close to a stretch of its text (trigram word
-//! similarity ≥ 0.6, `pg_trgm.word_similarity_threshold`), which forgives
-//! small typos. Relevance adds the full-text rank (names weigh most, then
-//! category labels, then descriptions) to that similarity.
+//! word (`websearch_to_tsquery`: quotes for phrases, `-` to exclude, `or`).
+//! When no row anywhere does (a typo, most often), a row matches whose text
+//! has a stretch close to the words instead (trigram word similarity ≥ 0.6,
+//! `pg_trgm.word_similarity_threshold`). Trigrams only as that fallback: a
+//! query of common words would otherwise be "close" to much of a large
+//! directory, and `-word` or a phrase would mean nothing. Which of the two
+//! applies is settled once by a query of its own ([`Words::settle_for_services`]),
+//! so that each listing statement has one predicate its index answers.
+//! Relevance is the full-text rank (names weigh most, then category labels,
+//! then descriptions), or the similarity for fuzzy words.
 
 use std::marker::PhantomData;
 
@@ -14,26 +19,83 @@ use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, Valid
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Double, Text};
+use diesel_async::RunQueryDsl;
 
+use super::DbError;
+use crate::db::DbConn;
 use crate::domain::search::SearchText;
 
-/// SQL text in which every `{}` is the (folded) search words, sent as a
-/// bind parameter each time. Usable wherever an expression of type `T` is.
+/// Search words, and how they are matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Words {
+    pub text: SearchText,
+    /// `Some(true)`: by similarity, as no listing holds every word;
+    /// `Some(false)`: exactly; `None`: not settled yet (matched exactly
+    /// until it is).
+    pub fuzzy: Option<bool>,
+}
+
+impl Words {
+    pub fn new(text: SearchText) -> Self {
+        Self { text, fuzzy: None }
+    }
+
+    fn is_fuzzy(&self) -> bool {
+        self.fuzzy == Some(true)
+    }
+
+    /// Settles how the words match services (once; later calls are free).
+    pub async fn settle_for_services(self, conn: &mut DbConn) -> Result<Self, DbError> {
+        self.settle(
+            conn,
+            "EXISTS (SELECT FROM service_search WHERE document @@ {tsq})",
+        )
+        .await
+    }
+
+    /// Settles how the words match organisations.
+    pub async fn settle_for_organizations(self, conn: &mut DbConn) -> Result<Self, DbError> {
+        self.settle(
+            conn,
+            "EXISTS (SELECT FROM organizations WHERE search_document @@ {tsq})",
+        )
+        .await
+    }
+
+    async fn settle(self, conn: &mut DbConn, exists: &str) -> Result<Self, DbError> {
+        if self.fuzzy.is_some() {
+            return Ok(self);
+        }
+        let exact: bool = diesel::select(fragment::<Bool>(exists, &self.text))
+            .get_result(conn)
+            .await?;
+        Ok(Self {
+            fuzzy: Some(!exact),
+            ..self
+        })
+    }
+}
+
+/// SQL text with bind parameters: each `{}` in `sql` is the next of
+/// `binds`. Usable wherever an expression of type `T` is.
 #[derive(Debug, Clone)]
 pub struct Fragment<T> {
     sql: String,
-    words: String,
+    binds: Vec<String>,
     kind: PhantomData<T>,
 }
 
-/// The words, folded: a constant for the whole statement, so the indexes
-/// on folded text apply.
-const FOLDED: &str = "ketnoi_fold({})";
-
+/// Builds a fragment from a template in which `{q}` is the folded words and
+/// `{tsq}` their full-text query; every occurrence binds the words anew,
+/// so no client text is ever part of the SQL.
 fn fragment<T>(template: &str, words: &SearchText) -> Fragment<T> {
+    let sql = template
+        .replace("{tsq}", "websearch_to_tsquery('simple', {q})")
+        .replace("{q}", "ketnoi_fold({})");
+    let binds = vec![words.as_str().to_owned(); sql.matches("{}").count()];
     Fragment {
-        sql: template.replace("{q}", FOLDED),
-        words: words.as_str().to_owned(),
+        sql,
+        binds,
         kind: PhantomData,
     }
 }
@@ -48,8 +110,8 @@ impl<T> QueryFragment<Pg> for Fragment<T> {
         if let Some(first) = parts.next() {
             out.push_sql(first);
         }
-        for part in parts {
-            out.push_bind_param::<Text, _>(&self.words)?;
+        for (part, bind) in parts.zip(&self.binds) {
+            out.push_bind_param::<Text, _>(bind)?;
             out.push_sql(part);
         }
         Ok(())
@@ -69,55 +131,78 @@ impl<T, G> ValidGrouping<G> for Fragment<T> {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
+/// A row whose full-text `document` and folded `text` (SQL expressions)
+/// match the words.
+fn matches(words: &Words, document: &str, text: &str) -> Fragment<Bool> {
+    if words.is_fuzzy() {
+        fragment(&format!("{text} %> {{q}}"), &words.text)
+    } else {
+        fragment(&format!("{document} @@ {{tsq}}"), &words.text)
+    }
+}
+
+/// How well such a row matches; higher is better.
+fn relevance(words: &Words, document: &str, text: &str) -> Fragment<Double> {
+    if words.is_fuzzy() {
+        fragment(
+            &format!("word_similarity({{q}}, {text})::float8"),
+            &words.text,
+        )
+    } else {
+        fragment(
+            &format!("ts_rank_cd({document}, {{tsq}})::float8"),
+            &words.text,
+        )
+    }
+}
+
 /// `services.id` passes when the service matches the words.
-pub fn service_matches(words: &SearchText) -> Fragment<Bool> {
-    fragment(
-        "services.id IN (SELECT service_id FROM service_search \
-         WHERE document @@ websearch_to_tsquery('simple', {q}) OR words %> {q})",
-        words,
-    )
+pub fn service_matches(words: &Words) -> Fragment<Bool> {
+    let test = matches(words, "document", "words");
+    Fragment {
+        sql: format!(
+            "services.id IN (SELECT service_id FROM service_search WHERE {})",
+            test.sql
+        ),
+        ..test
+    }
+}
+
+/// How well a service matches the words, from its `service_search` row
+/// joined into the query.
+pub fn service_relevance(words: &Words) -> Fragment<Double> {
+    relevance(words, "service_search.document", "service_search.words")
 }
 
 /// How well the service whose id is in `id_column` (an SQL column name)
-/// matches the words; higher is better.
-pub fn service_relevance(words: &SearchText, id_column: &'static str) -> Fragment<Double> {
-    fragment(
-        &format!(
-            "(SELECT (ts_rank_cd(document, websearch_to_tsquery('simple', {{q}})) \
-             + word_similarity({{q}}, words))::float8 \
-             FROM service_search WHERE service_id = {id_column})"
+/// matches the words, looked up row by row: for queries already narrowed
+/// (by distance) that do not join `service_search`.
+pub fn service_relevance_of(words: &Words, id_column: &'static str) -> Fragment<Double> {
+    let rank = relevance(words, "document", "words");
+    Fragment {
+        sql: format!(
+            "(SELECT {} FROM service_search WHERE service_id = {id_column})",
+            rank.sql
         ),
-        words,
-    )
+        ..rank
+    }
 }
 
 /// The organisation row matches the words.
-pub fn organization_matches(words: &SearchText) -> Fragment<Bool> {
-    fragment(
-        "(organizations.search_document @@ websearch_to_tsquery('simple', {q}) \
-         OR organizations.search_words %> {q})",
+pub fn organization_matches(words: &Words) -> Fragment<Bool> {
+    matches(
         words,
+        "organizations.search_document",
+        "organizations.search_words",
     )
 }
 
 /// How well the organisation row matches the words; higher is better.
-pub fn organization_relevance(words: &SearchText) -> Fragment<Double> {
-    fragment(
-        "(ts_rank_cd(organizations.search_document, websearch_to_tsquery('simple', {q})) \
-         + word_similarity({q}, organizations.search_words))::float8",
+pub fn organization_relevance(words: &Words) -> Fragment<Double> {
+    relevance(
         words,
-    )
-}
-
-/// Matches over any folded text expression (`text` is SQL: a column
-/// expression, or a quoted constant).
-fn text_fragment(text: &str, words: &SearchText) -> Fragment<Bool> {
-    fragment(
-        &format!(
-            "(to_tsvector('simple', ketnoi_fold({text})) @@ websearch_to_tsquery('simple', {{q}}) \
-             OR ketnoi_fold({text}) %> {{q}})"
-        ),
-        words,
+        "organizations.search_document",
+        "organizations.search_words",
     )
 }
 
@@ -125,9 +210,15 @@ const CATEGORY_TEXT: &str = "(categories.label_vi || ' ' || categories.label_en 
                              categories.description_vi || ' ' || categories.description_en)";
 
 /// The category row matches the words (labels and descriptions, both
-/// languages).
+/// languages; a dozen rows, so both ways at once).
 pub fn category_matches(words: &SearchText) -> Fragment<Bool> {
-    text_fragment(CATEGORY_TEXT, words)
+    fragment(
+        &format!(
+            "(to_tsvector('simple', ketnoi_fold({CATEGORY_TEXT})) @@ {{tsq}} \
+             OR ketnoi_fold({CATEGORY_TEXT}) %> {{q}})"
+        ),
+        words,
+    )
 }
 
 /// How well the category row matches the words.
@@ -138,7 +229,18 @@ pub fn category_relevance(words: &SearchText) -> Fragment<Double> {
     )
 }
 
-/// A constant text (ours, never a client's) matches the words.
-pub fn constant_matches(text: &str, words: &SearchText) -> Fragment<Bool> {
-    text_fragment(&format!("'{}'", text.replace('\'', "''")), words)
+/// A text of ours (bound, like the words) matches the words.
+pub fn text_matches(text: &str, words: &SearchText) -> Fragment<Bool> {
+    Fragment {
+        sql: "(to_tsvector('simple', ketnoi_fold({})) @@ websearch_to_tsquery('simple', \
+              ketnoi_fold({})) OR ketnoi_fold({}) %> ketnoi_fold({}))"
+            .to_owned(),
+        binds: vec![
+            text.to_owned(),
+            words.as_str().to_owned(),
+            text.to_owned(),
+            words.as_str().to_owned(),
+        ],
+        kind: PhantomData,
+    }
 }

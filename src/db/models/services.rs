@@ -19,14 +19,14 @@ use super::{DbError, parse_stored, parse_stored_list, search};
 use crate::db::DbConn;
 use crate::db::postgis::{point, st_distance, st_dwithin};
 use crate::db::schema::{
-    categories, locations, service_areas, service_at_location, service_categories, services,
+    categories, locations, service_areas, service_at_location, service_categories, service_search,
+    services,
 };
 use crate::domain::category::Category;
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{LocationId, OrganizationId, ServiceAtLocationId, ServiceId};
 use crate::domain::page::PageRequest;
 use crate::domain::province::ProvinceCode;
-use crate::domain::search::SearchText;
 use crate::domain::service::{
     Capacity, CountryCode, DocumentType, Eligibility, Gender, LanguageCode, ServiceStatus,
     VictimStatus,
@@ -227,8 +227,9 @@ pub struct ServiceFilter {
     /// with a greater id count as after it too (a keyset cursor).
     pub after_id: Option<ServiceId>,
     /// Services matching these words (`q`, HSDS `search`), most relevant
-    /// first.
-    pub search: Option<SearchText>,
+    /// first. The queries below settle themselves whether they are matched
+    /// exactly or by similarity.
+    pub search: Option<search::Words>,
     /// What the reader may see.
     pub visibility: Visibility,
 }
@@ -344,13 +345,26 @@ fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
     query
 }
 
-/// One page of the services passing `filter` (nearest first when searching
-/// by distance, else by name), and the total count.
+/// `filter` with its search words settled: exact, or by similarity when no
+/// service holds them all. Settle once before a walk of many batches.
+pub async fn settled(conn: &mut DbConn, filter: &ServiceFilter) -> Result<ServiceFilter, DbError> {
+    let mut filter = filter.clone();
+    if let Some(words) = filter.search.take() {
+        filter.search = Some(words.settle_for_services(conn).await?);
+    }
+    Ok(filter)
+}
+
+/// One page of the services passing `filter`, and the total count. Oldest
+/// change first in a change feed (`modified_after`); else nearest first
+/// with `near` (most relevant first, then nearest, with search words too);
+/// else most relevant first with search words; else by name.
 pub async fn search(
     conn: &mut DbConn,
     filter: &ServiceFilter,
     page: PageRequest,
 ) -> Result<(Vec<ServiceRecord>, i64), DbError> {
+    let filter = &settled(conn, filter).await?;
     let total: i64 = services::table
         .filter(services::id.eq_any(filtered_ids(filter)))
         .count()
@@ -371,31 +385,35 @@ pub async fn search(
                 .await?;
             (rows, HashMap::new())
         }
-        None if filter.search.is_some() => {
-            let mut query = services::table
-                .filter(services::id.eq_any(filtered_ids(filter)))
-                .into_boxed();
-            if let Some(words) = &filter.search {
-                query = query.order(search::service_relevance(words, "services.id").desc());
-            }
-            let rows = query
-                .then_order_by((services::name, services::id))
-                .limit(page.limit())
-                .offset(page.offset())
-                .select(ServiceRow::as_select())
-                .load(conn)
-                .await?;
-            (rows, HashMap::new())
-        }
         None => {
-            let rows = services::table
-                .filter(services::id.eq_any(filtered_ids(filter)))
-                .order((services::name, services::id))
-                .limit(page.limit())
-                .offset(page.offset())
-                .select(ServiceRow::as_select())
-                .load(conn)
-                .await?;
+            let rows = match &filter.search {
+                // Ranked on the joined search rows: one pass, however many
+                // match.
+                Some(words) => {
+                    services::table
+                        .inner_join(
+                            service_search::table.on(service_search::service_id.eq(services::id)),
+                        )
+                        .filter(services::id.eq_any(filtered_ids(filter)))
+                        .order(search::service_relevance(words).desc())
+                        .then_order_by((services::name, services::id))
+                        .limit(page.limit())
+                        .offset(page.offset())
+                        .select(ServiceRow::as_select())
+                        .load(conn)
+                        .await?
+                }
+                None => {
+                    services::table
+                        .filter(services::id.eq_any(filtered_ids(filter)))
+                        .order((services::name, services::id))
+                        .limit(page.limit())
+                        .offset(page.offset())
+                        .select(ServiceRow::as_select())
+                        .load(conn)
+                        .await?
+                }
+            };
             (rows, HashMap::new())
         }
         Some((centre, radius)) => {
@@ -418,7 +436,7 @@ pub async fn search(
             // With words, the most relevant first; the nearest among equals.
             if let Some(words) = &filter.search {
                 ranked = ranked.order_by(
-                    search::service_relevance(words, "service_at_location.service_id").desc(),
+                    search::service_relevance_of(words, "service_at_location.service_id").desc(),
                 );
             }
             let ranked: Vec<(ServiceId, Option<f64>)> = ranked
@@ -459,31 +477,41 @@ pub async fn ids_after(
     after: Option<ServiceId>,
     limit: i64,
 ) -> Result<Vec<ServiceId>, DbError> {
-    let mut query = services::table
-        .filter(services::id.eq_any(filtered_ids(filter)))
-        .select(services::id)
-        .order(services::id)
-        .limit(limit)
-        .into_boxed();
+    let filter = &settled(conn, filter).await?;
+    // The keyset bound on the filtered query itself, so that each batch
+    // starts where the last ended (the primary key's order).
+    let mut query = filtered_ids(filter).order(services::id).limit(limit);
     if let Some(after) = after {
         query = query.filter(services::id.gt(after));
     }
     Ok(query.load(conn).await?)
 }
 
-/// One page of the (service, location) pairs of the services passing
-/// `filter`, at locations that are not archived (and within the radius,
-/// nearest first, with `near`; else most relevant service first with
-/// search words; else by service name), and the total count.
+/// Which pairs [`search_pairs`] gives.
+#[derive(Debug, Clone, Copy)]
+pub enum PairWindow {
+    /// One page, in the order of [`search`], with the total count.
+    Page(PageRequest),
+    /// The next pairs after this service-at-location id, in id order (a
+    /// keyset walk, for streams); no count.
+    After(Option<ServiceAtLocationId>, i64),
+}
+
+/// The (service, location) pairs of the services passing `filter`, at
+/// locations that are not archived (and within the radius with `near`, by
+/// each pair's own distance), as `window` asks; with the total count for a
+/// page.
 pub async fn search_pairs(
     conn: &mut DbConn,
     filter: &ServiceFilter,
-    page: PageRequest,
-) -> Result<(Vec<(ServiceId, LocationId)>, i64), DbError> {
+    window: PairWindow,
+) -> Result<(Vec<(ServiceId, LocationId)>, Option<i64>), DbError> {
+    let filter = &settled(conn, filter).await?;
     let pairs = || {
         let mut query = service_at_location::table
             .inner_join(locations::table)
             .inner_join(services::table)
+            .left_join(service_search::table.on(service_search::service_id.eq(services::id)))
             .filter(locations::archived_at.is_null())
             .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
             .into_boxed();
@@ -496,17 +524,33 @@ pub async fn search_pairs(
         }
         query
     };
+    let page = match window {
+        PairWindow::Page(page) => page,
+        PairWindow::After(after, limit) => {
+            let mut query = pairs().order(service_at_location::id).limit(limit).select((
+                service_at_location::service_id,
+                service_at_location::location_id,
+            ));
+            if let Some(after) = after {
+                query = query.filter(service_at_location::id.gt(after));
+            }
+            return Ok((query.load(conn).await?, None));
+        }
+    };
     let total: i64 = pairs().count().get_result(conn).await?;
+    // The order of `search`: a change feed's; else relevance, then
+    // distance; else distance; else by name.
     let mut query = pairs();
+    if filter.modified_after.is_some() {
+        query = query.order(services::last_modified);
+    } else if let Some(words) = &filter.search {
+        query = query.order(search::service_relevance(words).desc().nulls_last());
+    }
     if let Some((centre, _)) = filter.near {
-        query = query.order(st_distance(
+        query = query.then_order_by(st_distance(
             filter.point_column(),
             point(centre.lon(), centre.lat()),
         ));
-    } else if let Some(words) = &filter.search {
-        query = query.order(search::service_relevance(words, "services.id").desc());
-    } else if filter.modified_after.is_some() {
-        query = query.order(services::last_modified);
     }
     let found = query
         .then_order_by((services::name, services::id, locations::id))
@@ -518,7 +562,7 @@ pub async fn search_pairs(
         ))
         .load(conn)
         .await?;
-    Ok((found, total))
+    Ok((found, Some(total)))
 }
 
 /// The (service, location) pair a service-at-location id names, unless the

@@ -20,7 +20,9 @@ CREATE FUNCTION ketnoi_fold(value text) RETURNS text
 CREATE TABLE service_search (
     service_id uuid PRIMARY KEY REFERENCES services (id) ON DELETE CASCADE,
     document tsvector NOT NULL,
-    -- Everything searchable, folded, for typo-tolerant trigram matching.
+    -- Names and category labels, folded, for typo-tolerant trigram matching
+    -- (descriptions are left out: similarity over long texts is slow and
+    -- loose; they are found by their exact words).
     words text NOT NULL
 );
 CREATE INDEX service_search_document_idx ON service_search USING gin (document);
@@ -34,7 +36,7 @@ CREATE FUNCTION ketnoi_refresh_search_many(ids uuid[]) RETURNS void
             || setweight(to_tsvector('simple', ketnoi_fold(coalesce(labels.text, ''))), 'B')
             || setweight(to_tsvector('simple',
                 ketnoi_fold(s.description || ' ' || coalesce(s.description_en, ''))), 'C'),
-        ketnoi_fold(concat_ws(' ', s.name, s.name_en, labels.text, s.description, s.description_en))
+        ketnoi_fold(concat_ws(' ', s.name, s.name_en, labels.text))
     FROM services s
     LEFT JOIN LATERAL (
         SELECT string_agg(c.label_vi || ' ' || c.label_en, ' ' ORDER BY c.position) AS text
@@ -93,8 +95,7 @@ ALTER TABLE organizations
             ketnoi_fold(description || ' ' || coalesce(description_en, ''))), 'C')
     ) STORED,
     ADD COLUMN search_words text GENERATED ALWAYS AS (
-        ketnoi_fold(name || ' ' || coalesce(name_en, '') || ' ' || description || ' '
-            || coalesce(description_en, ''))
+        ketnoi_fold(name || ' ' || coalesce(name_en, ''))
     ) STORED;
 CREATE INDEX organizations_search_document_idx ON organizations USING gin (search_document);
 CREATE INDEX organizations_search_words_idx ON organizations USING gin (search_words gin_trgm_ops);

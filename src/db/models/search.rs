@@ -3,9 +3,9 @@
 //! Both sides are folded by `ketnoi_fold` (lower case, no diacritics, đ → d;
 //! migration 6). A row matches when its full-text document holds every
 //! word (`websearch_to_tsquery`: quotes for phrases, `-` to exclude, `or`).
-//! When no row anywhere does (a typo, most often), a row matches whose text
-//! has a stretch close to the words instead (trigram word similarity ≥ 0.6,
-//! `pg_trgm.word_similarity_threshold`). Trigrams only as that fallback: a
+//! When no row anywhere does (a typo, most often), a row matches whose names
+//! or category labels have a stretch close to the words instead (trigram
+//! word similarity ≥ 0.6, `pg_trgm.word_similarity_threshold`). Trigrams only as that fallback: a
 //! query of common words would otherwise be "close" to much of a large
 //! directory, and `-word` or a phrase would mean nothing. Which of the two
 //! applies is settled once by a query of its own ([`Words::settle_for_services`]),

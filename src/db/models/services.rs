@@ -365,11 +365,7 @@ pub async fn search(
     page: PageRequest,
 ) -> Result<(Vec<ServiceRecord>, i64), DbError> {
     let filter = &settled(conn, filter).await?;
-    let total: i64 = services::table
-        .filter(services::id.eq_any(filtered_ids(filter)))
-        .count()
-        .get_result(conn)
-        .await?;
+    let total: i64 = filtered_ids(filter).count().get_result(conn).await?;
 
     let (rows, distances) = match filter.near {
         // A change feed: oldest change first, so that a client can resume

@@ -130,7 +130,7 @@ pub struct Profile {
     pub hsds_version: String,
     /// Each schema patch (JSON Merge Patch onto the HSDS schema of the same
     /// name; new objects in full), by file name, with its URL.
-    pub schemas: HashMap<String, String>,
+    pub schemas: std::collections::BTreeMap<String, String>,
     /// What each extension is and why (Markdown).
     pub documentation: String,
 }

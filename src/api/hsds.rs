@@ -35,6 +35,7 @@ use crate::domain::category::Category;
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceAtLocationId, ServiceId};
 use crate::domain::page::PageRequest;
+use crate::domain::search::SearchText;
 use crate::hsds::{self, ServiceShape};
 
 /// The profile's schema patches, served at `/hsds/profile/schema/{name}`.
@@ -321,6 +322,21 @@ fn page_of(
     })
 }
 
+/// What every HSDS list takes: the page, whether to stream NDJSON, and the
+/// search words; problems are added to `errors`.
+fn list_basics(
+    search: Option<&str>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+    format: Option<Format>,
+    errors: &mut Vec<FieldError>,
+) -> (PageRequest, bool, Option<SearchText>) {
+    let ndjson = format == Some(Format::Ndjson);
+    let page = page_of(page, per_page, ndjson, errors);
+    let words = gather(search_words(search, "search"), errors).flatten();
+    (page, ndjson, words)
+}
+
 impl HsdsServiceQuery {
     fn shape(&self) -> ServiceShape {
         if self.full == Some(true) {
@@ -334,9 +350,13 @@ impl HsdsServiceQuery {
 
     fn parse(&self, caller: &Caller) -> Result<Listing, ApiError> {
         let mut errors = Vec::new();
-        let ndjson = self.format == Some(Format::Ndjson);
-        let page = page_of(self.page, self.per_page, ndjson, &mut errors);
-        let search = gather(search_words(self.search.as_deref(), "search"), &mut errors).flatten();
+        let (page, ndjson, search) = list_basics(
+            self.search.as_deref(),
+            self.page,
+            self.per_page,
+            self.format,
+            &mut errors,
+        );
         let mut nothing = false;
         let mut categories = Vec::new();
         if let Some(term) = uuid_param(
@@ -960,9 +980,13 @@ pub async fn hsds_organizations(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let mut errors = Vec::new();
-    let ndjson = query.format == Some(Format::Ndjson);
-    let page = page_of(query.page, query.per_page, ndjson, &mut errors);
-    let words = gather(search_words(query.search.as_deref(), "search"), &mut errors).flatten();
+    let (page, ndjson, words) = list_basics(
+        query.search.as_deref(),
+        query.page,
+        query.per_page,
+        query.format,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ApiError::InvalidRequest(errors));
     }
@@ -1196,9 +1220,13 @@ pub async fn hsds_taxonomies(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let mut errors = Vec::new();
-    let ndjson = query.format == Some(Format::Ndjson);
-    let page = page_of(query.page, query.per_page, ndjson, &mut errors);
-    let words = gather(search_words(query.search.as_deref(), "search"), &mut errors).flatten();
+    let (page, ndjson, words) = list_basics(
+        query.search.as_deref(),
+        query.page,
+        query.per_page,
+        query.format,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ApiError::InvalidRequest(errors));
     }
@@ -1268,9 +1296,13 @@ pub async fn hsds_taxonomy_terms(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let mut errors = Vec::new();
-    let ndjson = query.format == Some(Format::Ndjson);
-    let page = page_of(query.page, query.per_page, ndjson, &mut errors);
-    let words = gather(search_words(query.search.as_deref(), "search"), &mut errors).flatten();
+    let (page, ndjson, words) = list_basics(
+        query.search.as_deref(),
+        query.page,
+        query.per_page,
+        query.format,
+        &mut errors,
+    );
     let taxonomy = uuid_param(query.taxonomy_id.as_deref(), "taxonomy_id", &mut errors);
     let parent = uuid_param(query.parent_id.as_deref(), "parent_id", &mut errors);
     if !errors.is_empty() {

@@ -23,20 +23,24 @@ CREATE TABLE service_search (
     -- Names and category labels, folded, for typo-tolerant trigram matching
     -- (descriptions are left out: similarity over long texts is slow and
     -- loose; they are found by their exact words).
-    words text NOT NULL
+    words text NOT NULL,
+    -- The names alone, folded: a typo close to a name ranks above one close
+    -- only to a category label.
+    names text NOT NULL
 );
 CREATE INDEX service_search_document_idx ON service_search USING gin (document);
 CREATE INDEX service_search_words_idx ON service_search USING gin (words gin_trgm_ops);
 
 CREATE FUNCTION ketnoi_refresh_search_many(ids uuid[]) RETURNS void
     LANGUAGE sql AS $$
-    INSERT INTO service_search (service_id, document, words)
+    INSERT INTO service_search (service_id, document, words, names)
     SELECT s.id,
         setweight(to_tsvector('simple', ketnoi_fold(s.name || ' ' || coalesce(s.name_en, ''))), 'A')
             || setweight(to_tsvector('simple', ketnoi_fold(coalesce(labels.text, ''))), 'B')
             || setweight(to_tsvector('simple',
                 ketnoi_fold(s.description || ' ' || coalesce(s.description_en, ''))), 'C'),
-        ketnoi_fold(concat_ws(' ', s.name, s.name_en, labels.text))
+        ketnoi_fold(concat_ws(' ', s.name, s.name_en, labels.text)),
+        ketnoi_fold(concat_ws(' ', s.name, s.name_en))
     FROM services s
     LEFT JOIN LATERAL (
         SELECT string_agg(c.label_vi || ' ' || c.label_en, ' ' ORDER BY c.position) AS text
@@ -45,9 +49,9 @@ CREATE FUNCTION ketnoi_refresh_search_many(ids uuid[]) RETURNS void
     ) labels ON true
     WHERE s.id = ANY (ids)
     ON CONFLICT (service_id) DO UPDATE
-        SET document = EXCLUDED.document, words = EXCLUDED.words
-        WHERE (service_search.document, service_search.words)
-            IS DISTINCT FROM (EXCLUDED.document, EXCLUDED.words);
+        SET document = EXCLUDED.document, words = EXCLUDED.words, names = EXCLUDED.names
+        WHERE (service_search.document, service_search.words, service_search.names)
+            IS DISTINCT FROM (EXCLUDED.document, EXCLUDED.words, EXCLUDED.names);
 $$;
 
 -- Everything derived about a service is rebuilt together: the matcher

@@ -265,6 +265,7 @@ diesel::table! {
     service_search (service_id) {
         service_id -> Uuid,
         words -> Text,
+        names -> Text,
     }
 }
 

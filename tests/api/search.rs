@@ -208,6 +208,12 @@ async fn minus_excludes_and_quotes_make_a_phrase() {
         phrase.len() < words.len(),
         "a phrase is stricter than its words"
     );
+    // A phrase that no listing holds finds nothing: no guessing.
+    assert!(
+        services(&app, &format!("q={}", encode("\"ly phap\"")))
+            .await
+            .is_empty()
+    );
     let all: BTreeSet<String> = ids(&words).into_iter().collect();
     assert!(ids(&phrase).iter().all(|id| all.contains(id)));
 }

@@ -3,15 +3,17 @@
 //! Both sides are folded by `ketnoi_fold` (lower case, no diacritics, đ → d;
 //! migration 6). A row matches when its full-text document holds every
 //! word (`websearch_to_tsquery`: quotes for phrases, `-` to exclude, `or`).
-//! When no row anywhere does (a typo, most often), a row matches whose names
-//! or category labels have a stretch close to the words instead (trigram
-//! word similarity ≥ 0.6, `pg_trgm.word_similarity_threshold`). Trigrams only as that fallback: a
+//! When no row anywhere does (a typo, most often) and the words are plain
+//! (no phrase, no `-word`), a row matches whose names or category labels
+//! have a stretch close to the words instead (trigram word similarity ≥ 0.6,
+//! `pg_trgm.word_similarity_threshold`). Trigrams only as that fallback: a
 //! query of common words would otherwise be "close" to much of a large
 //! directory, and `-word` or a phrase would mean nothing. Which of the two
 //! applies is settled once by a query of its own ([`Words::settle_for_services`]),
 //! so that each listing statement has one predicate its index answers.
 //! Relevance is the full-text rank (names weigh most, then category labels,
-//! then descriptions), or the similarity for fuzzy words.
+//! then descriptions), or for fuzzy words the similarity, names counting
+//! twice.
 
 use std::marker::PhantomData;
 
@@ -44,6 +46,12 @@ impl Words {
         self.fuzzy == Some(true)
     }
 
+    /// Whether the words use search syntax: a quoted phrase or `-word`.
+    fn has_operators(&self) -> bool {
+        let text = self.text.as_str();
+        text.contains('"') || text.split_whitespace().any(|word| word.starts_with('-'))
+    }
+
     /// Settles how the words match services (once; later calls are free).
     pub async fn settle_for_services(self, conn: &mut DbConn) -> Result<Self, DbError> {
         self.settle(
@@ -65,6 +73,13 @@ impl Words {
     async fn settle(self, conn: &mut DbConn, exists: &str) -> Result<Self, DbError> {
         if self.fuzzy.is_some() {
             return Ok(self);
+        }
+        // A phrase or an exclusion says exactly what it wants: no guessing.
+        if self.has_operators() {
+            return Ok(Self {
+                fuzzy: Some(false),
+                ..self
+            });
         }
         let exact: bool = diesel::select(fragment::<Bool>(exists, &self.text))
             .get_result(conn)
@@ -141,11 +156,13 @@ fn matches(words: &Words, document: &str, text: &str) -> Fragment<Bool> {
     }
 }
 
-/// How well such a row matches; higher is better.
-fn relevance(words: &Words, document: &str, text: &str) -> Fragment<Double> {
+/// How well such a row matches; higher is better. For fuzzy words, the
+/// similarity to the names (`names`, an SQL expression) counts again, so
+/// that a name close to the words ranks above a category label.
+fn relevance(words: &Words, document: &str, text: &str, names: &str) -> Fragment<Double> {
     if words.is_fuzzy() {
         fragment(
-            &format!("word_similarity({{q}}, {text})::float8"),
+            &format!("(word_similarity({{q}}, {text}) + word_similarity({{q}}, {names}))::float8"),
             &words.text,
         )
     } else {
@@ -171,14 +188,19 @@ pub fn service_matches(words: &Words) -> Fragment<Bool> {
 /// How well a service matches the words, from its `service_search` row
 /// joined into the query.
 pub fn service_relevance(words: &Words) -> Fragment<Double> {
-    relevance(words, "service_search.document", "service_search.words")
+    relevance(
+        words,
+        "service_search.document",
+        "service_search.words",
+        "service_search.names",
+    )
 }
 
 /// How well the service whose id is in `id_column` (an SQL column name)
 /// matches the words, looked up row by row: for queries already narrowed
 /// (by distance) that do not join `service_search`.
 pub fn service_relevance_of(words: &Words, id_column: &'static str) -> Fragment<Double> {
-    let rank = relevance(words, "document", "words");
+    let rank = relevance(words, "document", "words", "names");
     Fragment {
         sql: format!(
             "(SELECT {} FROM service_search WHERE service_id = {id_column})",
@@ -202,6 +224,7 @@ pub fn organization_relevance(words: &Words) -> Fragment<Double> {
     relevance(
         words,
         "organizations.search_document",
+        "organizations.search_words",
         "organizations.search_words",
     )
 }
@@ -242,5 +265,29 @@ pub fn text_matches(text: &str, words: &SearchText) -> Fragment<Bool> {
             words.as_str().to_owned(),
         ],
         kind: PhantomData,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Words {
+        Words::new(SearchText::parse(text).unwrap_or_else(|_| unreachable!()))
+    }
+
+    #[test]
+    fn phrases_and_exclusions_are_operators_hyphenated_words_are_not() {
+        assert!(words("\"phap ly\"").has_operators());
+        assert!(words("tro giup -phap").has_operators());
+        assert!(!words("tro giup phap ly").has_operators());
+        assert!(!words("tam-ly").has_operators());
+    }
+
+    #[test]
+    fn every_placeholder_binds_the_words() {
+        let fragment: Fragment<Bool> = fragment("{q} {tsq} {q}", &words("x").text);
+        assert_eq!(fragment.sql.matches("{}").count(), 3);
+        assert_eq!(fragment.binds.len(), 3);
     }
 }

@@ -18,6 +18,7 @@ mod matches;
 mod openapi;
 mod organizations;
 mod reference;
+mod replicas;
 mod search;
 mod services;
 mod writes;

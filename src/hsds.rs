@@ -53,56 +53,34 @@ pub const CATEGORY_TAXONOMY: &str = "ketnoi-categories";
 pub struct ServiceSummary {
     #[schema(format = Uuid)]
     pub id: String,
-    #[serde(default)]
     #[schema(format = Uuid)]
     pub organization_id: Option<String>,
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
     pub status: ServiceStatus,
     /// Set when interpreters can be arranged.
-    #[serde(default)]
     pub interpretation_services: Option<String>,
-    #[serde(default)]
     pub application_process: Option<String>,
-    #[serde(default)]
     pub fees_description: Option<String>,
-    #[serde(default)]
     pub minimum_age: Option<f64>,
-    #[serde(default)]
     pub maximum_age: Option<f64>,
-    #[serde(default)]
     pub assured_date: Option<NaiveDate>,
-    #[serde(default)]
     pub last_modified: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub organization: Option<Organization>,
 
     // Kết Nối extensions.
-    #[serde(default)]
     pub name_en: Option<String>,
-    #[serde(default)]
     pub description_en: Option<String>,
-    #[serde(default)]
     pub fees_description_en: Option<String>,
-    #[serde(default)]
     pub application_process_en: Option<String>,
     /// Our categories (also given as taxonomy terms in `attributes`).
-    #[serde(default)]
     pub categories: Option<Vec<Category>>,
-    #[serde(default)]
     pub delivery: Option<Vec<DeliveryMode>>,
-    #[serde(default)]
     pub accepting_referrals: Option<bool>,
-    #[serde(default)]
     pub eligibility: Option<Eligibility>,
-    #[serde(default)]
     pub interpretation_available: Option<bool>,
-    #[serde(default)]
     pub free: Option<bool>,
 }
 
@@ -186,13 +164,9 @@ pub enum ServiceItem {
 #[serde(deny_unknown_fields)]
 #[schema(as = HsdsEligibility)]
 pub struct Eligibility {
-    #[serde(default)]
     pub genders: Option<Vec<Gender>>,
-    #[serde(default)]
     pub victim_statuses: Option<Vec<VictimStatus>>,
-    #[serde(default)]
     pub nationalities: Option<Vec<String>>,
-    #[serde(default)]
     pub residence_provinces: Option<Vec<String>>,
 }
 
@@ -201,17 +175,11 @@ pub struct Eligibility {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsServiceCapacity)]
 pub struct ServiceCapacity {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub service_id: Option<String>,
-    #[serde(default)]
     pub unit: Option<Unit>,
-    #[serde(default)]
     pub available: Option<u32>,
-    #[serde(default)]
     pub maximum: Option<u32>,
-    #[serde(default)]
     pub description: Option<String>,
     #[serde(default, skip_deserializing)]
     pub updated: Option<DateTime<Utc>>,
@@ -222,7 +190,6 @@ pub struct ServiceCapacity {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsUnit)]
 pub struct Unit {
-    #[serde(default)]
     pub id: Option<String>,
     pub name: String,
 }
@@ -230,11 +197,8 @@ pub struct Unit {
 /// Capacity as exported before HSDS 3.1's `capacities` (import only).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Capacity {
-    #[serde(default)]
     pub available: Option<u32>,
-    #[serde(default)]
     pub maximum: Option<u32>,
-    #[serde(default)]
     pub unit: Option<String>,
 }
 
@@ -247,22 +211,16 @@ pub struct Organization {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub website: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phones: Vec<Phone>,
-    #[serde(default)]
     pub name_en: Option<String>,
-    #[serde(default)]
     pub description_en: Option<String>,
     /// In `GET /hsds/organizations/{id}`: its locations.
-    #[serde(default)]
     pub locations: Option<Vec<Location>>,
     /// In `GET /hsds/organizations/{id}`: its services, in brief or (with
     /// `full_service=true`) fully nested.
-    #[serde(default)]
     #[schema(no_recursion)]
     pub services: Option<Vec<ServiceItem>>,
 }
@@ -271,20 +229,16 @@ pub struct Organization {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsPhone)]
 pub struct Phone {
-    #[serde(default)]
     pub id: Option<String>,
     pub number: String,
     /// HSDS types the extension as a number; text is accepted on import.
-    #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub extension: Option<serde_json::Value>,
     #[serde(rename = "type", default)]
     pub phone_type: Option<PhoneType>,
-    #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub languages: Vec<Language>,
-    #[serde(default)]
     pub description_en: Option<String>,
 }
 
@@ -292,9 +246,7 @@ pub struct Phone {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsLanguage)]
 pub struct Language {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub code: Option<String>,
 }
 
@@ -302,9 +254,7 @@ pub struct Language {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsRequiredDocument)]
 pub struct RequiredDocument {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub document: Option<String>,
 }
 
@@ -312,11 +262,8 @@ pub struct RequiredDocument {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsAttribute)]
 pub struct Attribute {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub taxonomy_term_id: Option<String>,
-    #[serde(default)]
     pub taxonomy_term: Option<TaxonomyTerm>,
 }
 
@@ -326,24 +273,15 @@ pub struct Attribute {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsTaxonomyTerm)]
 pub struct TaxonomyTerm {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub code: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
     /// The taxonomy's name.
-    #[serde(default)]
     pub taxonomy: Option<String>,
-    #[serde(default)]
     pub taxonomy_id: Option<String>,
-    #[serde(default)]
     pub language: Option<String>,
-    #[serde(default)]
     pub name_en: Option<String>,
-    #[serde(default)]
     pub description_en: Option<String>,
 }
 
@@ -362,26 +300,17 @@ pub struct Taxonomy {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsSchedule)]
 pub struct Schedule {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub freq: Option<String>,
     /// Days, comma-separated (`MO,TU`).
-    #[serde(default)]
     pub byday: Option<String>,
-    #[serde(default)]
     #[schema(value_type = Option<String>, example = "08:00:00")]
     pub opens_at: Option<NaiveTime>,
-    #[serde(default)]
     #[schema(value_type = Option<String>, example = "17:00:00")]
     pub closes_at: Option<NaiveTime>,
-    #[serde(default)]
     pub valid_from: Option<NaiveDate>,
-    #[serde(default)]
     pub valid_to: Option<NaiveDate>,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub description_en: Option<String>,
 }
 
@@ -389,20 +318,13 @@ pub struct Schedule {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsServiceArea)]
 pub struct ServiceArea {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
     /// GeoJSON text, with `extent_type` `geojson`.
-    #[serde(default)]
     pub extent: Option<String>,
-    #[serde(default)]
     pub extent_type: Option<String>,
-    #[serde(default)]
     pub province_code: Option<String>,
-    #[serde(default)]
     pub description_en: Option<String>,
 }
 
@@ -413,15 +335,10 @@ pub struct ServiceArea {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsServiceAtLocation)]
 pub struct ServiceAtLocation {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub service_id: Option<String>,
-    #[serde(default)]
     pub location_id: Option<String>,
-    #[serde(default)]
     pub location: Option<Location>,
-    #[serde(default)]
     #[schema(no_recursion)]
     pub service: Option<ServiceItem>,
 }
@@ -436,32 +353,21 @@ pub struct Location {
     /// when a confidential location is shown to the public: no address, no
     /// description, no phones, the point rounded to 0.1°.
     pub location_type: String,
-    #[serde(default)]
     pub organization_id: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub latitude: Option<f64>,
-    #[serde(default)]
     pub longitude: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<Address>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phones: Vec<Phone>,
-    #[serde(default)]
     pub name_en: Option<String>,
-    #[serde(default)]
     pub description_en: Option<String>,
     /// The street part of the address.
-    #[serde(default)]
     pub address: Option<String>,
-    #[serde(default)]
     pub ward_code: Option<String>,
-    #[serde(default)]
     pub province_code: Option<String>,
-    #[serde(default)]
     pub confidential: Option<bool>,
 }
 
@@ -469,21 +375,13 @@ pub struct Location {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = HsdsAddress)]
 pub struct Address {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub location_id: Option<String>,
-    #[serde(default)]
     pub address_1: Option<String>,
-    #[serde(default)]
     pub city: Option<String>,
-    #[serde(default)]
     pub state_province: Option<String>,
-    #[serde(default)]
     pub postal_code: Option<String>,
-    #[serde(default)]
     pub country: Option<String>,
-    #[serde(default)]
     pub address_type: Option<String>,
 }
 

@@ -12,6 +12,7 @@ use crate::config::{
     Cli, Command, DatabaseArgs, DbCommand, ExportArgs, ExportFormat, ImportArgs, KeysCommand,
     OpenapiArgs, SeedArgs, ServeArgs,
 };
+use crate::db::routing::{Pools, ReplicaPools};
 use crate::db::{migrations, pool, reference, seed};
 use crate::embedded::{EmbeddedCluster, Started};
 use crate::startup::{self, ServerSettings};
@@ -184,6 +185,7 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
     let settings = ServerSettings {
         workers: args.workers.map(usize::from),
         auth_failures_per_minute: args.auth_failures_per_minute,
+        replica_check_interval: Duration::from_millis(args.replica_check_ms),
         ..ServerSettings::default()
     };
     // Listen before anything starts, so that Ctrl-C during initdb,
@@ -208,13 +210,50 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
                 return Ok(());
             }
         }
-        let pool = pool::build(&url, pool_size, timeout)?;
+        let primary = pool::build(&url, pool_size, timeout)?;
+        let replicas = read_replica_pools(args, pool_size, timeout)?;
+        if !replicas.is_empty() {
+            tracing::info!(count = replicas.len(), "reading from replicas");
+        }
+        let pools = Pools::new(
+            primary,
+            replicas,
+            Duration::from_millis(args.replica_max_lag_ms),
+        )?;
         tracing::info!("listening on http://{address}");
-        startup::run(listener, pool, &settings)?.await?;
+        startup::run(listener, pools, &settings)?.await?;
         tracing::info!("server stopped");
         Ok(())
     })
     .await
+}
+
+/// The pools of each read replica: reads, named `ketnoi-replica-N` in the
+/// replica's `pg_stat_activity`, with connections checked at checkout so
+/// that a replica that went away is noticed before a query is sent to it;
+/// and one connection for the watcher, named `ketnoi-watch`.
+fn read_replica_pools(
+    args: &ServeArgs,
+    pool_size: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<ReplicaPools>> {
+    let urls = args
+        .database_read_urls
+        .iter()
+        .map(|url| url.expose_secret().trim())
+        .filter(|url| !url.is_empty());
+    let mut replicas = Vec::new();
+    for (index, url) in urls.enumerate() {
+        let name = format!("ketnoi-replica-{}", index + 1);
+        let unusable = || format!("DATABASE_READ_URLS: replica {} is not usable", index + 1);
+        replicas.push(ReplicaPools {
+            reads: pool::build_named(url, &name, pool::Reuse::Verified, pool_size, timeout)
+                .with_context(unusable)?,
+            watch: pool::build_named(url, "ketnoi-watch", pool::Reuse::Verified, 1, timeout)
+                .with_context(unusable)?,
+        });
+    }
+    Ok(replicas)
 }
 
 async fn seed_command(database_args: &DatabaseArgs, args: &SeedArgs) -> anyhow::Result<()> {

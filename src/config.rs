@@ -178,6 +178,22 @@ pub struct ServeArgs {
     /// Do not load the sample directory into a fresh embedded database.
     #[arg(long, env = "KETNOI_NO_SEED")]
     pub no_seed: bool,
+    /// Read replicas: hot standbys of DATABASE_URL, as connection strings
+    /// separated by commas. Reads that may lag a little (matches, searches,
+    /// public and caseworker reads, HSDS) go to them in turn; writes and
+    /// the reads of agencies and admins stay on the primary.
+    #[arg(long = "database-read-url", env = "DATABASE_READ_URLS", value_delimiter = ',',
+          hide_env_values = true, value_parser = secret)]
+    pub database_read_urls: Vec<SecretString>,
+    /// A replica further behind the primary than this many milliseconds
+    /// takes no reads until it catches up.
+    #[arg(long, env = "KETNOI_REPLICA_MAX_LAG_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub replica_max_lag_ms: u64,
+    /// Milliseconds between two checks of the replicas (state and lag).
+    #[arg(long, env = "KETNOI_REPLICA_CHECK_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub replica_check_ms: u64,
     /// Failed API-key attempts one client address may make per minute
     /// before it is refused (429) until the minute is over.
     #[arg(long, env = "KETNOI_AUTH_FAILURES_PER_MINUTE", default_value_t = 20,

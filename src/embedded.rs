@@ -316,6 +316,37 @@ impl EmbeddedCluster {
         Ok(true)
     }
 
+    /// Makes this (not yet initialised) cluster a hot standby of
+    /// `primary`, which must be running: `pg_basebackup -R` copies it and
+    /// leaves the settings that make this copy follow it by streaming
+    /// replication. Returns whether it did anything. For tests and
+    /// benchmarks of read replicas on one machine; in production, replicas
+    /// are the database operator's business.
+    pub fn init_standby_of(&self, primary: &EmbeddedCluster) -> Result<bool, ClusterError> {
+        if self.is_initialised() {
+            return Ok(false);
+        }
+        let socket_dir = primary.socket_dir.as_os_str();
+        let port = PORT.to_string();
+        self.run_checked(
+            "pg_basebackup",
+            &[
+                OsStr::new("--pgdata"),
+                self.pgdata.as_os_str(),
+                OsStr::new("--host"),
+                socket_dir,
+                OsStr::new("--port"),
+                OsStr::new(&port),
+                OsStr::new("--username"),
+                OsStr::new(USER),
+                OsStr::new("--write-recovery-conf"),
+                OsStr::new("--wal-method=stream"),
+                OsStr::new("--checkpoint=fast"),
+            ],
+        )?;
+        Ok(true)
+    }
+
     /// The settings ketnoi owns: where the socket is, no TCP.
     fn write_settings(&self) -> Result<(), ClusterError> {
         let socket_dir = self.socket_dir.display().to_string().replace('\'', "''");

@@ -16,5 +16,6 @@ pub mod embedded;
 pub mod hsds;
 pub mod import;
 pub mod matcher;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;

@@ -1,8 +1,9 @@
-//! Builds the HTTP server from a listener and a pool. The binary and the
+//! Builds the HTTP server from a listener and the database pools. The binary and the
 //! tests both start the server through here, so tests exercise the real
 //! stack on a real port.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Service;
 use actix_web::dev::{ResourceDef, Server, ServiceResponse};
@@ -16,7 +17,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::problem::{ApiError, PROBLEM_JSON};
 use crate::api::{self, ApiDoc, AppState, extract};
-use crate::db::Pool;
+use crate::db::routing::Pools;
+use crate::metrics::Metrics;
 use crate::telemetry::PrivateRootSpan;
 
 /// Server tuning that operators may change.
@@ -29,6 +31,8 @@ pub struct ServerSettings {
     /// Failed key attempts a client address may make per minute before it
     /// is refused (429) for the rest of the minute.
     pub auth_failures_per_minute: u32,
+    /// How often read replicas are checked (state and lag).
+    pub replica_check_interval: std::time::Duration,
 }
 
 impl Default for ServerSettings {
@@ -37,6 +41,7 @@ impl Default for ServerSettings {
             workers: None,
             shutdown_timeout_s: 30,
             auth_failures_per_minute: 20,
+            replica_check_interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -125,16 +130,21 @@ async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
-/// Starts serving on `listener`; the returned future runs until the server
-/// stops (SIGINT/SIGTERM, or a handle's stop).
+/// Starts serving on `listener`, and watching the read replicas if there
+/// are any (this needs a Tokio runtime); the returned future runs until the
+/// server stops (SIGINT/SIGTERM, or a handle's stop).
 pub fn run(
     listener: TcpListener,
-    pool: Pool,
+    pools: Pools,
     settings: &ServerSettings,
-) -> std::io::Result<Server> {
+) -> anyhow::Result<Server> {
+    let metrics = Arc::new(Metrics::new(&pools)?);
+    let pools = Arc::new(pools);
+    pools.watch(settings.replica_check_interval);
     let state = web::Data::new(AppState {
-        pool,
-        failed_auth: std::sync::Arc::new(crate::api::auth::FailedAttempts::new(
+        db: pools,
+        metrics,
+        failed_auth: Arc::new(crate::api::auth::FailedAttempts::new(
             settings.auth_failures_per_minute,
             std::time::Duration::from_secs(60),
         )),

@@ -47,6 +47,12 @@ impl Caller {
         }
     }
 
+    /// Whether the caller's role may write (agencies, admins): its reads
+    /// must then see its own writes.
+    pub fn writes(&self) -> bool {
+        matches!(self.role(), Some(Role::Admin | Role::Agency))
+    }
+
     /// The organisation an agency key is bound to.
     pub fn agency_of(&self) -> Option<OrganizationId> {
         match self {
@@ -147,7 +153,8 @@ impl FromRequest for Caller {
                 .map(str::trim)
                 .ok_or_else(|| refuse("the Authorization header must be `Bearer <key>`"))?;
             let token = PresentedToken::parse(token).map_err(|_| refuse("unknown API key"))?;
-            let mut conn = state.conn().await?;
+            // On the primary: a key revoked there is refused at once.
+            let mut conn = state.primary().await?;
             let key = keys::find(&mut conn, &token)
                 .await?
                 .ok_or_else(|| refuse("unknown API key"))?;

@@ -1,4 +1,5 @@
-//! Probes for orchestrators: the process is up; the database answers.
+//! Probes for orchestrators (the process is up; the database answers) and
+//! the metrics for Prometheus.
 
 use actix_web::{HttpResponse, get, web};
 use diesel_async::RunQueryDsl;
@@ -7,12 +8,17 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::problem::{ApiError, responses};
+use crate::db::routing::ReplicaStatus;
 
 /// Probe result.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
+    /// With read replicas configured (`DATABASE_READ_URLS`), what is known
+    /// of each: reads go only to those `up`, else to the primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<ReplicaStatus>>,
 }
 
 /// Liveness: the process is up and serving HTTP.
@@ -22,10 +28,15 @@ pub struct Health {
 )]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        replicas: None,
+    })
 }
 
-/// Readiness: the database answers a query.
+/// Readiness: the primary database answers a query. Read replicas do not
+/// decide readiness (without them reads go to the primary); their state is
+/// reported.
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -35,10 +46,35 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     diesel::sql_query("SELECT 1")
         .execute(&mut conn)
         .await
         .map_err(|error| ApiError::Unavailable(error.into()))?;
-    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+    let replicas = state.db.replica_statuses();
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ready",
+        replicas: (!replicas.is_empty()).then_some(replicas),
+    }))
+}
+
+/// Metrics in Prometheus' text format: database pools (connections busy,
+/// idle and maximum, waiting requests), reads by pool, and each read
+/// replica's lag and whether it takes reads. No labels carry request
+/// content.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+            content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        responses::ServerProblems,
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.db.refresh_pool_gauges();
+    let body = state.metrics.render().map_err(ApiError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(body))
 }

@@ -525,6 +525,7 @@ type Render =
 /// A walk through every service passing a filter, in id order.
 struct ServiceWalk {
     state: web::Data<AppState>,
+    caller: Caller,
     filter: ServiceFilter,
     after: Option<ServiceId>,
     done: bool,
@@ -536,7 +537,7 @@ async fn next_services(mut walk: ServiceWalk) -> Step<ServiceWalk> {
     if walk.done {
         return Ok(None);
     }
-    let mut conn = walk.state.conn().await?;
+    let mut conn = walk.state.reader(&walk.caller).await?;
     let ids = services::ids_after(&mut conn, &walk.filter, walk.after, STREAM_BATCH).await?;
     let mut records = services::load_records(&mut conn, &ids).await?;
     drop(conn);
@@ -554,16 +555,18 @@ async fn next_services(mut walk: ServiceWalk) -> Step<ServiceWalk> {
 /// Streams every service passing `filter` as `render` writes it.
 async fn stream_services(
     state: web::Data<AppState>,
+    caller: Caller,
     filter: ServiceFilter,
     render: std::rc::Rc<Render>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     // Settled once for the whole walk.
     let filter = services::settled(&mut conn, &filter).await?;
     let categories = std::rc::Rc::new(category_rows(&mut conn).await?);
     drop(conn);
     let walk = ServiceWalk {
         state,
+        caller,
         filter,
         after: None,
         done: false,
@@ -610,6 +613,7 @@ pub async fn hsds_services(
     let query = query.0;
     let listing = query.parse(&caller)?;
     let shape = query.shape();
+    let reader = caller.clone();
     let render = move |record: &ServiceRecord, categories: &HashMap<String, CategoryRow>| {
         let audience = caller.audience_for(record.row.organization_id);
         hsds::service_item(record, audience, categories, shape)
@@ -621,7 +625,7 @@ pub async fn hsds_services(
         let render: std::rc::Rc<Render> = std::rc::Rc::new(move |record, categories, body| {
             ndjson_line(body, &render(record, categories))
         });
-        return stream_services(state, listing.filter, render).await;
+        return stream_services(state, reader, listing.filter, render).await;
     }
     if listing.nothing {
         return Ok(HttpResponse::Ok().json(Page::<hsds::ServiceItem>::new(
@@ -630,7 +634,7 @@ pub async fn hsds_services(
             listing.page,
         )));
     }
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&reader).await?;
     let (records, total) = services::search(&mut conn, &listing.filter, listing.page).await?;
     let categories = category_rows(&mut conn).await?;
     let contents = records
@@ -661,7 +665,7 @@ pub async fn hsds_service(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ServiceId(parse_uuid(&id, "id")?);
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let record = visible_record(&mut conn, &caller, id).await?;
     let categories = category_rows(&mut conn).await?;
     let audience = caller.audience_for(record.row.organization_id);
@@ -712,7 +716,7 @@ pub async fn hsds_service_at_locations(
         if listing.nothing {
             return Ok(ndjson_empty());
         }
-        let mut conn = state.conn().await?;
+        let mut conn = state.reader(&caller).await?;
         let filter = services::settled(&mut conn, &listing.filter).await?;
         let categories = std::rc::Rc::new(category_rows(&mut conn).await?);
         drop(conn);
@@ -736,7 +740,7 @@ pub async fn hsds_service_at_locations(
             )),
         );
     }
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let (pairs, total) = services::search_pairs(
         &mut conn,
         &listing.filter,
@@ -789,7 +793,7 @@ async fn next_pairs(mut walk: PairWalk) -> Step<PairWalk> {
     if walk.done {
         return Ok(None);
     }
-    let mut conn = walk.state.conn().await?;
+    let mut conn = walk.state.reader(&walk.caller).await?;
     let (pairs, _) = services::search_pairs(
         &mut conn,
         &walk.filter,
@@ -833,7 +837,7 @@ pub async fn hsds_service_at_location(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ServiceAtLocationId(parse_uuid(&id, "id")?);
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let (service, location) = services::pair(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound("service at location"))?;
@@ -993,7 +997,7 @@ pub async fn hsds_organizations(
     // HSDS: full_service asks for fully nested organisations too.
     let full_service = query.full_service == Some(true);
     let full = query.full == Some(true) || full_service;
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let categories = category_rows(&mut conn).await?;
     let words = match words {
         Some(words) => Some(
@@ -1049,7 +1053,7 @@ async fn next_organizations(mut walk: OrganizationWalk) -> Step<OrganizationWalk
     if walk.done {
         return Ok(None);
     }
-    let mut conn = walk.state.conn().await?;
+    let mut conn = walk.state.reader(&walk.caller).await?;
     let records = organizations::after(
         &mut conn,
         walk.words.as_ref(),
@@ -1110,7 +1114,7 @@ pub async fn hsds_organization(
     query: ApiQuery<FullServiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = OrganizationId(parse_uuid(&id, "id")?);
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let record = organizations::get(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound("organization"))?;
@@ -1234,7 +1238,7 @@ pub async fn hsds_taxonomies(
     let keep = match &words {
         None => true,
         Some(words) => {
-            let mut conn = state.conn().await?;
+            let mut conn = state.anonymous_reader().await?;
             reference::text_matches(
                 &mut conn,
                 &format!("{} {}", taxonomy.name, taxonomy.description),
@@ -1312,7 +1316,7 @@ pub async fn hsds_taxonomy_terms(
     if other_taxonomy || parent.is_some() {
         return list_answer(Vec::<hsds::TaxonomyTerm>::new(), page, ndjson);
     }
-    let mut conn = state.conn().await?;
+    let mut conn = state.anonymous_reader().await?;
     let rows = match &words {
         None => reference::list_categories(&mut conn).await?,
         Some(words) => reference::search_categories(&mut conn, words).await?,
@@ -1341,7 +1345,7 @@ pub async fn hsds_taxonomy_term(
 ) -> Result<web::Json<hsds::TaxonomyTerm>, ApiError> {
     let id = parse_uuid(&id, "id")?;
     let category = category_of_term(id).ok_or(ApiError::NotFound("taxonomy term"))?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.anonymous_reader().await?;
     let rows = category_rows(&mut conn).await?;
     rows.get(category.as_str())
         .map(|row| web::Json(hsds::taxonomy_term(row)))

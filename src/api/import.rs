@@ -102,7 +102,7 @@ pub async fn import_services(
     let entries = web::block(move || parse(format, &body, agency))
         .await
         .map_err(|error| ApiError::Internal(error.into()))??;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let report = run(
         &mut conn,
         importer,

@@ -167,7 +167,7 @@ pub async fn create_key(
     body: ApiJson<KeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let spec = check_request(&mut conn, body.0).await?;
     let (key, token) = keys::create_audited(&mut conn, &spec, caller.key_id()).await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
@@ -194,7 +194,7 @@ pub async fn list_keys(
     caller: Caller,
 ) -> Result<web::Json<Vec<KeyView>>, ApiError> {
     caller.require(&[Role::Admin])?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     Ok(web::Json(
         keys::list(&mut conn)
             .await?
@@ -253,7 +253,7 @@ pub async fn change_key(
     if !errors.is_empty() {
         return Err(ApiError::Unprocessable(errors));
     }
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let key = keys::set_expiry_audited(&mut conn, id, body.0.expires_at, caller.key_id())
         .await?
         .ok_or(ApiError::NotFound("key"))?;
@@ -281,7 +281,7 @@ pub async fn revoke_key(
 ) -> Result<web::Json<KeyView>, ApiError> {
     caller.require(&[Role::Admin])?;
     let id = KeyId(parse_uuid(&id, "id")?);
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let key = keys::revoke_audited(&mut conn, id, caller.key_id())
         .await?
         .ok_or(ApiError::NotFound("key"))?;

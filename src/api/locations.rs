@@ -85,7 +85,7 @@ pub async fn get_location(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = location_id(&id)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let (record, archived_at) = locations::get(&mut conn, id)
         .await?
         .filter(|(record, archived_at)| {
@@ -186,7 +186,7 @@ pub async fn create_location(
     caller.require(&[Role::Admin, Role::Agency])?;
     let organization_id = super::services::organization_for(&caller, body.0.organization_id)?;
     let id = LocationId(uuid::Uuid::new_v4());
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             if !organizations::exists(conn, organization_id).await? {
@@ -255,7 +255,7 @@ pub async fn replace_location(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
     let id = location_id(&id)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (organization, before) = lock_for_update(conn, &caller, id, &if_match).await?;
@@ -303,7 +303,7 @@ pub async fn patch_location(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
     let id = location_id(&id)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (organization, before) = lock_for_update(conn, &caller, id, &if_match).await?;
@@ -331,7 +331,7 @@ async fn set_archived(
     archived: bool,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (_, document) = lock_for_update(conn, &caller, id, &if_match).await?;

@@ -455,7 +455,7 @@ pub async fn create_match(
     // Caseworkers and admins see confidential locations exactly, so
     // distances are measured to the exact points.
     let audience = Audience::Full;
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let outcome = matcher::run(&mut conn, &query, PointColumn::Exact, Utc::now())
         .await
         .map_err(ApiError::from_private_query)?;

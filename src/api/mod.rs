@@ -22,20 +22,45 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::db::{DbConn, Pool};
+use std::sync::Arc;
+
+use crate::db::DbConn;
+use crate::db::routing::Pools;
+use crate::metrics::Metrics;
 use problem::ApiError;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: Pool,
+    pub db: Arc<Pools>,
+    pub metrics: Arc<Metrics>,
     /// Failed key attempts per client, to slow down guessing.
-    pub failed_auth: std::sync::Arc<auth::FailedAttempts>,
+    pub failed_auth: Arc<auth::FailedAttempts>,
 }
 
 impl AppState {
-    pub async fn conn(&self) -> Result<DbConn, ApiError> {
-        Ok(self.pool.get().await?)
+    /// A primary connection: for writes, key checks, and everything that
+    /// must see the latest write.
+    pub async fn primary(&self) -> Result<DbConn, ApiError> {
+        Ok(self.db.primary().await?)
+    }
+
+    /// A connection for a read by `caller`. Callers who write (agencies,
+    /// admins) read from the primary, so that what they just wrote (and
+    /// its ETag) is what they read next; everyone else reads from a
+    /// replica when one serves.
+    pub async fn reader(&self, caller: &auth::Caller) -> Result<DbConn, ApiError> {
+        if caller.writes() {
+            self.primary().await
+        } else {
+            self.anonymous_reader().await
+        }
+    }
+
+    /// A connection for a read that is the same for everyone (reference
+    /// data): a replica when one serves.
+    pub async fn anonymous_reader(&self) -> Result<DbConn, ApiError> {
+        Ok(self.db.read().await?)
     }
 }
 
@@ -59,7 +84,7 @@ impl AppState {
         (name = "reference", description = "Categories and provinces"),
         (name = "hsds", description = "The directory in Open Referral HSDS 3.0, with the Kết Nối \
             profile (`/hsds/profile`). Same keys and role rules as `/v1`"),
-        (name = "operations", description = "Health and readiness probes"),
+        (name = "operations", description = "Health and readiness probes, and metrics"),
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerKeys)
@@ -94,6 +119,7 @@ pub fn configure(config: &mut ServiceConfig) {
     config
         .service(health::healthz)
         .service(health::readyz)
+        .service(health::metrics)
         .service(
             utoipa_actix_web::scope("/v1")
                 .service(reference::list_categories)

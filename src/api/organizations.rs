@@ -93,7 +93,7 @@ pub fn search_words(value: Option<&str>, field: &str) -> Result<Option<SearchTex
 #[get("/organizations")]
 pub async fn list_organizations(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     query: ApiQuery<OrganizationListQuery>,
 ) -> Result<web::Json<Page<OrganizationView>>, ApiError> {
     let query = query.0;
@@ -103,7 +103,7 @@ pub async fn list_organizations(
         per_page: query.per_page,
     }
     .page_request()?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let (records, total) =
         organizations::list(&mut conn, words.map(Words::new).as_ref(), page).await?;
     let contents = records.into_iter().map(OrganizationView::from).collect();
@@ -151,7 +151,7 @@ pub async fn get_organization(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = OrganizationId(parse_uuid(&id, "id")?);
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let detail = organization_detail(&mut conn, &caller, id).await?;
     etag::json_with_etag(StatusCode::OK, &detail)
 }
@@ -209,7 +209,7 @@ pub async fn create_organization(
     caller.require(&[Role::Admin])?;
     let document = body.0.validate().map_err(ApiError::invalid_document)?;
     let id = OrganizationId(uuid::Uuid::new_v4());
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let detail = conn
         .transaction::<_, ApiError, _>(async |conn| {
             writes::write_organization(conn, id, &document).await?;
@@ -258,7 +258,7 @@ pub async fn replace_organization(
     caller.require(&[Role::Admin])?;
     let id = OrganizationId(parse_uuid(&id, "id")?);
     let document = body.0.validate().map_err(ApiError::invalid_document)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let detail = conn
         .transaction::<_, ApiError, _>(async |conn| {
             organizations::lock(conn, id)

@@ -36,7 +36,7 @@ pub async fn list_categories(
     state: web::Data<AppState>,
     _caller: super::auth::Caller,
 ) -> Result<web::Json<Vec<CategoryView>>, ApiError> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.anonymous_reader().await?;
     let rows = reference::list_categories(&mut conn).await?;
     Ok(web::Json(
         rows.into_iter()
@@ -82,7 +82,7 @@ pub async fn list_provinces(
     state: web::Data<AppState>,
     _caller: super::auth::Caller,
 ) -> Result<web::Json<Vec<ProvinceView>>, ApiError> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.anonymous_reader().await?;
     let rows = reference::list_provinces(&mut conn).await?;
     Ok(web::Json(
         rows.into_iter()

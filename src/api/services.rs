@@ -226,7 +226,7 @@ pub async fn list_services(
     query: ApiQuery<ServiceListQuery>,
 ) -> Result<web::Json<Page<ServiceView>>, ApiError> {
     let (filter, page) = query.0.parse(caller.visibility())?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let (records, total) = services::search(&mut conn, &filter, page).await?;
     let contents = records
         .into_iter()
@@ -288,7 +288,7 @@ pub async fn get_service(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ServiceId(parse_uuid(&id, "id")?);
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let view = visible_service(&mut conn, &caller, id).await?;
     etag::json_with_etag(StatusCode::OK, &view)
 }
@@ -412,7 +412,7 @@ pub async fn create_service(
     caller.require(&[Role::Admin, Role::Agency])?;
     let organization_id = organization_for(&caller, body.0.organization_id)?;
     let id = ServiceId(uuid::Uuid::new_v4());
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             if !crate::db::models::organizations::exists(conn, organization_id).await? {
@@ -496,7 +496,7 @@ pub async fn replace_service(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
     let id = service_id(&id)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (organization, before) =
@@ -546,7 +546,7 @@ pub async fn patch_service(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
     let id = service_id(&id)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (organization, before) =
@@ -578,7 +578,7 @@ async fn change_status(
     action: Action,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (_, before) = lock_for_update(conn, &caller, id, &if_match, true).await?;
@@ -703,7 +703,7 @@ pub async fn set_capacity(
     caller.require(&[Role::Admin, Role::Agency])?;
     let id = service_id(&id)?;
     let capacity = body.0.validate().map_err(ApiError::invalid_document)?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (_, before) = lock_for_update(conn, &caller, id, &if_match, false).await?;
@@ -774,7 +774,7 @@ pub async fn verify_service(
             "a listing cannot be verified in the future",
         )]));
     }
-    let mut conn = state.conn().await?;
+    let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             lock_for_update(conn, &caller, id, &if_match, true).await?;
@@ -821,7 +821,7 @@ pub async fn service_history(
     caller.require(&[Role::Admin, Role::Agency])?;
     let id = service_id(&id)?;
     let page = query.0.page_request()?;
-    let mut conn = state.conn().await?;
+    let mut conn = state.reader(&caller).await?;
     let organization = services::organization_of(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound("service"))?;

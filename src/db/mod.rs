@@ -7,6 +7,7 @@ pub mod models;
 pub mod pool;
 pub mod postgis;
 pub mod reference;
+pub mod routing;
 pub mod schema;
 pub mod seed;
 

@@ -23,27 +23,62 @@ pub type PoolError = deadpool::PoolError;
 /// walks in distance or area order, cut by LIMIT).
 const SESSION_SETTINGS: [&str; 2] = ["SET jit = off", "SET plan_cache_mode = force_generic_plan"];
 
-/// Opens a connection and applies [`SESSION_SETTINGS`].
-fn connect(url: &str) -> BoxFuture<'_, ConnectionResult<AsyncPgConnection>> {
-    Box::pin(async move {
-        let mut conn = AsyncPgConnection::establish(url).await?;
-        for setting in SESSION_SETTINGS {
-            diesel::sql_query(setting)
-                .execute(&mut conn)
-                .await
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
-        }
-        Ok(conn)
-    })
+/// Opens a connection, names it `application_name` (what
+/// `pg_stat_activity` shows) and applies [`SESSION_SETTINGS`].
+async fn connect(url: &str, application_name: &str) -> ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    diesel::sql_query("SELECT set_config('application_name', $1, false)")
+        .bind::<diesel::sql_types::Text, _>(application_name)
+        .execute(&mut conn)
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    for setting in SESSION_SETTINGS {
+        diesel::sql_query(setting)
+            .execute(&mut conn)
+            .await
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    }
+    Ok(conn)
 }
 
-/// Builds a pool; connections are opened lazily, on first use. A returned
-/// connection is reused without a test query (a broken one fails its next
-/// query, which maps to 503, and is then dropped).
+/// How a pool hands back a connection it already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// As it is: a broken connection fails its next query, which maps to
+    /// 503, and is then dropped. Right for the primary, which has no
+    /// alternative anyway.
+    Unchecked,
+    /// After a test query: a dead server shows at checkout, when the
+    /// caller can still go elsewhere. Right for read replicas.
+    Verified,
+}
+
+/// Builds a pool for the primary, named `ketnoi` in `pg_stat_activity`;
+/// connections are opened lazily, on first use.
 pub fn build(database_url: &str, max_size: usize, timeout: Duration) -> anyhow::Result<Pool> {
+    build_named(database_url, "ketnoi", Reuse::Unchecked, max_size, timeout)
+}
+
+/// Builds a pool whose connections are named `application_name`.
+pub fn build_named(
+    database_url: &str,
+    application_name: &str,
+    reuse: Reuse,
+    max_size: usize,
+    timeout: Duration,
+) -> anyhow::Result<Pool> {
     let mut config = ManagerConfig::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(connect);
+    config.recycling_method = match reuse {
+        Reuse::Unchecked => RecyclingMethod::Fast,
+        Reuse::Verified => RecyclingMethod::Verified,
+    };
+    let application_name = application_name.to_owned();
+    config.custom_setup = Box::new(
+        move |url: &str| -> BoxFuture<'_, ConnectionResult<AsyncPgConnection>> {
+            let application_name = application_name.clone();
+            Box::pin(async move { connect(url, &application_name).await })
+        },
+    );
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     let pool = Pool::builder(manager)

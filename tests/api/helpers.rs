@@ -415,7 +415,8 @@ impl TestApp {
         let pool = pool::build(url, 4, timeout).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let server = startup::run(listener, pool, settings).unwrap();
+        let pools = ketnoi::db::routing::Pools::single(pool).unwrap();
+        let server = startup::run(listener, pools, settings).unwrap();
         tokio::spawn(server);
         format!("http://127.0.0.1:{port}")
     }

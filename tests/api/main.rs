@@ -17,6 +17,7 @@ mod matcher_oracle;
 mod matches;
 mod openapi;
 mod organizations;
+mod read_replicas;
 mod reference;
 mod replicas;
 mod search;

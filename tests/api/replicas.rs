@@ -13,13 +13,18 @@ use tokio::process::{Child, Command};
 use crate::helpers::TestDb;
 
 /// A `ketnoi serve` process on a free port, over `url`.
-struct Process {
+pub struct Process {
     _child: Child,
-    address: String,
+    pub address: String,
 }
 
 impl Process {
-    async fn start(url: &str) -> Self {
+    pub async fn start(url: &str) -> Self {
+        Self::start_with(url, &[]).await
+    }
+
+    /// With more environment variables (`DATABASE_READ_URLS`…).
+    pub async fn start_with(url: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ketnoi"))
             .args([
                 "--log",
@@ -31,6 +36,7 @@ impl Process {
                 "1",
             ])
             .env("DATABASE_URL", url)
+            .envs(env.iter().copied())
             .env_remove("KETNOI_DATA_DIR")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -56,7 +62,7 @@ impl Process {
         }
     }
 
-    async fn get(&self, path: &str, key: Option<&str>) -> (u16, Option<String>, Value) {
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Option<String>, Value) {
         let mut request = reqwest::Client::new().get(format!("{}{path}", self.address));
         if let Some(key) = key {
             request = request.bearer_auth(key);
@@ -166,13 +172,18 @@ async fn two_processes_over_one_database_answer_alike() {
 
 /// An admin key, made straight in the database.
 async fn admin_key(db: &TestDb) -> String {
+    key_at(&db.url, ketnoi::domain::keys::Role::Admin).await
+}
+
+/// A key with `role`, made straight in the database at `url`.
+pub async fn key_at(url: &str, role: ketnoi::domain::keys::Role) -> String {
     use ketnoi::db::models::keys::{KeySpec, create};
-    let pool = ketnoi::db::pool::build(&db.url, 1, Duration::from_secs(5)).unwrap();
+    let pool = ketnoi::db::pool::build(url, 1, Duration::from_secs(5)).unwrap();
     let mut conn = pool.get().await.unwrap();
     let spec = KeySpec {
-        role: ketnoi::domain::keys::Role::Admin,
+        role,
         organization_id: None,
-        label: "test admin".into(),
+        label: format!("test {role:?}"),
         expires_at: None,
     };
     create(&mut conn, &spec).await.unwrap().1

@@ -203,6 +203,7 @@ async fn every_role_against_every_write_endpoint() {
             workers: Some(1),
             shutdown_timeout_s: 1,
             auth_failures_per_minute: 1000,
+            ..ketnoi::startup::ServerSettings::default()
         },
     )
     .await;

@@ -1,0 +1,338 @@
+//! Read replicas for real: a primary and a hot standby made from it with
+//! `pg_basebackup -R`, two private clusters on this machine, and a
+//! `ketnoi serve` process with `DATABASE_READ_URLS` pointing at the standby.
+//!
+//! It shows, in order: reads are served by the replica (its
+//! `pg_stat_activity` ran them, the primary's did not); a write through the
+//! API shows through the replica; a replica paused past the lag bound sends
+//! reads to the primary, and takes them back once it catches up; a stopped
+//! replica costs no request, and once restarted takes reads again.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Text, Uuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use ketnoi::db::seed::sample_id;
+use ketnoi::domain::keys::Role;
+use ketnoi::embedded::EmbeddedCluster;
+use serde_json::{Value, json};
+
+use crate::replicas::{Process, key_at};
+
+/// The two clusters, stopped and removed when dropped.
+struct Clusters {
+    primary: EmbeddedCluster,
+    replica: EmbeddedCluster,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Clusters {
+    fn drop(&mut self) {
+        let _ = self.replica.stop();
+        let _ = self.primary.stop();
+    }
+}
+
+impl Clusters {
+    /// A seeded primary and a standby streaming from it.
+    async fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ketnoi-replica-test")
+            .tempdir()
+            .unwrap();
+        // The clusters run as `postgres` when the tests run as root.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let primary = EmbeddedCluster::open(&dir.path().join("primary"), None).unwrap();
+        primary.init_if_needed().unwrap();
+        primary.start().unwrap();
+        primary.prepare_database().await.unwrap();
+        let seeded = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketnoi"))
+            .args(["--log", "warn", "seed"])
+            .env("DATABASE_URL", primary.database_url())
+            .env_remove("KETNOI_DATA_DIR")
+            .status()
+            .await
+            .unwrap();
+        assert!(seeded.success(), "ketnoi seed failed");
+        let replica = EmbeddedCluster::open(&dir.path().join("replica"), None).unwrap();
+        assert!(replica.init_standby_of(&primary).unwrap());
+        replica.start().unwrap();
+        Self {
+            primary,
+            replica,
+            _dir: dir,
+        }
+    }
+}
+
+/// The last statement of a service listing (it loads the phones of the
+/// page's services), as `pg_stat_activity` shows it for the connection
+/// that served the listing.
+const LISTING: &str = "FROM \"phones\"";
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// How many connections named `application_name` on the server at `url`
+/// last ran a statement mentioning `text`.
+async fn ran(url: &str, application_name: &str, text: &str) -> i64 {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query(
+        "SELECT count(*) AS count FROM pg_stat_activity \
+         WHERE application_name = $1 AND strpos(query, $2) > 0",
+    )
+    .bind::<Text, _>(application_name)
+    .bind::<Text, _>(text)
+    .get_result::<Count>(&mut conn)
+    .await
+    .unwrap()
+    .count
+}
+
+/// Whether the service accepts referrals, as the server at `url` has it.
+async fn accepting_at(url: &str, service: uuid::Uuid) -> bool {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Bool)]
+        accepting_referrals: bool,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query("SELECT accepting_referrals FROM services WHERE id = $1")
+        .bind::<Uuid, _>(service)
+        .get_result::<Row>(&mut conn)
+        .await
+        .unwrap()
+        .accepting_referrals
+}
+
+async fn execute(url: &str, sql: &str) {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+}
+
+/// Waits until `/readyz` reports the replica in `state`.
+async fn wait_for_replica(server: &Process, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, body) = server.get("/readyz", None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["replicas"][0]["state"] == state {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never became {state}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A value of the `/metrics` sample whose name and labels are `series`.
+async fn metric(server: &Process, series: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", server.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+async fn set_accepting(server: &Process, admin: &str, path: &str, accepting: bool) {
+    let (_, tag, _) = server.get(path, Some(admin)).await;
+    let response = reqwest::Client::new()
+        .patch(format!("{}{path}", server.address))
+        .bearer_auth(admin)
+        .header("if-match", tag.unwrap())
+        .json(&json!({"accepting_referrals": accepting}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// A caseworker's match and a public search, both of which must succeed.
+async fn read_twice(server: &Process, caseworker: &str) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/matches", server.address))
+        .bearer_auth(caseworker)
+        .json(&json!({"lat": 22.3364, "lon": 103.8438, "needs": ["legal_aid", "shelter"]}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["met"], true, "{body}");
+    // Last, so that it is what the connection that served it shows in
+    // pg_stat_activity.
+    const SEARCH: &str = "/v1/services?q=tro%20giup%20phap%20ly";
+    let (status, _, body) = server.get(SEARCH, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["total_items"].as_i64().unwrap() > 0, "{body}");
+}
+
+#[tokio::test]
+async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
+    let clusters = Clusters::start().await;
+    let primary_url = clusters.primary.database_url();
+    let replica_url = clusters.replica.database_url();
+    let admin = key_at(&primary_url, Role::Admin).await;
+    let caseworker = key_at(&primary_url, Role::Caseworker).await;
+    let server = Process::start_with(
+        &primary_url,
+        &[
+            ("DATABASE_READ_URLS", replica_url.as_str()),
+            ("KETNOI_REPLICA_CHECK_MS", "100"),
+            ("KETNOI_REPLICA_MAX_LAG_MS", "1000"),
+        ],
+    )
+    .await;
+    // A second process that checks only once (at start): a replica that
+    // goes away must be noticed at checkout, with no failed request.
+    let slow = Process::start_with(
+        &primary_url,
+        &[
+            ("DATABASE_READ_URLS", replica_url.as_str()),
+            ("KETNOI_REPLICA_CHECK_MS", "60000"),
+        ],
+    )
+    .await;
+    let ready = wait_for_replica(&server, "up").await;
+    assert_eq!(ready["replicas"][0]["name"], "replica-1");
+    wait_for_replica(&slow, "up").await;
+    read_twice(&slow, &caseworker).await;
+
+    // Reads are served by the replica: its connections ran the search, the
+    // primary's did not.
+    read_twice(&server, &caseworker).await;
+    assert!(ran(&replica_url, "ketnoi-replica-1", LISTING).await >= 1);
+    assert_eq!(ran(&primary_url, "ketnoi", LISTING).await, 0);
+    assert_eq!(
+        metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
+        2.0
+    );
+    assert_eq!(
+        metric(&server, "ketnoi_db_reads_total{pool=\"primary\"}").await,
+        0.0
+    );
+    assert_eq!(
+        metric(&server, "ketnoi_db_replica_serving{replica=\"replica-1\"}").await,
+        1.0
+    );
+
+    // A write through the API (on the primary) shows through the replica.
+    let shelter = sample_id("service", "lao-cai-swc/temporary-shelter");
+    let path = format!("/v1/services/{shelter}");
+    set_accepting(&server, &admin, &path, false).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, body) = server.get(&path, None).await;
+        assert_eq!(status, 200);
+        if body["accepting_referrals"] == false {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the write never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!accepting_at(&replica_url, shelter).await);
+
+    // A replica behind the bound takes no reads: with replay paused, the
+    // next write is only on the primary, and readers still see it.
+    execute(&replica_url, "SELECT pg_wal_replay_pause()").await;
+    set_accepting(&server, &admin, &path, true).await;
+    let lagging = wait_for_replica(&server, "lagging").await;
+    assert!(lagging["replicas"][0]["lag_ms"].as_u64().unwrap() >= 1000);
+    assert!(
+        !accepting_at(&replica_url, shelter).await,
+        "replay is paused"
+    );
+    let (_, _, body) = server.get(&path, None).await;
+    assert_eq!(body["accepting_referrals"], true, "read from the primary");
+    read_twice(&server, &caseworker).await;
+    assert_eq!(
+        metric(&server, "ketnoi_db_replica_serving{replica=\"replica-1\"}").await,
+        0.0
+    );
+    assert!(
+        metric(
+            &server,
+            "ketnoi_db_replica_lag_seconds{replica=\"replica-1\"}"
+        )
+        .await
+            > 1.0
+    );
+    execute(&replica_url, "SELECT pg_wal_replay_resume()").await;
+    let caught_up = wait_for_replica(&server, "up").await;
+    assert!(caught_up["replicas"][0]["lag_ms"].as_u64().unwrap() <= 1000);
+    assert!(accepting_at(&replica_url, shelter).await);
+
+    // The replica stops: not one read fails, they go to the primary.
+    let primary_reads = metric(&server, "ketnoi_db_reads_total{pool=\"primary\"}").await;
+    clusters.replica.stop().unwrap();
+    for _ in 0..10 {
+        read_twice(&server, &caseworker).await;
+        read_twice(&slow, &caseworker).await;
+    }
+    let (_, _, body) = slow.get("/readyz", None).await;
+    assert_eq!(
+        body["replicas"][0]["state"], "down",
+        "noticed at checkout: {body}"
+    );
+    assert_eq!(
+        metric(
+            &slow,
+            "ketnoi_db_replica_failures_total{replica=\"replica-1\"}"
+        )
+        .await,
+        1.0,
+        "one failed checkout, then no more tries"
+    );
+    let down = wait_for_replica(&server, "down").await;
+    assert!(down["replicas"][0].get("lag_ms").is_none(), "{down}");
+    read_twice(&server, &caseworker).await;
+    assert!(ran(&primary_url, "ketnoi", LISTING).await >= 1);
+    assert!(
+        metric(&server, "ketnoi_db_reads_total{pool=\"primary\"}").await >= primary_reads + 22.0
+    );
+
+    // Back again: it takes reads again, without a restart of ketnoi.
+    clusters.replica.start().unwrap();
+    wait_for_replica(&server, "up").await;
+    let replica_reads = metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await;
+    read_twice(&server, &caseworker).await;
+    assert!(ran(&replica_url, "ketnoi-replica-1", LISTING).await >= 1);
+    assert_eq!(
+        metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
+        replica_reads + 2.0
+    );
+}
+
+/// Without replicas nothing changes: no `replicas` in `/readyz`, every read
+/// on the primary.
+#[tokio::test]
+async fn without_replicas_everything_is_read_from_the_primary() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let (status, _, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "ready"}));
+    let (status, _, _) = app.get_json("/v1/services?q=tro%20giup").await;
+    assert_eq!(status, 200);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|line| line == "ketnoi_db_reads_total{pool=\"primary\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains("replica-"), "{text}");
+}

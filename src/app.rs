@@ -215,8 +215,15 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
         if !replicas.is_empty() {
             tracing::info!(count = replicas.len(), "reading from replicas");
         }
+        // The watcher reads the primary's position on a connection of its
+        // own, so that busy request traffic cannot stall it; verified at
+        // checkout, since a check cut short by its timeout may leave it
+        // unusable.
+        let primary_watch =
+            pool::build_named(&url, "ketnoi-watch", pool::Reuse::Verified, 1, timeout)?;
         let pools = Pools::new(
             primary,
+            primary_watch,
             replicas,
             Duration::from_millis(args.replica_max_lag_ms),
         )?;
@@ -244,6 +251,15 @@ fn read_replica_pools(
         .filter(|url| !url.is_empty());
     let mut replicas = Vec::new();
     for (index, url) in urls.enumerate() {
+        // The message names the replica by its place only: the string may
+        // hold a password.
+        if url.parse::<tokio_postgres::Config>().is_err() {
+            anyhow::bail!(
+                "DATABASE_READ_URLS: replica {} is not a valid connection string (URL or \
+                 key=value; replicas are separated by commas)",
+                index + 1
+            );
+        }
         let name = format!("ketnoi-replica-{}", index + 1);
         let unusable = || format!("DATABASE_READ_URLS: replica {} is not usable", index + 1);
         replicas.push(ReplicaPools {

@@ -192,7 +192,7 @@ pub struct ServeArgs {
     pub replica_max_lag_ms: u64,
     /// Milliseconds between two checks of the replicas (state and lag).
     #[arg(long, env = "KETNOI_REPLICA_CHECK_MS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub replica_check_ms: u64,
     /// Failed API-key attempts one client address may make per minute
     /// before it is refused (429) until the minute is over.

@@ -4,15 +4,24 @@
 //! Writes, key checks and the reads of callers who write go to the primary.
 //! Other reads go to a replica, round robin among those that answer and are
 //! within the lag bound, and to the primary when there is none. A watcher
-//! checks every replica once per interval; a replica that cannot hand out a
-//! connection at checkout is marked down at once and the read goes on
-//! elsewhere, so a replica going away costs no request.
+//! checks every replica once per interval, each check bounded in time. A
+//! replica whose pool fails to connect at checkout is marked down at once
+//! and the read goes on elsewhere, so a replica that goes away costs no
+//! request that had not yet reached it (a query already running there when
+//! it goes fails with a 503); one that is merely busy, or slower than
+//! [`REPLICA_CHECKOUT_TIMEOUT`] to hand out a connection, is skipped for
+//! that read only.
 //!
 //! Lag is measured in time from WAL positions: at every check the watcher
 //! notes the primary's position (`pg_current_wal_lsn()`) and when it first
 //! saw it; a replica's lag is the age of the oldest noted position it has
 //! not replayed (`pg_last_wal_replay_lsn()`), so an idle primary does not
 //! make a replica look behind, and a replica cut off from its primary does.
+//! A replica behind even the oldest noted position (just after start, or
+//! back from an outage) is behind by an unknown amount and takes no reads
+//! until it has caught up with it. A server that is not in recovery is
+//! accepted only if it is the primary itself (same system identifier and
+//! timeline), never an unrelated database or a promoted sibling.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +29,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable};
 use diesel_async::RunQueryDsl;
 use prometheus::core::Collector;
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts};
@@ -29,18 +38,27 @@ use utoipa::ToSchema;
 
 use super::pool::{DbConn, Pool, PoolError};
 
+/// How long a read waits for a replica's connection before going on to the
+/// next replica or the primary.
+pub const REPLICA_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one check of a server may take; a replica slower than this is
+/// down until the next check.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What the watcher last found a replica to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplicaState {
-    /// Not checked yet since the process started; takes no reads.
+    /// Not judged yet: not checked since the process started, or the
+    /// primary not reached yet to compare with; takes no reads.
     Unchecked,
     /// Answers and is within the lag bound; takes reads.
     Up,
     /// Answers, but is further behind the primary than the bound; its reads
     /// go elsewhere.
     Lagging,
-    /// Does not answer; its reads go elsewhere.
+    /// Does not answer, or is not a copy of the primary; its reads go
+    /// elsewhere.
     Down,
 }
 
@@ -71,14 +89,22 @@ struct Replica {
     name: String,
     pool: Pool,
     watch: Pool,
-    status: RwLock<ReplicaStatus>,
+    status: RwLock<Known>,
+}
+
+/// What is known of a replica.
+struct Known {
+    status: ReplicaStatus,
+    /// When a read last found it down at checkout: a check that started
+    /// before then cannot bring it back up.
+    failed_at: Option<Instant>,
 }
 
 impl Replica {
     fn state(&self) -> ReplicaState {
         self.status
             .read()
-            .map_or(ReplicaState::Down, |status| status.state)
+            .map_or(ReplicaState::Down, |known| known.status.state)
     }
 }
 
@@ -98,16 +124,18 @@ impl PoolMetrics {
             reads: IntCounterVec::new(
                 Opts::new(
                     "ketnoi_db_reads_total",
-                    "Connections handed to read requests, by the pool that served them",
+                    "Connections handed out for reads that may go to a replica (not those of \
+                     agencies and admins, which always use the primary), by the pool that served them",
                 ),
                 &["pool"],
             )?,
             fallbacks: IntCounterVec::new(
                 Opts::new(
-                    "ketnoi_db_replica_failures_total",
-                    "Reads a replica could not take at checkout and that went elsewhere",
+                    "ketnoi_db_replica_fallbacks_total",
+                    "Reads a replica did not take at checkout and that went elsewhere: \
+                     `busy` (no connection free in time) or `failed` (it could not connect)",
                 ),
-                &["replica"],
+                &["replica", "reason"],
             )?,
             serving: IntGaugeVec::new(
                 Opts::new(
@@ -145,6 +173,13 @@ impl PoolMetrics {
 /// replica.
 pub struct Pools {
     primary: Pool,
+    /// One connection for the watcher's reading of the primary's position.
+    primary_watch: Pool,
+    /// The primary's system identifier and timeline, once read.
+    primary_identity: Mutex<Option<Identity>>,
+    /// Whether the last check failed to reach the primary (to log changes
+    /// only).
+    primary_unreachable: std::sync::atomic::AtomicBool,
     replicas: Vec<Replica>,
     next: AtomicUsize,
     max_lag: Duration,
@@ -160,13 +195,16 @@ const PRIMARY: &str = "primary";
 impl Pools {
     /// Everything on one server.
     pub fn single(primary: Pool) -> anyhow::Result<Self> {
-        Self::new(primary, Vec::new(), Duration::from_secs(10))
+        let watch = primary.clone();
+        Self::new(primary, watch, Vec::new(), Duration::from_secs(10))
     }
 
-    /// A primary and read replicas, named `replica-1`, `replica-2`… in
-    /// order; a replica further behind than `max_lag` takes no reads.
+    /// A primary (with a one-connection pool for the watcher) and read
+    /// replicas, named `replica-1`, `replica-2`… in order; a replica further
+    /// behind than `max_lag` takes no reads.
     pub fn new(
         primary: Pool,
+        primary_watch: Pool,
         replicas: Vec<ReplicaPools>,
         max_lag: Duration,
     ) -> anyhow::Result<Self> {
@@ -176,10 +214,13 @@ impl Pools {
             .map(|(index, pools)| {
                 let name = format!("replica-{}", index + 1);
                 Replica {
-                    status: RwLock::new(ReplicaStatus {
-                        name: name.clone(),
-                        state: ReplicaState::Unchecked,
-                        lag_ms: None,
+                    status: RwLock::new(Known {
+                        status: ReplicaStatus {
+                            name: name.clone(),
+                            state: ReplicaState::Unchecked,
+                            lag_ms: None,
+                        },
+                        failed_at: None,
                     }),
                     name,
                     pool: pools.reads,
@@ -189,6 +230,9 @@ impl Pools {
             .collect();
         let pools = Self {
             primary,
+            primary_watch,
+            primary_identity: Mutex::new(None),
+            primary_unreachable: std::sync::atomic::AtomicBool::new(false),
             replicas,
             next: AtomicUsize::new(0),
             max_lag,
@@ -219,16 +263,25 @@ impl Pools {
         if count > 0 {
             let start = self.next.fetch_add(1, Ordering::Relaxed);
             for offset in 0..count {
-                let replica = &self.replicas[(start + offset) % count];
+                let replica = &self.replicas[start.wrapping_add(offset) % count];
                 if replica.state() != ReplicaState::Up {
                     continue;
                 }
-                match replica.pool.get().await {
-                    Ok(conn) => {
+                let checkout = tokio::time::timeout(REPLICA_CHECKOUT_TIMEOUT, replica.pool.get());
+                match checkout.await {
+                    Ok(Ok(conn)) => {
                         self.metrics.reads.with_label_values(&[&replica.name]).inc();
                         return Ok(conn);
                     }
-                    Err(error) => {
+                    // Every connection busy, or slow: this read goes on;
+                    // whether the replica is well is the watcher's call.
+                    Ok(Err(PoolError::Timeout(deadpool::managed::TimeoutType::Wait))) | Err(_) => {
+                        self.metrics
+                            .fallbacks
+                            .with_label_values(&[replica.name.as_str(), "busy"])
+                            .inc();
+                    }
+                    Ok(Err(error)) => {
                         tracing::warn!(
                             replica = %replica.name,
                             %error,
@@ -236,9 +289,9 @@ impl Pools {
                         );
                         self.metrics
                             .fallbacks
-                            .with_label_values(&[&replica.name])
+                            .with_label_values(&[replica.name.as_str(), "failed"])
                             .inc();
-                        self.set_status(replica, ReplicaState::Down, None);
+                        self.mark_failed(replica);
                     }
                 }
             }
@@ -252,7 +305,7 @@ impl Pools {
     pub fn replica_statuses(&self) -> Vec<ReplicaStatus> {
         self.replicas
             .iter()
-            .filter_map(|replica| replica.status.read().ok().map(|status| status.clone()))
+            .filter_map(|replica| replica.status.read().ok().map(|known| known.status.clone()))
             .collect()
     }
 
@@ -297,36 +350,79 @@ impl Pools {
         }
     }
 
-    /// Checks every replica now, concurrently.
+    /// Checks every replica now, concurrently, each check bounded by
+    /// [`CHECK_TIMEOUT`].
     pub async fn check(&self) {
         if self.replicas.is_empty() {
             return;
         }
-        match primary_position(&self.primary).await {
-            Ok(Some(position)) => self.note_primary(position, Instant::now()),
-            // A primary in recovery (being failed over): nothing to note.
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(%error, "could not read the primary's WAL position; replica lag is judged by what was seen before");
-            }
-        }
-        futures_util::future::join_all(self.replicas.iter().map(|replica| async move {
-            match replay_position(&replica.watch).await {
-                Ok(replayed) => {
-                    let lag = self.lag_behind(replayed, Instant::now());
-                    let state = match lag {
-                        Some(lag) if lag > self.max_lag => ReplicaState::Lagging,
-                        _ => ReplicaState::Up,
-                    };
-                    self.set_status(replica, state, lag);
+        let started = Instant::now();
+        let primary = tokio::time::timeout(CHECK_TIMEOUT, server_state(&self.primary_watch)).await;
+        let reached = match primary {
+            Ok(Ok(state)) => {
+                if let Ok(mut identity) = self.primary_identity.lock() {
+                    *identity = Some(state.identity);
                 }
-                Err(error) => {
+                // A primary in recovery (being failed over) has no position
+                // of its own to note.
+                if !state.in_recovery {
+                    self.note_primary(state.position, Instant::now());
+                }
+                true
+            }
+            Ok(Err(error)) => {
+                if !self.primary_was_unreachable() {
+                    tracing::warn!(%error, "could not read the primary's WAL position; replica lag is judged by what was seen before");
+                }
+                false
+            }
+            Err(_) => {
+                if !self.primary_was_unreachable() {
+                    tracing::warn!(
+                        "the primary's WAL position took too long to read; replica lag is judged by what was seen before"
+                    );
+                }
+                false
+            }
+        };
+        if reached && self.primary_was_unreachable() {
+            tracing::info!("the primary's WAL position can be read again");
+        }
+        self.primary_unreachable.store(!reached, Ordering::Relaxed);
+        let primary_identity = self
+            .primary_identity
+            .lock()
+            .ok()
+            .and_then(|identity| *identity);
+        futures_util::future::join_all(self.replicas.iter().map(|replica| async move {
+            let checked = tokio::time::timeout(CHECK_TIMEOUT, server_state(&replica.watch)).await;
+            let (state, lag) = match checked {
+                Ok(Ok(server)) => match primary_identity {
+                    Some(primary) if !server.copies(primary) => {
+                        if replica.state() != ReplicaState::Down {
+                            tracing::error!(
+                                replica = %replica.name,
+                                "read replica is not a copy of the primary (another database, or a promoted former replica); it takes no reads"
+                            );
+                        }
+                        (ReplicaState::Down, None)
+                    }
+                    _ => self.judge(server.position, Instant::now()),
+                },
+                Ok(Err(error)) => {
                     if replica.state() != ReplicaState::Down {
                         tracing::warn!(replica = %replica.name, %error, "read replica does not answer");
                     }
-                    self.set_status(replica, ReplicaState::Down, None);
+                    (ReplicaState::Down, None)
                 }
-            }
+                Err(_) => {
+                    if replica.state() != ReplicaState::Down {
+                        tracing::warn!(replica = %replica.name, "read replica took too long to answer its check");
+                    }
+                    (ReplicaState::Down, None)
+                }
+            };
+            self.set_status(replica, state, lag, started);
         }))
         .await;
     }
@@ -369,26 +465,67 @@ impl Pools {
         }
     }
 
-    /// How long ago the primary was first seen at a position `replayed`
-    /// has not reached: zero if it has replayed everything seen, unknown if
-    /// the primary has never been reached.
-    fn lag_behind(&self, replayed: i64, now: Instant) -> Option<Duration> {
-        let seen = self.seen.lock().ok()?;
-        if seen.is_empty() {
-            return None;
-        }
-        Some(
-            seen.iter()
-                .find(|&&(_, position)| position > replayed)
-                .map_or(Duration::ZERO, |&(at, _)| now.duration_since(at)),
-        )
+    /// Whether the last check failed to reach the primary. (Spelled out:
+    /// diesel's `RunQueryDsl::load` would shadow `AtomicBool::load`.)
+    fn primary_was_unreachable(&self) -> bool {
+        std::sync::atomic::AtomicBool::load(&self.primary_unreachable, Ordering::Relaxed)
     }
 
-    fn set_status(&self, replica: &Replica, state: ReplicaState, lag: Option<Duration>) {
-        if let Ok(mut status) = replica.status.write() {
-            status.state = state;
-            status.lag_ms = lag.map(|lag| u64::try_from(lag.as_millis()).unwrap_or(u64::MAX));
+    /// Judges a replica that has replayed up to `replayed`: its lag is how
+    /// long ago the primary was first seen at a position it has not
+    /// reached (zero if it has replayed everything seen). Behind the oldest
+    /// position noted, it is behind by at least that long and maybe much
+    /// more: lagging, whatever the bound. Unchecked while the primary has
+    /// never been reached.
+    fn judge(&self, replayed: i64, now: Instant) -> (ReplicaState, Option<Duration>) {
+        let Ok(seen) = self.seen.lock() else {
+            return (ReplicaState::Unchecked, None);
+        };
+        if seen.is_empty() {
+            return (ReplicaState::Unchecked, None);
         }
+        match seen.iter().position(|&(_, position)| position > replayed) {
+            None => (ReplicaState::Up, Some(Duration::ZERO)),
+            Some(index) => {
+                let lag = now.duration_since(seen[index].0);
+                let state = if index == 0 || lag > self.max_lag {
+                    ReplicaState::Lagging
+                } else {
+                    ReplicaState::Up
+                };
+                (state, Some(lag))
+            }
+        }
+    }
+
+    /// Takes a replica out at once, after a read failed to get a connection
+    /// from it.
+    fn mark_failed(&self, replica: &Replica) {
+        if let Ok(mut known) = replica.status.write() {
+            known.failed_at = Some(Instant::now());
+        }
+        self.set_status(replica, ReplicaState::Down, None, Instant::now());
+    }
+
+    /// Records what a check that started at `started` found. A check that
+    /// started before a read found the replica failing cannot bring it back
+    /// up: the next one will.
+    fn set_status(
+        &self,
+        replica: &Replica,
+        state: ReplicaState,
+        lag: Option<Duration>,
+        started: Instant,
+    ) {
+        let Ok(mut known) = replica.status.write() else {
+            return;
+        };
+        if state == ReplicaState::Up && known.failed_at.is_some_and(|failed| failed > started) {
+            return;
+        }
+        known.status.state = state;
+        known.status.lag_ms = lag.map(|lag| u64::try_from(lag.as_millis()).unwrap_or(u64::MAX));
+        drop(known);
         let labels = [replica.name.as_str()];
         self.metrics
             .serving
@@ -408,50 +545,66 @@ impl Pools {
     }
 }
 
-#[derive(QueryableByName)]
-struct Position {
-    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
-    position: Option<i64>,
+/// Which database cluster, and which history of it, a server holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    system: i64,
+    timeline: i32,
 }
 
-/// The primary's current WAL position in bytes, or `None` if it is itself
-/// in recovery.
-async fn primary_position(pool: &Pool) -> anyhow::Result<Option<i64>> {
-    let mut conn = pool.get().await?;
-    let row: Position = diesel::sql_query(
-        "SELECT CASE WHEN pg_is_in_recovery() THEN NULL \
-         ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END AS position",
-    )
-    .get_result(&mut conn)
-    .await?;
-    Ok(row.position)
-}
-
+/// What a check reads from a server.
 #[derive(QueryableByName)]
-struct Replayed {
+struct ServerState {
+    #[diesel(sql_type = BigInt)]
+    system_identifier: i64,
+    #[diesel(sql_type = Integer)]
+    timeline_id: i32,
     #[diesel(sql_type = Bool)]
     in_recovery: bool,
-    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    #[diesel(sql_type = Nullable<BigInt>)]
     position: Option<i64>,
 }
 
-/// How far a replica has replayed, in bytes of WAL. A server that is not
-/// in recovery (the primary itself, or a promoted replica) is as far as its
-/// own current position.
-async fn replay_position(pool: &Pool) -> anyhow::Result<i64> {
+struct Server {
+    identity: Identity,
+    in_recovery: bool,
+    /// WAL bytes: replayed for a server in recovery, written otherwise.
+    position: i64,
+}
+
+impl Server {
+    /// Whether this server holds a copy of `primary`'s data: a standby of
+    /// the same cluster, or the primary itself. A server out of recovery on
+    /// another timeline is a promoted former replica, whose data has
+    /// diverged.
+    fn copies(&self, primary: Identity) -> bool {
+        self.identity.system == primary.system
+            && (self.in_recovery || self.identity.timeline == primary.timeline)
+    }
+}
+
+/// Reads a server's identity and WAL position.
+async fn server_state(pool: &Pool) -> anyhow::Result<Server> {
     let mut conn = pool.get().await?;
-    let row: Replayed = diesel::sql_query(
-        "SELECT pg_is_in_recovery() AS in_recovery, CASE WHEN pg_is_in_recovery() \
-         THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint \
-         ELSE (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint END AS position",
+    let row: ServerState = diesel::sql_query(
+        "SELECT s.system_identifier, c.timeline_id, pg_is_in_recovery() AS in_recovery, \
+         (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+          ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::bigint AS position \
+         FROM pg_control_system() s, pg_control_checkpoint() c",
     )
     .get_result(&mut conn)
     .await?;
-    match row.position {
-        Some(position) => Ok(position),
-        None if row.in_recovery => anyhow::bail!("the replica has replayed nothing yet"),
-        None => anyhow::bail!("the server reported no WAL position"),
-    }
+    let Some(position) = row.position else {
+        anyhow::bail!("the server has replayed nothing yet");
+    };
+    Ok(Server {
+        identity: Identity {
+            system: row.system_identifier,
+            timeline: row.timeline_id,
+        },
+        in_recovery: row.in_recovery,
+        position,
+    })
 }
 
 #[cfg(test)]
@@ -461,26 +614,56 @@ mod tests {
     fn pools(max_lag: Duration) -> Pools {
         // Pools whose servers are never contacted: only the bookkeeping is
         // exercised here; the watcher itself is tested against real
-        // replicas in tests/api/replicas.rs.
+        // replicas in tests/api/read_replicas.rs.
         let pool =
             super::super::pool::build("host=/nonexistent", 1, Duration::from_secs(1)).unwrap();
-        Pools::new(pool, Vec::new(), max_lag).unwrap()
+        Pools::new(pool.clone(), pool, Vec::new(), max_lag).unwrap()
+    }
+
+    use ReplicaState::{Lagging, Unchecked, Up};
+
+    fn secs(seconds: u64) -> Option<Duration> {
+        Some(Duration::from_secs(seconds))
     }
 
     #[tokio::test]
     async fn lag_is_the_age_of_the_oldest_position_not_replayed() {
         let pools = pools(Duration::from_secs(5));
         let start = Instant::now();
-        assert_eq!(pools.lag_behind(10, start), None, "primary never seen");
+        assert_eq!(
+            pools.judge(10, start),
+            (Unchecked, None),
+            "primary never seen"
+        );
         pools.note_primary(100, start);
         // The same position seen again later keeps its first sighting.
         pools.note_primary(100, start + Duration::from_secs(1));
         pools.note_primary(200, start + Duration::from_secs(2));
         let now = start + Duration::from_secs(3);
-        assert_eq!(pools.lag_behind(200, now), Some(Duration::ZERO));
-        assert_eq!(pools.lag_behind(250, now), Some(Duration::ZERO));
-        assert_eq!(pools.lag_behind(150, now), Some(Duration::from_secs(1)));
-        assert_eq!(pools.lag_behind(50, now), Some(Duration::from_secs(3)));
+        assert_eq!(pools.judge(200, now), (Up, secs(0)));
+        assert_eq!(pools.judge(250, now), (Up, secs(0)));
+        assert_eq!(pools.judge(150, now), (Up, secs(1)));
+        let much_later = start + Duration::from_secs(9);
+        assert_eq!(pools.judge(150, much_later), (Lagging, secs(7)));
+    }
+
+    #[tokio::test]
+    async fn behind_the_oldest_position_seen_is_lagging_by_an_unknown_amount() {
+        let pools = pools(Duration::from_secs(5));
+        let start = Instant::now();
+        pools.note_primary(100, start);
+        // Just after start, a replica hours behind must not look fresh.
+        assert_eq!(pools.judge(50, start), (Lagging, secs(0)));
+        pools.note_primary(200, start + Duration::from_secs(1));
+        assert_eq!(
+            pools.judge(50, start + Duration::from_secs(2)),
+            (Lagging, secs(2))
+        );
+        // Once it has replayed the oldest position, its lag is measured.
+        assert_eq!(
+            pools.judge(100, start + Duration::from_secs(2)),
+            (Up, secs(1))
+        );
     }
 
     #[tokio::test]
@@ -490,12 +673,9 @@ mod tests {
         pools.note_primary(100, start);
         let hour_later = start + Duration::from_secs(3600);
         pools.note_primary(100, hour_later);
-        assert_eq!(pools.lag_behind(100, hour_later), Some(Duration::ZERO));
+        assert_eq!(pools.judge(100, hour_later), (Up, secs(0)));
         // But one stuck before it is an hour behind.
-        assert_eq!(
-            pools.lag_behind(99, hour_later),
-            Some(Duration::from_secs(3600))
-        );
+        assert_eq!(pools.judge(99, hour_later), (Lagging, secs(3600)));
     }
 
     #[tokio::test]
@@ -516,7 +696,32 @@ mod tests {
         );
         // Stuck at the very start: at least the kept window behind, well
         // past the bound.
-        assert!(pools.lag_behind(0, now).unwrap() > max_lag);
-        assert_eq!(pools.lag_behind(985, now), Some(Duration::from_secs(1)));
+        let (state, lag) = pools.judge(0, now);
+        assert_eq!(state, Lagging);
+        assert!(lag.unwrap() > max_lag);
+        assert_eq!(pools.judge(985, now), (Up, secs(1)));
+    }
+
+    #[test]
+    fn only_copies_of_the_primary_are_replicas() {
+        let primary = Identity {
+            system: 7,
+            timeline: 1,
+        };
+        let server = |system, timeline, in_recovery| Server {
+            identity: Identity { system, timeline },
+            in_recovery,
+            position: 0,
+        };
+        assert!(server(7, 1, true).copies(primary), "a standby");
+        assert!(server(7, 1, false).copies(primary), "the primary itself");
+        assert!(
+            !server(7, 2, false).copies(primary),
+            "a promoted former replica"
+        );
+        assert!(
+            !server(8, 1, true).copies(primary),
+            "another database's standby"
+        );
     }
 }

@@ -4,13 +4,15 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Instant;
 
+use actix_web::HttpMessage;
 use actix_web::dev::Service;
-use actix_web::dev::{ResourceDef, Server, ServiceResponse};
+use actix_web::dev::{ResourceDef, Server, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
-use tracing_actix_web::TracingLogger;
+use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -130,6 +132,87 @@ async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
+/// Counts the request in the metrics, logs one line for it (inside the
+/// request's span, so with its id, method and route; never the path, query
+/// or body) and sends the request id back as `X-Request-Id`.
+fn observe<S, B>(
+    request: ServiceRequest,
+    service: &S,
+    metrics: Arc<Metrics>,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| header::HeaderValue::from_str(&id.to_string()).ok());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = service.call(request);
+    async move {
+        let mut response = response.await?;
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let route = response.request().match_pattern();
+        metrics.observe_request(&method, route.as_deref(), status, elapsed);
+        tracing::info!(
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request served"
+        );
+        if let Some(id) = request_id {
+            response
+                .headers_mut()
+                .insert(header::HeaderName::from_static("x-request-id"), id);
+        }
+        Ok(response)
+    }
+}
+
+/// The Content-Security-Policy of everything but `/docs`: the API serves
+/// data, never a page, so a response opened in a browser may load and run
+/// nothing, nor be framed.
+const API_POLICY: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// Swagger UI under `/docs`: its own scripts, styles and images from this
+/// origin (styles set inline by its scripts, images as data: URIs), and
+/// `/openapi.json` fetched from here.
+const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Headers on every response, unless a handler set them: no MIME sniffing,
+/// no referrer, and a Content-Security-Policy that allows nothing except
+/// what Swagger UI needs under `/docs`.
+fn secure<S, B>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let policy = if request.path().starts_with("/docs") {
+        DOCS_POLICY
+    } else {
+        API_POLICY
+    };
+    let response = service.call(request);
+    async move {
+        let mut response = response.await?;
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CONTENT_SECURITY_POLICY, policy),
+        ] {
+            if !headers.contains_key(&name) {
+                headers.insert(name, header::HeaderValue::from_static(value));
+            }
+        }
+        Ok(response)
+    }
+}
+
 /// Starts serving on `listener`, and watching the read replicas if there
 /// are any (this needs a Tokio runtime); the returned future runs until the
 /// server stops (SIGINT/SIGTERM, or a handle's stop).
@@ -149,7 +232,9 @@ pub fn run(
             std::time::Duration::from_secs(60),
         )),
     });
+    let metrics = Arc::clone(&state.metrics);
     let mut server = HttpServer::new(move || {
+        let metrics = Arc::clone(&metrics);
         let (app, openapi) = App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
@@ -174,6 +259,8 @@ pub fn run(
                 }
                 service.call(request)
             })
+            .wrap_fn(secure)
+            .wrap_fn(move |request, service| observe(request, service, Arc::clone(&metrics)))
             .wrap(TracingLogger::<PrivateRootSpan>::new())
     })
     .listen(listener)?

@@ -4,11 +4,12 @@
 //! them), so nothing of what it carries reaches the logs.
 
 use actix_web::Error;
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use tracing::Level;
 use tracing::Span;
-use tracing_actix_web::RootSpanBuilder;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -61,7 +62,10 @@ where
     };
 }
 
-/// Root span for each request, without the query string.
+/// Root span for each request, without the query string: the method, the
+/// route template, the status and the request id (also sent back as
+/// `X-Request-Id`), which every log line written while serving the request
+/// carries.
 pub struct PrivateRootSpan;
 
 impl RootSpanBuilder for PrivateRootSpan {
@@ -69,8 +73,14 @@ impl RootSpanBuilder for PrivateRootSpan {
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         tracing::info_span!(
             "request",
+            request_id = %request_id,
             method = %request.method(),
             route = %route,
             status = tracing::field::Empty,

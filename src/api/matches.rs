@@ -459,6 +459,12 @@ pub async fn create_match(
     let outcome = matcher::run(&mut conn, &query, PointColumn::Exact, Utc::now())
         .await
         .map_err(ApiError::from_private_query)?;
+    // Counted by category and outcome only: nothing of the person.
+    for need in &outcome.needs {
+        state
+            .metrics
+            .observe_need(need.need.as_str(), !need.matches.is_empty());
+    }
     Ok(web::Json(MatchResponse {
         evaluated_at: outcome.evaluated_at,
         province: outcome.province.map(|code| ProvinceRef { code }),

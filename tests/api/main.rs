@@ -15,6 +15,7 @@ mod hsds;
 mod imports;
 mod matcher_oracle;
 mod matches;
+mod observability;
 mod openapi;
 mod organizations;
 mod read_replicas;

@@ -2,8 +2,6 @@
 //! the privacy rules.
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -515,25 +513,10 @@ async fn bad_match_requests_are_problems_naming_field_and_rule() {
     assert_eq!(response.headers()["allow"], "POST");
 }
 
-/// Log lines written by the server, captured in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn nothing_about_the_person_is_logged_or_stored() {
     // The production log set-up, at its most verbose.
-    let captured = Captured::default();
+    let captured = crate::helpers::Captured::default();
     let sink = captured.clone();
     ketnoi::telemetry::init(
         "trace",
@@ -576,8 +559,8 @@ async fn nothing_about_the_person_is_logged_or_stored() {
 
     // Every line is a JSON object; timestamps are dropped before searching,
     // as their digits could match a number of the request by chance.
-    let log: String = String::from_utf8(captured.0.lock().unwrap().clone())
-        .unwrap()
+    let log: String = captured
+        .text()
         .lines()
         .map(|line| {
             let mut event: serde_json::Map<String, Value> = serde_json::from_str(line)

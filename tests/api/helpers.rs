@@ -505,3 +505,31 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// A temporary folder for private clusters, which the `postgres` user can
+/// reach (the clusters run as `postgres` when the tests run as root).
+pub fn cluster_dir(prefix: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A private cluster of its own in `data_dir`, started, migrated and seeded
+/// with the sample directory (by `ketnoi seed`): for tests that stop or
+/// copy PostgreSQL itself.
+pub async fn seeded_cluster(data_dir: &Path) -> ketnoi::embedded::EmbeddedCluster {
+    let cluster = ketnoi::embedded::EmbeddedCluster::open(data_dir, None).unwrap();
+    cluster.init_if_needed().unwrap();
+    cluster.start().unwrap();
+    cluster.prepare_database().await.unwrap();
+    let seeded = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketnoi"))
+        .args(["--log", "warn", "seed"])
+        .env("DATABASE_URL", cluster.database_url())
+        .env_remove("KETNOI_DATA_DIR")
+        .status()
+        .await
+        .unwrap();
+    assert!(seeded.success(), "ketnoi seed failed");
+    cluster
+}

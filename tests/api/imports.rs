@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, TestDb};
 use crate::writes::{SA_PA_ORGANIZATION, import};
 
 /// The whole directory of `db` as HSDS services (the full view).
-async fn export(db: &TestDb) -> Vec<Value> {
+pub(crate) async fn export(db: &TestDb) -> Vec<Value> {
     let pool = pool::build(&db.url, 1, std::time::Duration::from_secs(5)).unwrap();
     let mut conn = pool.get().await.unwrap();
     let mut services = Vec::new();
@@ -59,7 +59,7 @@ fn timeless(mut values: Vec<Value>) -> Vec<Value> {
     values
 }
 
-async fn count(db: &TestDb, table: &str) -> i64 {
+pub(crate) async fn count(db: &TestDb, table: &str) -> i64 {
     let mut conn = db.conn().await;
     let row: crate::helpers::TextRow =
         diesel::sql_query(format!("SELECT count(*)::text AS text FROM {table}"))

@@ -9,6 +9,7 @@
 mod database;
 mod docs;
 mod errors;
+mod faults;
 mod health;
 mod helpers;
 mod hsds;

@@ -8,7 +8,6 @@
 //! reads to the primary, and takes them back once it catches up; a stopped
 //! replica costs no request, and once restarted takes reads again.
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use diesel::QueryableByName;
@@ -40,24 +39,8 @@ impl Drop for Clusters {
 impl Clusters {
     /// A seeded primary and a standby streaming from it.
     async fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("ketnoi-replica-test")
-            .tempdir()
-            .unwrap();
-        // The clusters run as `postgres` when the tests run as root.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let primary = EmbeddedCluster::open(&dir.path().join("primary"), None).unwrap();
-        primary.init_if_needed().unwrap();
-        primary.start().unwrap();
-        primary.prepare_database().await.unwrap();
-        let seeded = tokio::process::Command::new(env!("CARGO_BIN_EXE_ketnoi"))
-            .args(["--log", "warn", "seed"])
-            .env("DATABASE_URL", primary.database_url())
-            .env_remove("KETNOI_DATA_DIR")
-            .status()
-            .await
-            .unwrap();
-        assert!(seeded.success(), "ketnoi seed failed");
+        let dir = crate::helpers::cluster_dir("ketnoi-replica-test");
+        let primary = crate::helpers::seeded_cluster(&dir.path().join("primary")).await;
         let replica = EmbeddedCluster::open(&dir.path().join("replica"), None).unwrap();
         assert!(replica.init_standby_of(&primary).unwrap());
         replica.start().unwrap();

@@ -14,11 +14,21 @@ use crate::helpers::TestDb;
 
 /// A `ketnoi serve` process on a free port, over `url`.
 pub struct Process {
-    _child: Child,
+    child: Child,
     pub address: String,
 }
 
 impl Process {
+    /// The process's id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    /// Waits for the process to exit (after a signal).
+    pub async fn exit_status(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.unwrap()
+    }
+
     pub async fn start(url: &str) -> Self {
         Self::start_with(url, &[]).await
     }
@@ -54,12 +64,14 @@ impl Process {
         })
         .await
         .unwrap();
-        // Keep draining its log, so that the process never blocks on it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
-            _child: child,
-            address,
-        }
+        // Keep draining its log, so that the process never blocks on it,
+        // into the test's output (shown when the test fails).
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[ketnoi serve] {line}");
+            }
+        });
+        Self { child, address }
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Option<String>, Value) {

@@ -34,15 +34,30 @@ impl DbError {
     /// Whether the database could not be reached (rather than a query
     /// failing).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Pool(_)
-                | Self::Query(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::ClosedConnection
-                        | diesel::result::DatabaseErrorKind::UnableToSendCommand,
-                    _,
-                ))
-        )
+            | Self::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
+            // The server stopping or restarting under a query (SQLSTATE
+            // class 57P: "terminating connection due to administrator
+            // command", "the database system is shutting down"…). The
+            // driver does not pass the SQLSTATE on (diesel-async maps it
+            // to `Unknown`), so the server's message is read: in English,
+            // as with lc_messages = C; a server set to another language
+            // answers these as 500s.
+            Self::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                info,
+            )) => {
+                let message = info.message();
+                message.starts_with("terminating connection due to")
+                    || message.starts_with("the database system is")
+            }
+            _ => false,
+        }
     }
 
     /// Whether the transaction lost a race with another (a deadlock or a

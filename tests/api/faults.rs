@@ -144,6 +144,16 @@ async fn the_database_going_away_gives_fast_503s_and_coming_back_needs_no_restar
     let _ = cluster.stop();
 }
 
+/// Begins a transaction on `conn` that holds `table` exclusively, so that
+/// the server's statements on it wait (until `COMMIT`).
+async fn lock(conn: &mut AsyncPgConnection, table: &str) {
+    diesel::sql_query("BEGIN").execute(conn).await.unwrap();
+    diesel::sql_query(format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -185,14 +195,7 @@ async fn an_import_killed_midway_leaves_all_or_nothing() {
     // Hold the import in the middle of its transaction: it writes the
     // directory, then the audit trail, which this lock keeps it from.
     let mut blocker = target.conn().await;
-    diesel::sql_query("BEGIN")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
-    diesel::sql_query("LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    lock(&mut blocker, "audit_log").await;
     let posted = tokio::spawn({
         let address = server.address.clone();
         let admin = admin.clone();
@@ -273,14 +276,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     // A request held by a lock, so that it is in flight when the signal
     // comes.
     let mut blocker = db.conn().await;
-    diesel::sql_query("BEGIN")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
-    diesel::sql_query("LOCK TABLE services IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    lock(&mut blocker, "services").await;
     let in_flight = tokio::spawn({
         let address = server.address.clone();
         async move {

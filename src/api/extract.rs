@@ -52,10 +52,22 @@ fn query_field_error(path: &str, message: &str) -> FieldError {
     }
 }
 
-/// A JSON body deserialized into `T`. Not JSON: 415; too large: 413;
-/// malformed: 400; a field of the wrong type, missing or unknown: 422 naming
-/// it by its JSON path. Messages never quote the body's values.
-pub struct ApiJson<T>(pub T);
+/// A JSON body deserialized into `T`, handed over by [`ApiJson::parse`].
+/// Not JSON: 415; too large: 413; malformed: 400; a field of the wrong
+/// type, missing or unknown: 422 naming it by its JSON path. Messages never
+/// quote the body's values.
+///
+/// Extraction itself never fails: the handler parses after checking the
+/// caller's role, so that a caller who may not call the endpoint gets its
+/// 401 or 403 whatever the body, and learns nothing about what it takes.
+pub struct ApiJson<T>(Result<T, ApiError>);
+
+impl<T> ApiJson<T> {
+    /// The body, or why it is not one.
+    pub fn parse(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Error = ApiError;
@@ -67,16 +79,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         });
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::UnsupportedMediaType("application/json".into()));
-            }
-            let body =
-                body.await
-                    .map_err(|error| match error.as_response_error().status_code() {
-                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                        _ => ApiError::MalformedBody("the body could not be read".into()),
-                    })?;
-            parse_json(&body).map(ApiJson)
+            let read = async {
+                if !is_json {
+                    return Err(ApiError::UnsupportedMediaType("application/json".into()));
+                }
+                let body =
+                    body.await
+                        .map_err(|error| match error.as_response_error().status_code() {
+                            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                                ApiError::PayloadTooLarge
+                            }
+                            _ => ApiError::MalformedBody("the body could not be read".into()),
+                        })?;
+                parse_json(&body)
+            };
+            Ok(ApiJson(read.await))
         })
     }
 }

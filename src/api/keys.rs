@@ -167,8 +167,9 @@ pub async fn create_key(
     body: ApiJson<KeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
+    let body = body.parse()?;
     let mut conn = state.primary().await?;
-    let spec = check_request(&mut conn, body.0).await?;
+    let spec = check_request(&mut conn, body).await?;
     let (key, token) = keys::create_audited(&mut conn, &spec, caller.key_id()).await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header(("Cache-Control", "no-store"))
@@ -245,16 +246,17 @@ pub async fn change_key(
     body: ApiJson<KeyChange>,
 ) -> Result<web::Json<KeyView>, ApiError> {
     caller.require(&[Role::Admin])?;
+    let body = body.parse()?;
     let id = KeyId(parse_uuid(&id, "id")?);
     let mut errors = Vec::new();
-    if let Some(at) = body.0.expires_at {
+    if let Some(at) = body.expires_at {
         check_instant("expires_at", at, &mut errors);
     }
     if !errors.is_empty() {
         return Err(ApiError::Unprocessable(errors));
     }
     let mut conn = state.primary().await?;
-    let key = keys::set_expiry_audited(&mut conn, id, body.0.expires_at, caller.key_id())
+    let key = keys::set_expiry_audited(&mut conn, id, body.expires_at, caller.key_id())
         .await?
         .ok_or(ApiError::NotFound("key"))?;
     Ok(web::Json(key.into()))

@@ -184,7 +184,8 @@ pub async fn create_location(
     body: ApiJson<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
-    let organization_id = super::services::organization_for(&caller, body.0.organization_id)?;
+    let body = body.parse()?;
+    let organization_id = super::services::organization_for(&caller, body.organization_id)?;
     let id = LocationId(uuid::Uuid::new_v4());
     let mut conn = state.primary().await?;
     let view = conn
@@ -202,7 +203,7 @@ pub async fn create_location(
                 id,
                 organization_id,
                 None,
-                body.0,
+                body,
                 Action::Create,
             )
             .await
@@ -254,6 +255,7 @@ pub async fn replace_location(
     body: ApiJson<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
+    let body = body.parse()?;
     let id = location_id(&id)?;
     let mut conn = state.primary().await?;
     let view = conn
@@ -265,7 +267,7 @@ pub async fn replace_location(
                 id,
                 organization,
                 Some(before),
-                body.0,
+                body,
                 Action::Update,
             )
             .await
@@ -302,12 +304,13 @@ pub async fn patch_location(
     body: ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
+    let body = body.parse()?;
     let id = location_id(&id)?;
     let mut conn = state.primary().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (organization, before) = lock_for_update(conn, &caller, id, &if_match).await?;
-            let document = merge_patch(&before, &body.0)?;
+            let document = merge_patch(&before, &body)?;
             save_location(
                 conn,
                 &caller,

@@ -451,7 +451,8 @@ pub async fn create_match(
     request: ApiJson<MatchRequest>,
 ) -> Result<web::Json<MatchResponse>, ApiError> {
     caller.require(&[Role::Caseworker, Role::Admin])?;
-    let query = request.0.parse()?;
+    let request = request.parse()?;
+    let query = request.parse()?;
     // Caseworkers and admins see confidential locations exactly, so
     // distances are measured to the exact points.
     let audience = Audience::Full;

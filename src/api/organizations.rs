@@ -207,7 +207,8 @@ pub async fn create_organization(
     body: ApiJson<OrganizationDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let document = body.0.validate().map_err(ApiError::invalid_document)?;
+    let body = body.parse()?;
+    let document = body.validate().map_err(ApiError::invalid_document)?;
     let id = OrganizationId(uuid::Uuid::new_v4());
     let mut conn = state.primary().await?;
     let detail = conn
@@ -256,8 +257,9 @@ pub async fn replace_organization(
     body: ApiJson<OrganizationDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
+    let body = body.parse()?;
     let id = OrganizationId(parse_uuid(&id, "id")?);
-    let document = body.0.validate().map_err(ApiError::invalid_document)?;
+    let document = body.validate().map_err(ApiError::invalid_document)?;
     let mut conn = state.primary().await?;
     let detail = conn
         .transaction::<_, ApiError, _>(async |conn| {

@@ -410,7 +410,8 @@ pub async fn create_service(
     body: ApiJson<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
-    let organization_id = organization_for(&caller, body.0.organization_id)?;
+    let body = body.parse()?;
+    let organization_id = organization_for(&caller, body.organization_id)?;
     let id = ServiceId(uuid::Uuid::new_v4());
     let mut conn = state.primary().await?;
     let (view, _) = conn
@@ -428,7 +429,7 @@ pub async fn create_service(
                 id,
                 organization_id,
                 None,
-                body.0,
+                body,
                 Action::Create,
             )
             .await
@@ -495,6 +496,7 @@ pub async fn replace_service(
     body: ApiJson<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
+    let body = body.parse()?;
     let id = service_id(&id)?;
     let mut conn = state.primary().await?;
     let (view, _) = conn
@@ -507,7 +509,7 @@ pub async fn replace_service(
                 id,
                 organization,
                 Some(before),
-                body.0,
+                body,
                 Action::Update,
             )
             .await
@@ -545,13 +547,14 @@ pub async fn patch_service(
     body: ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
+    let body = body.parse()?;
     let id = service_id(&id)?;
     let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let (organization, before) =
                 lock_for_update(conn, &caller, id, &if_match, true).await?;
-            let document = merge_patch(&before, &body.0)?;
+            let document = merge_patch(&before, &body)?;
             save_service(
                 conn,
                 &caller,
@@ -701,8 +704,9 @@ pub async fn set_capacity(
     body: ApiJson<CapacityDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Agency])?;
+    let body = body.parse()?;
     let id = service_id(&id)?;
-    let capacity = body.0.validate().map_err(ApiError::invalid_document)?;
+    let capacity = body.validate().map_err(ApiError::invalid_document)?;
     let mut conn = state.primary().await?;
     let (view, _) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
@@ -759,8 +763,9 @@ pub async fn verify_service(
     body: ApiJson<Verification>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
+    let body = body.parse()?;
     let id = service_id(&id)?;
-    let date = body.0.assured_date;
+    let date = body.assured_date;
     if let Some(Err(invalid)) = date.map(crate::domain::listing::plausible_date) {
         return Err(ApiError::Unprocessable(vec![FieldError::invalid(
             "assured_date",

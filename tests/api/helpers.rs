@@ -314,6 +314,21 @@ impl TestApp {
         .await
     }
 
+    /// Serves a seeded clone that lets one address fail many key attempts,
+    /// for tests that send refused keys on purpose.
+    pub async fn spawn_for_refused_keys() -> Self {
+        Self::spawn_with(
+            TestDb::seeded().await,
+            ServerSettings {
+                workers: Some(1),
+                shutdown_timeout_s: 1,
+                auth_failures_per_minute: 100_000,
+                ..ServerSettings::default()
+            },
+        )
+        .await
+    }
+
     pub async fn spawn_with(db: TestDb, settings: ServerSettings) -> Self {
         let address = Self::serve_with(&db.url, Duration::from_secs(5), &settings);
         Self {

@@ -24,7 +24,7 @@ async fn every_response_carries_the_security_headers() {
         (reqwest::Method::GET, "/no/such/route".into(), 404),
         (reqwest::Method::DELETE, "/v1/categories".into(), 405),
         (reqwest::Method::GET, "/v1/services?per_page=0".into(), 400),
-        (reqwest::Method::POST, "/v1/matches".into(), 415),
+        (reqwest::Method::POST, "/v1/matches".into(), 401),
         (reqwest::Method::HEAD, "/v1/categories".into(), 200),
     ];
     for (method, path, status) in cases {

@@ -14,9 +14,9 @@ use crate::helpers::{Answer, TestApp};
 /// Lào Cai's social work centre, which runs a confidential shelter.
 pub static SA_PA_ORGANIZATION: LazyLock<Uuid> =
     LazyLock::new(|| sample_id("organization", "lao-cai-swc"));
-static SHELTER_SERVICE: LazyLock<Uuid> =
+pub static SHELTER_SERVICE: LazyLock<Uuid> =
     LazyLock::new(|| sample_id("service", "lao-cai-swc/temporary-shelter"));
-static SHELTER_LOCATION: LazyLock<Uuid> =
+pub static SHELTER_LOCATION: LazyLock<Uuid> =
     LazyLock::new(|| sample_id("location", "lao-cai-swc/shelter"));
 /// Another organisation of the same province.
 static LEGAL_AID: LazyLock<Uuid> = LazyLock::new(|| sample_id("organization", "lao-cai-legal-aid"));
@@ -26,7 +26,7 @@ static LEGAL_AID_LOCATION: LazyLock<Uuid> =
     LazyLock::new(|| sample_id("location", "lao-cai-legal-aid/main"));
 
 /// A new remote service document.
-fn new_service() -> Value {
+pub fn new_service() -> Value {
     json!({
         "name": "Tư vấn qua điện thoại cho người trở về",
         "name_en": "Phone counselling for returnees",
@@ -41,7 +41,7 @@ fn new_service() -> Value {
 }
 
 /// A new location in Sa Pa.
-fn new_location() -> Value {
+pub fn new_location() -> Value {
     json!({
         "name": "Điểm tư vấn Sa Pa",
         "address": "12 Cầu Mây",
@@ -52,17 +52,17 @@ fn new_location() -> Value {
     })
 }
 
-struct Keys {
-    admin: String,
-    own: String,
-    other: String,
-    caseworker: String,
-    revoked: String,
-    expired: String,
+pub struct Keys {
+    pub admin: String,
+    pub own: String,
+    pub other: String,
+    pub caseworker: String,
+    pub revoked: String,
+    pub expired: String,
 }
 
 impl Keys {
-    async fn make(app: &TestApp) -> Self {
+    pub async fn make(app: &TestApp) -> Self {
         let revoked = app.key("admin", None).await;
         let expired = app.key("admin", None).await;
         let mut conn = app.db.conn().await;
@@ -101,17 +101,17 @@ impl TestApp {
 }
 
 /// One write endpoint, for the authorisation matrix.
-struct Endpoint {
-    method: Method,
-    path: String,
-    body: Option<Value>,
+pub struct Endpoint {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
     /// The resource whose ETag goes in If-Match, if any.
-    etag_from: Option<String>,
+    pub etag_from: Option<String>,
     /// Only admins may call it (agencies get 403).
-    admin_only: bool,
+    pub admin_only: bool,
 }
 
-fn endpoints() -> Vec<Endpoint> {
+pub fn endpoints() -> Vec<Endpoint> {
     let service = format!("/v1/services/{}", *SHELTER_SERVICE);
     let location = format!("/v1/locations/{}", *SHELTER_LOCATION);
     let organization = format!("/v1/organizations/{}", *SA_PA_ORGANIZATION);
@@ -196,17 +196,7 @@ fn endpoints() -> Vec<Endpoint> {
 
 #[tokio::test]
 async fn every_role_against_every_write_endpoint() {
-    // Many refused keys from one address, on purpose: a higher limit.
-    let app = TestApp::spawn_with(
-        crate::helpers::TestDb::seeded().await,
-        ketnoi::startup::ServerSettings {
-            workers: Some(1),
-            shutdown_timeout_s: 1,
-            auth_failures_per_minute: 1000,
-            ..ketnoi::startup::ServerSettings::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn_for_refused_keys().await;
     let keys = Keys::make(&app).await;
     for endpoint in endpoints() {
         let label = format!("{} {}", endpoint.method, endpoint.path);

@@ -1,0 +1,308 @@
+//! The authorisation matrix, generated from the route table: every
+//! operation of the OpenAPI document (itself built from the registered
+//! routes) is called as every kind of caller, and the answer must be the
+//! one its rule gives. An operation without a rule fails the test, so a new
+//! route cannot ship without one.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::writes::{Keys, SA_PA_ORGANIZATION, SHELTER_LOCATION, SHELTER_SERVICE};
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Probes and metrics: they read no key, anyone gets an answer.
+    Open,
+    /// Anyone; a key, if sent, must be valid.
+    Public,
+    /// Caseworkers and admins.
+    Matching,
+    /// The agency that owns the resource, and admins; another agency does
+    /// not see it (404).
+    Owner,
+    /// Any agency (for its own organisation) and admins.
+    Agencies,
+    /// Admins only.
+    Admin,
+}
+
+/// The rule of each operation. New operations must be added here.
+fn rule(method: &str, path: &str) -> Option<Rule> {
+    use Rule::*;
+    Some(match (method, path) {
+        ("GET", "/healthz" | "/readyz" | "/metrics") => Open,
+        ("GET", path) if path.starts_with("/hsds/") => Public,
+        (
+            "GET",
+            "/v1/categories"
+            | "/v1/provinces"
+            | "/v1/services"
+            | "/v1/services/{id}"
+            | "/v1/organizations"
+            | "/v1/organizations/{id}"
+            | "/v1/locations/{id}",
+        ) => Public,
+        ("POST", "/v1/matches") => Matching,
+        ("PUT" | "PATCH" | "DELETE", "/v1/services/{id}" | "/v1/locations/{id}")
+        | ("PUT", "/v1/services/{id}/capacity")
+        | ("POST", "/v1/services/{id}/restore" | "/v1/locations/{id}/restore")
+        | ("GET", "/v1/services/{id}/history")
+        | ("POST", "/v1/services" | "/v1/locations") => Owner,
+        ("POST", "/v1/import") => Agencies,
+        ("PUT", "/v1/services/{id}/verification")
+        | ("POST", "/v1/organizations")
+        | ("PUT", "/v1/organizations/{id}")
+        | ("GET" | "POST", "/v1/keys")
+        | ("PATCH" | "DELETE", "/v1/keys/{id}") => Admin,
+        _ => return None,
+    })
+}
+
+/// The callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// No `Authorization` header: the public.
+    Nobody,
+    /// An `Authorization` header that is not `Bearer <key>`.
+    Malformed,
+    /// A well-formed key that does not exist.
+    Unknown,
+    Revoked,
+    Caseworker,
+    /// The agency of the organisation that owns the resources used.
+    OwnAgency,
+    OtherAgency,
+    Admin,
+}
+
+const CALLERS: [Caller; 8] = [
+    Caller::Nobody,
+    Caller::Malformed,
+    Caller::Unknown,
+    Caller::Revoked,
+    Caller::Caseworker,
+    Caller::OwnAgency,
+    Caller::OtherAgency,
+    Caller::Admin,
+];
+
+/// What a caller must get under a rule.
+#[derive(Debug, PartialEq, Eq)]
+enum Expect {
+    /// Exactly this status.
+    Status(u16),
+    /// Let through: anything but 401, 403, 404 or a server error (a 428
+    /// for a missing `If-Match`, a 422 for a body, a 2xx).
+    Allowed,
+    /// For creating in someone else's organisation: 422 on
+    /// `organization_id`.
+    NotYours,
+}
+
+fn expect(rule: Rule, caller: Caller, method: &str, path: &str) -> Expect {
+    use Caller::*;
+    use Expect::*;
+    let bad_key = matches!(caller, Malformed | Unknown | Revoked);
+    match rule {
+        Rule::Open => Status(200),
+        Rule::Public if bad_key => Status(401),
+        Rule::Public => Status(200),
+        _ if caller == Nobody || bad_key => Status(401),
+        Rule::Matching => match caller {
+            Caseworker | Admin => Status(200),
+            _ => Status(403),
+        },
+        Rule::Owner => match caller {
+            Caseworker => Status(403),
+            OwnAgency | Admin => Allowed,
+            // Creating is checked on the body's organisation; a resource
+            // of someone else's does not exist for it.
+            _ if method == "POST" && !path.contains('{') => NotYours,
+            _ => Status(404),
+        },
+        Rule::Agencies => match caller {
+            Caseworker => Status(403),
+            _ => Allowed,
+        },
+        Rule::Admin => match caller {
+            Admin => Allowed,
+            _ => Status(403),
+        },
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_every_caller_as_its_rule_says() {
+    let app = TestApp::spawn_for_refused_keys().await;
+    let keys = Keys::make(&app).await;
+    let revoked_id = key_id(&app, &keys.admin, &keys.revoked).await;
+    // Ids for the HSDS items, read from their lists.
+    let first_id = |list: &'static str| {
+        let app = &app;
+        async move {
+            let (status, _, body) = app.get_json(&format!("{list}?per_page=1")).await;
+            assert_eq!(status, 200, "{list}");
+            let contents = if body.is_array() {
+                body.clone()
+            } else {
+                body["contents"].clone()
+            };
+            contents[0]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let pair = first_id("/hsds/service_at_locations").await;
+    let taxonomy = first_id("/hsds/taxonomies").await;
+    let term = first_id("/hsds/taxonomy_terms").await;
+    let bodies: Vec<(Method, String, Option<Value>)> = crate::writes::endpoints()
+        .into_iter()
+        .map(|endpoint| (endpoint.method, endpoint.path, endpoint.body))
+        .collect();
+
+    let document: Value = serde_json::from_str(&ketnoi::api::openapi_json().unwrap()).unwrap();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (template, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let Some(rule) = rule(&method, template) else {
+                missing.push(format!("{method} {template}"));
+                continue;
+            };
+            let path = concrete(template, &pair, &taxonomy, &term, &revoked_id);
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let body = body_for(&method, &path, &bodies);
+            for caller in CALLERS {
+                let key = match caller {
+                    Caller::Nobody | Caller::Malformed => None,
+                    Caller::Unknown => Some(format!("kn_{}", "A".repeat(43))),
+                    Caller::Revoked => Some(keys.revoked.clone()),
+                    Caller::Caseworker => Some(keys.caseworker.clone()),
+                    Caller::OwnAgency => Some(keys.own.clone()),
+                    Caller::OtherAgency => Some(keys.other.clone()),
+                    Caller::Admin => Some(keys.admin.clone()),
+                };
+                let mut request = app
+                    .client
+                    .request(method.clone(), format!("{}{path}", app.address));
+                if let Some(key) = key {
+                    request = request.bearer_auth(key);
+                }
+                if caller == Caller::Malformed {
+                    request = request.header("authorization", "Basic a2V0bm9pOmtldG5vaQ==");
+                }
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap();
+                let label = format!("{method} {path} as {caller:?} ({rule:?})");
+                match expect(rule, caller, method.as_str(), template) {
+                    Expect::Status(wanted) => assert_eq!(status, wanted, "{label}: {text}"),
+                    Expect::Allowed => assert!(
+                        !matches!(status, 401 | 403 | 404) && status < 500,
+                        "{label}: {status} {text}"
+                    ),
+                    Expect::NotYours => {
+                        assert_eq!(status, 422, "{label}: {text}");
+                        assert!(text.contains("own_organization"), "{label}: {text}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without an authorisation rule in tests/api/authz.rs: {missing:?}"
+    );
+    assert!(checked >= 44 * CALLERS.len(), "{checked}");
+}
+
+/// The template with a real resource in each parameter: the resources of
+/// the organisation whose agency is `OwnAgency`.
+fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -> String {
+    let id = if template.starts_with("/v1/services/") || template.starts_with("/hsds/services/") {
+        SHELTER_SERVICE.to_string()
+    } else if template.starts_with("/v1/locations/") {
+        SHELTER_LOCATION.to_string()
+    } else if template.starts_with("/v1/organizations/")
+        || template.starts_with("/hsds/organizations/")
+    {
+        SA_PA_ORGANIZATION.to_string()
+    } else if template.starts_with("/v1/keys/") {
+        key.to_owned()
+    } else if template.starts_with("/hsds/service_at_locations/") {
+        pair.to_owned()
+    } else if template.starts_with("/hsds/taxonomies/") {
+        taxonomy.to_owned()
+    } else if template.starts_with("/hsds/taxonomy_terms/") {
+        term.to_owned()
+    } else {
+        String::new()
+    };
+    let path = template
+        .replace("{id}", &id)
+        .replace("{name}", "service.json");
+    assert!(
+        !path.contains('{'),
+        "no value for a parameter of {template}"
+    );
+    path
+}
+
+/// A body that passes the body's own checks, so that what decides is the
+/// caller: the write matrix's bodies, a match, an empty import.
+fn body_for(
+    method: &Method,
+    path: &str,
+    bodies: &[(Method, String, Option<Value>)],
+) -> Option<Value> {
+    if let Some((_, _, body)) = bodies.iter().find(|(m, p, _)| m == method && p == path) {
+        return body.clone();
+    }
+    match (method.as_str(), path) {
+        ("POST", "/v1/matches") => {
+            Some(json!({"lat": 22.3363, "lon": 103.8438, "needs": ["legal_aid"]}))
+        }
+        ("POST", "/v1/import") => Some(json!([])),
+        // Whole documents of the owning organisation.
+        ("PUT", p) if p.starts_with("/v1/services/") && p.matches('/').count() == 3 => {
+            let mut document = crate::writes::new_service();
+            document["organization_id"] = json!(*SA_PA_ORGANIZATION);
+            Some(document)
+        }
+        ("PUT", p) if p.starts_with("/v1/locations/") => {
+            let mut document = crate::writes::new_location();
+            document["organization_id"] = json!(*SA_PA_ORGANIZATION);
+            Some(document)
+        }
+        ("PATCH", p) if p.starts_with("/v1/keys/") => Some(json!({"expires_at": null})),
+        ("POST" | "PUT" | "PATCH", _) => Some(json!({})),
+        _ => None,
+    }
+}
+
+/// The id of the key whose secret is `secret`, as the admin lists it.
+async fn key_id(app: &TestApp, admin: &str, secret: &str) -> String {
+    let answer = app
+        .send(Some(admin), Method::GET, "/v1/keys", None, None)
+        .await;
+    assert_eq!(answer.status, 200);
+    answer
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| {
+            key["prefix"]
+                .as_str()
+                .is_some_and(|prefix| secret.starts_with(prefix))
+        })
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

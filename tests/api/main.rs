@@ -13,6 +13,7 @@ mod errors;
 mod faults;
 mod health;
 mod helpers;
+mod hostile;
 mod hsds;
 mod imports;
 mod matcher_oracle;

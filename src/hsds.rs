@@ -148,14 +148,64 @@ pub struct ServiceMinimal {
 }
 
 /// A service as one of the shapes HSDS lists ask for.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
-#[schema(as = HsdsServiceItem)]
 pub enum ServiceItem {
     Full(Box<Service>),
     Detail(Box<ServiceDetail>),
     Summary(Box<ServiceSummary>),
     Minimal(ServiceMinimal),
+}
+
+/// Written by hand: derived, an untagged enum is a `oneOf`, but the shapes
+/// nest (a fuller service is also a valid briefer one), so an item matches
+/// several of them and `oneOf` would reject every one. It is an `anyOf`.
+impl utoipa::PartialSchema for ServiceItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, Ref};
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(<Service as ToSchema>::name()))
+            .item(Ref::from_schema_name(<ServiceDetail as ToSchema>::name()))
+            .item(Ref::from_schema_name(<ServiceSummary as ToSchema>::name()))
+            .item(Ref::from_schema_name(<ServiceMinimal as ToSchema>::name()))
+            .description(Some(
+                "A service as one of the shapes HSDS lists ask for: full, detail, summary or \
+                 minimal. The shapes nest, so an item may match more than one.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ServiceItem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "HsdsServiceItem".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((<Service as ToSchema>::name().into(), Service::schema()));
+        <Service as ToSchema>::schemas(schemas);
+        schemas.push((
+            <ServiceDetail as ToSchema>::name().into(),
+            ServiceDetail::schema(),
+        ));
+        <ServiceDetail as ToSchema>::schemas(schemas);
+        schemas.push((
+            <ServiceSummary as ToSchema>::name().into(),
+            ServiceSummary::schema(),
+        ));
+        <ServiceSummary as ToSchema>::schemas(schemas);
+        schemas.push((
+            <ServiceMinimal as ToSchema>::name().into(),
+            ServiceMinimal::schema(),
+        ));
+        <ServiceMinimal as ToSchema>::schemas(schemas);
+    }
 }
 
 /// The eligibility rules HSDS has no field for.

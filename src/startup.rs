@@ -264,6 +264,14 @@ pub fn run(
             .wrap(TracingLogger::<PrivateRootSpan>::new())
     })
     .listen(listener)?
+    // Set here rather than left to actix-web's defaults (the same values),
+    // so that they are stated and documented (README, "Operating Kết Nối"):
+    // a client has 5 s to send its request head (else 408), an idle
+    // keep-alive connection closes after 5 s, and a closing connection gets
+    // 1 s to drain.
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .keep_alive(std::time::Duration::from_secs(5))
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
     .shutdown_timeout(settings.shutdown_timeout_s);
     if let Some(workers) = settings.workers {
         server = server.workers(workers);

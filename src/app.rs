@@ -185,6 +185,7 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
     let settings = ServerSettings {
         workers: args.workers.map(usize::from),
         auth_failures_per_minute: args.auth_failures_per_minute,
+        metrics_token: args.metrics_token.clone(),
         replica_check_interval: Duration::from_millis(args.replica_check_ms),
         ..ServerSettings::default()
     };

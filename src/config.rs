@@ -194,6 +194,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KETNOI_REPLICA_CHECK_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub replica_check_ms: u64,
+    /// Bearer token that `GET /metrics` requires (give it to your
+    /// Prometheus scrape config). Unset: `/metrics` is off (404), because
+    /// its counts (match needs per category, as they happen) are not for
+    /// the public.
+    #[arg(long, env = "KETNOI_METRICS_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub metrics_token: Option<SecretString>,
     /// Failed API-key attempts one client address may make per minute
     /// before it is refused (429) until the minute is over.
     #[arg(long, env = "KETNOI_AUTH_FAILURES_PER_MINUTE", default_value_t = 20,

@@ -35,6 +35,8 @@ pub struct ServerSettings {
     pub auth_failures_per_minute: u32,
     /// How often read replicas are checked (state and lag).
     pub replica_check_interval: std::time::Duration,
+    /// The bearer token `GET /metrics` requires; `None`: it is off (404).
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl Default for ServerSettings {
@@ -44,6 +46,7 @@ impl Default for ServerSettings {
             shutdown_timeout_s: 30,
             auth_failures_per_minute: 20,
             replica_check_interval: std::time::Duration::from_secs(1),
+            metrics_token: None,
         }
     }
 }
@@ -227,6 +230,7 @@ pub fn run(
     let state = web::Data::new(AppState {
         db: pools,
         metrics,
+        metrics_token: settings.metrics_token.clone(),
         failed_auth: Arc::new(crate::api::auth::FailedAttempts::new(
             settings.auth_failures_per_minute,
             std::time::Duration::from_secs(60),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::problem::{ApiError, responses};
+use super::problem::{ApiError, Problem, responses};
 use crate::db::routing::ReplicaStatus;
 
 /// Probe result.
@@ -58,20 +58,47 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }))
 }
 
-/// Metrics in Prometheus' text format: database pools (connections busy,
-/// idle and maximum, waiting requests), reads by pool, and each read
-/// replica's lag and whether it takes reads. No labels carry request
-/// content.
+/// Metrics in Prometheus' text format: requests and latency by route
+/// template and status, match needs by category, database pools, reads by
+/// pool, and each read replica's lag and whether it takes reads. No labels
+/// carry request content. Needs the bearer token set in
+/// `KETNOI_METRICS_TOKEN` (not an API key); without one configured, the
+/// endpoint is off (404).
 #[utoipa::path(
     tag = "operations",
+    security(("metrics_token" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4",
             content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, description = "Missing or wrong metrics token", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are off: no KETNOI_METRICS_TOKEN", body = Problem,
+            content_type = "application/problem+json"),
         responses::ServerProblems,
     )
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    use secrecy::ExposeSecret;
+    use subtle::ConstantTimeEq;
+    let Some(token) = &state.metrics_token else {
+        return Err(ApiError::NoRoute);
+    };
+    let presented = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let expected = token.expose_secret().as_bytes();
+    if !bool::from(presented.as_bytes().ct_eq(expected)) {
+        return Err(ApiError::Unauthorized(
+            "metrics need the token set in KETNOI_METRICS_TOKEN: Authorization: Bearer <token>",
+        ));
+    }
     state.db.refresh_pool_gauges();
     let body = state.metrics.render().map_err(ApiError::Internal)?;
     Ok(HttpResponse::Ok()

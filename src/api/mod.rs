@@ -34,6 +34,8 @@ use problem::ApiError;
 pub struct AppState {
     pub db: Arc<Pools>,
     pub metrics: Arc<Metrics>,
+    /// What `GET /metrics` requires as its bearer token; `None`: it is off.
+    pub metrics_token: Option<secrecy::SecretString>,
     /// Failed key attempts per client, to slow down guessing.
     pub failed_auth: Arc<auth::FailedAttempts>,
 }
@@ -107,6 +109,18 @@ impl utoipa::Modify for BearerKeys {
                         "An API key (`kn_…`), from `ketnoi keys create` or `POST /v1/keys`: \
                          `Authorization: Bearer <key>`. Roles: admin, agency (one \
                          organisation), caseworker.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator's metrics token (`KETNOI_METRICS_TOKEN`), for \
+                         Prometheus: `Authorization: Bearer <token>`. Not an API key.",
                     ))
                     .build(),
             ),

@@ -13,8 +13,10 @@ use crate::writes::{Keys, SA_PA_ORGANIZATION, SHELTER_LOCATION, SHELTER_SERVICE}
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rule {
-    /// Probes and metrics: they read no key, anyone gets an answer.
+    /// Probes: they read no key, anyone gets an answer.
     Open,
+    /// Metrics: its own token, which no API key is.
+    Metrics,
     /// Anyone; a key, if sent, must be valid.
     Public,
     /// Caseworkers and admins.
@@ -32,8 +34,24 @@ enum Rule {
 fn rule(method: &str, path: &str) -> Option<Rule> {
     use Rule::*;
     Some(match (method, path) {
-        ("GET", "/healthz" | "/readyz" | "/metrics") => Open,
-        ("GET", path) if path.starts_with("/hsds/") => Public,
+        ("GET", "/healthz" | "/readyz") => Open,
+        ("GET", "/metrics") => Metrics,
+        (
+            "GET",
+            "/hsds/"
+            | "/hsds/profile"
+            | "/hsds/profile/schema/{name}"
+            | "/hsds/services"
+            | "/hsds/services/{id}"
+            | "/hsds/service_at_locations"
+            | "/hsds/service_at_locations/{id}"
+            | "/hsds/organizations"
+            | "/hsds/organizations/{id}"
+            | "/hsds/taxonomies"
+            | "/hsds/taxonomies/{id}"
+            | "/hsds/taxonomy_terms"
+            | "/hsds/taxonomy_terms/{id}",
+        ) => Public,
         (
             "GET",
             "/v1/categories"
@@ -107,6 +125,7 @@ fn expect(rule: Rule, caller: Caller, method: &str, path: &str) -> Expect {
     let bad_key = matches!(caller, Malformed | Unknown | Revoked);
     match rule {
         Rule::Open => Status(200),
+        Rule::Metrics => Status(401),
         Rule::Public if bad_key => Status(401),
         Rule::Public => Status(200),
         _ if caller == Nobody || bad_key => Status(401),

@@ -16,6 +16,15 @@ use serde_json::json;
 use crate::helpers::TestDb;
 use crate::replicas::{Process, key_at};
 
+/// Stops a private cluster when dropped.
+struct StopOnDrop(Arc<ketnoi::embedded::EmbeddedCluster>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.stop();
+    }
+}
+
 /// One answer seen under load.
 #[derive(Debug)]
 struct Seen {
@@ -81,9 +90,11 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<Vec<Seen>>>) -> Vec<Seen> {
 async fn the_database_going_away_gives_fast_503s_and_coming_back_needs_no_restart() {
     let dir = crate::helpers::cluster_dir("ketnoi-fault-test");
     let cluster = Arc::new(crate::helpers::seeded_cluster(&dir.path().join("db")).await);
+    // Stopped however the test ends.
+    let _stop = StopOnDrop(Arc::clone(&cluster));
     let url = cluster.database_url();
     let key = key_at(&url, Role::Caseworker).await;
-    let server = Process::start_with(&url, &[("KETNOI_DB_TIMEOUT_MS", "1000")]).await;
+    let mut server = Process::start_with(&url, &[("KETNOI_DB_TIMEOUT_MS", "1000")]).await;
     let pid = server.pid();
 
     // Up: everything answers.
@@ -140,8 +151,7 @@ async fn the_database_going_away_gives_fast_503s_and_coming_back_needs_no_restar
     let after = collect(tasks).await;
     assert!(after.iter().all(|seen| seen.status == 200), "{after:?}");
     assert_eq!(server.pid(), pid, "no restart");
-    drop(server);
-    let _ = cluster.stop();
+    assert!(server.is_running(), "the process never exited");
 }
 
 /// Begins a transaction on `conn` that holds `table` exclusively, so that
@@ -297,7 +307,13 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     .unwrap();
     // New connections are no longer taken…
     let deadline = Instant::now() + Duration::from_secs(10);
-    while reqwest::get(format!("{}/healthz", server.address))
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    while probe
+        .get(format!("{}/healthz", server.address))
+        .send()
         .await
         .is_ok()
     {

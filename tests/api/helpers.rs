@@ -20,6 +20,9 @@ use serde_json::Value;
 
 const TEMPLATE_LOCK: i64 = 0x7465_6d70_6c61;
 
+/// The metrics token of the servers tests start with one.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
 pub fn admin_url() -> String {
     std::env::var("KETNOI_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
@@ -323,6 +326,7 @@ impl TestApp {
                 workers: Some(1),
                 shutdown_timeout_s: 1,
                 auth_failures_per_minute: 100_000,
+                metrics_token: Some(METRICS_TOKEN.into()),
                 ..ServerSettings::default()
             },
         )

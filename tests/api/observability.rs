@@ -19,7 +19,7 @@ async fn every_response_carries_the_security_headers() {
         (reqwest::Method::GET, "/v1/services".into(), 200),
         (reqwest::Method::GET, format!("/v1/services/{service}"), 200),
         (reqwest::Method::GET, "/healthz".into(), 200),
-        (reqwest::Method::GET, "/metrics".into(), 200),
+        (reqwest::Method::GET, "/metrics".into(), 404),
         (reqwest::Method::GET, "/openapi.json".into(), 200),
         (reqwest::Method::GET, "/no/such/route".into(), 404),
         (reqwest::Method::DELETE, "/v1/categories".into(), 405),
@@ -87,7 +87,7 @@ async fn each_request_has_an_id_in_its_log_line_and_its_answer() {
     assert_eq!(first.status, 200);
     let search = app.get("/v1/services?q=kinhdoanhbimat").await;
     assert_eq!(search.status().as_u16(), 200);
-    let missing = app.get("/v1/nothing-here/4242").await;
+    let missing = app.get("/v1/nothing-here/zq-sentinel").await;
     assert_eq!(missing.status().as_u16(), 404);
 
     let first_id = first.headers["x-request-id"].to_str().unwrap().to_owned();
@@ -134,7 +134,7 @@ async fn each_request_has_an_id_in_its_log_line_and_its_answer() {
         service.to_string().as_str(),
         "kinhdoanhbimat",
         "lang=vi",
-        "4242",
+        "zq-sentinel",
         key.as_str(),
         &key[12..],
         "Bearer",
@@ -152,7 +152,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_needs_by_category() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_for_refused_keys().await;
     let service = sample_id("service", "lao-cai-swc/temporary-shelter");
     for _ in 0..2 {
         assert_eq!(
@@ -164,7 +164,10 @@ async fn metrics_count_requests_by_route_and_needs_by_category() {
         );
     }
     assert_eq!(
-        app.get("/v1/nothing-here/4242").await.status().as_u16(),
+        app.get("/v1/nothing-here/zq-sentinel")
+            .await
+            .status()
+            .as_u16(),
         404
     );
     let response = app
@@ -185,7 +188,26 @@ async fn metrics_count_requests_by_route_and_needs_by_category() {
         .await;
     let met = |need: usize| answer["results"][need]["met"].as_bool().unwrap();
 
-    let response = app.get("/metrics").await;
+    // Not for the public, nor for an API key: only the metrics token.
+    for key in [None, Some(app.key("admin", None).await)] {
+        let mut request = app.client.get(format!("{}/metrics", app.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(crate::helpers::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -256,7 +278,7 @@ async fn metrics_count_requests_by_route_and_needs_by_category() {
     // Templates only: no id, no query, no person.
     for leak in [
         service.to_string().as_str(),
-        "4242",
+        "zq-sentinel",
         "22.33",
         "103.84",
         "female",

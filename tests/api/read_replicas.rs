@@ -119,7 +119,10 @@ async fn wait_for_replica(server: &Process, state: &str) -> Value {
 
 /// A value of the `/metrics` sample whose name and labels are `series`.
 async fn metric(server: &Process, series: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", server.address))
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", server.address))
+        .bearer_auth(crate::helpers::METRICS_TOKEN)
+        .send()
         .await
         .unwrap()
         .text()
@@ -207,6 +210,7 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
             ("DATABASE_READ_URLS", replica_url.as_str()),
             ("KETNOI_REPLICA_CHECK_MS", "100"),
             ("KETNOI_REPLICA_MAX_LAG_MS", "2000"),
+            ("KETNOI_METRICS_TOKEN", crate::helpers::METRICS_TOKEN),
         ],
     )
     .await;
@@ -333,13 +337,22 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
 /// on the primary.
 #[tokio::test]
 async fn without_replicas_everything_is_read_from_the_primary() {
-    let app = crate::helpers::TestApp::spawn().await;
+    let app = crate::helpers::TestApp::spawn_for_refused_keys().await;
     let (status, _, body) = app.get_json("/readyz").await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"status": "ready"}));
     let (status, _, _) = app.get_json("/v1/services?q=tro%20giup").await;
     assert_eq!(status, 200);
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(crate::helpers::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         text.lines()
             .any(|line| line == "ketnoi_db_reads_total{pool=\"primary\"} 1"),

@@ -24,6 +24,11 @@ impl Process {
         self.child.id().unwrap()
     }
 
+    /// Whether the process is still running (it has not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Waits for the process to exit (after a signal).
     pub async fn exit_status(&mut self) -> std::process::ExitStatus {
         self.child.wait().await.unwrap()

@@ -23,6 +23,18 @@ const TEMPLATE_LOCK: i64 = 0x7465_6d70_6c61;
 /// The metrics token of the servers tests start with one.
 pub const METRICS_TOKEN: &str = "test-metrics-token";
 
+/// `GET /metrics` of the server at `address`, with [`METRICS_TOKEN`].
+pub async fn scrape(address: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(format!("{address}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.text().await.unwrap()
+}
+
 pub fn admin_url() -> String {
     std::env::var("KETNOI_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(

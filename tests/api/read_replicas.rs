@@ -119,15 +119,7 @@ async fn wait_for_replica(server: &Process, state: &str) -> Value {
 
 /// A value of the `/metrics` sample whose name and labels are `series`.
 async fn metric(server: &Process, series: &str) -> f64 {
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", server.address))
-        .bearer_auth(crate::helpers::METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::helpers::scrape(&server.address).await;
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |value| value.trim().parse().unwrap())
@@ -343,16 +335,7 @@ async fn without_replicas_everything_is_read_from_the_primary() {
     assert_eq!(body, json!({"status": "ready"}));
     let (status, _, _) = app.get_json("/v1/services?q=tro%20giup").await;
     assert_eq!(status, 200);
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(crate::helpers::METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::helpers::scrape(&app.address).await;
     assert!(
         text.lines()
             .any(|line| line == "ketnoi_db_reads_total{pool=\"primary\"} 1"),

@@ -518,6 +518,29 @@ where
         .streaming(body))
 }
 
+/// Where a keyset walk is: the key of the last row sent, and whether the
+/// last batch was short (the end).
+struct Cursor<K> {
+    after: Option<K>,
+    done: bool,
+}
+
+impl<K: Copy> Cursor<K> {
+    fn start() -> Self {
+        Self {
+            after: None,
+            done: false,
+        }
+    }
+
+    /// Records a batch of `count` rows, of `batch` asked for, ending at
+    /// `last`.
+    fn advance(&mut self, count: usize, batch: i64, last: Option<K>) {
+        self.done = i64::try_from(count).unwrap_or(0) < batch;
+        self.after = last.or(self.after);
+    }
+}
+
 /// Writes what one service gives to an NDJSON body.
 type Render =
     dyn Fn(&ServiceRecord, &HashMap<String, CategoryRow>, &mut Vec<u8>) -> Result<(), ApiError>;
@@ -527,18 +550,17 @@ struct ServiceWalk {
     state: web::Data<AppState>,
     caller: Caller,
     filter: ServiceFilter,
-    after: Option<ServiceId>,
-    done: bool,
+    cursor: Cursor<ServiceId>,
     categories: std::rc::Rc<HashMap<String, CategoryRow>>,
     render: std::rc::Rc<Render>,
 }
 
 async fn next_services(mut walk: ServiceWalk) -> Step<ServiceWalk> {
-    if walk.done {
+    if walk.cursor.done {
         return Ok(None);
     }
     let mut conn = walk.state.reader(&walk.caller).await?;
-    let ids = services::ids_after(&mut conn, &walk.filter, walk.after, STREAM_BATCH).await?;
+    let ids = services::ids_after(&mut conn, &walk.filter, walk.cursor.after, STREAM_BATCH).await?;
     let mut records = services::load_records(&mut conn, &ids).await?;
     drop(conn);
     let mut body = Vec::new();
@@ -547,8 +569,8 @@ async fn next_services(mut walk: ServiceWalk) -> Step<ServiceWalk> {
             (walk.render)(&record, &walk.categories, &mut body)?;
         }
     }
-    walk.done = i64::try_from(ids.len()).unwrap_or(0) < STREAM_BATCH;
-    walk.after = ids.last().copied().or(walk.after);
+    walk.cursor
+        .advance(ids.len(), STREAM_BATCH, ids.last().copied());
     Ok(Some((web::Bytes::from(body), walk)))
 }
 
@@ -568,8 +590,7 @@ async fn stream_services(
         state,
         caller,
         filter,
-        after: None,
-        done: false,
+        cursor: Cursor::start(),
         categories,
         render,
     };
@@ -723,8 +744,7 @@ pub async fn hsds_service_at_locations(
         let walk = PairWalk {
             state,
             filter,
-            after: None,
-            done: false,
+            cursor: Cursor::start(),
             categories,
             caller,
             full,
@@ -782,22 +802,21 @@ async fn render_pairs(
 struct PairWalk {
     state: web::Data<AppState>,
     filter: ServiceFilter,
-    after: Option<ServiceAtLocationId>,
-    done: bool,
+    cursor: Cursor<ServiceAtLocationId>,
     categories: std::rc::Rc<HashMap<String, CategoryRow>>,
     caller: Caller,
     full: bool,
 }
 
 async fn next_pairs(mut walk: PairWalk) -> Step<PairWalk> {
-    if walk.done {
+    if walk.cursor.done {
         return Ok(None);
     }
     let mut conn = walk.state.reader(&walk.caller).await?;
     let (pairs, _) = services::search_pairs(
         &mut conn,
         &walk.filter,
-        services::PairWindow::After(walk.after, STREAM_BATCH),
+        services::PairWindow::After(walk.cursor.after, STREAM_BATCH),
     )
     .await?;
     let items = render_pairs(&mut conn, &pairs, &walk.caller, &walk.categories, walk.full).await?;
@@ -806,12 +825,10 @@ async fn next_pairs(mut walk: PairWalk) -> Step<PairWalk> {
     for item in &items {
         ndjson_line(&mut body, item)?;
     }
-    walk.done = i64::try_from(pairs.len()).unwrap_or(0) < STREAM_BATCH;
-    if let Some((service, location)) = pairs.last() {
-        walk.after = Some(crate::domain::ids::service_at_location_id(
-            *service, *location,
-        ));
-    }
+    let last = pairs
+        .last()
+        .map(|(service, location)| crate::domain::ids::service_at_location_id(*service, *location));
+    walk.cursor.advance(pairs.len(), STREAM_BATCH, last);
     Ok(Some((web::Bytes::from(body), walk)))
 }
 
@@ -1012,8 +1029,7 @@ pub async fn hsds_organizations(
         let walk = OrganizationWalk {
             state,
             words,
-            after: None,
-            done: false,
+            cursor: Cursor::start(),
             categories: std::rc::Rc::new(categories),
             caller,
             full,
@@ -1041,8 +1057,7 @@ const ORGANIZATION_BATCH: i64 = 20;
 struct OrganizationWalk {
     state: web::Data<AppState>,
     words: Option<Words>,
-    after: Option<OrganizationId>,
-    done: bool,
+    cursor: Cursor<OrganizationId>,
     categories: std::rc::Rc<HashMap<String, CategoryRow>>,
     caller: Caller,
     full: bool,
@@ -1050,14 +1065,14 @@ struct OrganizationWalk {
 }
 
 async fn next_organizations(mut walk: OrganizationWalk) -> Step<OrganizationWalk> {
-    if walk.done {
+    if walk.cursor.done {
         return Ok(None);
     }
     let mut conn = walk.state.reader(&walk.caller).await?;
     let records = organizations::after(
         &mut conn,
         walk.words.as_ref(),
-        walk.after,
+        walk.cursor.after,
         ORGANIZATION_BATCH,
     )
     .await?;
@@ -1077,8 +1092,8 @@ async fn next_organizations(mut walk: OrganizationWalk) -> Step<OrganizationWalk
         };
         ndjson_line(&mut body, &item)?;
     }
-    walk.done = i64::try_from(records.len()).unwrap_or(0) < ORGANIZATION_BATCH;
-    walk.after = records.last().map(|record| record.row.id).or(walk.after);
+    let last = records.last().map(|record| record.row.id);
+    walk.cursor.advance(records.len(), ORGANIZATION_BATCH, last);
     Ok(Some((web::Bytes::from(body), walk)))
 }
 

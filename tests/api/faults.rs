@@ -307,8 +307,11 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     .unwrap();
     // New connections are no longer taken…
     let deadline = Instant::now() + Duration::from_secs(10);
+    // A new connection each time (no keep-alive reuse): a connection
+    // opened before the signal is served until it closes, by design.
     let probe = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     while probe

@@ -1,10 +1,17 @@
 //! Lists the sample directory's files for `include_str!`, so that adding a
-//! file to seed-data/directory/ needs no code change.
+//! file to seed-data/directory/ needs no code change; and rebuilds when the
+//! widget's files change, since release builds carry them (`api::widget`):
+//! including MapLibre's, which `npm ci --prefix widget` may install after a
+//! first build.
 
 use std::{env, fs, path::Path};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = Path::new(&env::var("CARGO_MANIFEST_DIR")?).join("seed-data/directory");
+    let root = Path::new(&env::var("CARGO_MANIFEST_DIR")?).to_path_buf();
+    for widget in ["widget/src", "widget/node_modules/maplibre-gl/dist"] {
+        println!("cargo::rerun-if-changed={}", root.join(widget).display());
+    }
+    let dir = root.join("seed-data/directory");
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = fs::read_dir(&dir)?
         .filter_map(Result::ok)

@@ -187,6 +187,19 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
         auth_failures_per_minute: args.auth_failures_per_minute,
         metrics_token: args.metrics_token.clone(),
         replica_check_interval: Duration::from_millis(args.replica_check_ms),
+        public_rate_per_second: args.public_rate_per_second,
+        public_rate_burst: args.public_rate_burst,
+        client_ip_header: args
+            .client_ip_header
+            .as_deref()
+            .map(actix_web::http::header::HeaderName::try_from)
+            .transpose()
+            .context("KETNOI_CLIENT_IP_HEADER is not a valid header name")?,
+        widget: crate::api::widget::WidgetSettings::new(
+            args.widget_basemap_url.as_deref(),
+            args.widget_basemap_attribution.as_deref(),
+        )
+        .context("KETNOI_WIDGET_BASEMAP_URL")?,
         ..ServerSettings::default()
     };
     // Listen before anything starts, so that Ctrl-C during initdb,

@@ -205,6 +205,35 @@ pub struct ServeArgs {
     #[arg(long, env = "KETNOI_AUTH_FAILURES_PER_MINUTE", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub auth_failures_per_minute: u32,
+    /// Requests per second one client may make without an API key (the
+    /// public: map widgets, anonymous reads of `/v1` and `/hsds`), on
+    /// average; beyond it they get 429 with `Retry-After`. 0 turns the
+    /// limit off.
+    #[arg(long, env = "KETNOI_PUBLIC_RATE_PER_SECOND", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub public_rate_per_second: u32,
+    /// Requests a client without a key may make at once, above that
+    /// average (a map loading its tiles).
+    #[arg(long, env = "KETNOI_PUBLIC_RATE_BURST", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub public_rate_burst: u32,
+    /// Behind a reverse proxy or load balancer: the request header in
+    /// which it passes the client's address (`X-Forwarded-For`,
+    /// `X-Real-IP`); the last address in it is used for the per-client
+    /// limits. Unset: the connection's peer address. Set it only when a
+    /// proxy you run always sets the header, or clients could pick their
+    /// own address.
+    #[arg(long, env = "KETNOI_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// A raster tile server for the widget's base map, as a URL template
+    /// (`https://tile.example.org/{z}/{x}/{y}.png`). Unset: the widget
+    /// shows province boundaries from Kết Nối's own tiles only, which needs
+    /// no internet.
+    #[arg(long, env = "KETNOI_WIDGET_BASEMAP_URL")]
+    pub widget_basemap_url: Option<String>,
+    /// The attribution the base map's licence requires, shown on the map.
+    #[arg(long, env = "KETNOI_WIDGET_BASEMAP_ATTRIBUTION")]
+    pub widget_basemap_attribution: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,8 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::problem::{ApiError, PROBLEM_JSON};
+use crate::api::ratelimit::{self, ClientAddress, PublicRateLimit};
+use crate::api::widget::{self, WidgetSettings};
 use crate::api::{self, ApiDoc, AppState, extract};
 use crate::db::routing::Pools;
 use crate::metrics::Metrics;
@@ -37,6 +39,13 @@ pub struct ServerSettings {
     pub replica_check_interval: std::time::Duration,
     /// The bearer token `GET /metrics` requires; `None`: it is off (404).
     pub metrics_token: Option<secrecy::SecretString>,
+    /// Requests per second a client without a key may make on average
+    /// (0: no limit), and at once.
+    pub public_rate_per_second: u32,
+    pub public_rate_burst: u32,
+    /// The header a trusted proxy puts the client's address in.
+    pub client_ip_header: Option<header::HeaderName>,
+    pub widget: WidgetSettings,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +56,10 @@ impl Default for ServerSettings {
             auth_failures_per_minute: 20,
             replica_check_interval: std::time::Duration::from_secs(1),
             metrics_token: None,
+            public_rate_per_second: 20,
+            public_rate_burst: 200,
+            client_ip_header: None,
+            widget: WidgetSettings::default(),
         }
     }
 }
@@ -216,6 +229,30 @@ where
     }
 }
 
+/// Paths any web page may read (CORS): the public map API, the reference
+/// lists a map's legend needs, and the widget's files. Only with GET and
+/// HEAD, and never with credentials: a key cannot be sent from another
+/// site's page, so keyed reads and all writes stay same-origin.
+fn is_public_path(path: &str) -> bool {
+    path.starts_with("/v1/public/")
+        || path == "/v1/categories"
+        || path == "/v1/provinces"
+        || path == "/widget"
+        || path.starts_with("/widget/")
+}
+
+fn cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allowed_origin_fn(|_, request| is_public_path(request.uri.path()))
+        .allowed_methods([Method::GET, Method::HEAD])
+        .allowed_headers([header::IF_NONE_MATCH, header::ACCEPT])
+        .expose_headers([header::ETAG, header::LINK, header::RETRY_AFTER])
+        .max_age(86_400)
+        // Other paths and origins are served as if CORS did not exist: no
+        // CORS headers, so a browser keeps the answer from the other site.
+        .block_on_origin_mismatch(false)
+}
+
 /// Starts serving on `listener`, and watching the read replicas if there
 /// are any (this needs a Tokio runtime); the returned future runs until the
 /// server stops (SIGINT/SIGTERM, or a handle's stop).
@@ -227,6 +264,17 @@ pub fn run(
     let metrics = Arc::new(Metrics::new(&pools)?);
     let pools = Arc::new(pools);
     pools.watch(settings.replica_check_interval);
+    if !widget::vendor_installed() {
+        tracing::warn!(
+            "MapLibre GL JS is missing, so /widget shows no map: run `npm ci --prefix widget` \
+             before building (scripts/serve and scripts/test do)"
+        );
+    }
+    let limits = PublicRateLimit::new(settings.public_rate_per_second, settings.public_rate_burst);
+    if let Some(limits) = &limits {
+        ratelimit::forget_idle_every_minute(limits);
+    }
+    let clients = ClientAddress::new(settings.client_ip_header.clone());
     let state = web::Data::new(AppState {
         db: pools,
         metrics,
@@ -235,10 +283,14 @@ pub fn run(
             settings.auth_failures_per_minute,
             std::time::Duration::from_secs(60),
         )),
+        clients: clients.clone(),
+        widget: settings.widget.clone(),
     });
     let metrics = Arc::clone(&state.metrics);
     let mut server = HttpServer::new(move || {
         let metrics = Arc::clone(&metrics);
+        let limits = limits.clone();
+        let clients = clients.clone();
         let (app, openapi) = App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
@@ -253,8 +305,14 @@ pub fn run(
         app.app_data(routes)
             .route("/docs", web::get().to(docs_redirect))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+            .service(widget::page)
+            .service(widget::vendor_file)
+            .service(widget::own_file)
             .default_service(web::to(no_route))
             .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+            .wrap_fn(move |request, service| {
+                ratelimit::limit(request, service, limits.clone(), clients.clone())
+            })
             // HEAD is GET without the body; actix-http drops the body of a
             // response to a HEAD request itself.
             .wrap_fn(|mut request, service| {
@@ -263,6 +321,7 @@ pub fn run(
                 }
                 service.call(request)
             })
+            .wrap(cors())
             .wrap_fn(secure)
             .wrap_fn(move |request, service| observe(request, service, Arc::clone(&metrics)))
             .wrap(TracingLogger::<PrivateRootSpan>::new())

@@ -129,7 +129,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let header = req.headers().get(header::AUTHORIZATION).cloned();
-        let client = req.peer_addr().map(|addr| addr.ip());
+        let client = state.as_ref().and_then(|state| state.clients.of(req));
         Box::pin(async move {
             let Some(header) = header else {
                 return Ok(Caller::Public);

@@ -93,6 +93,42 @@ impl IfMatch {
     }
 }
 
+/// A cacheable answer for the public: `body` with its `ETag` and
+/// `Cache-Control`, or `304 Not Modified` (no body, same headers) when the
+/// request's `If-None-Match` names the tag (weak comparison, RFC 9110
+/// 13.1.2; `*` matches). An empty body is a `204 No Content`.
+pub fn cacheable(
+    request: &actix_web::HttpRequest,
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: Vec<u8>,
+) -> HttpResponse {
+    let etag = tag(&body);
+    let not_modified = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag);
+    let status = if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else if body.is_empty() {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache_control));
+    if status == StatusCode::OK {
+        response.content_type(content_type).body(body)
+    } else {
+        response.finish()
+    }
+}
+
 /// `ETag` as a header value, for handlers building their own response.
 pub fn header_value(etag: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(etag).map_err(|error| ApiError::Internal(error.into()))
@@ -120,5 +156,37 @@ mod tests {
                 .is_err()
         );
         assert!(IfMatch(Some("\"stale\"".into())).require(&current).is_err());
+    }
+
+    fn conditional(if_none_match: Option<&str>, body: &[u8]) -> StatusCode {
+        let mut request = actix_web::test::TestRequest::default();
+        if let Some(value) = if_none_match {
+            request = request.insert_header((header::IF_NONE_MATCH, value));
+        }
+        cacheable(
+            &request.to_http_request(),
+            "text/plain",
+            "public",
+            body.to_vec(),
+        )
+        .status()
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let current = tag(b"tile");
+        assert_eq!(conditional(None, b"tile"), StatusCode::OK);
+        assert_eq!(
+            conditional(Some(&current), b"tile"),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            conditional(Some(&format!("\"x\", W/{current}")), b"tile"),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(conditional(Some("*"), b"tile"), StatusCode::NOT_MODIFIED);
+        assert_eq!(conditional(Some("\"stale\""), b"tile"), StatusCode::OK);
+        assert_eq!(conditional(None, b""), StatusCode::NO_CONTENT);
+        assert_eq!(conditional(Some(&tag(b"")), b""), StatusCode::NOT_MODIFIED);
     }
 }

@@ -13,9 +13,12 @@ pub mod locations;
 pub mod matches;
 pub mod organizations;
 pub mod problem;
+pub mod public;
+pub mod ratelimit;
 pub mod reference;
 pub mod services;
 pub mod views;
+pub mod widget;
 
 use actix_web::App;
 use utoipa::OpenApi;
@@ -38,6 +41,11 @@ pub struct AppState {
     pub metrics_token: Option<secrecy::SecretString>,
     /// Failed key attempts per client, to slow down guessing.
     pub failed_auth: Arc<auth::FailedAttempts>,
+    /// How a client's address is found (the peer, or a trusted proxy's
+    /// header), for the per-client limits.
+    pub clients: ratelimit::ClientAddress,
+    /// The map widget's base map.
+    pub widget: widget::WidgetSettings,
 }
 
 impl AppState {
@@ -84,6 +92,10 @@ impl AppState {
             Updates need `If-Match` with the `ETag` read; every write is audited"),
         (name = "keys", description = "API keys and roles, for admins"),
         (name = "reference", description = "Categories and provinces"),
+        (name = "public", description = "The public map, for widgets on other sites: GeoJSON and \
+            vector tiles, the same for every caller, cacheable, open to any origin (CORS), \
+            limited per client. Confidential locations only at their rounded point, never their \
+            address"),
         (name = "hsds", description = "The directory in Open Referral HSDS 3.0, with the Kết Nối \
             profile (`/hsds/profile`). Same keys and role rules as `/v1`"),
         (name = "operations", description = "Health and readiness probes, and metrics"),
@@ -134,6 +146,12 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
+        // Before `/v1`, whose scope would otherwise take these paths.
+        .service(
+            utoipa_actix_web::scope("/v1/public")
+                .service(public::services_geojson)
+                .service(public::tile),
+        )
         .service(
             utoipa_actix_web::scope("/v1")
                 .service(reference::list_categories)

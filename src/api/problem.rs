@@ -98,6 +98,10 @@ pub enum ApiError {
     /// Too many failed attempts from this client; retry after the seconds.
     #[error("too many requests")]
     TooManyRequests(u64),
+    /// A client without a key over its request budget; retry in so many
+    /// seconds.
+    #[error("rate limited")]
+    RateLimited(u64),
     /// An update without `If-Match`.
     #[error("precondition required")]
     PreconditionRequired,
@@ -133,7 +137,9 @@ impl ApiError {
             Self::NotFound(_) | Self::NoRoute => ("not-found", "Not found"),
             Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
-            Self::TooManyRequests(_) => ("too-many-requests", "Too many requests"),
+            Self::TooManyRequests(_) | Self::RateLimited(_) => {
+                ("too-many-requests", "Too many requests")
+            }
             Self::PreconditionRequired => ("precondition-required", "Precondition required"),
             Self::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             Self::Conflict(_) => ("conflict", "Conflict"),
@@ -164,6 +170,9 @@ impl ApiError {
             Self::TooManyRequests(seconds) => {
                 format!("too many failed attempts from this client; retry in {seconds} s")
             }
+            Self::RateLimited(seconds) => format!(
+                "too many requests from this client without an API key; retry in {seconds} s"
+            ),
             Self::PreconditionRequired => {
                 "send If-Match with the ETag of the version you changed, so that nobody's edit \
                  is overwritten unseen"
@@ -210,7 +219,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -236,7 +245,7 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
-            Self::TooManyRequests(seconds) => {
+            Self::TooManyRequests(seconds) | Self::RateLimited(seconds) => {
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             Self::Unauthorized(_) => {
@@ -387,8 +396,9 @@ pub mod responses {
         /// The key's role does not allow this.
         #[response(status = 403, content_type = "application/problem+json")]
         Forbidden(Problem),
-        /// Too many failed key attempts from this client; retry after
-        /// `Retry-After` seconds.
+        /// Too many failed key attempts from this client, or, without a
+        /// key, too many requests from it; retry after `Retry-After`
+        /// seconds.
         #[response(status = 429, content_type = "application/problem+json")]
         TooMany(Problem),
     }
@@ -400,7 +410,9 @@ pub mod responses {
         /// the public).
         #[response(status = 401, content_type = "application/problem+json")]
         Unauthorized(Problem),
-        /// Too many failed key attempts from this client.
+        /// Too many failed key attempts from this client, or, without a
+        /// key, too many requests from it; retry after `Retry-After`
+        /// seconds.
         #[response(status = 429, content_type = "application/problem+json")]
         TooMany(Problem),
     }

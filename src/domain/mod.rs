@@ -12,6 +12,7 @@ pub mod geo;
 pub mod ids;
 pub mod keys;
 pub mod listing;
+pub mod map;
 pub mod matching;
 pub mod page;
 pub mod province;

@@ -60,7 +60,9 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/v1/services/{id}"
             | "/v1/organizations"
             | "/v1/organizations/{id}"
-            | "/v1/locations/{id}",
+            | "/v1/locations/{id}"
+            | "/v1/public/services.geojson"
+            | "/v1/public/tiles/{z}/{x}/{y}.mvt",
         ) => Public,
         ("POST", "/v1/matches") => Matching,
         ("PUT" | "PATCH" | "DELETE", "/v1/services/{id}" | "/v1/locations/{id}")
@@ -264,7 +266,9 @@ fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -
     };
     let path = template
         .replace("{id}", &id)
-        .replace("{name}", "service.json");
+        .replace("{name}", "service.json")
+        // Lào Cai at zoom 8: a tile with services in it.
+        .replace("{z}/{x}/{y}", "8/201/111");
     assert!(
         !path.contains('{'),
         "no value for a parameter of {template}"

@@ -323,6 +323,8 @@ impl TestApp {
             ServerSettings {
                 workers: Some(1),
                 shutdown_timeout_s: 1,
+                // The public's rate limit has its own test (public_map.rs).
+                public_rate_per_second: 0,
                 ..ServerSettings::default()
             },
         )
@@ -337,6 +339,8 @@ impl TestApp {
             ServerSettings {
                 workers: Some(1),
                 shutdown_timeout_s: 1,
+                // The public's rate limit has its own test (public_map.rs).
+                public_rate_per_second: 0,
                 auth_failures_per_minute: 100_000,
                 metrics_token: Some(METRICS_TOKEN.into()),
                 ..ServerSettings::default()
@@ -437,6 +441,8 @@ impl TestApp {
             &ServerSettings {
                 workers: Some(1),
                 shutdown_timeout_s: 1,
+                // The public's rate limit has its own test (public_map.rs).
+                public_rate_per_second: 0,
                 ..ServerSettings::default()
             },
         )

@@ -51,6 +51,9 @@ impl Process {
                 "1",
             ])
             .env("DATABASE_URL", url)
+            // These tests load the server from one address on purpose; the
+            // public's rate limit has its own test (public_map.rs).
+            .env("KETNOI_PUBLIC_RATE_PER_SECOND", "0")
             .envs(env.iter().copied())
             .env_remove("KETNOI_DATA_DIR")
             .stdout(Stdio::null())

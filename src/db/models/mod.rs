@@ -7,6 +7,7 @@ pub mod locations;
 pub mod matcher;
 pub mod organizations;
 pub mod parts;
+pub mod public_map;
 pub mod reference;
 pub mod search;
 pub mod services;

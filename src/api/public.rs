@@ -1,0 +1,555 @@
+//! The public map API (`/v1/public/...`): GeoJSON of the services in a box
+//! and Mapbox Vector Tiles, for map widgets on other sites. Read-only, the
+//! same for every caller, cacheable (`ETag`, `Cache-Control`, `304`), open
+//! to any origin (CORS) and rate-limited per client (see `startup`).
+//!
+//! A confidential location (a shelter) appears only at its public point,
+//! snapped to 0.1° (about 11 km), with `approximate: true`, its name and
+//! province, and no address, ward, description or phones of its own; the
+//! queries read a view that does not even hold the exact point.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::etag;
+use super::extract::ApiQuery;
+use super::problem::{ApiError, FieldError, responses};
+use super::views::{Audience, LocationView};
+use crate::db::models::public_map::{self, MapFilter};
+use crate::db::models::reference;
+use crate::db::models::services::{ServiceRecord, load_records};
+use crate::domain::category::Category;
+use crate::domain::ids::{LocationId, ServiceId};
+use crate::domain::map::{Bbox, Lang, Tile};
+use crate::domain::province::ProvinceCode;
+
+/// How long a browser or proxy may reuse a map answer without asking
+/// again; after that it revalidates with `If-None-Match`. Five minutes: an
+/// agency's change shows on public maps within that.
+const CACHE_CONTROL: &str = "public, max-age=300";
+
+/// Features per GeoJSON page, unless `limit` says otherwise.
+const DEFAULT_LIMIT: u32 = 500;
+/// The most features one GeoJSON page holds; more come with `next`.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// What the map shows.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MapQuery {
+    /// The box shown, `minLon,minLat,maxLon,maxLat` (WGS84, RFC 7946
+    /// order); default the whole world. Services are placed at their
+    /// public point: a confidential location appears in the box of its
+    /// rounded point, not of its exact one.
+    #[param(example = "103.5,22.0,104.5,23.0")]
+    pub bbox: Option<String>,
+    /// One category code (see `GET /v1/categories`).
+    #[param(example = "shelter")]
+    pub category: Option<String>,
+    /// One province code: services at locations in that province.
+    #[param(example = "15")]
+    pub province: Option<String>,
+    /// The language of names and labels; English falls back to Vietnamese
+    /// where a name has no English form.
+    #[param(inline)]
+    pub lang: Option<Lang>,
+    /// Features per page, 1 to 1000.
+    #[param(minimum = 1, maximum = 1000, default = 500)]
+    pub limit: Option<u32>,
+    /// Continue after this feature id (`service_id/location_id`), as given
+    /// in the previous page's `next`.
+    pub after: Option<String>,
+}
+
+/// The vector tile's options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TileQuery {
+    /// The language of names.
+    #[param(inline)]
+    pub lang: Option<Lang>,
+    /// Only services of this category in the `services` layer.
+    #[param(example = "legal_aid")]
+    pub category: Option<String>,
+}
+
+/// An RFC 7946 FeatureCollection: one feature per active service at one
+/// of its locations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeatureCollection {
+    #[schema(value_type = String, example = "FeatureCollection")]
+    r#type: &'static str,
+    features: Vec<Feature>,
+    /// The next page (path and query), or null on the last page. A
+    /// foreign member, as RFC 7946 allows; also sent as a `Link` header.
+    #[schema(example = "/v1/public/services.geojson?bbox=103.5,22,104.5,23&after=…")]
+    next: Option<String>,
+}
+
+/// One service at one location.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Feature {
+    #[schema(value_type = String, example = "Feature")]
+    r#type: &'static str,
+    /// `service_id/location_id`.
+    id: String,
+    geometry: PointGeometry,
+    properties: MapProperties,
+}
+
+/// A GeoJSON point.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointGeometry {
+    #[schema(value_type = String, example = "Point")]
+    r#type: &'static str,
+    /// Longitude, latitude (WGS84); a confidential location's public point,
+    /// rounded to 0.1°.
+    #[schema(example = json!([103.97, 22.4856]))]
+    coordinates: [f64; 2],
+}
+
+/// What a popup shows, in the language asked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MapProperties {
+    service_id: ServiceId,
+    location_id: LocationId,
+    name: String,
+    description: Option<String>,
+    organization: String,
+    categories: Vec<CategoryLabel>,
+    location_name: String,
+    /// Null for a confidential location.
+    address: Option<String>,
+    province: ProvinceLabel,
+    /// True for a confidential location (a shelter): the point is only the
+    /// centre of a 0.1° cell, the address is given by phone.
+    approximate: bool,
+    in_person: bool,
+    remote: bool,
+    /// The service's phones, then the location's (none for a confidential
+    /// location).
+    phones: Vec<MapPhone>,
+    email: Option<String>,
+    url: Option<String>,
+    /// Weekly opening hours, in Vietnam's time (UTC+7). Empty: not listed.
+    opening_hours: Vec<OpeningHours>,
+    is_free: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryLabel {
+    #[schema(example = "legal_aid")]
+    code: &'static str,
+    #[schema(example = "Trợ giúp pháp lý")]
+    label: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvinceLabel {
+    #[schema(example = "15")]
+    code: String,
+    #[schema(example = "Lào Cai")]
+    name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MapPhone {
+    #[schema(example = "0214 3840 111")]
+    number: String,
+    /// HSDS phone type (`voice`, `fax`, `text`, `cell`, `video`, `pager`,
+    /// `textphone`).
+    #[schema(example = "voice")]
+    r#type: &'static str,
+    description: Option<String>,
+}
+
+/// Open on these days between these times (closing time excluded); no
+/// times: all day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpeningHours {
+    /// HSDS day codes, `MO` to `SU`.
+    #[schema(example = json!(["MO", "TU", "WE", "TH", "FR"]))]
+    days: Vec<&'static str>,
+    #[schema(example = "07:30")]
+    opens: Option<String>,
+    #[schema(example = "17:00")]
+    closes: Option<String>,
+    /// First day these hours apply (inclusive).
+    valid_from: Option<chrono::NaiveDate>,
+    /// Last day these hours apply (inclusive).
+    valid_to: Option<chrono::NaiveDate>,
+    description: Option<String>,
+}
+
+/// A query's parts, parsed.
+struct MapRequest {
+    filter: MapFilter,
+    lang: Lang,
+    limit: u32,
+    after: Option<(ServiceId, LocationId)>,
+}
+
+impl MapQuery {
+    fn parse(self) -> Result<MapRequest, ApiError> {
+        let mut errors = Vec::new();
+        let bbox = match self.bbox.as_deref() {
+            None => Some(Bbox::world()),
+            Some(value) => Bbox::parse(value)
+                .map_err(|invalid| errors.push(FieldError::invalid("bbox", invalid)))
+                .ok(),
+        };
+        let category = parse_one(
+            self.category.as_deref(),
+            "category",
+            Category::parse,
+            &mut errors,
+        );
+        let province = parse_one(
+            self.province.as_deref(),
+            "province",
+            ProvinceCode::parse,
+            &mut errors,
+        );
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            errors.push(FieldError::new(
+                "limit",
+                "range",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = self.after.as_deref().and_then(|value| {
+            let pair = value.split_once('/').and_then(|(service, location)| {
+                Some((
+                    ServiceId(uuid::Uuid::parse_str(service).ok()?),
+                    LocationId(uuid::Uuid::parse_str(location).ok()?),
+                ))
+            });
+            if pair.is_none() {
+                errors.push(FieldError::new(
+                    "after",
+                    "format",
+                    "expected a feature id, `service_id/location_id`",
+                ));
+            }
+            pair
+        });
+        match bbox {
+            Some(bbox) if errors.is_empty() => Ok(MapRequest {
+                filter: MapFilter {
+                    bbox,
+                    category,
+                    province,
+                },
+                lang: self.lang.unwrap_or_default(),
+                limit,
+                after,
+            }),
+            _ => Err(ApiError::InvalidRequest(errors)),
+        }
+    }
+}
+
+fn parse_one<T>(
+    value: Option<&str>,
+    field: &str,
+    parse: impl Fn(&str) -> Result<T, crate::domain::Invalid>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    value.and_then(|value| {
+        parse(value.trim())
+            .map_err(|invalid| errors.push(FieldError::invalid(field, invalid)))
+            .ok()
+    })
+}
+
+/// Services on a map, as GeoJSON.
+///
+/// Active services at their locations in a box, one feature per service at
+/// a location, with what a popup needs in the language asked. Paged: at
+/// most `limit` features, and `next` (also a `Link: rel="next"` header)
+/// while more remain. Confidential locations appear only at their rounded
+/// public point, with `approximate: true` and no address. Cacheable:
+/// `ETag`, `Cache-Control`, and `304` to `If-None-Match`. Open to any
+/// origin (CORS); without a key, limited per client (`429`).
+#[utoipa::path(
+    tag = "public",
+    params(MapQuery),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The services in the box", body = FeatureCollection,
+            content_type = "application/geo+json",
+            headers(("ETag" = String), ("Cache-Control" = String), ("Link" = String))),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`"),
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/services.geojson")]
+pub async fn services_geojson(
+    state: web::Data<AppState>,
+    _caller: super::auth::Caller,
+    request: HttpRequest,
+    query: ApiQuery<MapQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let asked = query.0.parse()?;
+    let mut conn = state.anonymous_reader().await?;
+    let mut pairs = public_map::points(
+        &mut conn,
+        &asked.filter,
+        asked.after,
+        i64::from(asked.limit) + 1,
+    )
+    .await?;
+    let more = pairs.len() > asked.limit as usize;
+    pairs.truncate(asked.limit as usize);
+
+    let mut service_ids: Vec<ServiceId> = pairs.iter().map(|(service, _)| *service).collect();
+    service_ids.dedup();
+    let records = load_records(&mut conn, &service_ids).await?;
+    let categories = reference::list_categories(&mut conn).await?;
+    let provinces = reference::list_provinces(&mut conn).await?;
+    let labels = Labels {
+        lang: asked.lang,
+        categories: categories
+            .into_iter()
+            .map(|row| {
+                let label = asked
+                    .lang
+                    .pick(&row.label_vi, Some(&row.label_en))
+                    .to_owned();
+                (row.code, label)
+            })
+            .collect(),
+        provinces: provinces
+            .into_iter()
+            .map(|row| {
+                let name = asked.lang.pick(&row.name, Some(&row.name_en)).to_owned();
+                (row.code, name)
+            })
+            .collect(),
+    };
+    let features = pairs
+        .iter()
+        .filter_map(|(service, location)| {
+            // A service archived between the two queries is left out.
+            feature(records.get(service)?, *location, &labels)
+        })
+        .collect();
+    let next = match (more, pairs.last()) {
+        (true, Some((service, location))) => Some(next_page(&request, *service, *location)),
+        _ => None,
+    };
+    let collection = FeatureCollection {
+        r#type: "FeatureCollection",
+        features,
+        next,
+    };
+    let body = serde_json::to_vec(&collection).map_err(|error| ApiError::Internal(error.into()))?;
+    let mut response = etag::cacheable(&request, "application/geo+json", CACHE_CONTROL, body);
+    if let Some(next) = &collection.next {
+        let link = format!("<{next}>; rel=\"next\"");
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::LINK, etag::header_value(&link)?);
+    }
+    Ok(response)
+}
+
+/// Labels in the language asked.
+struct Labels {
+    lang: Lang,
+    categories: HashMap<String, String>,
+    provinces: HashMap<String, String>,
+}
+
+fn feature(record: &ServiceRecord, location: LocationId, labels: &Labels) -> Option<Feature> {
+    let lang = labels.lang;
+    let place = record
+        .locations
+        .iter()
+        .find(|candidate| candidate.row.id == location)?;
+    // The one place that decides what the public sees of a location.
+    let public = LocationView::new(place.clone(), Audience::Public);
+    let row = &record.row;
+    let phones = record
+        .phones
+        .iter()
+        .chain(if public.redacted {
+            &[][..]
+        } else {
+            &place.phones[..]
+        })
+        .map(|phone| MapPhone {
+            number: phone.number.clone(),
+            r#type: phone.phone_type.as_str(),
+            description: pick_optional(lang, &phone.description, &phone.description_en),
+        })
+        .collect();
+    let opening_hours = record
+        .schedules
+        .iter()
+        .map(|schedule| OpeningHours {
+            days: schedule
+                .hours
+                .byday
+                .iter()
+                .map(|day| day.as_str())
+                .collect(),
+            opens: schedule
+                .hours
+                .opens_at
+                .map(|t| t.format("%H:%M").to_string()),
+            closes: schedule
+                .hours
+                .closes_at
+                .map(|t| t.format("%H:%M").to_string()),
+            valid_from: schedule.hours.valid_from,
+            valid_to: schedule.hours.valid_to,
+            description: pick_optional(lang, &schedule.description, &schedule.description_en),
+        })
+        .collect();
+    let organization = &record.organization.row;
+    Some(Feature {
+        r#type: "Feature",
+        id: format!("{}/{}", row.id, location),
+        geometry: PointGeometry {
+            r#type: "Point",
+            coordinates: [public.longitude, public.latitude],
+        },
+        properties: MapProperties {
+            service_id: row.id,
+            location_id: location,
+            name: lang.pick(&row.name, row.name_en.as_deref()).to_owned(),
+            description: Some(
+                lang.pick(&row.description, row.description_en.as_deref())
+                    .to_owned(),
+            )
+            .filter(|text| !text.trim().is_empty()),
+            organization: lang
+                .pick(&organization.name, organization.name_en.as_deref())
+                .to_owned(),
+            categories: record
+                .categories
+                .iter()
+                .map(|category| CategoryLabel {
+                    code: category.as_str(),
+                    label: labels
+                        .categories
+                        .get(category.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| category.as_str().to_owned()),
+                })
+                .collect(),
+            location_name: lang
+                .pick(&public.name, public.name_en.as_deref())
+                .to_owned(),
+            address: public.address.clone(),
+            province: ProvinceLabel {
+                name: labels
+                    .provinces
+                    .get(&public.province_code)
+                    .cloned()
+                    .unwrap_or_else(|| public.province_name.clone()),
+                code: public.province_code.clone(),
+            },
+            approximate: public.redacted,
+            in_person: row.delivery_in_person,
+            remote: row.delivery_remote,
+            phones,
+            email: row.email.clone(),
+            url: row.url.clone(),
+            opening_hours,
+            is_free: row.is_free,
+        },
+    })
+}
+
+fn pick_optional(lang: Lang, vi: &Option<String>, en: &Option<String>) -> Option<String> {
+    vi.as_deref()
+        .map(|vi| lang.pick(vi, en.as_deref()).to_owned())
+}
+
+/// This request's path and query, with `after` set to the last feature.
+fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(request.query_string().as_bytes()) {
+        if key != "after" {
+            query.append_pair(&key, &value);
+        }
+    }
+    query.append_pair("after", &format!("{service}/{location}"));
+    format!("{}?{}", request.path(), query.finish())
+}
+
+/// A Mapbox Vector Tile of the public map.
+///
+/// Layers: `services` (a point per active service at a location, at its
+/// public point: a confidential location only at its point rounded to
+/// 0.1°; properties `service_id`, `location_id`, `name`, `organization`,
+/// `categories` (codes, comma-separated), `approximate`) and `provinces`
+/// (boundaries, simplified to the tile's pixel; `code`, `name`). XYZ
+/// numbering (`y` from the north), zoom 0 to 22, extent 4096. A tile with
+/// nothing in it is a `204`. Cacheable: `ETag`, `Cache-Control`, and `304`
+/// to `If-None-Match`. Open to any origin (CORS); without a key, limited
+/// per client (`429`).
+#[utoipa::path(
+    tag = "public",
+    params(
+        ("z" = u32, Path, description = "Zoom, 0 to 22", minimum = 0, maximum = 22),
+        ("x" = u32, Path, description = "Column from the west, below 2^z"),
+        ("y" = u32, Path, description = "Row from the north, below 2^z"),
+        TileQuery,
+    ),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The tile", body = Vec<u8>,
+            content_type = "application/vnd.mapbox-vector-tile",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 204, description = "Nothing in this tile",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`"),
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[get("/tiles/{z}/{x}/{y}.mvt")]
+pub async fn tile(
+    state: web::Data<AppState>,
+    _caller: super::auth::Caller,
+    request: HttpRequest,
+    path: web::Path<(u32, u32, u32)>,
+    query: ApiQuery<TileQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (z, x, y) = path.into_inner();
+    let tile = Tile::new(z, x, y).map_err(|(field, invalid)| {
+        ApiError::InvalidRequest(vec![FieldError::invalid(field, invalid)])
+    })?;
+    let mut errors = Vec::new();
+    let category = parse_one(
+        query.0.category.as_deref(),
+        "category",
+        Category::parse,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidRequest(errors));
+    }
+    let lang = query.0.lang.unwrap_or_default();
+    let mut conn = state.anonymous_reader().await?;
+    let bytes = public_map::tile(&mut conn, tile, lang, category).await?;
+    Ok(etag::cacheable(
+        &request,
+        "application/vnd.mapbox-vector-tile",
+        CACHE_CONTROL,
+        bytes,
+    ))
+}

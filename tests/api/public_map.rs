@@ -1,0 +1,763 @@
+//! The public map API: GeoJSON and vector tiles, their paging, filters,
+//! caching and bad input; that no confidential location's exact point or
+//! address is ever served; CORS for public paths only; the public's rate
+//! limit; and the widget's files.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{Double, Text};
+use diesel_async::RunQueryDsl;
+use geozero::mvt::{Message, Tile, tile};
+use ketnoi::startup::ServerSettings;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestDb, TextRow};
+
+const GEOJSON: &str = "/v1/public/services.geojson";
+/// Around Lào Cai city: seeded services, and a confidential shelter.
+const LAO_CAI: &str = "103.8,22.3,104.1,22.6";
+
+#[derive(QueryableByName, Debug, Clone)]
+struct Confidential {
+    #[diesel(sql_type = Text)]
+    location_id: String,
+    #[diesel(sql_type = Text)]
+    address: String,
+    #[diesel(sql_type = Double)]
+    lon: f64,
+    #[diesel(sql_type = Double)]
+    lat: f64,
+    #[diesel(sql_type = Double)]
+    public_lon: f64,
+    #[diesel(sql_type = Double)]
+    public_lat: f64,
+    /// Whether an active service is at it, so that it is on the map.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    listed: bool,
+}
+
+/// Every confidential location, with its exact point and address, read
+/// straight from the table.
+async fn confidential(db: &TestDb) -> Vec<Confidential> {
+    let mut conn = db.conn().await;
+    let rows: Vec<Confidential> = diesel::sql_query(
+        "SELECT id::text AS location_id, coalesce(address, '') AS address,
+                ST_X(point::geometry) AS lon, ST_Y(point::geometry) AS lat,
+                ST_X(public_point::geometry) AS public_lon, ST_Y(public_point::geometry) AS public_lat,
+                archived_at IS NULL AND EXISTS (
+                    SELECT 1 FROM service_at_location sal JOIN services s ON s.id = sal.service_id
+                    WHERE sal.location_id = locations.id AND s.status = 'active') AS listed
+         FROM locations WHERE confidential",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        rows.iter().filter(|row| row.listed).count() >= 5,
+        "the seed has confidential locations on the map"
+    );
+    rows
+}
+
+/// The feature ids the box should hold, from the tables themselves (not
+/// the view the API reads): active services at live locations whose
+/// public point is in the box.
+async fn expected_ids(db: &TestDb, bbox: [f64; 4], category: Option<&str>) -> BTreeSet<String> {
+    let mut conn = db.conn().await;
+    let rows: Vec<TextRow> = diesel::sql_query(
+        "SELECT s.id || '/' || l.id AS text
+         FROM services s
+         JOIN service_at_location sal ON sal.service_id = s.id
+         JOIN locations l ON l.id = sal.location_id
+         WHERE s.status = 'active' AND l.archived_at IS NULL
+           AND ST_X(l.public_point::geometry) BETWEEN $1 AND $3
+           AND ST_Y(l.public_point::geometry) BETWEEN $2 AND $4
+           AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM service_categories c
+                                            WHERE c.service_id = s.id AND c.category_code = $5))",
+    )
+    .bind::<Double, _>(bbox[0])
+    .bind::<Double, _>(bbox[1])
+    .bind::<Double, _>(bbox[2])
+    .bind::<Double, _>(bbox[3])
+    .bind::<diesel::sql_types::Nullable<Text>, _>(category)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    rows.into_iter().map(|row| row.text).collect()
+}
+
+/// Follows `next` from `path`; returns every feature and the raw bodies.
+async fn all_pages(app: &TestApp, path: &str) -> (Vec<Value>, Vec<String>) {
+    let mut features = Vec::new();
+    let mut bodies = Vec::new();
+    let mut next = Some(path.to_owned());
+    while let Some(path) = next.take() {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/geo+json",
+            "{path}"
+        );
+        let link = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        let page: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(page["type"], "FeatureCollection");
+        next = page["next"].as_str().map(str::to_owned);
+        assert_eq!(
+            link,
+            next.as_ref().map(|next| format!("<{next}>; rel=\"next\"")),
+            "the Link header repeats next"
+        );
+        features.extend(page["features"].as_array().unwrap().iter().cloned());
+        bodies.push(body);
+    }
+    (features, bodies)
+}
+
+fn ids(features: &[Value]) -> BTreeSet<String> {
+    features
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn bbox_of(text: &str) -> [f64; 4] {
+    let numbers: Vec<f64> = text.split(',').map(|n| n.parse().unwrap()).collect();
+    [numbers[0], numbers[1], numbers[2], numbers[3]]
+}
+
+#[tokio::test]
+async fn geojson_holds_the_services_in_the_box_with_what_a_popup_needs() {
+    let app = TestApp::spawn().await;
+    let (features, _) = all_pages(&app, &format!("{GEOJSON}?bbox={LAO_CAI}")).await;
+    let expected = expected_ids(&app.db, bbox_of(LAO_CAI), None).await;
+    assert!(expected.len() >= 5, "the box holds seeded services");
+    assert_eq!(ids(&features), expected);
+    assert_eq!(features.len(), expected.len(), "no feature twice");
+
+    let [west, south, east, north] = bbox_of(LAO_CAI);
+    for feature in &features {
+        assert_eq!(feature["type"], "Feature");
+        assert_eq!(feature["geometry"]["type"], "Point");
+        let [lon, lat] = [0, 1].map(|i| feature["geometry"]["coordinates"][i].as_f64().unwrap());
+        assert!((west..=east).contains(&lon), "lon/lat order: {feature}");
+        assert!((south..=north).contains(&lat), "lon/lat order: {feature}");
+        let properties = &feature["properties"];
+        for key in [
+            "service_id",
+            "location_id",
+            "name",
+            "organization",
+            "categories",
+            "location_name",
+            "province",
+            "approximate",
+            "in_person",
+            "remote",
+            "phones",
+            "opening_hours",
+            "is_free",
+        ] {
+            assert!(!properties[key].is_null(), "{key} in {properties}");
+        }
+        assert_eq!(
+            feature["id"],
+            format!(
+                "{}/{}",
+                properties["service_id"].as_str().unwrap(),
+                properties["location_id"].as_str().unwrap()
+            )
+        );
+    }
+    // Popups have contacts and opening hours to show.
+    assert!(
+        features
+            .iter()
+            .any(|f| !f["properties"]["phones"].as_array().unwrap().is_empty())
+    );
+    let hours = features
+        .iter()
+        .flat_map(|f| f["properties"]["opening_hours"].as_array().unwrap())
+        .next()
+        .expect("some service lists opening hours");
+    assert!(
+        hours["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d.as_str().unwrap().len() == 2)
+    );
+    assert!(
+        hours["opens"].as_str().unwrap().len() == 5,
+        "HH:MM: {hours}"
+    );
+}
+
+#[tokio::test]
+async fn geojson_pages_filters_and_speaks_both_languages() {
+    let app = TestApp::spawn().await;
+    // Small pages give the same features as one big page.
+    let (whole, _) = all_pages(&app, &format!("{GEOJSON}?bbox={LAO_CAI}&limit=1000")).await;
+    let (paged, bodies) = all_pages(&app, &format!("{GEOJSON}?bbox={LAO_CAI}&limit=3")).await;
+    assert!(bodies.len() >= 2, "several pages");
+    assert_eq!(ids(&paged), ids(&whole));
+    assert_eq!(paged.len(), whole.len());
+
+    // The whole country without a box: bounded by the page size.
+    let (_, _, first) = app.get_json(&format!("{GEOJSON}?limit=50")).await;
+    assert_eq!(first["features"].as_array().unwrap().len(), 50);
+    assert!(first["next"].is_string());
+
+    // A category narrows to services carrying it.
+    let (health, _) = all_pages(&app, &format!("{GEOJSON}?bbox={LAO_CAI}&category=health")).await;
+    assert_eq!(
+        ids(&health),
+        expected_ids(&app.db, bbox_of(LAO_CAI), Some("health")).await
+    );
+    assert!(!health.is_empty() && health.len() < whole.len());
+    for feature in &health {
+        let categories = feature["properties"]["categories"].as_array().unwrap();
+        assert!(
+            categories.iter().any(|c| c["code"] == "health"),
+            "{feature}"
+        );
+    }
+
+    // A province: only locations in it.
+    let (lao_cai, _) = all_pages(&app, &format!("{GEOJSON}?province=15&limit=1000")).await;
+    assert!(!lao_cai.is_empty());
+    assert!(
+        lao_cai
+            .iter()
+            .all(|f| f["properties"]["province"]["code"] == "15")
+    );
+
+    // Labels follow the language; Vietnamese is the default.
+    let label = |features: &[Value]| -> String {
+        features
+            .iter()
+            .flat_map(|f| f["properties"]["categories"].as_array().unwrap())
+            .find(|c| c["code"] == "health")
+            .map(|c| c["label"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let (english, _) = all_pages(
+        &app,
+        &format!("{GEOJSON}?bbox={LAO_CAI}&category=health&lang=en"),
+    )
+    .await;
+    let (vietnamese, _) = all_pages(
+        &app,
+        &format!("{GEOJSON}?bbox={LAO_CAI}&category=health&lang=vi"),
+    )
+    .await;
+    assert_eq!(label(&english), "Health care");
+    assert_eq!(label(&vietnamese), label(&health));
+    assert_ne!(label(&english), label(&vietnamese));
+    assert_eq!(english[0]["properties"]["province"]["name"], "Lao Cai");
+    assert_eq!(vietnamese[0]["properties"]["province"]["name"], "Lào Cai");
+}
+
+#[tokio::test]
+async fn bad_map_requests_are_problems_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    for (query, field, rule) in [
+        ("bbox=1,2,3", "bbox", "format"),
+        ("bbox=a,b,c,d", "bbox", "format"),
+        ("bbox=NaN,2,3,4", "bbox", "range"),
+        ("bbox=1,2,1e999,4", "bbox", "range"),
+        ("bbox=181,2,182,4", "bbox", "range"),
+        ("bbox=104,22,103,23", "bbox", "order"),
+        ("limit=0", "limit", "range"),
+        ("limit=1001", "limit", "range"),
+        ("limit=-1", "limit", "type"),
+        ("after=nope", "after", "format"),
+        (
+            "after=00000000-0000-0000-0000-000000000000",
+            "after",
+            "format",
+        ),
+        ("category=spa", "category", "unknown"),
+        ("province=99", "province", "unknown"),
+        ("lang=fr", "lang", "type"),
+        ("colour=red", "colour", "unknown_field"),
+    ] {
+        let body = app.problem(&format!("{GEOJSON}?{query}"), 400).await;
+        let errors = body["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| e["field"] == field),
+            "{query}: expected {field} in {body}"
+        );
+        if rule != "unknown" {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e["field"] == field && e["rule"] == rule),
+                "{query}: expected {field}/{rule} in {body}"
+            );
+        }
+    }
+    for (path, field) in [
+        ("/v1/public/tiles/23/0/0.mvt", "z"),
+        ("/v1/public/tiles/4294967295/0/0.mvt", "z"),
+        ("/v1/public/tiles/1/2/0.mvt", "x"),
+        ("/v1/public/tiles/1/0/2.mvt", "y"),
+        ("/v1/public/tiles/1/0/0.mvt?category=spa", "category"),
+        ("/v1/public/tiles/1/0/0.mvt?lang=xx", "lang"),
+    ] {
+        let body = app.problem(path, 400).await;
+        assert!(
+            body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{path}: expected {field} in {body}"
+        );
+    }
+    app.problem("/v1/public/tiles/a/0/0.mvt", 400).await;
+    app.problem("/v1/public/tiles/1/0/0.png", 404).await;
+}
+
+/// A tile's `services` features as (location id, lon, lat), decoded from
+/// the MVT's integer grid back to degrees.
+fn decode_services(bytes: &[u8], z: u32, x: u32, y: u32) -> Vec<(String, f64, f64)> {
+    let tile = Tile::decode(bytes).unwrap();
+    let mut found = Vec::new();
+    for layer in tile.layers.iter().filter(|l| l.name == "services") {
+        let extent = f64::from(layer.extent.unwrap_or(4096));
+        let key = layer.keys.iter().position(|k| k == "location_id").unwrap();
+        for feature in &layer.features {
+            assert_eq!(feature.r#type, Some(tile::GeomType::Point as i32));
+            let location = feature
+                .tags
+                .chunks(2)
+                .find(|pair| pair[0] as usize == key)
+                .and_then(|pair| layer.values[pair[1] as usize].string_value.clone())
+                .unwrap();
+            // One MoveTo of one point: command 9, then zigzag dx, dy.
+            assert_eq!(feature.geometry[0], 9, "one point per feature");
+            let unzig = |v: u32| f64::from(((v >> 1) as i32) ^ -((v & 1) as i32));
+            let (px, py) = (unzig(feature.geometry[1]), unzig(feature.geometry[2]));
+            let n = f64::from(1u32 << z);
+            let lon = (f64::from(x) + px / extent) / n * 360.0 - 180.0;
+            let merc = std::f64::consts::PI * (1.0 - 2.0 * (f64::from(y) + py / extent) / n);
+            let lat = merc.sinh().atan().to_degrees();
+            found.push((location, lon, lat));
+        }
+    }
+    found
+}
+
+fn tile_of(lon: f64, lat: f64, z: u32) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor();
+    (x as u32, y as u32)
+}
+
+#[tokio::test]
+async fn tiles_hold_services_and_provinces_and_are_cached() {
+    let app = TestApp::spawn().await;
+    // Lào Cai city at zoom 12.
+    let (x, y) = tile_of(103.97, 22.48, 12);
+    let path = format!("/v1/public/tiles/12/{x}/{y}.mvt");
+    let response = app.get(&path).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.mapbox-vector-tile"
+    );
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let bytes = response.bytes().await.unwrap();
+    let tile = Tile::decode(&bytes[..]).unwrap();
+    let layers: BTreeSet<&str> = tile.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(layers, BTreeSet::from(["provinces", "services"]));
+    let services = decode_services(&bytes, 12, x, y);
+    assert!(!services.is_empty());
+    for (_, lon, lat) in &services {
+        assert!(
+            (lon - 103.97).abs() < 0.2 && (lat - 22.48).abs() < 0.2,
+            "{lon},{lat}"
+        );
+    }
+    let provinces = tile.layers.iter().find(|l| l.name == "provinces").unwrap();
+    assert!(
+        provinces
+            .values
+            .iter()
+            .any(|v| v.string_value.as_deref() == Some("Lào Cai"))
+    );
+    let english = app
+        .get(&format!("{path}?lang=en"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let english = Tile::decode(&english[..]).unwrap();
+    assert!(english.layers.iter().any(|l| {
+        l.values
+            .iter()
+            .any(|v| v.string_value.as_deref() == Some("Lao Cai"))
+    }));
+
+    // The category filter thins the services layer.
+    let legal = app
+        .get(&format!("{path}?category=legal_aid"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let legal = decode_services(&legal, 12, x, y);
+    assert!(legal.len() < services.len());
+
+    // Revalidation: 304 without a body, with the same tag.
+    let again = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    // Open sea: nothing to draw, a 204 rather than an error.
+    let (x, y) = tile_of(-140.0, -40.0, 6);
+    let empty = app.get(&format!("/v1/public/tiles/6/{x}/{y}.mvt")).await;
+    assert_eq!(empty.status(), 204);
+    assert!(empty.headers().contains_key("etag"));
+
+    // The GeoJSON revalidates the same way.
+    let path = format!("{GEOJSON}?bbox={LAO_CAI}");
+    let first = app.get(&path).await;
+    assert_eq!(first.headers()["cache-control"], "public, max-age=300");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header("if-none-match", format!("\"other\", W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+}
+
+#[tokio::test]
+async fn no_confidential_location_is_ever_served_exactly() {
+    let app = TestApp::spawn().await;
+    let hidden = confidential(&app.db).await;
+
+    // GeoJSON, the whole directory, both languages.
+    for lang in ["vi", "en"] {
+        let (features, bodies) =
+            all_pages(&app, &format!("{GEOJSON}?lang={lang}&limit=1000")).await;
+        for place in &hidden {
+            let shown: Vec<&Value> = features
+                .iter()
+                .filter(|f| f["properties"]["location_id"] == place.location_id.as_str())
+                .collect();
+            assert_eq!(
+                !shown.is_empty(),
+                place.listed,
+                "a listed shelter is on the map, approximately"
+            );
+            for feature in shown {
+                let [lon, lat] =
+                    [0, 1].map(|i| feature["geometry"]["coordinates"][i].as_f64().unwrap());
+                assert!(
+                    (lon - place.public_lon).abs() < 1e-9 && (lat - place.public_lat).abs() < 1e-9
+                );
+                assert!(
+                    (lon - place.lon).abs() > 0.005 || (lat - place.lat).abs() > 0.005,
+                    "exact point served: {feature}"
+                );
+                assert_eq!(feature["properties"]["approximate"], true);
+                assert!(feature["properties"]["address"].is_null());
+            }
+            for body in &bodies {
+                assert!(!body.contains(&place.address), "address served");
+                // Anywhere in the document, as GeoJSON writes a position (a
+                // single coordinate may be shared by a public place).
+                let exact = format!("[{},{}]", place.lon, place.lat);
+                assert!(!body.contains(&exact), "exact point {exact} served");
+            }
+        }
+    }
+
+    // Tiles: at every zoom from 8 to 16, the tile over each exact point,
+    // and its neighbours (the margin), never place it there.
+    for place in &hidden {
+        for z in 8..=16 {
+            let (cx, cy) = tile_of(place.lon, place.lat, z);
+            for (x, y) in [
+                (cx, cy),
+                (cx + 1, cy),
+                (cx - 1, cy),
+                (cx, cy + 1),
+                (cx, cy - 1),
+            ] {
+                let response = app.get(&format!("/v1/public/tiles/{z}/{x}/{y}.mvt")).await;
+                let status = response.status();
+                let bytes = response.bytes().await.unwrap();
+                if status == 204 {
+                    continue;
+                }
+                assert_eq!(status, 200);
+                assert!(
+                    !bytes
+                        .windows(place.address.len())
+                        .any(|w| w == place.address.as_bytes()),
+                    "address in a tile"
+                );
+                for (location, lon, lat) in decode_services(&bytes, z, x, y) {
+                    let near_exact =
+                        (lon - place.lon).abs() < 0.005 && (lat - place.lat).abs() < 0.005;
+                    if location == place.location_id {
+                        assert!(!near_exact, "z{z}: exact point in a tile");
+                        // Only its public point, to the tile's pixel.
+                        assert!((lon - place.public_lon).abs() < 0.01);
+                        assert!((lat - place.public_lat).abs() < 0.01);
+                    }
+                }
+            }
+        }
+    }
+
+    // The widget page carries no data of its own; its data is the GeoJSON
+    // and tiles above (the browser test, tests/api/widget.rs, checks the
+    // map itself).
+    let page = app.get("/widget").await.text().await.unwrap();
+    for place in &hidden {
+        assert!(!page.contains(&place.address));
+    }
+}
+
+#[tokio::test]
+async fn cors_lets_any_site_read_public_paths_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let origin = "https://portal.lao-cai.example";
+    let get = |path: &'static str| {
+        app.client
+            .get(format!("{}{path}", app.address))
+            .header("origin", origin)
+            .send()
+    };
+    for path in [
+        "/v1/public/services.geojson?limit=1",
+        "/v1/public/tiles/0/0/0.mvt",
+        "/v1/categories",
+        "/v1/provinces",
+        "/widget/embed.js",
+    ] {
+        let response = get(path).await.unwrap();
+        assert!(response.status().is_success(), "{path}");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            origin,
+            "{path}"
+        );
+        let exposed = response.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(
+            exposed.contains("etag") && exposed.contains("retry-after"),
+            "{exposed}"
+        );
+        assert!(
+            !response
+                .headers()
+                .contains_key("access-control-allow-credentials")
+        );
+    }
+    // Keyed reads and everything else: no CORS headers, so a browser
+    // keeps the answer from the other site.
+    for path in [
+        "/v1/services",
+        "/hsds/services",
+        "/v1/organizations",
+        "/healthz",
+    ] {
+        let response = get(path).await.unwrap();
+        assert!(
+            !response
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+    }
+    // Preflights: allowed for GET on a public path, refused for a write or
+    // a keyed call.
+    let preflight = |path: &'static str, method: &'static str, headers: &'static str| {
+        let mut request = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+            .header("origin", origin)
+            .header("access-control-request-method", method);
+        if !headers.is_empty() {
+            request = request.header("access-control-request-headers", headers);
+        }
+        request.send()
+    };
+    let allowed = preflight("/v1/public/tiles/0/0/0.mvt", "GET", "if-none-match")
+        .await
+        .unwrap();
+    assert!(allowed.status().is_success());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], origin);
+    for (path, method, headers) in [
+        ("/v1/matches", "POST", "authorization,content-type"),
+        ("/v1/services", "POST", "authorization,content-type"),
+        ("/v1/services", "GET", "authorization"),
+        ("/v1/public/services.geojson", "GET", "authorization"),
+        ("/v1/public/services.geojson", "DELETE", ""),
+    ] {
+        let refused = preflight(path, method, headers).await.unwrap();
+        let allows = refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_some()
+            && refused.status().is_success()
+            && refused
+                .headers()
+                .get("access-control-allow-methods")
+                .is_some_and(|m| m.to_str().unwrap().contains(method))
+            && (headers.is_empty()
+                || refused
+                    .headers()
+                    .get("access-control-allow-headers")
+                    .is_some_and(|h| h.to_str().unwrap().contains("authorization")));
+        assert!(
+            !allows,
+            "{method} {path} with {headers} must not be allowed cross-origin"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_public_is_rate_limited_per_client_and_keys_are_not() {
+    let app = TestApp::spawn_with(
+        TestDb::seeded().await,
+        ServerSettings {
+            workers: Some(1),
+            shutdown_timeout_s: 1,
+            public_rate_per_second: 1,
+            public_rate_burst: 3,
+            ..ServerSettings::default()
+        },
+    )
+    .await;
+    let path = "/v1/public/tiles/0/0/0.mvt";
+    for _ in 0..3 {
+        assert_eq!(app.get(path).await.status(), 200);
+    }
+    let refused = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header("origin", "https://portal.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    // A widget on another site can read why, and when to retry.
+    assert_eq!(
+        refused.headers()["access-control-allow-origin"],
+        "https://portal.example"
+    );
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "urn:ketnoi:problem:too-many-requests");
+    assert_eq!(body["status"], 429);
+    // The budget covers every public read, not only the map.
+    assert_eq!(app.get("/v1/services").await.status(), 429);
+    assert_eq!(app.get("/hsds/services").await.status(), 429);
+    // Keyed callers and the probes are not limited here.
+    let caseworker = app.caseworker().await;
+    for _ in 0..5 {
+        let keyed = caseworker
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(keyed.status(), 200);
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    // The budget refills.
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    assert_eq!(app.get(path).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_widget_page_and_its_files_are_served_by_ketnoi() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/widget").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("frame-ancestors *"), "embeddable: {policy}");
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("{{CONFIG}}"));
+    assert!(html.contains("/v1/public/tiles/{z}/{x}/{y}.mvt"));
+    for path in [
+        "/widget/widget.js",
+        "/widget/embed.js",
+        "/widget/widget.css",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.headers().contains_key("etag"), "{path}");
+    }
+    assert_eq!(
+        app.get("/widget/widget.js").await.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    // MapLibre, installed by npm and served from here.
+    let maplibre = app.get("/widget/vendor/maplibre-gl-csp.js").await;
+    assert_eq!(
+        maplibre.status(),
+        200,
+        "run `npm ci --prefix widget` (scripts/test does)"
+    );
+    assert_eq!(
+        app.get("/widget/vendor/maplibre-gl-csp-worker.js")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get("/widget/vendor/maplibre-gl.css").await.status(),
+        200
+    );
+    // Nothing else: not the template itself, not other files.
+    for path in [
+        "/widget/index.html",
+        "/widget/nope.js",
+        "/widget/vendor/maplibre-gl.js.map",
+        "/widget/vendor/..%2F..%2Fpackage.json",
+        "/widget/..%2FCargo.toml",
+    ] {
+        app.problem(path, 404).await;
+    }
+}

@@ -1,0 +1,529 @@
+// End-to-end test of the public map widget (/widget and /widget/embed.js)
+// in a real headless Chromium, against a running ketnoi server.
+//
+// Run by tests/api/widget.rs, which starts the server on a seeded database
+// and computes the case from the database. By hand:
+//
+//   npm ci --prefix widget
+//   KETNOI_URL=http://127.0.0.1:8080 KETNOI_WIDGET_CASE=case.json \
+//   KETNOI_ARTIFACTS=target/test-artifacts/widget node --test tests/widget/widget.test.mjs
+//
+// Environment:
+//   KETNOI_URL          the server's base URL (required)
+//   KETNOI_WIDGET_CASE  the case, as JSON or as the path of a JSON file (required):
+//     {
+//       "bbox": [minLon, minLat, maxLon, maxLat],  a view where every service is its own marker
+//       "services": ["<service id>", ...],         service ids with a public point in (and around) it
+//       "category": "<code>",                       a category to filter by
+//       "category_services": ["<service id>", ...], the ids of that category there
+//       "confidential": [{"location_id": "<id>", "lon": x, "lat": y, "address": "..."}]
+//                                                   every confidential location, exactly
+//     }
+//
+// What "never shown exactly" means here: a confidential location's own
+// marker or feature is marked approximate and is at least
+// CONFIDENTIAL_RADIUS_DEG from its exact point (the API rounds it to 0.1°);
+// no coordinates anywhere equal an exact point; no text contains its
+// address. (Other, public locations may well be near a shelter: an
+// organisation's office often is.)
+//   KETNOI_ARTIFACTS    where screenshots go (default: a new temporary folder)
+//   KETNOI_CHROMIUM     the browser (default /usr/bin/chromium)
+//
+// Steps share one browser and run in order. Nothing is timed: every wait is
+// for a condition, with a generous timeout.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+// playwright-core lives in widget/node_modules (npm ci --prefix widget).
+const require = createRequire(new URL('../../widget/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const BASE = required('KETNOI_URL').replace(/\/+$/, '');
+const CASE = readCase(required('KETNOI_WIDGET_CASE'));
+const ARTIFACTS = process.env.KETNOI_ARTIFACTS
+  || fs.mkdtempSync(path.join(os.tmpdir(), 'ketnoi-widget-'));
+const CHROMIUM = process.env.KETNOI_CHROMIUM || '/usr/bin/chromium';
+
+/** Generous: a cold, software-rendered WebGL map on a busy CI machine. */
+const WAIT_MS = 90_000;
+/** A confidential location shown this close to its exact point is given away. */
+const CONFIDENTIAL_RADIUS_DEG = 0.01;
+/** Coordinates this close to an exact point are that point. */
+const SAME_POINT_DEG = 1e-6;
+const EMBED_ORIGIN = 'http://embed.test';
+
+const BBOX = CASE.bbox.join(',');
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (see the top of ${import.meta.url})`);
+  return value;
+}
+
+function readCase(value) {
+  const text = value.trim().startsWith('{') ? value : fs.readFileSync(value, 'utf8');
+  const parsed = JSON.parse(text);
+  for (const key of ['bbox', 'services', 'category', 'category_services', 'confidential']) {
+    assert.ok(key in parsed, `KETNOI_WIDGET_CASE has no "${key}"`);
+  }
+  assert.ok(parsed.services.length > 0, 'the case expects no services: the test would prove nothing');
+  assert.ok(parsed.confidential.length > 0, 'the case has no confidential location to check');
+  return parsed;
+}
+
+// --- Browser, pages and what they report -------------------------------------------------
+
+let browser;
+/** Everything that went wrong in any page: console errors, page errors, failed requests. */
+const problems = [];
+/** Pending checks of /v1/public/ response bodies. */
+const bodyChecks = [];
+/** Every URL any page requested, for the "near me" privacy check. */
+const requestedUrls = [];
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  console.log(`# artifacts: ${ARTIFACTS}`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // Software WebGL (SwiftShader): MapLibre needs WebGL and CI has no GPU.
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--enable-unsafe-swiftshader', '--use-angle=swiftshader',
+      // The embedding test puts a "public" site (http://embed.test) in
+      // front of a server on loopback, which Chromium's private/local
+      // network protections would block; a real server is public.
+      '--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessForIframes,LocalNetworkAccessChecks',
+    ],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+/** Chromium's own WebGL chatter, not the page's. */
+function isNoise(text) {
+  return /GL Driver Message/.test(text);
+}
+
+/** A new page in a context of its own (a fresh profile each: launch() uses a temporary one). */
+async function newPage(label, contextOptions = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...contextOptions });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !isNoise(message.text())) {
+      problems.push(`${label}: console error: ${message.text()}`);
+    }
+  });
+  page.on('pageerror', (error) => problems.push(`${label}: page error: ${error.message}`));
+  page.on('request', (request) => requestedUrls.push(request.url()));
+  page.on('requestfailed', (request) => {
+    const failure = request.failure();
+    // The widget aborts the fetch of a view it has left, and MapLibre the
+    // tiles it no longer needs.
+    if (failure && failure.errorText === 'net::ERR_ABORTED') return;
+    problems.push(`${label}: request failed: ${request.url()}: ${failure && failure.errorText}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) {
+      problems.push(`${label}: HTTP ${response.status()} for ${response.url()}`);
+    }
+    const url = new URL(response.url());
+    if (url.origin === BASE && url.pathname.startsWith('/v1/public/')) {
+      bodyChecks.push(checkPublicBody(label, response));
+    }
+  });
+  return page;
+}
+
+/** The confidential points or addresses in one /v1/public/ JSON body, as messages. */
+async function checkPublicBody(label, response) {
+  const type = response.headers()['content-type'] || '';
+  if (!/json/.test(type)) return; // vector tiles are binary
+  let text;
+  try {
+    text = await response.text();
+  } catch {
+    return; // aborted by the page before it was read
+  }
+  const leaks = leaksIn(JSON.parse(text));
+  for (const leak of leaks) problems.push(`${label}: ${response.url()} ${leak}`);
+}
+
+/** The confidential location with this id, if it is one. */
+function confidentialLocation(locationId) {
+  return CASE.confidential.find((place) => place.location_id === locationId);
+}
+
+/**
+ * Why a point, said to be at `locationId` (if known), gives a confidential
+ * location away; null if it does not.
+ */
+function pointLeak(lon, lat, locationId) {
+  const own = locationId && confidentialLocation(locationId);
+  if (own && Math.hypot(own.lon - lon, own.lat - lat) < CONFIDENTIAL_RADIUS_DEG) {
+    return `confidential location ${locationId} at [${lon},${lat}], within ${CONFIDENTIAL_RADIUS_DEG}° of its exact point`;
+  }
+  const exact = CASE.confidential.find((place) => Math.hypot(place.lon - lon, place.lat - lat) < SAME_POINT_DEG);
+  return exact ? `[${lon},${lat}] is the exact point of confidential location ${exact.location_id}` : null;
+}
+
+/** Where a JSON value gives a confidential location away: its address, or its exact point. */
+function leaksIn(value, where = '$', found = [], locationId = null) {
+  if (typeof value === 'string') {
+    for (const place of CASE.confidential) {
+      if (place.address && value.includes(place.address)) {
+        found.push(`${where} contains the confidential address "${place.address}"`);
+      }
+    }
+  } else if (Array.isArray(value)) {
+    if (value.length === 2 && value.every((n) => typeof n === 'number')) {
+      const leak = pointLeak(value[0], value[1], locationId);
+      if (leak) found.push(`${where}: ${leak}`);
+    }
+    value.forEach((item, i) => leaksIn(item, `${where}[${i}]`, found, locationId));
+  } else if (value && typeof value === 'object') {
+    // A GeoJSON feature names its location in its properties.
+    const id = (value.properties && value.properties.location_id) || value.location_id || value.id || locationId;
+    if (typeof value.longitude === 'number' && typeof value.latitude === 'number') {
+      const leak = pointLeak(value.longitude, value.latitude, id);
+      if (leak) found.push(`${where}: ${leak}`);
+    }
+    for (const [key, item] of Object.entries(value)) leaksIn(item, `${where}.${key}`, found, id);
+  }
+  return found;
+}
+
+// --- The widget's state -------------------------------------------------------------------------
+
+/** Waits until the widget's first services fetch has settled; it must have succeeded. */
+async function waitFirstLoad(target) {
+  await target.waitForFunction(
+    () => window.ketnoiWidget && window.ketnoiWidget.settledCount() > 0
+      && document.getElementById('ketnoi').dataset.state !== 'loading',
+    null,
+    { timeout: WAIT_MS },
+  );
+  await assertReady(target);
+}
+
+/** Runs `action`, then waits for the services fetch it causes to settle. */
+async function afterFetch(target, action) {
+  const before = await target.evaluate(() => window.ketnoiWidget.settledCount());
+  await action();
+  await target.waitForFunction(
+    (count) => window.ketnoiWidget.settledCount() > count
+      && document.getElementById('ketnoi').dataset.state !== 'loading',
+    before,
+    { timeout: WAIT_MS },
+  );
+  await assertReady(target);
+}
+
+async function assertReady(target) {
+  const { state, message } = await target.evaluate(() => ({
+    state: document.getElementById('ketnoi').dataset.state,
+    message: document.getElementById('ketnoi-message').textContent,
+  }));
+  assert.equal(state, 'ready', `the widget failed to load services: "${message}"`);
+}
+
+/** The point markers on the map, as their data attributes say. */
+async function markers(target) {
+  return target.$$eval('.ketnoi-marker', (elements) => elements.map((e) => ({
+    serviceId: e.dataset.serviceId,
+    locationId: e.dataset.locationId,
+    lon: Number(e.dataset.lon),
+    lat: Number(e.dataset.lat),
+    approximate: e.classList.contains('ketnoi-approximate'),
+    label: e.getAttribute('aria-label'),
+  })));
+}
+
+function sortedUnique(values) {
+  return [...new Set(values)].sort();
+}
+
+/** Asserts the markers are exactly these services, none of them hidden in a cluster. */
+async function assertMarkerServices(target, expected, what) {
+  const clusters = await target.locator('.ketnoi-cluster').count();
+  assert.equal(clusters, 0, `${what}: ${clusters} clusters are shown; the case's bbox must be small enough for single markers`);
+  const shown = await markers(target);
+  assert.deepEqual(sortedUnique(shown.map((m) => m.serviceId)), sortedUnique(expected),
+    `${what}: the markers' services differ from the expected ones`);
+  return shown;
+}
+
+async function assertNoConfidentialMarker(target, what) {
+  for (const marker of await markers(target)) {
+    const leak = pointLeak(marker.lon, marker.lat, marker.locationId);
+    assert.equal(leak, null, `${what}: the marker of service ${marker.serviceId} gives a confidential location away: ${leak}`);
+    if (confidentialLocation(marker.locationId)) {
+      assert.ok(marker.approximate, `${what}: confidential location ${marker.locationId} has a marker without the class ketnoi-approximate`);
+    }
+  }
+}
+
+async function assertNoConfidentialAddress(target, what) {
+  const text = await target.evaluate(() => document.body.textContent);
+  for (const place of CASE.confidential) {
+    assert.ok(!text.includes(place.address), `${what}: the page shows the confidential address "${place.address}"`);
+  }
+}
+
+// --- Opening hours, independently of widget.js ----------------------------------------------------
+
+const DAYS = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'];
+
+/** Whether hours say open at `date` in Vietnam, or undefined where this simple check can't tell. */
+function expectedOpen(hours, date) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Asia/Ho_Chi_Minh', weekday: 'short', year: 'numeric', month: '2-digit',
+    day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(date).map((p) => [p.type, p.value]));
+  const day = DAYS[['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(parts.weekday)];
+  const isoDate = `${parts.year}-${parts.month}-${parts.day}`;
+  const now = `${parts.hour}:${parts.minute}`;
+  let open = false;
+  for (const entry of hours) {
+    const opens = entry.opens || '00:00';
+    const closes = entry.closes || '24:00';
+    if (closes <= opens) return undefined; // past midnight: not modelled here
+    const days = entry.days && entry.days.length ? entry.days : DAYS;
+    const valid = (!entry.valid_from || entry.valid_from <= isoDate) && (!entry.valid_to || isoDate <= entry.valid_to);
+    if (days.includes(day) && valid && opens <= now && now < closes) open = true;
+  }
+  return open;
+}
+
+/** Clicks a non-confidential marker whose service lists phones and hours; returns its feature. */
+async function openPopupWithDetails(page) {
+  const feature = await page.evaluate(() => {
+    const shown = new Set([...document.querySelectorAll('.ketnoi-marker')]
+      .map((e) => `${e.dataset.serviceId}/${e.dataset.locationId}`));
+    return window.ketnoiWidget.lastFeatures().find((f) => !f.properties.approximate
+      && f.properties.phones.length > 0 && f.properties.opening_hours.length > 0
+      && shown.has(`${f.properties.service_id}/${f.properties.location_id}`));
+  });
+  assert.ok(feature, 'no marker in the case bbox has a service with phones and opening hours');
+  const p = feature.properties;
+  const close = page.locator('.maplibregl-popup-close-button');
+  if (await close.count()) await close.click();
+  const before = new Date();
+  await page.locator(`.ketnoi-marker[data-service-id="${p.service_id}"][data-location-id="${p.location_id}"]`).click();
+  const popup = page.locator('.maplibregl-popup .ketnoi-popup');
+  await popup.waitFor({ timeout: WAIT_MS });
+  return { feature, popup, before, after: new Date() };
+}
+
+async function assertPopup(page, { feature, popup, before, after: afterClick }, lang) {
+  const p = feature.properties;
+  const words = {
+    vi: { hours: 'Giờ làm việc', open: 'Đang mở cửa', closed: 'Đã đóng cửa' },
+    en: { hours: 'Opening hours', open: 'Open now', closed: 'Closed now' },
+  }[lang];
+  const text = await popup.textContent();
+  assert.ok(text.includes(p.name), `popup: no service name "${p.name}" in:\n${text}`);
+  const tels = await popup.locator('a[href^="tel:"]').allTextContents();
+  assert.deepEqual(tels, p.phones.map((phone) => phone.number), 'popup: the phones are not tel: links of the listed numbers');
+  assert.ok(text.includes(words.hours), `popup (${lang}): no "${words.hours}" heading in:\n${text}`);
+  assert.equal(await popup.locator('.ketnoi-hours li').count(), p.opening_hours.length,
+    'popup: not one line per opening_hours entry');
+  const state = (await popup.locator('.ketnoi-open-state').textContent()).trim();
+  assert.ok([words.open, words.closed].includes(state), `popup (${lang}): open state "${state}" is not "${words.open}" or "${words.closed}"`);
+  // The clock may cross an opening or closing time during the click; only
+  // when it did not is the answer pinned down.
+  const then = expectedOpen(p.opening_hours, before);
+  const now = expectedOpen(p.opening_hours, afterClick);
+  if (then !== undefined && then === now) {
+    assert.equal(state, then ? words.open : words.closed,
+      `popup: open state is wrong for Vietnam time ${afterClick.toISOString()} and hours ${JSON.stringify(p.opening_hours)}`);
+  }
+  return text;
+}
+
+// --- The steps -----------------------------------------------------------------------------------------
+
+let main; // the page of steps 1 to 4
+
+test('/widget?bbox= shows one marker per expected service', async () => {
+  main = await newPage('widget');
+  await main.goto(`${BASE}/widget?bbox=${BBOX}`);
+  await waitFirstLoad(main);
+  assert.equal(await main.evaluate(() => document.documentElement.lang), 'vi', 'the default language is not vi');
+  await assertMarkerServices(main, CASE.services, `bbox ${BBOX}`);
+  assert.ok(await main.locator('.maplibregl-canvas').isVisible(), 'no map canvas');
+  await main.screenshot({ path: path.join(ARTIFACTS, 'widget.png') });
+});
+
+test('the category filter shows exactly that category\'s services', async () => {
+  assert.ok(main, 'step 1 did not run');
+  const values = await main.locator('#ketnoi-category option').evaluateAll((o) => o.map((e) => e.value));
+  assert.ok(values.includes(CASE.category), `#ketnoi-category has no option "${CASE.category}" (has ${values})`);
+  await afterFetch(main, () => main.selectOption('#ketnoi-category', CASE.category));
+  await assertMarkerServices(main, CASE.category_services, `category ${CASE.category}`);
+  assert.match(main.url(), new RegExp(`category=${CASE.category}`), 'the address does not keep the category');
+  await afterFetch(main, () => main.selectOption('#ketnoi-category', ''));
+  await assertMarkerServices(main, CASE.services, 'all categories again');
+});
+
+test('a marker opens a popup with phones, opening hours and whether it is open now', async () => {
+  assert.ok(main, 'step 1 did not run');
+  const opened = await openPopupWithDetails(main);
+  await assertPopup(main, opened, 'vi');
+});
+
+test('the language switch changes the labels, the page language and the popup', async () => {
+  assert.ok(main, 'step 1 did not run');
+  const categories = await (await fetch(`${BASE}/v1/categories`)).json();
+  const category = categories.find((c) => c.code === CASE.category);
+  const label = () => main.locator(`#ketnoi-category option[value="${CASE.category}"]`).textContent();
+  assert.equal(await label(), category.label_vi, 'the category is not labelled in Vietnamese');
+  assert.equal(await main.locator('#ketnoi-near-me').textContent(), 'Gần tôi');
+
+  await afterFetch(main, () => main.locator('#ketnoi-lang').click());
+  assert.equal(await main.evaluate(() => document.documentElement.lang), 'en', 'html[lang] is not en');
+  assert.equal(await label(), category.label_en, 'the category is not labelled in English');
+  assert.equal(await main.locator('#ketnoi-category option[value=""]').textContent(), 'All categories');
+  assert.equal(await main.locator('#ketnoi-near-me').textContent(), 'Near me');
+  assert.match(main.url(), /lang=en/, 'the address does not keep the language');
+  await assertMarkerServices(main, CASE.services, 'in English');
+
+  const opened = await openPopupWithDetails(main);
+  await assertPopup(main, opened, 'en');
+  await main.screenshot({ path: path.join(ARTIFACTS, 'widget-en.png') });
+
+  await afterFetch(main, () => main.locator('#ketnoi-lang').click());
+  assert.equal(await main.evaluate(() => document.documentElement.lang), 'vi', 'switching back did not give vi');
+});
+
+test('a confidential location is never shown at its exact point or with its address', async () => {
+  assert.ok(main, 'step 1 did not run');
+  await assertNoConfidentialMarker(main, 'case bbox');
+  await assertNoConfidentialAddress(main, 'case bbox');
+
+  // All of Vietnam: every confidential location is in the data.
+  const page = await newPage('widget, Vietnam');
+  await page.goto(`${BASE}/widget`);
+  await waitFirstLoad(page);
+  const features = await page.evaluate(() => window.ketnoiWidget.lastFeatures());
+  assert.ok(features.length > 0, 'no services in the whole of Vietnam');
+  const leaks = leaksIn(features, 'lastFeatures()');
+  assert.deepEqual(leaks, [], 'the features the widget holds give confidential locations away');
+  const approximate = features.filter((f) => f.properties.approximate);
+  assert.ok(approximate.length > 0, 'no approximate (confidential) location among the features: nothing was checked');
+  for (const f of approximate) {
+    assert.equal(f.properties.address, null, `approximate location ${f.properties.location_id} comes with an address`);
+  }
+  await assertNoConfidentialMarker(page, 'Vietnam');
+  await assertNoConfidentialAddress(page, 'Vietnam');
+
+  // Zoomed in on one: its marker is approximate, and so is its popup.
+  const target = approximate[0];
+  await afterFetch(page, () => page.evaluate((center) => {
+    window.ketnoiWidget.map.jumpTo({ center, zoom: 14 });
+  }, target.geometry.coordinates));
+  const marker = page.locator(`.ketnoi-marker[data-service-id="${target.properties.service_id}"][data-location-id="${target.properties.location_id}"]`);
+  assert.ok(await marker.evaluate((e) => e.classList.contains('ketnoi-approximate')),
+    'a confidential location\'s marker does not have the class ketnoi-approximate');
+  await assertNoConfidentialMarker(page, 'zoomed in on a confidential location');
+  await marker.click();
+  const popup = page.locator('.maplibregl-popup .ketnoi-popup');
+  await popup.waitFor({ timeout: WAIT_MS });
+  const text = await popup.textContent();
+  assert.ok(text.includes('Khu vực gần đúng; địa chỉ được cung cấp qua điện thoại'),
+    `the popup of a confidential location does not say it is approximate:\n${text}`);
+  await assertNoConfidentialAddress(page, 'popup of a confidential location');
+  await page.context().close();
+
+  // Every /v1/public/ response any page received so far.
+  await Promise.all(bodyChecks);
+  const leaked = problems.filter((p) => /confidential/.test(p));
+  assert.deepEqual(leaked, [], 'an API response gives a confidential location away');
+});
+
+test('"near me" moves the map to the position and never sends the position', async () => {
+  const position = { latitude: 21.0278123, longitude: 105.8342456 };
+  const page = await newPage('near me', { permissions: ['geolocation'], geolocation: position });
+  await page.goto(`${BASE}/widget`);
+  await waitFirstLoad(page);
+  await afterFetch(page, () => page.locator('#ketnoi-near-me').click());
+  const view = await page.evaluate(() => {
+    const { map } = window.ketnoiWidget;
+    return { center: map.getCenter(), zoom: map.getZoom() };
+  });
+  assert.ok(Math.abs(view.center.lat - position.latitude) < 1e-3 && Math.abs(view.center.lng - position.longitude) < 1e-3,
+    `the map is not centred on the position: ${JSON.stringify(view)}`);
+  assert.ok(Math.abs(view.zoom - 12) < 0.5, `the map is not at zoom 12: ${view.zoom}`);
+  assert.equal(await page.locator('.ketnoi-position').count(), 1, 'the position is not marked');
+  const sent = requestedUrls.filter((u) => u.includes('21.0278123') || u.includes('105.8342456'));
+  assert.deepEqual(sent, [], 'a request carries the exact position');
+  await page.context().close();
+
+  const denied = await newPage('near me, denied');
+  await denied.goto(`${BASE}/widget?lang=en`);
+  await waitFirstLoad(denied);
+  await denied.locator('#ketnoi-near-me').click();
+  const message = denied.locator('#ketnoi-message');
+  await message.waitFor({ state: 'visible', timeout: WAIT_MS });
+  assert.match(await message.textContent(), /location/i, 'no message when location is refused');
+  await denied.context().close();
+});
+
+test('embed.js on another site makes an iframe that shows the markers', async () => {
+  const page = await newPage('embed');
+  const host = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Partner page</title></head>
+<body><h1>Partner page</h1><p id="before">Support near you:</p>
+<script src="${BASE}/widget/embed.js" data-lang="en" data-bbox="${BBOX}" data-height="480" async></script>
+<p id="after">Call 111 for help.</p></body></html>`;
+  await page.route(`${EMBED_ORIGIN}/**`, (route) => {
+    const { pathname } = new URL(route.request().url());
+    return pathname === '/'
+      ? route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: host })
+      : route.fulfill({ status: 204 });
+  });
+  await page.goto(`${EMBED_ORIGIN}/`);
+  const iframe = page.locator('iframe');
+  await iframe.waitFor({ timeout: WAIT_MS });
+  const attrs = await iframe.evaluate((e) => ({
+    src: e.src,
+    title: e.title,
+    loading: e.getAttribute('loading'),
+    height: e.getBoundingClientRect().height,
+    width: e.getBoundingClientRect().width,
+    bodyWidth: document.body.getBoundingClientRect().width,
+    border: getComputedStyle(e).borderTopWidth,
+    placed: e.previousElementSibling && e.previousElementSibling.id,
+  }));
+  const src = new URL(attrs.src);
+  assert.equal(src.origin + src.pathname, `${BASE}/widget`, 'the iframe does not show the script\'s own /widget');
+  assert.equal(src.searchParams.get('lang'), 'en', 'data-lang was not passed on');
+  assert.equal(src.searchParams.get('bbox'), BBOX, 'data-bbox was not passed on');
+  assert.ok(attrs.title.length > 0, 'the iframe has no title');
+  assert.equal(attrs.loading, 'lazy');
+  assert.equal(attrs.height, 480, 'data-height was not applied');
+  assert.equal(attrs.width, attrs.bodyWidth, 'the iframe is not full width');
+  assert.equal(attrs.border, '0px', 'the iframe has a border');
+  assert.equal(attrs.placed, 'before', 'the iframe is not where the script tag is');
+
+  const frame = await (await iframe.elementHandle()).contentFrame();
+  await waitFirstLoad(frame);
+  assert.equal(await frame.evaluate(() => document.documentElement.lang), 'en');
+  await assertMarkerServices(frame, CASE.services, 'embedded');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'embed.png') });
+  await page.context().close();
+});
+
+test('no console errors, page errors, failed requests or CSP violations', async () => {
+  await main?.context().close();
+  await Promise.all(bodyChecks);
+  assert.deepEqual(problems, [], `problems:\n${problems.join('\n')}`);
+});

@@ -1,0 +1,1072 @@
+/*
+ * Kết Nối public map widget.
+ *
+ * Shows the public listings of the directory on a MapLibre map: services
+ * from GET /v1/public/services.geojson for the area in view, a category
+ * filter, a Vietnamese/English switch, "near me", and a popup per service.
+ *
+ * Plain browser JavaScript, no build step. It runs under a strict
+ * Content-Security-Policy (see index.html), which is why:
+ *   - MapLibre is the CSP build, with its worker loaded from our origin;
+ *   - nothing is inserted as HTML: every text from the API goes in through
+ *     textContent or attributes, so a listing cannot inject markup;
+ *   - there are no symbol (text) layers: MapLibre would need glyph files
+ *     from a font server. Clusters and points are HTML markers instead
+ *     (MapLibre's "HTML clusters" pattern).
+ *
+ * For tests and embedding pages' scripts in the same origin, the widget
+ * exposes window.ketnoiWidget (see the end of this file) and sets
+ * data-state="loading|ready|error" on #ketnoi around every services fetch.
+ */
+(function () {
+  'use strict';
+
+  // --- Constants -----------------------------------------------------------
+
+  const SERVICES_PATH = '/v1/public/services.geojson';
+  const CATEGORIES_PATH = '/v1/categories';
+  const WORKER_URL = '/widget/vendor/maplibre-gl-csp-worker.js';
+  const DEFAULT_TILES = '/v1/public/tiles/{z}/{x}/{y}.mvt';
+
+  /** Vietnam, as minLon, minLat, maxLon, maxLat. */
+  const VIETNAM_BBOX = [102.1, 8.4, 109.5, 23.4];
+
+  /** Features per page (the API's default; its maximum is 1000). */
+  const PAGE_LIMIT = 500;
+  /** Pages followed per view; past that the user is asked to zoom in. */
+  const MAX_PAGES = 5;
+
+  /** Above this zoom every service is its own marker. */
+  const CLUSTER_MAX_ZOOM = 12;
+  const CLUSTER_RADIUS = 50;
+  /** Zoom that "near me" flies to. */
+  const NEAR_ME_ZOOM = 12;
+  /** Quiet time after the map stops moving before services are fetched. */
+  const MOVE_DEBOUNCE_MS = 300;
+  /** Bounds for the server's Retry-After (seconds). */
+  const RETRY_MIN_S = 1;
+  const RETRY_MAX_S = 300;
+
+  /** HSDS day codes, Monday first. */
+  const DAY_CODES = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'];
+  /** Asia/Ho_Chi_Minh is UTC+7 all year (no daylight saving time). */
+  const VIETNAM_UTC_OFFSET_MS = 7 * 60 * 60 * 1000;
+
+  const LANGUAGES = ['vi', 'en'];
+
+  // --- UI strings ----------------------------------------------------------
+
+  /** Every string the widget shows, in both languages. */
+  const STRINGS = {
+    vi: {
+      title: 'Kết Nối — Bản đồ dịch vụ hỗ trợ',
+      mapLabel: 'Bản đồ dịch vụ hỗ trợ',
+      category: 'Loại dịch vụ',
+      allCategories: 'Tất cả',
+      nearMe: 'Gần tôi',
+      switchLanguage: 'English',
+      switchLanguageLabel: 'Switch to English',
+      zoomIn: 'Phóng to để xem tất cả dịch vụ',
+      loadError: 'Không tải được danh sách dịch vụ. Vui lòng thử lại sau.',
+      categoriesError: 'Không tải được danh sách loại dịch vụ.',
+      rateLimited: (s) => `Có quá nhiều yêu cầu. Sẽ thử lại sau ${s} giây.`,
+      geoUnavailable: 'Trình duyệt này không cho biết vị trí của bạn.',
+      geoDenied: 'Bạn chưa cho phép truy cập vị trí. Hãy di chuyển bản đồ đến khu vực của bạn.',
+      geoFailed: 'Không xác định được vị trí của bạn.',
+      yourPosition: 'Vị trí của bạn',
+      cluster: (n) => `${n} dịch vụ — bấm để phóng to`,
+      approximateTitle: 'khu vực gần đúng',
+      approximate: 'Khu vực gần đúng; địa chỉ được cung cấp qua điện thoại',
+      inPerson: 'Gặp trực tiếp',
+      remote: 'Qua điện thoại hoặc trực tuyến',
+      phones: 'Điện thoại',
+      email: 'Email',
+      website: 'Trang web',
+      openingHours: 'Giờ làm việc',
+      openNow: 'Đang mở cửa',
+      closedNow: 'Đã đóng cửa',
+      allDay: 'Cả ngày',
+      everyDay: 'Hằng ngày',
+      validFrom: (d) => `từ ${d}`,
+      validTo: (d) => `đến ${d}`,
+      free: 'Miễn phí',
+      notFree: 'Có thu phí',
+      close: 'Đóng',
+      zoomInButton: 'Phóng to',
+      zoomOutButton: 'Thu nhỏ',
+      cooperativeDesktop: 'Giữ Ctrl và cuộn để phóng to bản đồ',
+      cooperativeMobile: 'Dùng hai ngón tay để di chuyển bản đồ',
+      days: {
+        MO: 'Thứ Hai', TU: 'Thứ Ba', WE: 'Thứ Tư', TH: 'Thứ Năm',
+        FR: 'Thứ Sáu', SA: 'Thứ Bảy', SU: 'Chủ nhật',
+      },
+    },
+    en: {
+      title: 'Kết Nối — Map of support services',
+      mapLabel: 'Map of support services',
+      category: 'Service type',
+      allCategories: 'All categories',
+      nearMe: 'Near me',
+      switchLanguage: 'Tiếng Việt',
+      switchLanguageLabel: 'Chuyển sang tiếng Việt',
+      zoomIn: 'Zoom in to see all services',
+      loadError: 'The services could not be loaded. Please try again later.',
+      categoriesError: 'The service types could not be loaded.',
+      rateLimited: (s) => `Too many requests. Trying again in ${s} seconds.`,
+      geoUnavailable: 'This browser cannot tell your location.',
+      geoDenied: 'Location access was not allowed. Move the map to your area instead.',
+      geoFailed: 'Your location could not be found.',
+      yourPosition: 'Your position',
+      cluster: (n) => `${n} services — click to zoom in`,
+      approximateTitle: 'approximate area',
+      approximate: 'Approximate area; the address is given by phone',
+      inPerson: 'In person',
+      remote: 'By phone or online',
+      phones: 'Phone',
+      email: 'Email',
+      website: 'Website',
+      openingHours: 'Opening hours',
+      openNow: 'Open now',
+      closedNow: 'Closed now',
+      allDay: 'All day',
+      everyDay: 'Every day',
+      validFrom: (d) => `from ${d}`,
+      validTo: (d) => `until ${d}`,
+      free: 'Free of charge',
+      notFree: 'Fees apply',
+      close: 'Close',
+      zoomInButton: 'Zoom in',
+      zoomOutButton: 'Zoom out',
+      cooperativeDesktop: 'Use Ctrl + scroll to zoom the map',
+      cooperativeMobile: 'Use two fingers to move the map',
+      days: {
+        MO: 'Mon', TU: 'Tue', WE: 'Wed', TH: 'Thu',
+        FR: 'Fri', SA: 'Sat', SU: 'Sun',
+      },
+    },
+  };
+
+  // --- Configuration and URL parameters --------------------------------------
+
+  /**
+   * The server's configuration, from the JSON block in index.html:
+   * {tiles: "/v1/public/tiles/{z}/{x}/{y}.mvt", basemap: null | {url, attribution}}.
+   * Opened without the server (the placeholder is still there), it falls
+   * back to the defaults rather than showing nothing.
+   */
+  function readConfig() {
+    const element = document.getElementById('ketnoi-config');
+    let config = {};
+    try {
+      config = JSON.parse(element ? element.textContent : '{}') || {};
+    } catch (error) {
+      console.warn('ketnoi widget: no valid configuration; using the defaults', error);
+    }
+    const basemap = config.basemap && typeof config.basemap.url === 'string'
+      ? { url: config.basemap.url, attribution: String(config.basemap.attribution || '') }
+      : null;
+    return {
+      tiles: typeof config.tiles === 'string' ? config.tiles : DEFAULT_TILES,
+      basemap,
+    };
+  }
+
+  /** A bbox parameter, or null when it is missing or not a valid box. */
+  function parseBbox(text) {
+    if (!text) return null;
+    const parts = text.split(',').map(Number);
+    if (parts.length !== 4 || !parts.every(Number.isFinite)) return null;
+    const [minLon, minLat, maxLon, maxLat] = parts;
+    const valid = minLon >= -180 && maxLon <= 180 && minLat >= -85 && maxLat <= 85
+      && minLon < maxLon && minLat < maxLat;
+    return valid ? parts : null;
+  }
+
+  /** lang, category and bbox from the page's URL. The base map is the server's choice only. */
+  function readParams() {
+    const params = new URLSearchParams(location.search);
+    const lang = LANGUAGES.includes(params.get('lang')) ? params.get('lang') : 'vi';
+    const category = /^[a-z_]{1,64}$/.test(params.get('category') || '') ? params.get('category') : '';
+    return { lang, category, bbox: parseBbox(params.get('bbox')) || VIETNAM_BBOX };
+  }
+
+  /**
+   * A URL template (with {z}/{x}/{y}) made absolute against this page's
+   * origin. String concatenation on purpose: new URL() would percent-encode
+   * the braces, and MapLibre would no longer find them.
+   */
+  function absoluteTemplate(template) {
+    return /^https?:\/\//.test(template) ? template : location.origin + template;
+  }
+
+  function withQuery(url, params) {
+    const query = new URLSearchParams(params).toString();
+    if (!query) return url;
+    return url + (url.includes('?') ? '&' : '?') + query;
+  }
+
+  // --- Small helpers -----------------------------------------------------------
+
+  /** A new element with a class and, optionally, text (never HTML). */
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  /** A link only for http(s) URLs: a listing must not be able to plant javascript: links. */
+  function safeWebUrl(value) {
+    try {
+      const url = new URL(String(value));
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The tel: form of a phone number as written for people ("0214 555 0100"). */
+  function telHref(number) {
+    const digits = String(number).replace(/[^\d+]/g, '');
+    return digits ? `tel:${digits}` : null;
+  }
+
+  /** A plausible e-mail address for a mailto: link (one @, no spaces or URL syntax). */
+  function mailtoHref(address) {
+    const text = String(address).trim();
+    return /^[^\s@/?#:]+@[^\s@/?#:]+$/.test(text) ? `mailto:${text}` : null;
+  }
+
+  /** Text of a MapLibre attribution, which MapLibre inserts as HTML. */
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  }
+
+  // --- Opening hours -------------------------------------------------------------
+
+  /** Minutes since midnight of "HH:MM", or NaN. */
+  function minutesOf(time) {
+    const match = /^(\d{1,2}):(\d{2})$/.exec(String(time));
+    if (!match) return NaN;
+    const minutes = Number(match[1]) * 60 + Number(match[2]);
+    return minutes <= 24 * 60 ? minutes : NaN;
+  }
+
+  /** The wall clock in Vietnam at `date`: day code, ISO date and minutes, for today and yesterday. */
+  function vietnamClock(date) {
+    const local = new Date(date.getTime() + VIETNAM_UTC_OFFSET_MS);
+    const yesterday = new Date(local.getTime() - 24 * 60 * 60 * 1000);
+    // getUTCDay() counts from Sunday; DAY_CODES from Monday.
+    const dayCode = (d) => DAY_CODES[(d.getUTCDay() + 6) % 7];
+    return {
+      day: dayCode(local),
+      date: local.toISOString().slice(0, 10),
+      minutes: local.getUTCHours() * 60 + local.getUTCMinutes(),
+      previousDay: dayCode(yesterday),
+      previousDate: yesterday.toISOString().slice(0, 10),
+    };
+  }
+
+  /** Whether an entry applies on an ISO date (valid_from and valid_to are inclusive). */
+  function validOn(entry, isoDate) {
+    return (!entry.valid_from || entry.valid_from <= isoDate)
+      && (!entry.valid_to || isoDate <= entry.valid_to);
+  }
+
+  /** The days of an entry; an entry that lists none applies every day. */
+  function entryDays(entry) {
+    return Array.isArray(entry.days) && entry.days.length ? entry.days : DAY_CODES;
+  }
+
+  /**
+   * Whether one opening_hours entry is open at `clock`. A null opens/closes
+   * is the start/end of the day; the closing minute itself is closed. Hours
+   * that close before they open (22:00–06:00) run past midnight into the
+   * next day.
+   */
+  function entryOpenAt(entry, clock) {
+    const opens = entry.opens == null ? 0 : minutesOf(entry.opens);
+    const closes = entry.closes == null ? 24 * 60 : minutesOf(entry.closes);
+    if (Number.isNaN(opens) || Number.isNaN(closes)) return false;
+    const days = entryDays(entry);
+    const today = days.includes(clock.day) && validOn(entry, clock.date);
+    if (opens < closes) {
+      return today && opens <= clock.minutes && clock.minutes < closes;
+    }
+    const sinceYesterday = days.includes(clock.previousDay) && validOn(entry, clock.previousDate);
+    return (today && clock.minutes >= opens) || (sinceYesterday && clock.minutes < closes);
+  }
+
+  /** true/false, or null when no hours are listed (then nothing is said). */
+  function openNow(hours, date) {
+    if (!Array.isArray(hours) || hours.length === 0) return null;
+    const clock = vietnamClock(date || new Date());
+    return hours.some((entry) => entryOpenAt(entry, clock));
+  }
+
+  /** "Mon–Fri", "Tue, Thu", "Every day": runs of consecutive days are joined. */
+  function formatDays(days, strings) {
+    const set = new Set(days);
+    if (DAY_CODES.every((d) => set.has(d))) return strings.everyDay;
+    const runs = [];
+    let run = [];
+    for (const day of DAY_CODES) {
+      if (set.has(day)) {
+        run.push(day);
+      } else if (run.length) {
+        runs.push(run);
+        run = [];
+      }
+    }
+    if (run.length) runs.push(run);
+    return runs.map((r) => {
+      const first = strings.days[r[0]];
+      const last = strings.days[r[r.length - 1]];
+      if (r.length === 1) return first;
+      return r.length === 2 ? `${first}, ${last}` : `${first}–${last}`;
+    }).join(', ');
+  }
+
+  function formatHours(entry, strings) {
+    const parts = [formatDays(entryDays(entry), strings)];
+    parts.push(entry.opens == null && entry.closes == null
+      ? strings.allDay
+      : `${entry.opens || '00:00'}–${entry.closes || '24:00'}`);
+    const validity = [];
+    if (entry.valid_from) validity.push(strings.validFrom(entry.valid_from));
+    if (entry.valid_to) validity.push(strings.validTo(entry.valid_to));
+    let text = parts.join(' ');
+    if (validity.length) text += ` (${validity.join(' ')})`;
+    return text;
+  }
+
+  // --- Errors from the API -------------------------------------------------------
+
+  class RateLimited extends Error {
+    constructor(seconds) {
+      super(`rate limited; retry after ${seconds} s`);
+      this.name = 'RateLimited';
+      this.seconds = seconds;
+    }
+  }
+
+  class HttpError extends Error {
+    constructor(status, problem) {
+      super(`HTTP ${status}${problem && problem.detail ? `: ${problem.detail}` : ''}`);
+      this.name = 'HttpError';
+      this.status = status;
+      this.problem = problem;
+    }
+  }
+
+  /** Retry-After in seconds (it may be a number of seconds or an HTTP date). */
+  function retryAfterSeconds(header) {
+    let seconds = Number(header);
+    if (!Number.isFinite(seconds)) {
+      const when = Date.parse(header || '');
+      seconds = Number.isFinite(when) ? (when - Date.now()) / 1000 : 10;
+    }
+    return Math.min(RETRY_MAX_S, Math.max(RETRY_MIN_S, Math.ceil(seconds)));
+  }
+
+  async function getJson(url, accept, signal) {
+    // No cookies or credentials: everything the widget reads is public.
+    const response = await fetch(url, { headers: { accept }, credentials: 'omit', signal });
+    if (response.status === 429) {
+      throw new RateLimited(retryAfterSeconds(response.headers.get('retry-after')));
+    }
+    if (!response.ok) {
+      const problem = await response.json().catch(() => null);
+      throw new HttpError(response.status, problem);
+    }
+    return response.json();
+  }
+
+  // --- The widget -----------------------------------------------------------------
+
+  const config = readConfig();
+  const params = readParams();
+
+  const root = document.getElementById('ketnoi');
+  const categorySelect = document.getElementById('ketnoi-category');
+  const nearMeButton = document.getElementById('ketnoi-near-me');
+  const langButton = document.getElementById('ketnoi-lang');
+  const moreNote = document.getElementById('ketnoi-more');
+  const messageNote = document.getElementById('ketnoi-message');
+  const mapContainer = document.getElementById('ketnoi-map');
+
+  const state = {
+    lang: params.lang,
+    category: params.category,
+    /** From GET /v1/categories: [{code, label_vi, label_en, ...}]. */
+    categories: [],
+    /** The features of the last completed fetch, as received. */
+    features: [],
+    /**
+     * Feature key ("service_id/location_id") → feature as received.
+     * MapLibre's source only gets the key: it would stringify nested
+     * properties and quantise coordinates, so popups and markers read the
+     * original from here.
+     */
+    byKey: new Map(),
+    /** byKey of the fetch before, to tell which markers can stay. */
+    previousByKey: new Map(),
+    /** Key of the feature whose popup is open, if any. */
+    popupKey: null,
+    /** Marker key → {marker, kind}; see syncMarkers(). */
+    markers: new Map(),
+    markersDirty: false,
+    /** Incremented per fetch; a response for an older one is dropped. */
+    fetchSeq: 0,
+    /** Fetches that have settled (shown or failed), for tests to wait on. */
+    settledCount: 0,
+    controller: null,
+    moveTimer: null,
+    retryTimer: null,
+    positionMarker: null,
+  };
+
+  function strings() {
+    return STRINGS[state.lang];
+  }
+
+  function setState(value) {
+    if (value !== 'loading') state.settledCount += 1;
+    root.dataset.state = value;
+  }
+
+  function showMessage(text) {
+    messageNote.textContent = text || '';
+    messageNote.hidden = !text;
+  }
+
+  // --- Map and style ---------------------------------------------------------------
+
+  function tileUrl() {
+    return withQuery(absoluteTemplate(config.tiles), { lang: state.lang });
+  }
+
+  /**
+   * The style, built here rather than fetched: a background, the base map
+   * (raster tiles, only when the server configures one), and province
+   * boundaries from our own vector tiles, which are the offline base map.
+   */
+  function buildStyle() {
+    const sources = {
+      ketnoi: {
+        type: 'vector',
+        tiles: [tileUrl()],
+        // Provinces are simplified per zoom level up to here and over-zoomed
+        // past it: closer tiles would add requests, not detail.
+        maxzoom: 12,
+        attribution: 'Ranh giới hành chính / boundaries: vietnamese-provinces-database (MIT)',
+      },
+    };
+    const layers = [
+      { id: 'background', type: 'background', paint: { 'background-color': '#dbe7ee' } },
+    ];
+    if (config.basemap) {
+      sources.basemap = {
+        type: 'raster',
+        tiles: [absoluteTemplate(config.basemap.url)],
+        tileSize: 256,
+        attribution: escapeHtml(config.basemap.attribution),
+      };
+      layers.push({ id: 'basemap', type: 'raster', source: 'basemap' });
+    } else {
+      layers.push({
+        id: 'provinces-fill',
+        type: 'fill',
+        source: 'ketnoi',
+        'source-layer': 'provinces',
+        paint: { 'fill-color': '#f7f4ec' },
+      });
+    }
+    layers.push({
+      id: 'provinces-outline',
+      type: 'line',
+      source: 'ketnoi',
+      'source-layer': 'provinces',
+      paint: {
+        'line-color': config.basemap ? '#5d6b7a' : '#a59d8c',
+        'line-width': ['interpolate', ['linear'], ['zoom'], 4, 0.6, 10, 1.6],
+      },
+    });
+    return { version: 8, sources, layers };
+  }
+
+  function mapLocale(lang) {
+    const s = STRINGS[lang];
+    return {
+      'Map.Title': s.mapLabel,
+      'NavigationControl.ZoomIn': s.zoomInButton,
+      'NavigationControl.ZoomOut': s.zoomOutButton,
+      'Popup.Close': s.close,
+      'CooperativeGesturesHandler.WindowsHelpText': s.cooperativeDesktop,
+      'CooperativeGesturesHandler.MacHelpText': s.cooperativeDesktop.replace('Ctrl', '⌘'),
+      'CooperativeGesturesHandler.MobileHelpText': s.cooperativeMobile,
+    };
+  }
+
+  maplibregl.setWorkerUrl(WORKER_URL);
+
+  const map = new maplibregl.Map({
+    container: mapContainer,
+    style: buildStyle(),
+    bounds: params.bbox,
+    fitBoundsOptions: { padding: 16 },
+    maxZoom: 18,
+    dragRotate: false,
+    pitchWithRotate: false,
+    touchPitch: false,
+    attributionControl: { compact: true },
+    locale: mapLocale(state.lang),
+    // Embedded in someone's page, the map must not swallow page scrolling.
+    cooperativeGestures: window.self !== window.top,
+  });
+  map.touchZoomRotate.disableRotation();
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+
+  const popup = new maplibregl.Popup({ maxWidth: '320px', className: 'ketnoi-popup-container' });
+  popup.on('close', () => { state.popupKey = null; });
+
+  function addServicesSource() {
+    map.addSource('services', {
+      type: 'geojson',
+      data: { type: 'FeatureCollection', features: [] },
+      cluster: true,
+      clusterMaxZoom: CLUSTER_MAX_ZOOM,
+      clusterRadius: CLUSTER_RADIUS,
+    });
+    // MapLibre only loads a source that some layer uses. This layer draws
+    // nothing; the markers are HTML (see syncMarkers).
+    map.addLayer({
+      id: 'services-anchor',
+      type: 'circle',
+      source: 'services',
+      paint: { 'circle-radius': 0, 'circle-opacity': 0, 'circle-stroke-width': 0 },
+    });
+  }
+
+  // --- Markers: the HTML clusters pattern ----------------------------------------------
+
+  function clusterElement(feature) {
+    const count = feature.properties.point_count;
+    const button = element('button', 'ketnoi-cluster', count);
+    button.type = 'button';
+    // Bigger for more services, within reason.
+    const size = Math.round(28 + Math.min(24, Math.log2(count) * 4));
+    button.style.width = `${size}px`;
+    button.style.height = `${size}px`;
+    button.setAttribute('aria-label', strings().cluster(count));
+    button.dataset.count = String(count);
+    const clusterId = feature.properties.cluster_id;
+    const center = feature.geometry.coordinates;
+    button.addEventListener('click', async (event) => {
+      event.stopPropagation();
+      try {
+        const zoom = await map.getSource('services').getClusterExpansionZoom(clusterId);
+        map.easeTo({ center, zoom });
+      } catch {
+        // The data changed under the cluster; the new markers are on their way.
+      }
+    });
+    return button;
+  }
+
+  function pointElement(key, feature) {
+    const p = feature.properties;
+    const [lon, lat] = feature.geometry.coordinates;
+    const button = element('button', p.approximate ? 'ketnoi-marker ketnoi-approximate' : 'ketnoi-marker');
+    button.type = 'button';
+    button.dataset.serviceId = p.service_id;
+    button.dataset.locationId = p.location_id;
+    // As received, so that tests can compare them with the source.
+    button.dataset.lon = String(lon);
+    button.dataset.lat = String(lat);
+    button.setAttribute('aria-label', p.name);
+    button.title = p.approximate ? `${p.name} (${strings().approximateTitle})` : p.name;
+    button.addEventListener('click', (event) => {
+      event.stopPropagation();
+      openPopup(key);
+    });
+    return button;
+  }
+
+  /**
+   * Pixel offsets for markers at the same point (several services at one
+   * location), spread on a small circle so that each one can be clicked.
+   * Only the drawing moves: the marker's coordinates stay exact.
+   */
+  function spreadOffsets(pointKeys) {
+    const groups = new Map();
+    for (const key of pointKeys) {
+      const [lon, lat] = state.byKey.get(key).geometry.coordinates;
+      const at = `${lon},${lat}`;
+      if (!groups.has(at)) groups.set(at, []);
+      groups.get(at).push(key);
+    }
+    const offsets = new Map();
+    for (const keys of groups.values()) {
+      keys.sort();
+      const radius = keys.length > 1 ? 12 + 3 * keys.length : 0;
+      keys.forEach((key, i) => {
+        const angle = (2 * Math.PI * i) / keys.length - Math.PI / 2;
+        offsets.set(key, [Math.round(radius * Math.cos(angle)), Math.round(radius * Math.sin(angle))]);
+      });
+    }
+    return offsets;
+  }
+
+  /**
+   * Makes the HTML markers match what the clustered source shows now: one
+   * per cluster and one per unclustered service-at-location, each made once
+   * and kept while it stays in view.
+   */
+  function syncMarkers() {
+    const wanted = new Map();
+    for (const feature of map.querySourceFeatures('services')) {
+      const p = feature.properties;
+      if (p.cluster) {
+        // Cluster ids are only unique within one set of data; the count
+        // keeps a stale marker from standing in for a new cluster.
+        wanted.set(`cluster:${p.cluster_id}:${p.point_count}`, feature);
+      } else if (state.byKey.has(p.key)) {
+        wanted.set(`point:${p.key}`, feature);
+      }
+    }
+    for (const [key, entry] of state.markers) {
+      if (!wanted.has(key)) {
+        entry.marker.remove();
+        state.markers.delete(key);
+      }
+    }
+    const pointKeys = [...wanted.keys()].filter((k) => k.startsWith('point:')).map((k) => k.slice(6));
+    const offsets = spreadOffsets(pointKeys);
+    for (const [key, feature] of wanted) {
+      let entry = state.markers.get(key);
+      if (!entry) {
+        if (feature.properties.cluster) {
+          const marker = new maplibregl.Marker({ element: clusterElement(feature) })
+            .setLngLat(feature.geometry.coordinates)
+            .addTo(map);
+          entry = { marker, kind: 'cluster' };
+        } else {
+          const original = state.byKey.get(feature.properties.key);
+          const marker = new maplibregl.Marker({ element: pointElement(feature.properties.key, original) })
+            .setLngLat(original.geometry.coordinates)
+            .addTo(map);
+          entry = { marker, kind: 'point' };
+        }
+        state.markers.set(key, entry);
+      }
+      if (entry.kind === 'point') {
+        entry.marker.setOffset(offsets.get(key.slice(6)));
+      }
+    }
+  }
+
+  // Markers follow the source on the next frame after anything changed it
+  // (data, tiles, or the view), once its tiles are loaded.
+  map.on('move', () => { state.markersDirty = true; });
+  map.on('sourcedata', (event) => {
+    if (event.sourceId === 'services') state.markersDirty = true;
+  });
+  map.on('render', () => {
+    if (state.markersDirty && map.getSource('services') && map.isSourceLoaded('services')) {
+      state.markersDirty = false;
+      syncMarkers();
+    }
+  });
+
+  // --- Popup ---------------------------------------------------------------------------
+
+  function section(parent, className, label) {
+    const block = element('div', `ketnoi-popup-section ${className}`);
+    if (label) block.append(element('h3', 'ketnoi-popup-label', label));
+    parent.append(block);
+    return block;
+  }
+
+  function link(href, text, external) {
+    const a = element('a', null, text);
+    a.href = href;
+    if (external) {
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+    }
+    return a;
+  }
+
+  /** The popup of one service at one location, built from DOM nodes and text only. */
+  function popupContent(feature) {
+    const p = feature.properties;
+    const s = strings();
+    const content = element('div', 'ketnoi-popup');
+    content.lang = state.lang;
+    content.dataset.serviceId = p.service_id;
+
+    content.append(element('h2', 'ketnoi-popup-title', p.name));
+    if (p.organization) content.append(element('p', 'ketnoi-popup-organization', p.organization));
+
+    if (Array.isArray(p.categories) && p.categories.length) {
+      const list = element('ul', 'ketnoi-popup-categories');
+      for (const category of p.categories) {
+        list.append(element('li', 'ketnoi-chip', category.label || category.code));
+      }
+      content.append(list);
+    }
+
+    if (p.description) content.append(element('p', 'ketnoi-popup-description', p.description));
+
+    const place = section(content, 'ketnoi-popup-place');
+    if (p.location_name) place.append(element('p', 'ketnoi-popup-location', p.location_name));
+    if (p.approximate) {
+      // A confidential location: never an address here, whatever arrives.
+      place.append(element('p', 'ketnoi-popup-approximate', s.approximate));
+    } else if (p.address) {
+      place.append(element('p', 'ketnoi-popup-address', p.address));
+    }
+    if (p.province && p.province.name) place.append(element('p', 'ketnoi-popup-province', p.province.name));
+
+    const delivery = [];
+    if (p.in_person) delivery.push(s.inPerson);
+    if (p.remote) delivery.push(s.remote);
+    if (delivery.length) content.append(element('p', 'ketnoi-popup-delivery', delivery.join(' · ')));
+
+    const phones = Array.isArray(p.phones) ? p.phones.filter((phone) => telHref(phone.number)) : [];
+    if (phones.length) {
+      const list = element('ul', 'ketnoi-popup-phones');
+      for (const phone of phones) {
+        const item = element('li');
+        item.append(link(telHref(phone.number), phone.number, false));
+        if (phone.description) item.append(element('span', 'ketnoi-popup-muted', ` — ${phone.description}`));
+        list.append(item);
+      }
+      section(content, 'ketnoi-popup-contact', s.phones).append(list);
+    }
+    const mail = p.email ? mailtoHref(p.email) : null;
+    if (mail) section(content, 'ketnoi-popup-email', s.email).append(link(mail, p.email, false));
+    const web = p.url ? safeWebUrl(p.url) : null;
+    if (web) section(content, 'ketnoi-popup-website', s.website).append(link(web, p.url, true));
+
+    const hours = Array.isArray(p.opening_hours) ? p.opening_hours : [];
+    if (hours.length) {
+      const block = section(content, 'ketnoi-popup-hours', s.openingHours);
+      const open = openNow(hours);
+      const status = element('p', 'ketnoi-open-state', open ? s.openNow : s.closedNow);
+      status.dataset.open = String(open);
+      block.append(status);
+      const list = element('ul', 'ketnoi-hours');
+      for (const entry of hours) {
+        const item = element('li', null, formatHours(entry, s));
+        if (entry.description) item.append(element('span', 'ketnoi-popup-muted', ` — ${entry.description}`));
+        list.append(item);
+      }
+      block.append(list);
+    }
+
+    if (p.is_free === true || p.is_free === false) {
+      content.append(element('p', 'ketnoi-popup-cost', p.is_free ? s.free : s.notFree));
+    }
+    return content;
+  }
+
+  function openPopup(key) {
+    const feature = state.byKey.get(key);
+    if (!feature) return;
+    state.popupKey = key;
+    popup
+      .setLngLat(feature.geometry.coordinates)
+      .setDOMContent(popupContent(feature))
+      .addTo(map);
+    const close = popup.getElement() && popup.getElement().querySelector('.maplibregl-popup-close-button');
+    if (close) close.setAttribute('aria-label', strings().close);
+  }
+
+  // --- Fetching services -----------------------------------------------------------------
+
+  /** The view as a bbox parameter, widened to whole 1e-5° and clamped to the world. */
+  function viewBbox() {
+    const bounds = map.getBounds();
+    const down = (v) => Math.floor(v * 1e5) / 1e5;
+    const up = (v) => Math.ceil(v * 1e5) / 1e5;
+    const clamp = (v, limit) => Math.max(-limit, Math.min(limit, v));
+    return [
+      down(clamp(bounds.getWest(), 180)),
+      down(clamp(bounds.getSouth(), 90)),
+      up(clamp(bounds.getEast(), 180)),
+      up(clamp(bounds.getNorth(), 90)),
+    ].join(',');
+  }
+
+  function servicesUrl() {
+    const query = { bbox: viewBbox(), lang: state.lang, limit: String(PAGE_LIMIT) };
+    if (state.category) query.category = state.category;
+    return withQuery(location.origin + SERVICES_PATH, query);
+  }
+
+  /** The `next` link, only if it stays on our origin. */
+  function nextUrl(next) {
+    if (!next) return null;
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? url.href : null;
+  }
+
+  function isPointFeature(feature) {
+    const geometry = feature && feature.geometry;
+    return geometry && geometry.type === 'Point' && Array.isArray(geometry.coordinates)
+      && geometry.coordinates.length >= 2 && geometry.coordinates.every(Number.isFinite)
+      && feature.properties && feature.properties.service_id && feature.properties.location_id;
+  }
+
+  /** Up to MAX_PAGES pages; `more` when the API had still more. */
+  async function fetchPages(url, signal) {
+    const features = [];
+    let page = 0;
+    let next = url;
+    while (next && page < MAX_PAGES) {
+      const body = await getJson(next, 'application/geo+json', signal);
+      features.push(...(Array.isArray(body.features) ? body.features : []));
+      next = nextUrl(body.next);
+      page += 1;
+    }
+    return { features, more: Boolean(next) };
+  }
+
+  function setServices(features) {
+    state.features = features;
+    state.byKey = new Map();
+    const slim = [];
+    for (const feature of features) {
+      if (!isPointFeature(feature)) continue;
+      const p = feature.properties;
+      const key = `${p.service_id}/${p.location_id}`;
+      if (state.byKey.has(key)) continue;
+      state.byKey.set(key, feature);
+      slim.push({ type: 'Feature', geometry: feature.geometry, properties: { key } });
+    }
+    // Cluster ids of the old data mean nothing in the new; a service's
+    // marker and open popup stay (no flicker on every pan) unless what the
+    // API says about it changed.
+    const previous = state.previousByKey;
+    for (const [key, entry] of state.markers) {
+      const pointKey = entry.kind === 'point' ? key.slice('point:'.length) : null;
+      if (!pointKey || !sameFeature(previous.get(pointKey), state.byKey.get(pointKey))) {
+        entry.marker.remove();
+        state.markers.delete(key);
+      }
+    }
+    if (state.popupKey && !sameFeature(previous.get(state.popupKey), state.byKey.get(state.popupKey))) {
+      popup.remove();
+    }
+    state.previousByKey = state.byKey;
+    map.getSource('services').setData({ type: 'FeatureCollection', features: slim });
+  }
+
+  function sameFeature(a, b) {
+    return Boolean(a && b) && JSON.stringify(a) === JSON.stringify(b);
+  }
+
+  /** Resolves once the map has processed new data and drawn it. */
+  function mapSettled() {
+    return new Promise((resolve) => map.once('idle', resolve));
+  }
+
+  /**
+   * Fetches the services in view for the current filter and language, and
+   * shows them. A newer call supersedes an older one still running.
+   */
+  async function loadServices() {
+    const seq = ++state.fetchSeq;
+    clearTimeout(state.retryTimer);
+    clearTimeout(state.moveTimer);
+    if (state.controller) state.controller.abort();
+    const controller = new AbortController();
+    state.controller = controller;
+    setState('loading');
+    try {
+      const { features, more } = await fetchPages(servicesUrl(), controller.signal);
+      if (seq !== state.fetchSeq) return;
+      setServices(features);
+      await mapSettled();
+      if (seq !== state.fetchSeq) return;
+      syncMarkers();
+      moreNote.hidden = !more;
+      showMessage(null);
+      setState('ready');
+    } catch (error) {
+      if (seq !== state.fetchSeq || error.name === 'AbortError') return;
+      if (error instanceof RateLimited) {
+        showMessage(strings().rateLimited(error.seconds));
+        state.retryTimer = setTimeout(loadServices, error.seconds * 1000);
+      } else {
+        console.warn('ketnoi widget: services could not be loaded', error);
+        showMessage(strings().loadError);
+      }
+      setState('error');
+    }
+  }
+
+  /** After the map stops moving, and only then, fetch for the new view. */
+  function scheduleLoad() {
+    setState('loading');
+    clearTimeout(state.moveTimer);
+    state.moveTimer = setTimeout(loadServices, MOVE_DEBOUNCE_MS);
+  }
+
+  // --- Categories and language ---------------------------------------------------------------
+
+  function categoryLabel(category) {
+    return (state.lang === 'en' ? category.label_en : category.label_vi) || category.code;
+  }
+
+  function renderCategories() {
+    const options = [element('option', null, strings().allCategories)];
+    options[0].value = '';
+    for (const category of state.categories) {
+      const option = element('option', null, categoryLabel(category));
+      option.value = category.code;
+      options.push(option);
+    }
+    categorySelect.replaceChildren(...options);
+    categorySelect.value = state.category;
+  }
+
+  async function loadCategories() {
+    try {
+      const categories = await getJson(location.origin + CATEGORIES_PATH, 'application/json');
+      state.categories = Array.isArray(categories) ? categories.filter((c) => c && c.code) : [];
+    } catch (error) {
+      console.warn('ketnoi widget: categories could not be loaded', error);
+      showMessage(strings().categoriesError);
+    }
+    // A category in the URL that does not exist would only fail the fetch.
+    if (state.categories.length && !state.categories.some((c) => c.code === state.category)) {
+      state.category = '';
+    }
+    renderCategories();
+  }
+
+  /** Keeps lang and category in the address, so a reload or a shared link shows the same. */
+  function updateAddress() {
+    const url = new URL(location.href);
+    url.searchParams.set('lang', state.lang);
+    if (state.category) url.searchParams.set('category', state.category);
+    else url.searchParams.delete('category');
+    history.replaceState(null, '', url);
+  }
+
+  function applyLanguage() {
+    const s = strings();
+    document.documentElement.lang = state.lang;
+    document.title = s.title;
+    for (const node of root.querySelectorAll('[data-i18n]')) {
+      node.textContent = s[node.dataset.i18n];
+    }
+    langButton.textContent = s.switchLanguage;
+    langButton.lang = state.lang === 'vi' ? 'en' : 'vi';
+    langButton.setAttribute('aria-label', s.switchLanguageLabel);
+    mapContainer.setAttribute('aria-label', s.mapLabel);
+    // MapLibre's own controls take their strings once, when created.
+    const titled = [['.maplibregl-ctrl-zoom-in', s.zoomInButton], ['.maplibregl-ctrl-zoom-out', s.zoomOutButton]];
+    for (const [selector, text] of titled) {
+      const button = mapContainer.querySelector(selector);
+      if (button) {
+        button.title = text;
+        button.setAttribute('aria-label', text);
+      }
+    }
+    const desktop = mapContainer.querySelector('.maplibregl-desktop-message');
+    if (desktop) desktop.textContent = s.cooperativeDesktop;
+    const mobile = mapContainer.querySelector('.maplibregl-mobile-message');
+    if (mobile) mobile.textContent = s.cooperativeMobile;
+    if (state.positionMarker) state.positionMarker.getElement().setAttribute('aria-label', s.yourPosition);
+    renderCategories();
+    const source = map.getSource('ketnoi');
+    if (source) source.setTiles([tileUrl()]);
+  }
+
+  categorySelect.addEventListener('change', () => {
+    state.category = categorySelect.value;
+    updateAddress();
+    loadServices();
+  });
+
+  langButton.addEventListener('click', () => {
+    state.lang = state.lang === 'vi' ? 'en' : 'vi';
+    popup.remove();
+    // Markers carry labels in the old language.
+    for (const entry of state.markers.values()) entry.marker.remove();
+    state.markers.clear();
+    showMessage(null);
+    applyLanguage();
+    updateAddress();
+    loadServices();
+  });
+
+  // --- Near me ---------------------------------------------------------------------------------
+
+  function showPosition(lngLat) {
+    if (!state.positionMarker) {
+      const dot = element('div', 'ketnoi-position');
+      dot.setAttribute('role', 'img');
+      dot.setAttribute('aria-label', strings().yourPosition);
+      state.positionMarker = new maplibregl.Marker({ element: dot });
+    }
+    state.positionMarker.setLngLat(lngLat).addTo(map);
+  }
+
+  nearMeButton.addEventListener('click', () => {
+    if (!('geolocation' in navigator) || !window.isSecureContext) {
+      showMessage(strings().geoUnavailable);
+      return;
+    }
+    nearMeButton.setAttribute('aria-busy', 'true');
+    // Privacy: the position is used here, in the browser, to move the map,
+    // and is never sent anywhere. The server only ever sees the bounding
+    // box of the view that follows, as for any pan or zoom.
+    navigator.geolocation.getCurrentPosition(
+      (position) => {
+        nearMeButton.removeAttribute('aria-busy');
+        showMessage(null);
+        const lngLat = [position.coords.longitude, position.coords.latitude];
+        showPosition(lngLat);
+        map.flyTo({ center: lngLat, zoom: NEAR_ME_ZOOM });
+      },
+      (error) => {
+        nearMeButton.removeAttribute('aria-busy');
+        showMessage(error.code === error.PERMISSION_DENIED ? strings().geoDenied : strings().geoFailed);
+      },
+      { enableHighAccuracy: false, timeout: 20000, maximumAge: 5 * 60 * 1000 },
+    );
+  });
+
+  // --- Start ------------------------------------------------------------------------------------
+
+  const styleLoaded = new Promise((resolve) => map.once('load', resolve));
+
+  /** Resolves after the first services fetch has settled (shown, or failed with a message). */
+  const ready = (async () => {
+    applyLanguage();
+    await Promise.all([styleLoaded, loadCategories()]);
+    addServicesSource();
+    applyLanguage();
+    await loadServices();
+    map.on('moveend', scheduleLoad);
+  })();
+
+  /** For tests and for scripts of pages on the same origin. */
+  window.ketnoiWidget = {
+    map,
+    ready,
+    /** The features of the last completed fetch, exactly as the API sent them. */
+    lastFeatures: () => state.features.slice(),
+    /** How many services fetches have settled so far (see data-state). */
+    settledCount: () => state.settledCount,
+    language: () => state.lang,
+    category: () => state.category,
+    /** Exposed so that tests can check the rules without waiting for the clock. */
+    openNow,
+  };
+}());

@@ -149,6 +149,36 @@ async fn geojson_holds_the_services_in_the_box_with_what_a_popup_needs() {
         assert!((west..=east).contains(&lon), "lon/lat order: {feature}");
         assert!((south..=north).contains(&lat), "lon/lat order: {feature}");
         let properties = &feature["properties"];
+        // Exactly what a popup needs: nothing internal (keys, audit,
+        // eligibility rules, capacity) rides along.
+        let keys: BTreeSet<&str> = properties
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "service_id",
+                "location_id",
+                "name",
+                "description",
+                "organization",
+                "categories",
+                "location_name",
+                "address",
+                "province",
+                "approximate",
+                "in_person",
+                "remote",
+                "phones",
+                "email",
+                "url",
+                "opening_hours",
+                "is_free",
+            ])
+        );
         for key in [
             "service_id",
             "location_id",

@@ -424,6 +424,8 @@ test('a confidential location is never shown at its exact point or with its addr
   }
   await assertNoConfidentialMarker(page, 'Vietnam');
   await assertNoConfidentialAddress(page, 'Vietnam');
+  // The whole directory: province boundaries from our own tiles, clusters.
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-vietnam.png') });
 
   // Zoomed in on one: its marker is approximate, and so is its popup.
   const target = approximate[0];

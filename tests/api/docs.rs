@@ -1,24 +1,6 @@
 //! The one page we serve, /docs (Swagger UI), rendered by a real browser.
 
-use std::path::PathBuf;
-
-use crate::helpers::TestApp;
-
-/// Headless Chromium from the distribution (`apt-get install chromium`), or
-/// KETNOI_CHROMIUM.
-fn chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("KETNOI_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|path| path.exists())
-}
+use crate::helpers::{TestApp, chromium};
 
 #[tokio::test]
 async fn swagger_ui_renders_every_operation_offline() {

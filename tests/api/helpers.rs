@@ -8,7 +8,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Text};
@@ -569,4 +569,30 @@ pub async fn seeded_cluster(data_dir: &Path) -> ketnoi::embedded::EmbeddedCluste
         .unwrap();
     assert!(seeded.success(), "ketnoi seed failed");
     cluster
+}
+
+/// Headless Chromium from the distribution (`apt-get install chromium`), or
+/// KETNOI_CHROMIUM.
+pub fn chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("KETNOI_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|path| path.exists())
+}
+
+/// The keys of a JSON object, sorted, to compare with the keys expected.
+pub fn keys_of(object: &Value) -> std::collections::BTreeSet<&str> {
+    object
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
 }

@@ -14,7 +14,7 @@ use ketnoi::db::seed::sample_id;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, keys_of};
 
 static SHELTER_SERVICE: LazyLock<Uuid> =
     LazyLock::new(|| sample_id("service", "lao-cai-swc/temporary-shelter"));
@@ -237,14 +237,8 @@ impl Schema {
 
 /// HSDS's `Page`, checked as the Open Referral UK validator does.
 fn check_page(page: &Value, per_page: i64, page_number: i64, context: &str) -> Vec<Value> {
-    let keys: BTreeSet<&str> = page
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        keys_of(page),
         BTreeSet::from([
             "contents",
             "empty",

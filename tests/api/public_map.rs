@@ -13,7 +13,7 @@ use geozero::mvt::{Message, Tile, tile};
 use ketnoi::startup::ServerSettings;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestDb, TextRow};
+use crate::helpers::{TestApp, TestDb, TextRow, keys_of};
 
 const GEOJSON: &str = "/v1/public/services.geojson";
 /// Around Lào Cai city: seeded services, and a confidential shelter.
@@ -151,14 +151,8 @@ async fn geojson_holds_the_services_in_the_box_with_what_a_popup_needs() {
         let properties = &feature["properties"];
         // Exactly what a popup needs: nothing internal (keys, audit,
         // eligibility rules, capacity) rides along.
-        let keys: BTreeSet<&str> = properties
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
         assert_eq!(
-            keys,
+            keys_of(properties),
             BTreeSet::from([
                 "service_id",
                 "location_id",

@@ -8,14 +8,14 @@
 //! and Chromium (or KETNOI_CHROMIUM). Screenshots go to
 //! target/test-artifacts/widget/.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use diesel::sql_query;
 use diesel_async::RunQueryDsl;
 use ketnoi::db::seed::sample_id;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TextRow};
+use crate::helpers::{TestApp, TextRow, chromium};
 
 /// Mường Nhé (Điện Biên): three public locations of three organisations,
 /// seven services, and nothing else for 0.2° around, so that whatever the
@@ -25,21 +25,6 @@ const BBOX: [f64; 4] = [102.44, 22.17, 102.48, 22.20];
 /// How far around BBOX nothing else may be.
 const MARGIN_DEG: f64 = 0.2;
 const CATEGORY: &str = "financial_support";
-
-/// Headless Chromium from the distribution, or KETNOI_CHROMIUM.
-fn chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("KETNOI_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|path| path.exists())
-}
 
 /// What is missing to run the browser test, if anything.
 fn missing_tools(root: &Path) -> Vec<&'static str> {

@@ -77,7 +77,20 @@ fn ensure_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         ));
     }
     let status = response.status();
+    let refused_preflight = response.request().method() == Method::OPTIONS
+        && response
+            .request()
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let error = match status.as_u16() {
+        400 if refused_preflight => {
+            ApiError::InvalidRequest(vec![crate::api::problem::FieldError::new(
+                "Origin",
+                "cors",
+                "other sites may only GET or HEAD the public paths (/v1/public/…, /v1/categories, \
+             /v1/provinces, /widget/…), without credentials",
+            )])
+        }
         404 => ApiError::NoRoute,
         405 => ApiError::MethodNotAllowed,
         413 => ApiError::PayloadTooLarge,
@@ -301,6 +314,7 @@ pub fn run(
             .app_data(extract::query_config())
             .configure(api::configure)
             .split_for_parts();
+        let openapi = api::with_conditional_reads(openapi);
         let routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
         app.app_data(routes)
             .route("/docs", web::get().to(docs_redirect))
@@ -309,7 +323,7 @@ pub fn run(
             .service(widget::vendor_file)
             .service(widget::own_file)
             .default_service(web::to(no_route))
-            .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+            .wrap_fn(crate::api::etag::revalidate)
             .wrap_fn(move |request, service| {
                 ratelimit::limit(request, service, limits.clone(), clients.clone())
             })
@@ -322,6 +336,9 @@ pub fn run(
                 service.call(request)
             })
             .wrap(cors())
+            // Outside CORS, so that its refusals (a preflight from where it
+            // is not allowed) are problem documents too.
+            .wrap(ErrorHandlers::new().default_handler(ensure_problem))
             .wrap_fn(secure)
             .wrap_fn(move |request, service| observe(request, service, Arc::clone(&metrics)))
             .wrap(TracingLogger::<PrivateRootSpan>::new())

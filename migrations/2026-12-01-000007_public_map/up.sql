@@ -13,9 +13,10 @@ SELECT sal.id AS service_at_location_id,
        s.id AS service_id,
        l.id AS location_id,
        s.name,
-       coalesce(s.name_en, s.name) AS name_en,
+       -- English where there is some, as the GeoJSON does (a blank is none).
+       coalesce(nullif(btrim(s.name_en), ''), s.name) AS name_en,
        o.name AS organization,
-       coalesce(o.name_en, o.name) AS organization_en,
+       coalesce(nullif(btrim(o.name_en), ''), o.name) AS organization_en,
        (SELECT string_agg(sc.category_code, ',' ORDER BY c.position)
           FROM service_categories sc JOIN categories c ON c.code = sc.category_code
          WHERE sc.service_id = s.id) AS categories,

@@ -1,10 +1,16 @@
-//! Entity tags and `If-Match`: every resource's `ETag` is a digest of its
-//! JSON representation, so two API processes give the same tag for the
-//! same state, and any change to anything shown changes it.
+//! Entity tags, `If-Match` and `If-None-Match`: every resource's `ETag` is
+//! a digest of its representation, so two API processes give the same tag
+//! for the same state, and any change to anything shown changes it. Reads
+//! answer `304 Not Modified` to an `If-None-Match` naming their tag
+//! ([`revalidate`]), so a client or cache that has the answer does not
+//! download it again.
 
-use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
+use std::future::Future;
+
+use actix_web::body::{BoxBody, to_bytes};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -104,14 +110,7 @@ pub fn cacheable(
     body: Vec<u8>,
 ) -> HttpResponse {
     let etag = tag(&body);
-    let not_modified = request
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag);
-    let status = if not_modified {
+    let status = if none_match_fails(request.headers(), &etag) {
         StatusCode::NOT_MODIFIED
     } else if body.is_empty() {
         StatusCode::NO_CONTENT
@@ -126,6 +125,82 @@ pub fn cacheable(
         response.content_type(content_type).body(body)
     } else {
         response.finish()
+    }
+}
+
+/// Whether the request's `If-None-Match` names `etag` (weak comparison,
+/// RFC 9110 13.1.2; `*` matches), so the answer is a 304.
+fn none_match_fails(headers: &header::HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|candidate| {
+            candidate == "*" || candidate.trim_start_matches("W/") == etag.trim_start_matches("W/")
+        })
+}
+
+/// Conditional reads for every `GET` the application answers 200 with
+/// JSON: the `ETag` the handler set, or else a digest of the body (lists,
+/// reference data), and `304 Not Modified`, with no body, when
+/// `If-None-Match` names it. Answers without their own `Cache-Control` get
+/// `no-cache` (keep it, but ask again each time) and `Vary: Authorization`
+/// (what a key sees differs). Streams (NDJSON) and the probes are left
+/// alone.
+pub fn revalidate<S>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + use<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+{
+    let applies = request.method() == Method::GET
+        && !matches!(request.path(), "/healthz" | "/readyz" | "/metrics");
+    let response = service.call(request);
+    async move {
+        let response = response.await?;
+        if !applies || response.status() != StatusCode::OK {
+            return Ok(response);
+        }
+        let (request, response) = response.into_parts();
+        let (mut response, etag) = match response.headers().get(header::ETAG).cloned() {
+            Some(etag) => (response, etag),
+            None => {
+                let is_json = response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .is_some_and(|value| value == "application/json");
+                if !is_json {
+                    return Ok(ServiceResponse::new(request, response));
+                }
+                let (head, body) = response.into_parts();
+                let body = to_bytes(body).await.map_err(|error| {
+                    actix_web::error::ErrorInternalServerError(error.to_string())
+                })?;
+                let etag = header_value(&tag(&body))?;
+                let mut response = head.set_body(BoxBody::new(body));
+                response.headers_mut().insert(header::ETAG, etag.clone());
+                (response, etag)
+            }
+        };
+        let headers = response.headers_mut();
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            headers.append(header::VARY, HeaderValue::from_static("Authorization"));
+        }
+        if none_match_fails(request.headers(), etag.to_str().unwrap_or_default()) {
+            let mut not_modified = HttpResponse::NotModified().finish();
+            for name in [header::ETAG, header::CACHE_CONTROL, header::VARY] {
+                for value in response.headers().get_all(&name) {
+                    not_modified
+                        .headers_mut()
+                        .append(name.clone(), value.clone());
+                }
+            }
+            return Ok(ServiceResponse::new(request, not_modified));
+        }
+        Ok(ServiceResponse::new(request, response))
     }
 }
 

@@ -208,6 +208,37 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
+    with_conditional_reads(api)
+}
+
+/// Documents the `304 Not Modified` that every `GET` answering JSON gives
+/// to a current `If-None-Match` (`etag::revalidate`, a middleware, so the
+/// operations do not declare it themselves).
+pub fn with_conditional_reads(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::ResponseBuilder;
+    use utoipa::openapi::header::HeaderBuilder;
+    for (path, item) in api.paths.paths.iter_mut() {
+        if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+            continue;
+        }
+        let Some(get) = item.get.as_mut() else {
+            continue;
+        };
+        get.responses
+            .responses
+            .entry("304".to_owned())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(
+                        "Not modified: the `ETag` sent in `If-None-Match` is still current; \
+                         no body",
+                    )
+                    .header("ETag", HeaderBuilder::new().build())
+                    .header("Cache-Control", HeaderBuilder::new().build())
+                    .build()
+                    .into()
+            });
+    }
     api
 }
 

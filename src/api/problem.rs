@@ -399,7 +399,11 @@ pub mod responses {
         /// Too many failed key attempts from this client, or, without a
         /// key, too many requests from it; retry after `Retry-After`
         /// seconds.
-        #[response(status = 429, content_type = "application/problem+json")]
+        #[response(
+            status = 429,
+            content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))
+        )]
         TooMany(Problem),
     }
 
@@ -413,7 +417,11 @@ pub mod responses {
         /// Too many failed key attempts from this client, or, without a
         /// key, too many requests from it; retry after `Retry-After`
         /// seconds.
-        #[response(status = 429, content_type = "application/problem+json")]
+        #[response(
+            status = 429,
+            content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))
+        )]
         TooMany(Problem),
     }
 
@@ -436,7 +444,11 @@ pub mod responses {
         #[response(status = 500, content_type = "application/problem+json")]
         Internal(Problem),
         /// The database is unreachable; retry after `Retry-After` seconds.
-        #[response(status = 503, content_type = "application/problem+json")]
+        #[response(
+            status = 503,
+            content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))
+        )]
         Unavailable(Problem),
     }
 }

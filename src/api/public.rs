@@ -19,7 +19,7 @@ use super::etag;
 use super::extract::ApiQuery;
 use super::problem::{ApiError, FieldError, responses};
 use super::views::{Audience, LocationView};
-use crate::db::models::public_map::{self, MapFilter};
+use crate::db::models::public_map::{self, Layers, MapFilter};
 use crate::db::models::reference;
 use crate::db::models::services::{ServiceRecord, load_records};
 use crate::domain::category::Category;
@@ -77,6 +77,57 @@ pub struct TileQuery {
     /// Only services of this category in the `services` layer.
     #[param(example = "legal_aid")]
     pub category: Option<String>,
+    /// The layers wanted, comma-separated, among `services` and
+    /// `provinces`; default both. A base map of boundaries only asks for
+    /// `provinces`.
+    #[param(example = "provinces")]
+    pub layers: Option<String>,
+}
+
+fn parse_layers(value: Option<&str>) -> Result<Layers, FieldError> {
+    let Some(value) = value else {
+        return Ok(Layers {
+            services: true,
+            provinces: true,
+        });
+    };
+    let mut layers = Layers {
+        services: false,
+        provinces: false,
+    };
+    for name in value.split(',').map(str::trim) {
+        match name {
+            "services" => layers.services = true,
+            "provinces" => layers.provinces = true,
+            _ => {
+                return Err(FieldError::new(
+                    "layers",
+                    "one_of",
+                    "expected layer names among: services, provinces",
+                ));
+            }
+        }
+    }
+    Ok(layers)
+}
+
+/// A tile coordinate from the path: plain decimal digits, no sign or
+/// leading zero, so that one tile has one URL (and one cache entry).
+fn tile_number(value: &str, field: &'static str) -> Result<u32, FieldError> {
+    let plain = !value.is_empty()
+        && value.len() <= 10
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && (value == "0" || !value.starts_with('0'));
+    plain
+        .then(|| value.parse::<u32>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                "format",
+                format!("{field} must be a whole number written plainly (0, 1, 2 …)"),
+            )
+        })
 }
 
 /// An RFC 7946 FeatureCollection: one feature per active service at one
@@ -91,6 +142,17 @@ pub struct FeatureCollection {
     #[schema(example = "/v1/public/services.geojson?bbox=103.5,22,104.5,23&after=…")]
     next: Option<String>,
 }
+
+/// A Mapbox Vector Tile (protocol buffers, version 2.1).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct VectorTile(
+    #[expect(
+        dead_code,
+        reason = "only describes the response in the OpenAPI document"
+    )]
+    Vec<u8>,
+);
 
 /// One service at one location.
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,8 +189,9 @@ pub struct MapProperties {
     /// Null for a confidential location.
     address: Option<String>,
     province: ProvinceLabel,
-    /// True for a confidential location (a shelter): the point is only the
-    /// centre of a 0.1° cell, the address is given by phone.
+    /// True for a confidential location (a shelter): the point is only its
+    /// exact point snapped to the 0.1° grid (about 11 km), the address is
+    /// given by phone.
     approximate: bool,
     in_person: bool,
     remote: bool,
@@ -286,7 +349,8 @@ fn parse_one<T>(
         (status = 200, description = "The services in the box", body = FeatureCollection,
             content_type = "application/geo+json",
             headers(("ETag" = String), ("Cache-Control" = String), ("Link" = String))),
-        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`",
+            headers(("ETag" = String), ("Cache-Control" = String))),
         responses::BadRequest,
         responses::OptionalAuthProblems,
         responses::ServerProblems,
@@ -491,13 +555,13 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
 
 /// A Mapbox Vector Tile of the public map.
 ///
-/// Layers: `services` (a point per active service at a location, at its
-/// public point: a confidential location only at its point rounded to
-/// 0.1°; properties `service_id`, `location_id`, `name`, `organization`,
-/// `categories` (codes, comma-separated), `approximate`) and `provinces`
-/// (boundaries, simplified to the tile's pixel; `code`, `name`). XYZ
-/// numbering (`y` from the north), zoom 0 to 22, extent 4096. A tile with
-/// nothing in it is a `204`. Cacheable: `ETag`, `Cache-Control`, and `304`
+/// Layers: `services` (from zoom 8: a point per active service at a
+/// location, at its public point: a confidential location only at its
+/// point snapped to the 0.1° grid; properties `service_id`, `location_id`,
+/// `name`, `organization`, `categories` (codes, comma-separated),
+/// `approximate`) and `provinces` (boundaries, simplified to the tile's
+/// pixel; `code`, `name`). XYZ numbering (`y` from the north), zoom 0 to
+/// 22, extent 4096. A tile with nothing in it is a `204`. Cacheable: `ETag`, `Cache-Control`, and `304`
 /// to `If-None-Match`. Open to any origin (CORS); without a key, limited
 /// per client (`429`).
 #[utoipa::path(
@@ -510,12 +574,13 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
     ),
     security((), ("api_key" = [])),
     responses(
-        (status = 200, description = "The tile", body = Vec<u8>,
+        (status = 200, description = "The tile", body = VectorTile,
             content_type = "application/vnd.mapbox-vector-tile",
             headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 204, description = "Nothing in this tile",
             headers(("ETag" = String), ("Cache-Control" = String))),
-        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`",
+            headers(("ETag" = String), ("Cache-Control" = String))),
         responses::BadRequest,
         responses::OptionalAuthProblems,
         responses::ServerProblems,
@@ -526,26 +591,38 @@ pub async fn tile(
     state: web::Data<AppState>,
     _caller: super::auth::Caller,
     request: HttpRequest,
-    path: web::Path<(u32, u32, u32)>,
+    path: web::Path<(String, String, String)>,
     query: ApiQuery<TileQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (z, x, y) = path.into_inner();
-    let tile = Tile::new(z, x, y).map_err(|(field, invalid)| {
-        ApiError::InvalidRequest(vec![FieldError::invalid(field, invalid)])
-    })?;
     let mut errors = Vec::new();
+    let mut number = |value: &str, field| {
+        tile_number(value, field)
+            .map_err(|error| errors.push(error))
+            .ok()
+    };
+    let (z, x, y) = (number(&z, "z"), number(&x, "x"), number(&y, "y"));
+    let tile = match (z, x, y) {
+        (Some(z), Some(x), Some(y)) => Tile::new(z, x, y)
+            .map_err(|(field, invalid)| errors.push(FieldError::invalid(field, invalid)))
+            .ok(),
+        _ => None,
+    };
     let category = parse_one(
         query.0.category.as_deref(),
         "category",
         Category::parse,
         &mut errors,
     );
-    if !errors.is_empty() {
+    let layers = parse_layers(query.0.layers.as_deref())
+        .map_err(|error| errors.push(error))
+        .ok();
+    let (Some(tile), Some(layers), true) = (tile, layers, errors.is_empty()) else {
         return Err(ApiError::InvalidRequest(errors));
-    }
+    };
     let lang = query.0.lang.unwrap_or_default();
     let mut conn = state.anonymous_reader().await?;
-    let bytes = public_map::tile(&mut conn, tile, lang, category).await?;
+    let bytes = public_map::tile(&mut conn, tile, layers, lang, category).await?;
     Ok(etag::cacheable(
         &request,
         "application/vnd.mapbox-vector-tile",

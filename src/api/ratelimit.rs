@@ -78,19 +78,37 @@ impl PublicRateLimit {
     /// Whole seconds to wait before `client` may ask again, or `None` if
     /// it may ask now (and the request is counted).
     fn wait(&self, client: IpAddr) -> Option<u64> {
-        self.limiter.check_key(&client).err().map(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            // Rounded up: a client that waits this long is let through.
-            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-        })
+        self.limiter
+            .check_key(&budget_key(client))
+            .err()
+            .map(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                // Rounded up: a client that waits this long is let through.
+                (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+            })
     }
 }
 
-/// Whether a request is the public's and counts against its budget.
+/// Whether a request is the public's and counts against its budget. The
+/// path is the one the router matches, percent-decoded: `/%761/…` is
+/// routed to `/v1/…`, so it must count as that.
 fn counted(request: &ServiceRequest) -> bool {
-    let path = request.path();
+    let path = request.match_info().as_str();
     (path.starts_with("/v1/") || path.starts_with("/hsds/") || path == "/hsds")
         && !request.headers().contains_key(header::AUTHORIZATION)
+}
+
+/// The budget a client address draws on: an IPv4 address, or the /64
+/// network of an IPv6 one (one subscriber's usual allocation, within which
+/// a client can pick addresses at will).
+fn budget_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(network.into())
+        }
+    }
 }
 
 /// The middleware: refuses a public request over its client's budget
@@ -150,6 +168,17 @@ mod tests {
         // Each client has its own budget.
         assert_eq!(limits.wait(other), None);
         assert!(PublicRateLimit::new(0, 10).is_none());
+    }
+
+    #[test]
+    fn an_ipv6_network_shares_one_budget() {
+        let limits = PublicRateLimit::new(1, 1).unwrap();
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_network: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_network: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limits.wait(one), None);
+        assert!(limits.wait(same_network).is_some());
+        assert_eq!(limits.wait(other_network), None);
     }
 
     #[test]

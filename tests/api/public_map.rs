@@ -307,8 +307,8 @@ async fn bad_map_requests_are_problems_naming_the_parameter() {
             "after",
             "format",
         ),
-        ("category=spa", "category", "unknown"),
-        ("province=99", "province", "unknown"),
+        ("category=spa", "category", "one_of"),
+        ("province=99", "province", "known_province"),
         ("lang=fr", "lang", "type"),
         ("colour=red", "colour", "unknown_field"),
     ] {
@@ -318,22 +318,37 @@ async fn bad_map_requests_are_problems_naming_the_parameter() {
             errors.iter().any(|e| e["field"] == field),
             "{query}: expected {field} in {body}"
         );
-        if rule != "unknown" {
-            assert!(
-                errors
-                    .iter()
-                    .any(|e| e["field"] == field && e["rule"] == rule),
-                "{query}: expected {field}/{rule} in {body}"
-            );
-        }
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["field"] == field && e["rule"] == rule),
+            "{query}: expected {field}/{rule} in {body}"
+        );
     }
-    for (path, field) in [
-        ("/v1/public/tiles/23/0/0.mvt", "z"),
-        ("/v1/public/tiles/4294967295/0/0.mvt", "z"),
-        ("/v1/public/tiles/1/2/0.mvt", "x"),
-        ("/v1/public/tiles/1/0/2.mvt", "y"),
-        ("/v1/public/tiles/1/0/0.mvt?category=spa", "category"),
-        ("/v1/public/tiles/1/0/0.mvt?lang=xx", "lang"),
+    for (path, field, rule) in [
+        ("/v1/public/tiles/23/0/0.mvt", "z", "range"),
+        ("/v1/public/tiles/4294967295/0/0.mvt", "z", "range"),
+        ("/v1/public/tiles/99999999999/0/0.mvt", "z", "format"),
+        ("/v1/public/tiles/a/0/0.mvt", "z", "format"),
+        ("/v1/public/tiles/1/2/0.mvt", "x", "range"),
+        ("/v1/public/tiles/1/0/2.mvt", "y", "range"),
+        // One tile, one URL: no leading zeros, signs or encodings.
+        ("/v1/public/tiles/01/1/0.mvt", "z", "format"),
+        ("/v1/public/tiles/1/+1/0.mvt", "x", "format"),
+        ("/v1/public/tiles/1/1/-0.mvt", "y", "format"),
+        ("/v1/public/tiles/1/1/%200.mvt", "y", "format"),
+        (
+            "/v1/public/tiles/1/0/0.mvt?category=spa",
+            "category",
+            "one_of",
+        ),
+        ("/v1/public/tiles/1/0/0.mvt?lang=xx", "lang", "type"),
+        (
+            "/v1/public/tiles/1/0/0.mvt?layers=roads",
+            "layers",
+            "one_of",
+        ),
+        ("/v1/public/tiles/1/0/0.mvt?layers=", "layers", "one_of"),
     ] {
         let body = app.problem(path, 400).await;
         assert!(
@@ -341,11 +356,10 @@ async fn bad_map_requests_are_problems_naming_the_parameter() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|e| e["field"] == field),
-            "{path}: expected {field} in {body}"
+                .any(|e| e["field"] == field && e["rule"] == rule),
+            "{path}: expected {field}/{rule} in {body}"
         );
     }
-    app.problem("/v1/public/tiles/a/0/0.mvt", 400).await;
     app.problem("/v1/public/tiles/1/0/0.png", 404).await;
 }
 
@@ -433,6 +447,44 @@ async fn tiles_hold_services_and_provinces_and_are_cached() {
             .any(|v| v.string_value.as_deref() == Some("Lao Cai"))
     }));
 
+    // Asked for one layer, a tile has only that one.
+    for (layers, expected) in [
+        ("provinces", vec!["provinces"]),
+        ("services", vec!["services"]),
+        ("services,provinces", vec!["provinces", "services"]),
+    ] {
+        let bytes = app
+            .get(&format!("{path}?layers={layers}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let mut names: Vec<String> = Tile::decode(&bytes[..])
+            .unwrap()
+            .layers
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "layers={layers}");
+    }
+    // Below zoom 8 a tile covers too much for one point per service: only
+    // the boundaries.
+    let (x7, y7) = tile_of(103.97, 22.48, 7);
+    let shallow = app
+        .get(&format!("/v1/public/tiles/7/{x7}/{y7}.mvt"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let names: Vec<String> = Tile::decode(&shallow[..])
+        .unwrap()
+        .layers
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["provinces"]);
+
     // The category filter thins the services layer.
     let legal = app
         .get(&format!("{path}?category=legal_aid"))
@@ -518,8 +570,26 @@ async fn no_confidential_location_is_ever_served_exactly() {
         }
     }
 
-    // Tiles: at every zoom from 8 to 16, the tile over each exact point,
-    // and its neighbours (the margin), never place it there.
+    // Tiles: each listed shelter is in the zoom-8 tile of its public
+    // point, at that point (so the checks below look at something).
+    for place in hidden.iter().filter(|place| place.listed) {
+        let (x, y) = tile_of(place.public_lon, place.public_lat, 8);
+        let bytes = app
+            .get(&format!("/v1/public/tiles/8/{x}/{y}.mvt"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let found = decode_services(&bytes, 8, x, y)
+            .into_iter()
+            .find(|(location, _, _)| *location == place.location_id)
+            .expect("a listed shelter is in the tile of its public point");
+        assert!((found.1 - place.public_lon).abs() < 0.01, "{found:?}");
+        assert!((found.2 - place.public_lat).abs() < 0.01, "{found:?}");
+    }
+
+    // At every zoom from 8 to 16, the tile over each exact point, and its
+    // neighbours (the margin), never place it there.
     for place in &hidden {
         for z in 8..=16 {
             let (cx, cy) = tile_of(place.lon, place.lat, z);
@@ -646,6 +716,13 @@ async fn cors_lets_any_site_read_public_paths_and_nothing_else() {
         ("/v1/public/services.geojson", "DELETE", ""),
     ] {
         let refused = preflight(path, method, headers).await.unwrap();
+        if !refused.status().is_success() {
+            assert_eq!(
+                refused.headers()["content-type"],
+                "application/problem+json",
+                "{method} {path}"
+            );
+        }
         let allows = refused
             .headers()
             .get("access-control-allow-origin")
@@ -680,7 +757,8 @@ async fn the_public_is_rate_limited_per_client_and_keys_are_not() {
         },
     )
     .await;
-    let path = "/v1/public/tiles/0/0/0.mvt";
+    // The burst, on a quick answer (so that no budget refills meanwhile).
+    let path = "/v1/categories";
     for _ in 0..3 {
         assert_eq!(app.get(path).await.status(), 200);
     }
@@ -710,9 +788,17 @@ async fn the_public_is_rate_limited_per_client_and_keys_are_not() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["type"], "urn:ketnoi:problem:too-many-requests");
     assert_eq!(body["status"], 429);
-    // The budget covers every public read, not only the map.
-    assert_eq!(app.get("/v1/services").await.status(), 429);
-    assert_eq!(app.get("/hsds/services").await.status(), 429);
+    // The budget covers every public read, not only the map, however the
+    // path is spelt.
+    for other in [
+        "/v1/public/tiles/0/0/0.mvt",
+        "/v1/services",
+        "/hsds/services",
+        "/%761/categories",
+        "/%68sds/services",
+    ] {
+        assert_eq!(app.get(other).await.status(), 429, "{other}");
+    }
     // Keyed callers and the probes are not limited here.
     let caseworker = app.caseworker().await;
     for _ in 0..5 {
@@ -784,4 +870,66 @@ async fn the_widget_page_and_its_files_are_served_by_ketnoi() {
     ] {
         app.problem(path, 404).await;
     }
+}
+
+#[tokio::test]
+async fn public_reads_answer_304_to_the_etag_they_gave() {
+    let app = TestApp::spawn().await;
+    let caseworker = app.caseworker().await.clone();
+    for path in [
+        "/v1/categories",
+        "/v1/provinces",
+        "/v1/services?per_page=5",
+        "/v1/organizations",
+        "/hsds/services?per_page=5",
+        "/hsds/taxonomy_terms",
+    ] {
+        for client in [&app.client, &caseworker] {
+            let first = client
+                .get(format!("{}{path}", app.address))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(first.status(), 200, "{path}");
+            let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+            assert_eq!(first.headers()["cache-control"], "no-cache", "{path}");
+            let vary = first.headers()["vary"].to_str().unwrap().to_owned();
+            assert!(vary.contains("Authorization"), "{path}: {vary}");
+            let body = first.bytes().await.unwrap();
+            assert!(!body.is_empty());
+            for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+                let again = client
+                    .request(method.clone(), format!("{}{path}", app.address))
+                    .header("if-none-match", &etag)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(again.status(), 304, "{method} {path}");
+                assert_eq!(again.headers()["etag"], etag.as_str());
+                assert!(again.bytes().await.unwrap().is_empty());
+            }
+            let stale = client
+                .get(format!("{}{path}", app.address))
+                .header("if-none-match", "\"stale\"")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(stale.status(), 200, "{path}");
+            assert_eq!(stale.bytes().await.unwrap(), body, "{path}");
+        }
+    }
+    // A resource read with its ETag, too.
+    let (_, _, page) = app.get_json("/v1/services?per_page=1").await;
+    let id = page["contents"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/services/{id}");
+    let first = app.get(&path).await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
 }

@@ -3,7 +3,7 @@
 //! 7), which holds no exact point of a confidential location, only its
 //! public one.
 
-use diesel::sql_types::{BigInt, Bytea, Double, Integer, Nullable, Text, Uuid};
+use diesel::sql_types::{BigInt, Bool, Bytea, Double, Integer, Nullable, Text, Uuid};
 use diesel_async::RunQueryDsl;
 
 use super::DbError;
@@ -35,7 +35,7 @@ struct PointRow {
 const POINTS: &str = "
 SELECT p.service_id, p.location_id
 FROM public_map_points p
-WHERE p.geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)
+WHERE ST_Intersects(p.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326))
   AND ($5::text IS NULL OR EXISTS (
         SELECT 1 FROM service_categories sc
         WHERE sc.service_id = p.service_id AND sc.category_code = $5))
@@ -71,11 +71,27 @@ pub async fn points(
 /// Tile extent, in the tile's own integer coordinates (the MVT default).
 const EXTENT: i32 = 4096;
 
+/// The shallowest zoom whose tiles carry the `services` layer. Below it a
+/// tile covers much of the country (a zoom-7 tile is about 300 km wide), so
+/// the layer would hold most of the directory at once: megabytes and
+/// seconds for 100,000 services. Maps show services at those zooms from
+/// the paged GeoJSON, clustered.
+pub const SERVICES_MIN_ZOOM: u8 = 8;
+
+/// Which layers a tile carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layers {
+    pub services: bool,
+    pub provinces: bool,
+}
+
 /// One tile, two layers: `services` (a point per service at a location,
-/// at its public point) and `provinces` (boundaries, simplified to the
-/// tile's pixel). Points within 64 units (1/64 of the tile) beyond the
-/// edge are kept, so that a symbol on a tile edge is drawn whole on both
-/// sides; boundaries are clipped with the same margin.
+/// at its public point; when $7) and `provinces` (boundaries clipped to the
+/// tile, then simplified to its pixel; when $8). Points within 64 units
+/// (1/64 of the tile) beyond the edge are kept, so that a symbol on a tile
+/// edge is drawn whole on both sides; boundaries get the same margin. Rows
+/// are ordered, so that the same data always gives the same bytes (and
+/// `ETag`).
 const TILE: &str = "
 WITH tile AS (
     SELECT ST_TileEnvelope($1, $2, $3) AS envelope,
@@ -90,18 +106,22 @@ points AS (
            p.categories,
            p.approximate
     FROM public_map_points p, tile
-    WHERE p.geom && tile.search
+    WHERE $7 AND p.geom && tile.search
       AND ($5::text IS NULL OR EXISTS (
             SELECT 1 FROM service_categories sc
             WHERE sc.service_id = p.service_id AND sc.category_code = $5))
+    ORDER BY p.service_id, p.location_id
 ),
 boundaries AS (
-    SELECT ST_AsMVTGeom(ST_SimplifyPreserveTopology(pr.boundary_mercator, $6),
-                        tile.envelope, 4096, 64, true) AS geom,
+    SELECT ST_AsMVTGeom(
+               ST_SimplifyPreserveTopology(
+                   ST_ClipByBox2D(pr.boundary_mercator, ST_Expand(tile.envelope, $6 * 64)), $6),
+               tile.envelope, 4096, 64, true) AS geom,
            pr.code,
            CASE WHEN $4 = 'en' THEN pr.name_en ELSE pr.name END AS name
     FROM provinces pr, tile
-    WHERE pr.boundary_mercator && tile.envelope
+    WHERE $8 AND pr.boundary_mercator && tile.envelope
+    ORDER BY pr.code
 )
 SELECT coalesce((SELECT ST_AsMVT(points, 'services', 4096, 'geom') FROM points
                  WHERE geom IS NOT NULL), ''::bytea)
@@ -121,6 +141,7 @@ const HALF_WORLD_M: f64 = 20_037_508.342_789_244;
 pub async fn tile(
     conn: &mut DbConn,
     tile: Tile,
+    layers: Layers,
     lang: Lang,
     category: Option<Category>,
 ) -> Result<Vec<u8>, DbError> {
@@ -134,6 +155,8 @@ pub async fn tile(
         .bind::<Text, _>(lang.as_str())
         .bind::<Nullable<Text>, _>(category.map(Category::as_str))
         .bind::<Double, _>(pixel_m)
+        .bind::<Bool, _>(layers.services && tile.z() >= SERVICES_MIN_ZOOM)
+        .bind::<Bool, _>(layers.provinces)
         .get_result(conn)
         .await?;
     Ok(row.tile)

@@ -75,7 +75,8 @@ async fn services_in(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> V
     rows.into_iter().map(|row| row.text).collect()
 }
 
-/// Every confidential location, exactly: id, point and address.
+/// Every confidential location, exactly: id, point, address, and whether
+/// it is listed (not archived, with an active service), so on the map.
 async fn confidential_locations(app: &TestApp) -> Vec<Value> {
     let mut conn = app.db.conn().await;
     let rows: Vec<TextRow> = sql_query(
@@ -83,7 +84,11 @@ async fn confidential_locations(app: &TestApp) -> Vec<Value> {
                     'location_id', id,
                     'lon', ST_X(point::geometry),
                     'lat', ST_Y(point::geometry),
-                    'address', address)::text AS text
+                    'address', address,
+                    'listed', archived_at IS NULL AND EXISTS (
+                        SELECT 1 FROM service_at_location sal
+                        JOIN services s ON s.id = sal.service_id
+                        WHERE sal.location_id = locations.id AND s.status = 'active'))::text AS text
          FROM locations
          WHERE confidential
          ORDER BY id",
@@ -136,6 +141,10 @@ async fn case(app: &TestApp) -> Value {
             .iter()
             .any(|place| place["address"].as_str().is_some_and(|a| !a.is_empty())),
         "the sample has no confidential location with an address to check"
+    );
+    assert!(
+        confidential.iter().any(|place| place["listed"] == true),
+        "the sample has no listed confidential location: the map would have none to check"
     );
     json!({
         "bbox": BBOX,

@@ -16,8 +16,11 @@
 //       "services": ["<service id>", ...],         service ids with a public point in (and around) it
 //       "category": "<code>",                       a category to filter by
 //       "category_services": ["<service id>", ...], the ids of that category there
-//       "confidential": [{"location_id": "<id>", "lon": x, "lat": y, "address": "..."}]
-//                                                   every confidential location, exactly
+//       "confidential": [{"location_id": "<id>", "lon": x, "lat": y, "address": "...",
+//                         "listed": true|false}]
+//                                                   every confidential location, exactly;
+//                                                   listed: not archived and with an
+//                                                   active service, so on the map
 //     }
 //
 // What "never shown exactly" means here: a confidential location's own
@@ -55,6 +58,10 @@ const WAIT_MS = 90_000;
 const CONFIDENTIAL_RADIUS_DEG = 0.01;
 /** Coordinates this close to an exact point are that point. */
 const SAME_POINT_DEG = 1e-6;
+/** A confidential location's public point is its point snapped to a 0.1° grid: within 0.05° on each axis. */
+const APPROXIMATE_MAX_DEG = 0.05;
+/** "Near me" centres the map on the position snapped to this grid (widget.js NEAR_ME_GRID_DEG). */
+const NEAR_ME_GRID_DEG = 0.05;
 const EMBED_ORIGIN = 'http://embed.test';
 
 const BBOX = CASE.bbox.join(',');
@@ -251,6 +258,49 @@ function sortedUnique(values) {
   return [...new Set(values)].sort();
 }
 
+// --- The bbox the widget sends --------------------------------------------------------------------
+
+/**
+ * The grid of the bbox the widget sends at `zoom`, as documented in
+ * widget.js (bboxGridStep): 360 / 2^k degrees, k = max(0, floor(zoom) - 1).
+ */
+function bboxGridStep(zoom) {
+  return 360 / 2 ** Math.max(0, Math.floor(zoom + 1e-9) - 1);
+}
+
+/** The bbox of every services.geojson request among `urls`, as numbers. */
+function servicesBboxes(urls) {
+  return urls
+    .map((u) => new URL(u))
+    .filter((u) => u.pathname === '/v1/public/services.geojson' && u.searchParams.has('bbox'))
+    .map((u) => ({ url: u.href, box: u.searchParams.get('bbox').split(',').map(Number) }));
+}
+
+/**
+ * Asserts that every box lies on the grid of `zoom` (each edge a multiple of
+ * its step, or the edge of the world), is at least one step wide and high,
+ * and covers the view `bounds` ([[w, s], [e, n]]) when given.
+ */
+function assertBboxesOnGrid(requests, zoom, bounds, what) {
+  assert.ok(requests.length > 0, `${what}: no services.geojson request with a bbox`);
+  const step = bboxGridStep(zoom);
+  const onGrid = (v, limit) => Math.abs(v) === limit || Math.abs(v / step - Math.round(v / step)) < 1e-9;
+  for (const { url, box } of requests) {
+    const [west, south, east, north] = box;
+    assert.ok(box.length === 4 && box.every(Number.isFinite), `${what}: bad bbox in ${url}`);
+    assert.ok([west, east].every((v) => onGrid(v, 180)) && [south, north].every((v) => onGrid(v, 90)),
+      `${what}: the bbox of ${url} is not on the ${step}° grid of zoom ${zoom}`);
+    assert.ok(east - west >= step - 1e-9 && north - south >= Math.min(step, 180) - 1e-9,
+      `${what}: the bbox of ${url} is smaller than one ${step}° cell`);
+    if (bounds) {
+      const [[w, s], [e, n]] = bounds;
+      assert.ok(west <= Math.max(w, -180) && south <= Math.max(s, -90)
+        && east >= Math.min(e, 180) && north >= Math.min(n, 90),
+      `${what}: the bbox of ${url} does not cover the view ${JSON.stringify(bounds)}`);
+    }
+  }
+}
+
 /** Asserts the markers are exactly these services, none of them hidden in a cluster. */
 async function assertMarkerServices(target, expected, what) {
   const clusters = await target.locator('.ketnoi-cluster').count();
@@ -411,10 +461,33 @@ test('a confidential location is never shown at its exact point or with its addr
 
   // All of Vietnam: every confidential location is in the data.
   const page = await newPage('widget, Vietnam');
+  const urls = [];
+  page.on('request', (request) => urls.push(request.url()));
   await page.goto(`${BASE}/widget`);
   await waitFirstLoad(page);
   const features = await page.evaluate(() => window.ketnoiWidget.lastFeatures());
   assert.ok(features.length > 0, 'no services in the whole of Vietnam');
+  assert.ok(await page.locator('#ketnoi-more').isHidden(),
+    'the whole-Vietnam view has more services than the widget loads (MAX_PAGES): the checks below would miss some');
+  const view = await page.evaluate(() => {
+    const { map } = window.ketnoiWidget;
+    return { zoom: map.getZoom(), bounds: map.getBounds().toArray() };
+  });
+  assertBboxesOnGrid(servicesBboxes(urls), view.zoom, view.bounds, 'Vietnam');
+  const listed = CASE.confidential.filter((place) => place.listed);
+  assert.ok(listed.length > 0, 'the case has no listed confidential location');
+  for (const place of listed) {
+    const shown = features.filter((f) => f.properties.location_id === place.location_id);
+    assert.ok(shown.length > 0,
+      `listed confidential location ${place.location_id} is not among the features of the whole-Vietnam view`);
+    for (const f of shown) {
+      const [lon, lat] = f.geometry.coordinates;
+      assert.equal(f.properties.approximate, true, `confidential location ${place.location_id} is not marked approximate`);
+      assert.equal(f.properties.address, null, `confidential location ${place.location_id} comes with an address`);
+      assert.ok(Math.abs(lon - place.lon) <= APPROXIMATE_MAX_DEG + 1e-9 && Math.abs(lat - place.lat) <= APPROXIMATE_MAX_DEG + 1e-9,
+        `confidential location ${place.location_id} is at [${lon},${lat}], not at its approximate point (its 0.1° cell)`);
+    }
+  }
   const leaks = leaksIn(features, 'lastFeatures()');
   assert.deepEqual(leaks, [], 'the features the widget holds give confidential locations away');
   const approximate = features.filter((f) => f.properties.approximate);
@@ -451,22 +524,59 @@ test('a confidential location is never shown at its exact point or with its addr
   assert.deepEqual(leaked, [], 'an API response gives a confidential location away');
 });
 
-test('"near me" moves the map to the position and never sends the position', async () => {
-  const position = { latitude: 21.0278123, longitude: 105.8342456 };
+test('"near me" moves the map near the position and never sends the position', async () => {
+  // Off every grid, so that snapping shows (Lào Cai).
+  const position = { latitude: 22.48763, longitude: 103.97251 };
   const page = await newPage('near me', { permissions: ['geolocation'], geolocation: position });
+  const urls = [];
+  page.on('request', (request) => urls.push(request.url()));
   await page.goto(`${BASE}/widget`);
   await waitFirstLoad(page);
+  const first = await page.evaluate(() => window.ketnoiWidget.map.getZoom());
+  assertBboxesOnGrid(servicesBboxes(urls), first, null, 'near me, before');
+  const clickedAt = urls.length;
   await afterFetch(page, () => page.locator('#ketnoi-near-me').click());
   const view = await page.evaluate(() => {
     const { map } = window.ketnoiWidget;
-    return { center: map.getCenter(), zoom: map.getZoom() };
+    const marker = document.querySelector('.ketnoi-position').getBoundingClientRect();
+    const canvas = map.getCanvas().getBoundingClientRect();
+    return {
+      center: map.getCenter(),
+      zoom: map.getZoom(),
+      bounds: map.getBounds().toArray(),
+      // Where the "you are here" marker is drawn, as a map coordinate.
+      marker: map.unproject([
+        marker.left + marker.width / 2 - canvas.left,
+        marker.top + marker.height / 2 - canvas.top,
+      ]),
+    };
   });
-  assert.ok(Math.abs(view.center.lat - position.latitude) < 1e-3 && Math.abs(view.center.lng - position.longitude) < 1e-3,
-    `the map is not centred on the position: ${JSON.stringify(view)}`);
   assert.ok(Math.abs(view.zoom - 12) < 0.5, `the map is not at zoom 12: ${view.zoom}`);
+
+  // The centre is the position snapped to the 0.05° grid, not the position.
+  const snap = (v) => Math.round(v / NEAR_ME_GRID_DEG) * NEAR_ME_GRID_DEG;
+  const expected = { lng: snap(position.longitude), lat: snap(position.latitude) };
+  assert.ok(Math.abs(view.center.lng - expected.lng) < 1e-6 && Math.abs(view.center.lat - expected.lat) < 1e-6,
+    `the map is not centred on the position snapped to ${NEAR_ME_GRID_DEG}° (${JSON.stringify(expected)}): ${JSON.stringify(view.center)}`);
+  assert.ok(Math.hypot(view.center.lng - position.longitude, view.center.lat - position.latitude) > 0.01,
+    `the map is centred on the position itself: ${JSON.stringify(view.center)}`);
+
+  // The exact position is shown, locally, by the marker.
   assert.equal(await page.locator('.ketnoi-position').count(), 1, 'the position is not marked');
-  const sent = requestedUrls.filter((u) => u.includes('21.0278123') || u.includes('105.8342456'));
-  assert.deepEqual(sent, [], 'a request carries the exact position');
+  assert.ok(Math.abs(view.marker.lng - position.longitude) < 1e-3 && Math.abs(view.marker.lat - position.latitude) < 1e-3,
+    `the position marker is not at the position: ${JSON.stringify(view.marker)}`);
+
+  // What the server saw: boxes on the zoom's grid, covering the view.
+  const after = servicesBboxes(urls.slice(clickedAt));
+  assertBboxesOnGrid(after, view.zoom, view.bounds, 'near me');
+  for (const { url, box } of after) {
+    assert.ok(box[0] <= position.longitude && position.longitude <= box[2]
+      && box[1] <= position.latitude && position.latitude <= box[3],
+    `the box of ${url} does not hold the position: the view is not near it`);
+  }
+  const digits = ['22.48763', '103.97251', '22.4876', '103.9725'];
+  const sent = urls.filter((u) => digits.some((d) => u.includes(d)));
+  assert.deepEqual(sent, [], 'a request carries the position');
   await page.context().close();
 
   const denied = await newPage('near me, denied');
@@ -521,6 +631,39 @@ test('embed.js on another site makes an iframe that shows the markers', async ()
   assert.equal(await frame.evaluate(() => document.documentElement.lang), 'en');
   await assertMarkerServices(frame, CASE.services, 'embedded');
   await page.screenshot({ path: path.join(ARTIFACTS, 'embed.png') });
+  await page.context().close();
+});
+
+test('the vector tiles asked for are only the provinces layer', async () => {
+  const tiles = requestedUrls.map((u) => new URL(u)).filter((u) => /^\/v1\/public\/tiles\/\d+\/\d+\/\d+\.mvt$/.test(u.pathname));
+  assert.ok(tiles.length > 0, 'no vector tile was requested');
+  for (const url of tiles) {
+    assert.equal(url.searchParams.get('layers'), 'provinces', `${url.href} does not ask for layers=provinces only`);
+    assert.ok(['vi', 'en'].includes(url.searchParams.get('lang')), `${url.href} has no lang`);
+  }
+});
+
+test('more services than the widget loads: the "zoom in" note is shown', async () => {
+  // Every page of services says there is a next one, so the widget stops at
+  // MAX_PAGES with features left over.
+  const page = await newPage('more');
+  let pages = 0;
+  await page.route((url) => url.origin === BASE && url.pathname === '/v1/public/services.geojson', async (route) => {
+    const url = new URL(route.request().url());
+    url.searchParams.delete('after');
+    const response = await route.fetch({ url: url.href });
+    const body = await response.json();
+    pages += 1;
+    url.searchParams.set('after', `page-${pages}`);
+    body.next = url.pathname + url.search;
+    await route.fulfill({ response, json: body });
+  });
+  await page.goto(`${BASE}/widget?lang=en&bbox=${BBOX}`);
+  await waitFirstLoad(page);
+  const note = page.locator('#ketnoi-more');
+  assert.ok(await note.isVisible(), 'the "zoom in" note is not shown when the widget stopped before the last page');
+  assert.equal((await note.textContent()).trim(), 'Zoom in to see all services');
+  assert.ok(pages > 1, 'the widget did not follow next');
   await page.context().close();
 });
 

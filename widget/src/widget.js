@@ -41,6 +41,12 @@
   const CLUSTER_RADIUS = 50;
   /** Zoom that "near me" flies to. */
   const NEAR_ME_ZOOM = 12;
+  /**
+   * "Near me" centres the map on the position snapped to this grid (in
+   * degrees; 0.05° is about 5 km), not on the position itself: the view,
+   * and so every request that follows, must not pin the visitor down.
+   */
+  const NEAR_ME_GRID_DEG = 0.05;
   /** Quiet time after the map stops moving before services are fetched. */
   const MOVE_DEBOUNCE_MS = 300;
   /** Bounds for the server's Retry-After (seconds). */
@@ -442,8 +448,14 @@
 
   // --- Map and style ---------------------------------------------------------------
 
+  /**
+   * The vector tiles' URL template. Only the `provinces` layer is drawn
+   * from tiles (services come from the GeoJSON), so only that one is asked
+   * for. The query is appended to the template as it is: {z}/{x}/{y} stay
+   * unescaped for MapLibre.
+   */
   function tileUrl() {
-    return withQuery(absoluteTemplate(config.tiles), { lang: state.lang });
+    return withQuery(absoluteTemplate(config.tiles), { layers: 'provinces', lang: state.lang });
   }
 
   /**
@@ -786,18 +798,43 @@
 
   // --- Fetching services -----------------------------------------------------------------
 
-  /** The view as a bbox parameter, widened to whole 1e-5° and clamped to the world. */
+  /**
+   * The grid step, in degrees, of the bbox sent at `zoom`: 360 / 2^k with
+   * k = max(0, floor(zoom) - 1), the width of a Web Mercator tile one zoom
+   * level out (at zoom 12, 0.17578125°: about 18 km of longitude and 19.5 km
+   * of latitude in Vietnam). The grid starts at 0°, so ±180° is on it too.
+   */
+  function bboxGridStep(zoom) {
+    const level = Math.max(0, Math.floor(zoom + 1e-9) - 1);
+    return 360 / 2 ** level;
+  }
+
+  /**
+   * The view as a bbox parameter: rounded outward to the zoom's grid (see
+   * bboxGridStep) and clamped to the world. Privacy first: the box says
+   * which grid cells the view touches, never where in them the view, or a
+   * "near me" position, is. And nearby views send the very same URL, which
+   * a cache in front of the API can answer. The features of the wider box
+   * are all shown; those outside the view just have their markers off screen.
+   * The step is a power-of-two fraction of 360, so its multiples are exact
+   * binary numbers and print exactly (103.88671875, never 103.8867187500001).
+   */
   function viewBbox() {
     const bounds = map.getBounds();
-    const down = (v) => Math.floor(v * 1e5) / 1e5;
-    const up = (v) => Math.ceil(v * 1e5) / 1e5;
+    const step = bboxGridStep(map.getZoom());
     const clamp = (v, limit) => Math.max(-limit, Math.min(limit, v));
-    return [
-      down(clamp(bounds.getWest(), 180)),
-      down(clamp(bounds.getSouth(), 90)),
-      up(clamp(bounds.getEast(), 180)),
-      up(clamp(bounds.getNorth(), 90)),
-    ].join(',');
+    const down = (v, limit) => clamp(Math.floor(clamp(v, limit) / step) * step, limit);
+    const up = (v, limit) => clamp(Math.ceil(clamp(v, limit) / step) * step, limit);
+    let west = down(bounds.getWest(), 180);
+    let south = down(bounds.getSouth(), 90);
+    let east = up(bounds.getEast(), 180);
+    let north = up(bounds.getNorth(), 90);
+    // A view exactly on grid lines (or squeezed by the clamp) is at least one cell.
+    if (east <= west) east = Math.min(180, west + step);
+    if (east <= west) west = Math.max(-180, east - step);
+    if (north <= south) north = Math.min(90, south + step);
+    if (north <= south) south = Math.max(-90, north - step);
+    return [west, south, east, north].join(',');
   }
 
   function servicesUrl() {
@@ -892,6 +929,9 @@
       await mapSettled();
       if (seq !== state.fetchSeq) return;
       syncMarkers();
+      // Past MAX_PAGES only some of the services in view are loaded, and
+      // the cluster counts are counts of those loaded features, not of the
+      // directory: the note says so by asking to zoom in for all of them.
       moreNote.hidden = !more;
       showMessage(null);
       setState('ready');
@@ -1023,16 +1063,21 @@
       return;
     }
     nearMeButton.setAttribute('aria-busy', 'true');
-    // Privacy: the position is used here, in the browser, to move the map,
-    // and is never sent anywhere. The server only ever sees the bounding
-    // box of the view that follows, as for any pan or zoom.
+    // Privacy: the position itself never leaves the browser. It is shown
+    // exactly only by the local "you are here" marker, which makes no
+    // request. The map flies to the position snapped to a 0.05° grid
+    // (about 5 km), and the server then sees only the bbox of that view,
+    // as for any pan or zoom, snapped outward to the grid of the zoom (see
+    // viewBbox: 360/2^11 = 0.17578125°, about 18-20 km, at zoom 12).
     navigator.geolocation.getCurrentPosition(
       (position) => {
         nearMeButton.removeAttribute('aria-busy');
         showMessage(null);
         const lngLat = [position.coords.longitude, position.coords.latitude];
         showPosition(lngLat);
-        map.flyTo({ center: lngLat, zoom: NEAR_ME_ZOOM });
+        const snap = (v) => Math.round(v / NEAR_ME_GRID_DEG) * NEAR_ME_GRID_DEG;
+        const center = [snap(lngLat[0]), snap(lngLat[1])];
+        map.flyTo({ center, zoom: NEAR_ME_ZOOM });
       },
       (error) => {
         nearMeButton.removeAttribute('aria-busy');

@@ -3,6 +3,9 @@
 //! 7), which holds no exact point of a confidential location, only its
 //! public one.
 
+use diesel::QueryResult;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Bytea, Double, Integer, Nullable, Text, Uuid};
 use diesel_async::RunQueryDsl;
 
@@ -86,52 +89,99 @@ pub struct Layers {
 }
 
 /// One tile, two layers: `services` (a point per service at a location,
-/// at its public point; when $7) and `provinces` (boundaries clipped to the
-/// tile, then simplified to its pixel; when $8). Points within 64 units
-/// (1/64 of the tile) beyond the edge are kept, so that a symbol on a tile
-/// edge is drawn whole on both sides; boundaries get the same margin. Rows
-/// are ordered, so that the same data always gives the same bytes (and
-/// `ETag`).
+/// at its public point; when `services`) and `provinces` (boundaries
+/// clipped to the tile, then simplified to its pixel; when `provinces`).
+/// Points within 64 units (1/64 of the tile) beyond the edge are kept, so
+/// that a symbol on a tile edge is drawn whole on both sides; boundaries
+/// get the same margin. Rows are ordered, so that the same data always
+/// gives the same bytes (and `ETag`). The two layers are materialised so
+/// that `ST_AsMVTGeom` runs once per row (inlined, the `IS NOT NULL` below
+/// would be pushed into the scan and compute it twice). Follows the
+/// parameters' CTE written by [`TileStatement`].
 const TILE: &str = "
-WITH tile AS (
-    SELECT ST_TileEnvelope($1, $2, $3) AS envelope,
-           ST_Transform(ST_TileEnvelope($1, $2, $3, margin => 64.0 / 4096), 4326) AS search
+tile AS (
+    SELECT ST_TileEnvelope(z, x, y) AS envelope,
+           ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326) AS search,
+           lang, category, pixel_m, services, provinces
+    FROM params
 ),
-points AS (
+points AS MATERIALIZED (
     SELECT ST_AsMVTGeom(ST_Transform(p.geom, 3857), tile.envelope, 4096, 64, true) AS geom,
            p.service_id::text AS service_id,
            p.location_id::text AS location_id,
-           CASE WHEN $4 = 'en' THEN p.name_en ELSE p.name END AS name,
-           CASE WHEN $4 = 'en' THEN p.organization_en ELSE p.organization END AS organization,
+           CASE WHEN tile.lang = 'en' THEN p.name_en ELSE p.name END AS name,
+           CASE WHEN tile.lang = 'en' THEN p.organization_en ELSE p.organization END AS organization,
            p.categories,
            p.approximate
     FROM public_map_points p, tile
-    WHERE $7 AND p.geom && tile.search
-      AND ($5::text IS NULL OR EXISTS (
+    WHERE tile.services AND p.geom && tile.search
+      AND (tile.category IS NULL OR EXISTS (
             SELECT 1 FROM service_categories sc
-            WHERE sc.service_id = p.service_id AND sc.category_code = $5))
+            WHERE sc.service_id = p.service_id AND sc.category_code = tile.category))
     ORDER BY p.service_id, p.location_id
 ),
-boundaries AS (
+boundaries AS MATERIALIZED (
     SELECT ST_AsMVTGeom(
                ST_SimplifyPreserveTopology(
-                   ST_ClipByBox2D(pr.boundary_mercator, ST_Expand(tile.envelope, $6 * 64)), $6),
+                   ST_ClipByBox2D(pr.boundary_mercator, ST_Expand(tile.envelope, tile.pixel_m * 64)),
+                   tile.pixel_m),
                tile.envelope, 4096, 64, true) AS geom,
            pr.code,
-           CASE WHEN $4 = 'en' THEN pr.name_en ELSE pr.name END AS name
+           CASE WHEN tile.lang = 'en' THEN pr.name_en ELSE pr.name END AS name
     FROM provinces pr, tile
-    WHERE $8 AND pr.boundary_mercator && tile.envelope
+    WHERE tile.provinces AND pr.boundary_mercator && tile.envelope
     ORDER BY pr.code
 )
 SELECT coalesce((SELECT ST_AsMVT(points, 'services', 4096, 'geom') FROM points
                  WHERE geom IS NOT NULL), ''::bytea)
     || coalesce((SELECT ST_AsMVT(boundaries, 'provinces', 4096, 'geom') FROM boundaries
-                 WHERE geom IS NOT NULL), ''::bytea) AS tile";
+                 WHERE geom IS NOT NULL), ''::bytea)";
 
-#[derive(Debug, diesel::QueryableByName)]
-struct TileRow {
-    #[diesel(sql_type = Bytea)]
-    tile: Vec<u8>,
+/// The tile query with its parameters, as a statement diesel prepares once
+/// per connection and reuses (a `sql_query` would be parsed and planned
+/// again for every tile: half the time of a small tile).
+struct TileStatement {
+    z: i32,
+    x: i32,
+    y: i32,
+    lang: &'static str,
+    category: Option<&'static str>,
+    pixel_m: f64,
+    services: bool,
+    provinces: bool,
+}
+
+impl QueryId for TileStatement {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for TileStatement {
+    type SqlType = Bytea;
+}
+
+impl QueryFragment<Pg> for TileStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH params AS (SELECT ");
+        out.push_bind_param::<Integer, _>(&self.z)?;
+        out.push_sql("::int AS z, ");
+        out.push_bind_param::<Integer, _>(&self.x)?;
+        out.push_sql("::int AS x, ");
+        out.push_bind_param::<Integer, _>(&self.y)?;
+        out.push_sql("::int AS y, ");
+        out.push_bind_param::<Text, _>(&self.lang)?;
+        out.push_sql("::text AS lang, ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.category)?;
+        out.push_sql("::text AS category, ");
+        out.push_bind_param::<Double, _>(&self.pixel_m)?;
+        out.push_sql("::float8 AS pixel_m, ");
+        out.push_bind_param::<Bool, _>(&self.services)?;
+        out.push_sql("::bool AS services, ");
+        out.push_bind_param::<Bool, _>(&self.provinces)?;
+        out.push_sql("::bool AS provinces),");
+        out.push_sql(TILE);
+        Ok(())
+    }
 }
 
 /// Half the Earth's circumference at the equator, in Web Mercator metres.
@@ -148,16 +198,15 @@ pub async fn tile(
     // One pixel of the tile in Web Mercator metres: finer detail would be
     // lost in the tile's integer grid anyway.
     let pixel_m = 2.0 * HALF_WORLD_M / f64::from(1u32 << tile.z()) / f64::from(EXTENT);
-    let row: TileRow = diesel::sql_query(TILE)
-        .bind::<Integer, _>(i32::from(tile.z()))
-        .bind::<Integer, _>(i32::try_from(tile.x()).unwrap_or(i32::MAX))
-        .bind::<Integer, _>(i32::try_from(tile.y()).unwrap_or(i32::MAX))
-        .bind::<Text, _>(lang.as_str())
-        .bind::<Nullable<Text>, _>(category.map(Category::as_str))
-        .bind::<Double, _>(pixel_m)
-        .bind::<Bool, _>(layers.services && tile.z() >= SERVICES_MIN_ZOOM)
-        .bind::<Bool, _>(layers.provinces)
-        .get_result(conn)
-        .await?;
-    Ok(row.tile)
+    let statement = TileStatement {
+        z: i32::from(tile.z()),
+        x: i32::try_from(tile.x()).unwrap_or(i32::MAX),
+        y: i32::try_from(tile.y()).unwrap_or(i32::MAX),
+        lang: lang.as_str(),
+        category: category.map(Category::as_str),
+        pixel_m,
+        services: layers.services && tile.z() >= SERVICES_MIN_ZOOM,
+        provinces: layers.provinces,
+    };
+    Ok(statement.get_result(conn).await?)
 }

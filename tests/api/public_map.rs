@@ -312,18 +312,8 @@ async fn bad_map_requests_are_problems_naming_the_parameter() {
         ("lang=fr", "lang", "type"),
         ("colour=red", "colour", "unknown_field"),
     ] {
-        let body = app.problem(&format!("{GEOJSON}?{query}"), 400).await;
-        let errors = body["errors"].as_array().unwrap();
-        assert!(
-            errors.iter().any(|e| e["field"] == field),
-            "{query}: expected {field} in {body}"
-        );
-        assert!(
-            errors
-                .iter()
-                .any(|e| e["field"] == field && e["rule"] == rule),
-            "{query}: expected {field}/{rule} in {body}"
-        );
+        app.bad_request(&format!("{GEOJSON}?{query}"), field, rule)
+            .await;
     }
     for (path, field, rule) in [
         ("/v1/public/tiles/23/0/0.mvt", "z", "range"),
@@ -350,15 +340,7 @@ async fn bad_map_requests_are_problems_naming_the_parameter() {
         ),
         ("/v1/public/tiles/1/0/0.mvt?layers=", "layers", "one_of"),
     ] {
-        let body = app.problem(path, 400).await;
-        assert!(
-            body["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["field"] == field && e["rule"] == rule),
-            "{path}: expected {field}/{rule} in {body}"
-        );
+        app.bad_request(path, field, rule).await;
     }
     app.problem("/v1/public/tiles/1/0/0.png", 404).await;
 }

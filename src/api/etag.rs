@@ -100,31 +100,25 @@ impl IfMatch {
 }
 
 /// A cacheable answer for the public: `body` with its `ETag` and
-/// `Cache-Control`, or `304 Not Modified` (no body, same headers) when the
-/// request's `If-None-Match` names the tag (weak comparison, RFC 9110
-/// 13.1.2; `*` matches). An empty body is a `204 No Content`.
+/// `Cache-Control`; an empty body is a `204 No Content`. [`revalidate`]
+/// turns it into a `304` when `If-None-Match` names the tag.
 pub fn cacheable(
-    request: &actix_web::HttpRequest,
     content_type: &'static str,
     cache_control: &'static str,
     body: Vec<u8>,
 ) -> HttpResponse {
-    let etag = tag(&body);
-    let status = if none_match_fails(request.headers(), &etag) {
-        StatusCode::NOT_MODIFIED
-    } else if body.is_empty() {
-        StatusCode::NO_CONTENT
+    let mut response = if body.is_empty() {
+        HttpResponse::NoContent()
     } else {
-        StatusCode::OK
+        HttpResponse::Ok()
     };
-    let mut response = HttpResponse::build(status);
     response
-        .insert_header((header::ETAG, etag))
+        .insert_header((header::ETAG, tag(&body)))
         .insert_header((header::CACHE_CONTROL, cache_control));
-    if status == StatusCode::OK {
-        response.content_type(content_type).body(body)
-    } else {
+    if body.is_empty() {
         response.finish()
+    } else {
+        response.content_type(content_type).body(body)
     }
 }
 
@@ -141,10 +135,11 @@ fn none_match_fails(headers: &header::HeaderMap, etag: &str) -> bool {
         })
 }
 
-/// Conditional reads for every `GET` the application answers 200 with
-/// JSON: the `ETag` the handler set, or else a digest of the body (lists,
-/// reference data), and `304 Not Modified`, with no body, when
-/// `If-None-Match` names it. Answers without their own `Cache-Control` get
+/// Conditional reads for every `GET` the application answers 200 (or 204)
+/// with an `ETag` or with JSON: the `ETag` the handler set, or else a
+/// digest of the body (lists, reference data), and `304 Not Modified`, with
+/// no body, when `If-None-Match` names it (weak comparison, RFC 9110
+/// 13.1.2; `*` matches). Answers without their own `Cache-Control` get
 /// `no-cache` (keep it, but ask again each time) and `Vary: Authorization`
 /// (what a key sees differs). Streams (NDJSON) and the probes are left
 /// alone.
@@ -160,7 +155,7 @@ where
     let response = service.call(request);
     async move {
         let response = response.await?;
-        if !applies || response.status() != StatusCode::OK {
+        if !applies || !matches!(response.status(), StatusCode::OK | StatusCode::NO_CONTENT) {
             return Ok(response);
         }
         let (request, response) = response.into_parts();
@@ -233,35 +228,48 @@ mod tests {
         assert!(IfMatch(Some("\"stale\"".into())).require(&current).is_err());
     }
 
-    fn conditional(if_none_match: Option<&str>, body: &[u8]) -> StatusCode {
-        let mut request = actix_web::test::TestRequest::default();
+    /// The status a `cacheable` answer of `body` gets through
+    /// [`revalidate`], asked with `if_none_match`.
+    async fn conditional(if_none_match: Option<&str>, body: &'static [u8]) -> StatusCode {
+        use actix_web::{App, test, web};
+        let app = test::init_service(App::new().wrap_fn(revalidate).route(
+            "/",
+            web::get().to(move || async move { cacheable("text/plain", "public", body.to_vec()) }),
+        ))
+        .await;
+        let mut request = test::TestRequest::get().uri("/");
         if let Some(value) = if_none_match {
             request = request.insert_header((header::IF_NONE_MATCH, value));
         }
-        cacheable(
-            &request.to_http_request(),
-            "text/plain",
-            "public",
-            body.to_vec(),
-        )
-        .status()
+        test::call_service(&app, request.to_request())
+            .await
+            .status()
     }
 
-    #[test]
-    fn if_none_match_compares_weakly() {
+    #[actix_web::test]
+    async fn if_none_match_compares_weakly() {
         let current = tag(b"tile");
-        assert_eq!(conditional(None, b"tile"), StatusCode::OK);
+        assert_eq!(conditional(None, b"tile").await, StatusCode::OK);
         assert_eq!(
-            conditional(Some(&current), b"tile"),
+            conditional(Some(&current), b"tile").await,
             StatusCode::NOT_MODIFIED
         );
         assert_eq!(
-            conditional(Some(&format!("\"x\", W/{current}")), b"tile"),
+            conditional(Some(&format!("\"x\", W/{current}")), b"tile").await,
             StatusCode::NOT_MODIFIED
         );
-        assert_eq!(conditional(Some("*"), b"tile"), StatusCode::NOT_MODIFIED);
-        assert_eq!(conditional(Some("\"stale\""), b"tile"), StatusCode::OK);
-        assert_eq!(conditional(None, b""), StatusCode::NO_CONTENT);
-        assert_eq!(conditional(Some(&tag(b"")), b""), StatusCode::NOT_MODIFIED);
+        assert_eq!(
+            conditional(Some("*"), b"tile").await,
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            conditional(Some("\"stale\""), b"tile").await,
+            StatusCode::OK
+        );
+        assert_eq!(conditional(None, b"").await, StatusCode::NO_CONTENT);
+        assert_eq!(
+            conditional(Some(&tag(b"")), b"").await,
+            StatusCode::NOT_MODIFIED
+        );
     }
 }

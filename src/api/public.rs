@@ -417,7 +417,7 @@ pub async fn services_geojson(
         next,
     };
     let body = serde_json::to_vec(&collection).map_err(|error| ApiError::Internal(error.into()))?;
-    let mut response = etag::cacheable(&request, "application/geo+json", CACHE_CONTROL, body);
+    let mut response = etag::cacheable("application/geo+json", CACHE_CONTROL, body);
     if let Some(next) = &collection.next {
         let link = format!("<{next}>; rel=\"next\"");
         response
@@ -590,7 +590,6 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
 pub async fn tile(
     state: web::Data<AppState>,
     _caller: super::auth::Caller,
-    request: HttpRequest,
     path: web::Path<(String, String, String)>,
     query: ApiQuery<TileQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -624,7 +623,6 @@ pub async fn tile(
     let mut conn = state.anonymous_reader().await?;
     let bytes = public_map::tile(&mut conn, tile, layers, lang, category).await?;
     Ok(etag::cacheable(
-        &request,
         "application/vnd.mapbox-vector-tile",
         CACHE_CONTROL,
         bytes,

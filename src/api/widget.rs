@@ -8,7 +8,7 @@
 //! document.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use rust_embed::{EmbeddedFile, RustEmbed};
 use serde::Serialize;
 
@@ -141,10 +141,7 @@ fn with_policy(mut response: HttpResponse, state: &AppState) -> Result<HttpRespo
 /// The widget page. Its URL takes `lang` (`vi`, `en`), `category` and
 /// `bbox` (`minLon,minLat,maxLon,maxLat`), read by the page's script.
 #[get("/widget")]
-pub async fn page(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+pub async fn page(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let template = Own::get("index.html").ok_or(ApiError::NoRoute)?;
     let template =
         std::str::from_utf8(&template.data).map_err(|error| ApiError::Internal(error.into()))?;
@@ -158,23 +155,18 @@ pub async fn page(
     .replace('>', "\\u003e")
     .replace('&', "\\u0026");
     let body = template.replace("{{CONFIG}}", &config).into_bytes();
-    let response = super::etag::cacheable(&request, "text/html; charset=utf-8", "no-cache", body);
+    let response = super::etag::cacheable("text/html; charset=utf-8", "no-cache", body);
     with_policy(response, &state)
 }
 
-fn file(
-    request: &HttpRequest,
-    state: &AppState,
-    file: Option<EmbeddedFile>,
-) -> Result<HttpResponse, ApiError> {
+fn file(state: &AppState, file: Option<EmbeddedFile>) -> Result<HttpResponse, ApiError> {
     let file = file.ok_or(ApiError::NoRoute)?;
     let content_type = match file.metadata.mimetype() {
         "text/javascript" | "application/javascript" => "text/javascript; charset=utf-8",
         "text/css" => "text/css; charset=utf-8",
         _ => "text/plain; charset=utf-8",
     };
-    let response =
-        super::etag::cacheable(request, content_type, CACHE_CONTROL, file.data.into_owned());
+    let response = super::etag::cacheable(content_type, CACHE_CONTROL, file.data.into_owned());
     with_policy(response, state)
 }
 
@@ -183,22 +175,20 @@ fn file(
 #[get("/widget/{name}")]
 pub async fn own_file(
     state: web::Data<AppState>,
-    request: HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
     let found = (name != "index.html").then(|| Own::get(&name)).flatten();
-    file(&request, &state, found)
+    file(&state, found)
 }
 
 /// MapLibre GL JS, as installed from npm.
 #[get("/widget/vendor/{name}")]
 pub async fn vendor_file(
     state: web::Data<AppState>,
-    request: HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    file(&request, &state, Vendor::get(&name.into_inner()))
+    file(&state, Vendor::get(&name.into_inner()))
 }
 
 #[cfg(test)]

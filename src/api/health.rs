@@ -63,7 +63,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// pool, and each read replica's lag and whether it takes reads. No labels
 /// carry request content. Needs the bearer token set in
 /// `KETNOI_METRICS_TOKEN` (not an API key); without one configured, the
-/// endpoint is off (404).
+/// endpoint is off and no token is right (401), so that a caller cannot
+/// tell whether metrics are on without the token.
 #[utoipa::path(
     tag = "operations",
     security(("metrics_token" = [])),
@@ -71,8 +72,6 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         (status = 200, description = "Prometheus text exposition format 0.0.4",
             content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
         (status = 401, description = "Missing or wrong metrics token", body = Problem,
-            content_type = "application/problem+json"),
-        (status = 404, description = "Metrics are off: no KETNOI_METRICS_TOKEN", body = Problem,
             content_type = "application/problem+json"),
         responses::ServerProblems,
     )
@@ -84,8 +83,10 @@ pub async fn metrics(
 ) -> Result<HttpResponse, ApiError> {
     use secrecy::ExposeSecret;
     use subtle::ConstantTimeEq;
+    const NEEDED: &str =
+        "metrics need the token set in KETNOI_METRICS_TOKEN: Authorization: Bearer <token>";
     let Some(token) = &state.metrics_token else {
-        return Err(ApiError::NoRoute);
+        return Err(ApiError::Unauthorized(NEEDED));
     };
     let presented = request
         .headers()
@@ -95,9 +96,7 @@ pub async fn metrics(
         .unwrap_or_default();
     let expected = token.expose_secret().as_bytes();
     if !bool::from(presented.as_bytes().ct_eq(expected)) {
-        return Err(ApiError::Unauthorized(
-            "metrics need the token set in KETNOI_METRICS_TOKEN: Authorization: Bearer <token>",
-        ));
+        return Err(ApiError::Unauthorized(NEEDED));
     }
     state.db.refresh_pool_gauges();
     let body = state.metrics.render().map_err(ApiError::Internal)?;

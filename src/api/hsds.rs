@@ -5,7 +5,7 @@
 //! those of `/v1`: the public sees listed services only, with confidential
 //! locations redacted (`location_type: "redacted"`).
 //!
-//! Lists use HSDS's `Page`; `format=ndjson` streams every match instead,
+//! Lists use HSDS's `Page`; NDJSON (`Accept: application/x-ndjson`) streams every match instead,
 //! one JSON document per line, in id order, fetched in batches.
 
 use std::collections::HashMap;
@@ -80,7 +80,7 @@ pub const PROFILE_SCHEMAS: [(&str, &str); 9] = [
 
 const PROFILE_DOCUMENT: &str = include_str!("../../openapi/hsds-profile/README.md");
 
-/// Services streamed per database round trip with `format=ndjson`.
+/// Services streamed per database round trip as NDJSON.
 const STREAM_BATCH: i64 = 200;
 
 /// The base URL the client reached us at (honouring `Forwarded` and
@@ -194,13 +194,74 @@ pub async fn hsds_profile_schema(
         .body(*text))
 }
 
-/// `json` (a page) or `ndjson` (every match, one per line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+/// A list's representation, negotiated by `Accept`: a page of JSON, or,
+/// to `Accept: application/x-ndjson`, every match as NDJSON (one JSON
+/// document a line, unpaginated). Not a query parameter, so that the
+/// document need not say that `page` and `per_page` do not apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Json,
     Ndjson,
+}
+
+/// The media type of the NDJSON representation.
+pub const NDJSON: &str = "application/x-ndjson";
+
+impl Format {
+    /// NDJSON when `Accept` names it with a quality above 0 and above that
+    /// of JSON (named, or through `application/*` or `*/*`; a tie goes to
+    /// the type named), else JSON.
+    pub fn negotiated(request: &HttpRequest) -> Option<Self> {
+        let (mut ndjson, mut json, mut json_named) = (0.0f32, 0.0f32, false);
+        for range in request
+            .headers()
+            .get_all(actix_web::http::header::ACCEPT)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+        {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let quality = parts
+                .find_map(|parameter| parameter.strip_prefix("q="))
+                .map_or(Some(1.0), |q| q.parse::<f32>().ok())
+                .unwrap_or(0.0);
+            match media.as_str() {
+                NDJSON => ndjson = ndjson.max(quality),
+                "application/json" => {
+                    json = json.max(quality);
+                    json_named = true;
+                }
+                "application/*" | "*/*" => json = json.max(quality),
+                _ => {}
+            }
+        }
+        let wins = ndjson > 0.0 && (ndjson > json || (ndjson >= json && !json_named));
+        wins.then_some(Self::Ndjson)
+    }
+}
+
+/// Lists answer by `Accept`, so caches must key them by it too.
+pub async fn vary_accept(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let list = matches!(
+        request.path(),
+        "/hsds/services"
+            | "/hsds/service_at_locations"
+            | "/hsds/organizations"
+            | "/hsds/taxonomies"
+            | "/hsds/taxonomy_terms"
+    );
+    let mut response = next.call(request).await?;
+    if list {
+        response.headers_mut().append(
+            actix_web::http::header::VARY,
+            actix_web::http::header::HeaderValue::from_static("Accept"),
+        );
+    }
+    Ok(response)
 }
 
 /// The filters HSDS defines for services and services at locations.
@@ -212,24 +273,32 @@ pub struct HsdsServiceQuery {
     /// (`tro giup phap ly` finds `Trợ giúp pháp lý`), forgiving small
     /// typos, over names, descriptions and category labels; most relevant
     /// first. At most 200 characters.
-    #[param(example = "tro giup phap ly", max_length = 200)]
+    #[param(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub search: Option<String>,
-    /// Page number, from 1 (not with `format=ndjson`).
+    /// Page number, from 1 (not with NDJSON).
     #[param(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
-    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// `json` (default): one page; `ndjson`: every match, one per line,
-    /// in id order, unpaginated.
-    #[param(inline)]
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
     pub format: Option<Format>,
     /// Only services with this taxonomy term (a category's term id, see
     /// `/hsds/taxonomy_terms`).
+    #[param(value_type = Option<uuid::Uuid>)]
     pub taxonomy_term_id: Option<String>,
     /// Only services with a term of this taxonomy.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub taxonomy_id: Option<String>,
     /// Only this organisation's services.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub organization_id: Option<String>,
     /// Only services modified on or after this instant (RFC 3339; encode
     /// `+` as `%2B`).
@@ -307,7 +376,7 @@ fn page_of(
                 errors.push(FieldError::new(
                     field,
                     "conflict",
-                    format!("{field} does not apply to format=ndjson, which streams every item"),
+                    format!("{field} does not apply to NDJSON (Accept: application/x-ndjson), which streams every item"),
                 ));
             }
         }
@@ -607,7 +676,7 @@ fn ndjson_empty() -> HttpResponse {
 /// nested with `full=true`, `minimal=true` for a sync. Filters combine
 /// (AND). Oldest change first with `modified_after`; else most relevant
 /// first with `search` (nearest first among equals with `lat`/`lon`); else
-/// nearest first with `lat`/`lon`; else by name. `format=ndjson`: every
+/// nearest first with `lat`/`lon`; else by name. To `Accept: application/x-ndjson`: every
 /// match, in id order.
 #[utoipa::path(
     tag = "hsds",
@@ -615,7 +684,7 @@ fn ndjson_empty() -> HttpResponse {
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of services (`compiled/service_list.json` \
-            items), or with `format=ndjson` every service, one per line",
+            items), or to `Accept: application/x-ndjson` every service, one per line",
             content(
                 (Page<hsds::ServiceItem> = "application/json"),
                 (hsds::ServiceItem = "application/x-ndjson"),
@@ -629,9 +698,11 @@ fn ndjson_empty() -> HttpResponse {
 pub async fn hsds_services(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     query: ApiQuery<HsdsServiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
+    let mut query = query.0;
+    query.format = Format::negotiated(&request);
     let listing = query.parse(&caller)?;
     let shape = query.shape();
     let reader = caller.clone();
@@ -706,7 +777,7 @@ pub async fn hsds_service(
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of services at locations \
-            (`compiled/service_at_location_list.json` items), or with `format=ndjson` every one, \
+            (`compiled/service_at_location_list.json` items), or to `Accept: application/x-ndjson` every one, \
             one per line",
             content(
                 (Page<hsds::ServiceAtLocation> = "application/json"),
@@ -721,9 +792,11 @@ pub async fn hsds_service(
 pub async fn hsds_service_at_locations(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     query: ApiQuery<HsdsServiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
+    let mut query = query.0;
+    query.format = Format::negotiated(&request);
     if query.minimal == Some(true) {
         return Err(ApiError::InvalidRequest(vec![FieldError::new(
             "minimal",
@@ -881,21 +954,26 @@ pub async fn hsds_service_at_location(
 pub struct HsdsOrganizationQuery {
     /// Search words, Vietnamese-aware (see `/hsds/services`), over names and
     /// descriptions; most relevant first.
-    #[param(example = "tro giup phap ly", max_length = 200)]
+    #[param(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub search: Option<String>,
     /// Services fully nested instead of in brief (implies `full=true`).
     pub full_service: Option<bool>,
     /// Each organisation with its phones, locations and services.
     pub full: Option<bool>,
-    /// Page number, from 1 (not with `format=ndjson`).
+    /// Page number, from 1 (not with NDJSON).
     #[param(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
-    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// `json` (default): one page; `ndjson`: every organisation, one per
-    /// line, unpaginated.
-    #[param(inline)]
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
     pub format: Option<Format>,
 }
 
@@ -982,7 +1060,7 @@ fn organization_brief(record: &organizations::OrganizationRecord) -> hsds::Organ
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of organisations \
-            (`compiled/organization_list.json` items), or with `format=ndjson` every one, one \
+            (`compiled/organization_list.json` items), or to `Accept: application/x-ndjson` every one, one \
             per line",
             content(
                 (Page<hsds::Organization> = "application/json"),
@@ -997,9 +1075,11 @@ fn organization_brief(record: &organizations::OrganizationRecord) -> hsds::Organ
 pub async fn hsds_organizations(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     query: ApiQuery<HsdsOrganizationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
+    let mut query = query.0;
+    query.format = Format::negotiated(&request);
     let mut errors = Vec::new();
     let (page, ndjson, words) = list_basics(
         query.search.as_deref(),
@@ -1151,16 +1231,21 @@ pub async fn hsds_organization(
 #[into_params(parameter_in = Query)]
 pub struct HsdsTaxonomyQuery {
     /// Search words (Vietnamese-aware) over names and descriptions.
-    #[param(max_length = 200)]
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub search: Option<String>,
-    /// Page number, from 1 (not with `format=ndjson`).
+    /// Page number, from 1 (not with NDJSON).
     #[param(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
-    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// `json` (default) or `ndjson`.
-    #[param(inline)]
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
     pub format: Option<Format>,
 }
 
@@ -1171,22 +1256,30 @@ pub struct HsdsTaxonomyQuery {
 pub struct HsdsTermQuery {
     /// Search words (Vietnamese-aware) over labels and descriptions, in
     /// both languages.
-    #[param(example = "phap ly", max_length = 200)]
+    #[param(
+        example = "phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub search: Option<String>,
-    /// Page number, from 1 (not with `format=ndjson`).
+    /// Page number, from 1 (not with NDJSON).
     #[param(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
-    /// Items per page, 1 to 100 (not with `format=ndjson`).
+    /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// `json` (default) or `ndjson`.
-    #[param(inline)]
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
     pub format: Option<Format>,
     /// Only terms of this taxonomy.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub taxonomy_id: Option<String>,
     /// Only terms without children: ours are a flat list, so every term.
     pub top_only: Option<bool>,
     /// Only children of this term: ours have none.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub parent_id: Option<String>,
 }
 
@@ -1235,9 +1328,11 @@ fn list_answer<T: Serialize>(
 pub async fn hsds_taxonomies(
     _caller: Caller,
     state: web::Data<AppState>,
+    request: HttpRequest,
     query: ApiQuery<HsdsTaxonomyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
+    let mut query = query.0;
+    query.format = Format::negotiated(&request);
     let mut errors = Vec::new();
     let (page, ndjson, words) = list_basics(
         query.search.as_deref(),
@@ -1311,9 +1406,11 @@ pub async fn hsds_taxonomy(
 pub async fn hsds_taxonomy_terms(
     _caller: Caller,
     state: web::Data<AppState>,
+    request: HttpRequest,
     query: ApiQuery<HsdsTermQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
+    let mut query = query.0;
+    query.format = Format::negotiated(&request);
     let mut errors = Vec::new();
     let (page, ndjson, words) = list_basics(
         query.search.as_deref(),

@@ -185,6 +185,7 @@ pub fn configure(config: &mut ServiceConfig) {
         )
         .service(
             utoipa_actix_web::scope("/hsds")
+                .wrap(actix_web::middleware::from_fn(hsds::vary_accept))
                 .service(hsds::hsds_meta)
                 .service(hsds::hsds_profile)
                 .service(hsds::hsds_profile_schema)

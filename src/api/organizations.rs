@@ -57,7 +57,12 @@ pub struct OrganizationListQuery {
     /// Search words, in Vietnamese or English, with or without diacritics,
     /// forgiving small typos: names and descriptions, most relevant first.
     /// At most 200 characters.
-    #[param(example = "tro giup phap ly", max_length = 200)]
+    #[param(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub q: Option<String>,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 1000000, default = 1)]

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::etag;
 use super::extract::ApiQuery;
-use super::problem::{ApiError, FieldError, responses};
+use super::problem::{ApiError, FieldError, Problem, responses};
 use super::views::{Audience, LocationView};
 use crate::db::models::public_map::{self, Layers, MapFilter};
 use crate::db::models::reference;
@@ -63,6 +63,9 @@ pub struct MapQuery {
     pub limit: Option<u32>,
     /// Continue after this feature id (`service_id/location_id`), as given
     /// in the previous page's `next`.
+    #[param(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub after: Option<String>,
 }
 
@@ -568,8 +571,8 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
     tag = "public",
     params(
         ("z" = u32, Path, description = "Zoom, 0 to 22", minimum = 0, maximum = 22),
-        ("x" = u32, Path, description = "Column from the west, below 2^z"),
-        ("y" = u32, Path, description = "Row from the north, below 2^z"),
+        ("x" = u32, Path, description = "Column from the west; a column at or beyond 2^z is a 404"),
+        ("y" = u32, Path, description = "Row from the north; a row at or beyond 2^z is a 404"),
         TileQuery,
     ),
     security((), ("api_key" = [])),
@@ -582,6 +585,8 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
         (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`",
             headers(("ETag" = String), ("Cache-Control" = String))),
         responses::BadRequest,
+        (status = 404, description = "No such tile: `x` or `y` beyond its zoom's grid",
+            body = Problem, content_type = "application/problem+json"),
         responses::OptionalAuthProblems,
         responses::ServerProblems,
     )
@@ -601,9 +606,19 @@ pub async fn tile(
             .ok()
     };
     let (z, x, y) = (number(&z, "z"), number(&x, "x"), number(&y, "y"));
+    // A zoom beyond the document's range is a bad request; a column or
+    // row beyond its zoom's grid names a tile that does not exist (the
+    // document cannot state a bound that depends on `z`).
+    let mut off_grid = false;
     let tile = match (z, x, y) {
         (Some(z), Some(x), Some(y)) => Tile::new(z, x, y)
-            .map_err(|(field, invalid)| errors.push(FieldError::invalid(field, invalid)))
+            .map_err(|(field, invalid)| {
+                if field == "z" {
+                    errors.push(FieldError::invalid(field, invalid));
+                } else {
+                    off_grid = true;
+                }
+            })
             .ok(),
         _ => None,
     };
@@ -616,6 +631,9 @@ pub async fn tile(
     let layers = parse_layers(query.0.layers.as_deref())
         .map_err(|error| errors.push(error))
         .ok();
+    if off_grid && errors.is_empty() {
+        return Err(ApiError::NotFound("tile"));
+    }
     let (Some(tile), Some(layers), true) = (tile, layers, errors.is_empty()) else {
         return Err(ApiError::InvalidRequest(errors));
     };

@@ -48,7 +48,7 @@ pub struct ServiceListQuery {
     pub province: Option<String>,
     /// Statuses, comma-separated, among `active`, `inactive`, `defunct`,
     /// `temporarily closed`; default `active`, or every status with
-    /// `modified_after`. Archived services (`inactive`, `defunct`) are
+    /// `modified_after` or `cursor`. Archived services (`inactive`, `defunct`) are
     /// shown only to keys that may see them: admins, caseworkers and the
     /// owning agency.
     #[param(example = "active")]
@@ -65,18 +65,27 @@ pub struct ServiceListQuery {
     /// `2026-01-31T00:00:00Z`; encode `+` as `%2B`): a change feed, oldest
     /// change first, archived services included with their status.
     pub modified_after: Option<DateTime<Utc>>,
-    /// With `modified_after`: also services changed at exactly that instant
-    /// whose id is greater. To follow the feed, pass the last item's
-    /// `last_modified` and `id`: no change is skipped, even when thousands
-    /// share one instant (an import).
-    pub after_id: Option<uuid::Uuid>,
+    /// The change feed after a position: the `next_cursor` of the previous
+    /// page (opaque). Following it skips no change, even when thousands
+    /// share one instant (an import). Like `modified_after`, it makes this
+    /// a change feed; with both, only changes after both count.
+    #[param(
+        pattern = r"^[A-Za-z0-9_-]{32}$",
+        example = "AAYqaJ2VgABkBwTkQ6VV4p9HqsTaP1gk"
+    )]
+    pub cursor: Option<String>,
     /// Search words, in Vietnamese or English, with or without diacritics
     /// (`tro giup phap ly` finds `Trợ giúp pháp lý`), forgiving small typos:
     /// names, descriptions and category labels. Most relevant first (with
     /// `near`, the nearest among equally relevant), except in a change feed
     /// (`modified_after`), which keeps its order. Quotes make a phrase,
     /// `-word` excludes. At most 200 characters.
-    #[param(example = "tro giup phap ly", max_length = 200)]
+    #[param(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub q: Option<String>,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -115,7 +124,7 @@ impl ServiceListQuery {
             .unwrap_or_default();
         let statuses = match self.status.as_deref() {
             Some(v) => parse_list(v, "status", ServiceStatus::parse, &mut errors),
-            None if self.modified_after.is_some() => Vec::new(),
+            None if self.modified_after.is_some() || self.cursor.is_some() => Vec::new(),
             None => vec![ServiceStatus::Active],
         };
         let province = self.province.as_deref().and_then(|code| {
@@ -165,13 +174,20 @@ impl ServiceListQuery {
                 .map_err(|invalid| errors.push(FieldError::invalid("q", invalid)))
                 .ok()
         });
-        if self.after_id.is_some() && self.modified_after.is_none() {
-            errors.push(FieldError::new(
-                "after_id",
-                "requires",
-                "after_id is only meaningful with modified_after",
-            ));
-        }
+        let cursor = self.cursor.as_deref().and_then(|cursor| {
+            FeedCursor::parse(cursor)
+                .map_err(|invalid| errors.push(FieldError::invalid("cursor", invalid)))
+                .ok()
+        });
+        // Both narrow: changes after `modified_after` and after the
+        // cursor's position, whichever is later.
+        let (modified_after, after_id) = match (modified_after, cursor) {
+            (Some(instant), Some(cursor)) if instant >= cursor.last_modified => {
+                (Some(instant), None)
+            }
+            (_, Some(cursor)) => (Some(cursor.last_modified), Some(cursor.id)),
+            (instant, None) => (instant, None),
+        };
         let page = PageRequest::new(self.page, self.per_page)
             .map_err(|page_errors| {
                 errors.extend(
@@ -190,7 +206,7 @@ impl ServiceListQuery {
                     statuses,
                     near,
                     modified_after,
-                    after_id: self.after_id.map(ServiceId),
+                    after_id: after_id.map(ServiceId),
                     search: search.map(Words::new),
                     visibility,
                 },
@@ -201,9 +217,73 @@ impl ServiceListQuery {
     }
 }
 
+/// A position in the change feed: the `last_modified` and id of the last
+/// change seen, as 32 characters of base64url (microseconds since 1970 as
+/// eight bytes, then the id's sixteen). Any 32 such characters are a
+/// position: one before or after every change is just an empty page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedCursor {
+    pub last_modified: DateTime<Utc>,
+    pub id: uuid::Uuid,
+}
+
+impl FeedCursor {
+    pub fn new(last_modified: DateTime<Utc>, id: uuid::Uuid) -> Self {
+        Self { last_modified, id }
+    }
+
+    pub fn encode(self) -> String {
+        use base64::Engine;
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&self.last_modified.timestamp_micros().to_be_bytes());
+        bytes[8..].copy_from_slice(self.id.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        use base64::Engine;
+        let invalid = || {
+            Invalid::new(
+                "format",
+                "cursor must be a next_cursor given by a previous page (32 characters of base64url)",
+            )
+        };
+        if value.len() != 32 {
+            return Err(invalid());
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value)
+            .map_err(|_| invalid())?;
+        let (instant, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
+        let micros = i64::from_be_bytes(instant.try_into().map_err(|_| invalid())?);
+        let id = uuid::Uuid::from_slice(id).map_err(|_| invalid())?;
+        // PostgreSQL's timestamps stop where chrono's do not: a position
+        // beyond them is one before or after every change.
+        let first = DateTime::<Utc>::from_naive_utc_and_offset(
+            chrono::NaiveDate::MIN
+                .with_year(1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .ok_or_else(invalid)?,
+            Utc,
+        );
+        let last = DateTime::<Utc>::from_naive_utc_and_offset(
+            chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+                .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+                .ok_or_else(invalid)?,
+            Utc,
+        );
+        let last_modified = DateTime::<Utc>::from_timestamp_micros(micros)
+            .map_or(if micros < 0 { first } else { last }, |at| {
+                at.clamp(first, last)
+            });
+        Ok(Self { last_modified, id })
+    }
+}
+
 /// Search services: by words (`q`, Vietnamese-aware), category,
 /// organisation, province, status, distance and modification time. Oldest
-/// change first with `modified_after`; else most relevant first with `q`;
+/// change first with `modified_after` or `cursor` (a change feed, followed
+/// by each page's `next_cursor`); else most relevant first with `q`;
 /// else nearest first with `near`; else by name. Confidential locations are redacted
 /// for the public and agencies, and distances to them measured to their
 /// rounded point; caseworkers and admins see them, and distances to them,
@@ -228,6 +308,10 @@ pub async fn list_services(
     let (filter, page) = query.0.parse(caller.visibility())?;
     let mut conn = state.reader(&caller).await?;
     let (records, total) = services::search(&mut conn, &filter, page).await?;
+    let next_cursor = records
+        .last()
+        .filter(|_| filter.modified_after.is_some())
+        .map(|record| FeedCursor::new(record.row.last_modified, record.row.id.0).encode());
     let contents = records
         .into_iter()
         .map(|record| {
@@ -235,7 +319,10 @@ pub async fn list_services(
             ServiceView::new(record, audience)
         })
         .collect();
-    Ok(web::Json(Page::new(contents, total, page)))
+    Ok(web::Json(Page {
+        next_cursor,
+        ..Page::new(contents, total, page)
+    }))
 }
 
 /// A stored service this caller may see, or 404.

@@ -407,6 +407,11 @@ pub struct Page<T> {
     /// Whether this page has no items.
     pub empty: bool,
     pub contents: Vec<T>,
+    /// In the change feed (`GET /v1/services` with `modified_after` or
+    /// `cursor`): pass it as `cursor` for the changes after this page's
+    /// last one. Absent elsewhere, and when the page is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 impl<T> Page<T> {
@@ -424,6 +429,7 @@ impl<T> Page<T> {
             last_page: page_number >= total_pages,
             empty: contents.is_empty(),
             contents,
+            next_cursor: None,
         }
     }
 }

@@ -286,7 +286,12 @@ async fn get(client: &reqwest::Client, url: &str) -> Value {
 }
 
 async fn ndjson(client: &reqwest::Client, url: &str) -> Vec<Value> {
-    let response = client.get(url).send().await.unwrap();
+    let response = client
+        .get(url)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200, "{url}");
     assert_eq!(
         response.headers()["content-type"].to_str().unwrap(),
@@ -401,11 +406,7 @@ async fn every_hsds_response_conforms_to_the_official_schemas() {
                 BTreeSet::from(["id", "last_modified", "name", "status"])
             );
         }
-        let streamed = ndjson(
-            client,
-            &format!("{base}/hsds/services?format=ndjson&full=true"),
-        )
-        .await;
+        let streamed = ndjson(client, &format!("{base}/hsds/services?full=true")).await;
         let mut sorted = ids(&summaries);
         sorted.sort();
         assert_eq!(
@@ -480,12 +481,7 @@ async fn every_hsds_response_conforms_to_the_official_schemas() {
                 .check(&one, "a service at a location", &mut tally);
             assert_eq!(one["location"]["id"], item["location"]["id"]);
         }
-        for item in ndjson(
-            client,
-            &format!("{base}/hsds/service_at_locations?format=ndjson"),
-        )
-        .await
-        {
+        for item in ndjson(client, &format!("{base}/hsds/service_at_locations")).await {
             schemas.get("service_at_location_list").check(
                 &item,
                 "service_at_locations ndjson",
@@ -525,7 +521,7 @@ async fn every_hsds_response_conforms_to_the_official_schemas() {
         assert!(!organization["services"].as_array().unwrap().is_empty());
         assert!(!organization["locations"].as_array().unwrap().is_empty());
         assert_eq!(
-            ndjson(client, &format!("{base}/hsds/organizations?format=ndjson"))
+            ndjson(client, &format!("{base}/hsds/organizations"))
                 .await
                 .len(),
             organizations.len()
@@ -607,7 +603,7 @@ async fn hsds_pages_walk_first_middle_and_last() {
         i64::try_from(seen.len()).unwrap(),
         first["total_items"].as_i64().unwrap()
     );
-    let streamed = ndjson(&app.client, &format!("{base}/hsds/services?format=ndjson")).await;
+    let streamed = ndjson(&app.client, &format!("{base}/hsds/services")).await;
     assert_eq!(
         ids(&streamed).into_iter().collect::<BTreeSet<_>>(),
         seen.into_iter().collect::<BTreeSet<_>>()
@@ -644,7 +640,7 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
     let term = legal["id"].as_str().unwrap();
     let all_legal = ndjson(
         &app.client,
-        &format!("{base}/hsds/services?format=ndjson&taxonomy_term_id={term}"),
+        &format!("{base}/hsds/services?taxonomy_term_id={term}"),
     )
     .await;
     assert!(all_legal.len() > 20);
@@ -659,7 +655,7 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
     let organization = all_legal[0]["organization_id"].as_str().unwrap();
     let narrowed = ndjson(
         &app.client,
-        &format!("{base}/hsds/services?format=ndjson&taxonomy_term_id={term}&organization_id={organization}"),
+        &format!("{base}/hsds/services?taxonomy_term_id={term}&organization_id={organization}"),
     )
     .await;
     assert!(!narrowed.is_empty());
@@ -718,7 +714,7 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
     let since = ndjson(
         &app.client,
         &format!(
-            "{base}/hsds/services?format=ndjson&minimal=true&modified_after={}",
+            "{base}/hsds/services?minimal=true&modified_after={}",
             instant.replace('+', "%2B")
         ),
     )
@@ -752,8 +748,8 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
         ("lat=NaN&lon=105", "lat", "range"),
         ("lat=21&lon=105&proximity=0", "proximity", "range"),
         ("postcode=100000", "postcode", "unsupported"),
-        ("format=xml", "format", "type"),
-        ("format=ndjson&page=2", "page", "conflict"),
+        ("format=xml", "format", "unknown_field"),
+        ("format=ndjson", "format", "unknown_field"),
         ("minimal=true&full=true", "minimal", "conflict"),
         ("search=", "search", "length"),
         ("per_page=101", "per_page", "range"),
@@ -769,6 +765,64 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
         "unsupported",
     )
     .await;
+    // NDJSON is a representation, chosen by Accept: every match, so no
+    // page of it; a list answers by Accept and says so to caches.
+    for path in [
+        "/hsds/services",
+        "/hsds/service_at_locations",
+        "/hsds/organizations",
+        "/hsds/taxonomies",
+        "/hsds/taxonomy_terms",
+    ] {
+        for (query, field) in [("page=2", "page"), ("per_page=5", "per_page")] {
+            let response = app
+                .client
+                .get(format!("{base}{path}?{query}"))
+                .header("accept", "application/x-ndjson")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 400, "{path}?{query}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["errors"][0]["field"], field, "{body}");
+            assert_eq!(body["errors"][0]["rule"], "conflict", "{body}");
+        }
+        for (accept, content_type) in [
+            ("application/x-ndjson", "application/x-ndjson"),
+            (
+                "application/json, application/x-ndjson;q=0.5",
+                "application/json",
+            ),
+            ("application/x-ndjson, */*;q=0.1", "application/x-ndjson"),
+            ("application/x-ndjson, */*", "application/x-ndjson"),
+            ("application/x-ndjson;q=0", "application/json"),
+            ("*/*", "application/json"),
+        ] {
+            let response = app
+                .client
+                .get(format!("{base}{path}"))
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{path} {accept}");
+            assert_eq!(
+                response.headers()["content-type"],
+                content_type,
+                "{path} {accept}"
+            );
+            let vary: Vec<&str> = response
+                .headers()
+                .get_all("vary")
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            assert!(
+                vary.iter().any(|v| v.contains("Accept")),
+                "{path}: {vary:?}"
+            );
+        }
+    }
     // full_service implies full.
     let organizations = get(
         &app.client,
@@ -860,9 +914,9 @@ async fn no_confidential_location_is_served_exactly_to_the_public_or_another_age
 
     // Every way /hsds can show a location: streams, pages, single items.
     let mut paths: Vec<String> = [
-        "/hsds/services?format=ndjson&full=true",
-        "/hsds/service_at_locations?format=ndjson&full=true",
-        "/hsds/organizations?format=ndjson&full=true&full_service=true",
+        "ndjson /hsds/services?full=true",
+        "ndjson /hsds/service_at_locations?full=true",
+        "ndjson /hsds/organizations?full=true&full_service=true",
         "/hsds/services?full=true&per_page=100",
         "/hsds/service_at_locations?full=true&per_page=100",
         "/hsds/organizations?full_service=true&per_page=100",
@@ -895,7 +949,16 @@ async fn no_confidential_location_is_served_exactly_to_the_public_or_another_age
         let mut documents = Vec::new();
         let mut text = String::new();
         for path in &paths {
-            let response = client.get(format!("{base}{path}")).send().await.unwrap();
+            let (accept, path) = match path.strip_prefix("ndjson ") {
+                Some(path) => ("application/x-ndjson", path),
+                None => ("application/json", path.as_str()),
+            };
+            let response = client
+                .get(format!("{base}{path}"))
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             let body = response.text().await.unwrap();
             if status == 404 {
@@ -966,7 +1029,7 @@ async fn an_hsds_search_at_a_shelters_exact_point_does_not_find_it() {
             let found = ndjson(
                 &app.client,
                 &format!(
-                    "{base}/hsds/{path}?format=ndjson&full=true&lat={}&lon={}&proximity=100",
+                    "{base}/hsds/{path}?full=true&lat={}&lon={}&proximity=100",
                     shelter.lat, shelter.lon
                 ),
             )

@@ -19,7 +19,7 @@ async fn every_response_carries_the_security_headers() {
         (reqwest::Method::GET, "/v1/services".into(), 200),
         (reqwest::Method::GET, format!("/v1/services/{service}"), 200),
         (reqwest::Method::GET, "/healthz".into(), 200),
-        (reqwest::Method::GET, "/metrics".into(), 404),
+        (reqwest::Method::GET, "/metrics".into(), 401),
         (reqwest::Method::GET, "/openapi.json".into(), 200),
         (reqwest::Method::GET, "/no/such/route".into(), 404),
         (reqwest::Method::DELETE, "/v1/categories".into(), 405),

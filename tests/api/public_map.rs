@@ -320,8 +320,6 @@ async fn bad_map_requests_are_problems_naming_the_parameter() {
         ("/v1/public/tiles/4294967295/0/0.mvt", "z", "range"),
         ("/v1/public/tiles/99999999999/0/0.mvt", "z", "format"),
         ("/v1/public/tiles/a/0/0.mvt", "z", "format"),
-        ("/v1/public/tiles/1/2/0.mvt", "x", "range"),
-        ("/v1/public/tiles/1/0/2.mvt", "y", "range"),
         // One tile, one URL: no leading zeros, signs or encodings.
         ("/v1/public/tiles/01/1/0.mvt", "z", "format"),
         ("/v1/public/tiles/1/+1/0.mvt", "x", "format"),
@@ -343,6 +341,17 @@ async fn bad_map_requests_are_problems_naming_the_parameter() {
         app.bad_request(path, field, rule).await;
     }
     app.problem("/v1/public/tiles/1/0/0.png", 404).await;
+    // Beyond its zoom's grid a tile does not exist: the document cannot
+    // bound `x` and `y` by `z`, so this is a 404, not a refused request.
+    for path in [
+        "/v1/public/tiles/1/2/0.mvt",
+        "/v1/public/tiles/1/0/2.mvt",
+        "/v1/public/tiles/0/0/1.mvt",
+        "/v1/public/tiles/22/4194304/0.mvt",
+    ] {
+        let problem = app.problem(path, 404).await;
+        assert_eq!(problem["detail"], "no tile has this id", "{path}");
+    }
 }
 
 /// A tile's `services` features as (location id, lon, lat), decoded from

@@ -476,6 +476,77 @@ async fn modified_after_sees_only_later_changes() {
 }
 
 #[tokio::test]
+async fn the_change_feed_is_followed_by_an_opaque_cursor() {
+    let app = TestApp::spawn().await;
+    // Many changes at one instant: the cursor still sees each once.
+    let mut conn = app.db.conn().await;
+    sql_query("UPDATE services SET last_modified = '2050-01-01T00:00:00Z' WHERE id IN (SELECT id FROM services ORDER BY id LIMIT 25)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (_, _, everything) = app
+        .get_json("/v1/services?modified_after=2000-01-01T00:00:00Z&per_page=100")
+        .await;
+    let total = everything["total_items"].as_i64().unwrap();
+    let mut path = "/v1/services?modified_after=2000-01-01T00:00:00Z&per_page=7".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let (status, _, page) = app.get_json(&path).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        if contents(&page).is_empty() {
+            assert!(page.get("next_cursor").is_none(), "{page}");
+            break;
+        }
+        seen.extend(
+            contents(&page)
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned()),
+        );
+        let cursor = page["next_cursor"].as_str().unwrap();
+        assert_eq!(cursor.len(), 32, "{cursor}");
+        path = format!("/v1/services?cursor={cursor}&per_page=7");
+    }
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no change seen twice");
+    assert_eq!(
+        i64::try_from(seen.len()).unwrap(),
+        total,
+        "no change skipped"
+    );
+
+    // Not in a change feed, no cursor.
+    let (_, _, plain) = app.get_json("/v1/services?per_page=3").await;
+    assert!(plain.get("next_cursor").is_none(), "{plain}");
+    // Any 32 base64url characters are a position: before every change,
+    // or after every one (beyond the timestamps PostgreSQL has).
+    let (status, _, before) = app
+        .get_json("/v1/services?cursor=gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["total_items"].as_i64().unwrap(), total);
+    let (status, _, after) = app
+        .get_json("/v1/services?cursor=f_______________________________")
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["total_items"], 0);
+    // With modified_after too, both narrow.
+    let first = &seen[0];
+    let (_, _, page) = app
+        .get_json(&format!(
+            "/v1/services?modified_after=2000-01-01T00:00:00Z&per_page=1"
+        ))
+        .await;
+    assert_eq!(&contents(&page)[0]["id"], first.as_str());
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, _, later) = app
+        .get_json(&format!(
+            "/v1/services?cursor={cursor}&modified_after=2049-12-31T00:00:00Z&per_page=100"
+        ))
+        .await;
+    assert_eq!(later["total_items"], 25, "{later}");
+}
+
+#[tokio::test]
 async fn a_service_comes_with_everything_nested() {
     let app = TestApp::spawn().await;
     let services = all_pages(&app, "category=shelter").await;
@@ -578,6 +649,24 @@ async fn bad_service_queries_name_the_field_and_rule() {
         ("page=0", "page", "range"),
         ("per_page=101", "per_page", "range"),
         ("query=shelter", "query", "unknown_field"),
+        ("cursor=", "cursor", "format"),
+        ("cursor=abc", "cursor", "format"),
+        (
+            "cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D",
+            "cursor",
+            "format",
+        ),
+        (
+            "cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%2B",
+            "cursor",
+            "format",
+        ),
+        // The old two-part position is gone: the cursor replaces it.
+        (
+            "modified_after=2026-01-01T00:00:00Z&after_id=00000000-0000-0000-0000-000000000000",
+            "after_id",
+            "unknown_field",
+        ),
         ("page=1&page=2", "page", "duplicate"),
         (
             "category=%27%3B%20DROP%20TABLE%20services%3B--",

@@ -11,6 +11,7 @@ mod database;
 mod docs;
 mod errors;
 mod faults;
+mod geometry;
 mod health;
 mod helpers;
 mod hostile;

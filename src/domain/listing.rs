@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{ValidateEmail, ValidateUrl};
@@ -717,6 +717,20 @@ impl ServiceDocument {
             let at = format!("schedules[{i}]");
             if schedule.byday.is_empty() {
                 problems.push(format!("{at}.byday"), "required", "at least one day");
+            }
+            for (field, time) in [
+                ("opens_at", schedule.opens_at),
+                ("closes_at", schedule.closes_at),
+            ] {
+                // chrono reads `08:00:60` as a leap second, which PostgreSQL
+                // would store as 08:01: a clock time has seconds 00–59.
+                if time.is_some_and(|time| time.nanosecond() >= 1_000_000_000) {
+                    problems.push(
+                        format!("{at}.{field}"),
+                        "time",
+                        "a time of day is HH:MM or HH:MM:SS, seconds from 00 to 59",
+                    );
+                }
             }
             match (schedule.opens_at, schedule.closes_at) {
                 (Some(opens), Some(closes)) if closes <= opens => problems.push(

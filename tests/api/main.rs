@@ -12,6 +12,7 @@ mod docs;
 mod errors;
 mod faults;
 mod geometry;
+mod hardening;
 mod health;
 mod helpers;
 mod hostile;

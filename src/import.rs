@@ -25,6 +25,7 @@ use crate::db::models::writes::{
     self, Action, AuditEntry, LocationWrite, ServiceWrite, WriteError, location_document,
     organization_document,
 };
+use crate::db::schema::locations as locations_table;
 use crate::db::schema::services as services_table;
 use crate::domain::Invalid;
 use crate::domain::ids::{KeyId, LocationId, OrganizationId, ServiceId};
@@ -121,6 +122,9 @@ pub struct Report {
 pub struct Entry {
     pub position: Position,
     pub record: Result<hsds::Record, hsds::Problems>,
+    /// The record's ids that were derived from external identifiers (in
+    /// the organisation's own space), not given.
+    pub derived: Vec<Uuid>,
 }
 
 fn entry(position: Position, service: Result<hsds::Service, String>) -> Entry {
@@ -129,6 +133,7 @@ fn entry(position: Position, service: Result<hsds::Service, String>) -> Entry {
         record: service
             .map_err(|message| vec![(String::new(), Invalid::new("format", message))])
             .and_then(hsds::record),
+        derived: Vec::new(),
     }
 }
 
@@ -304,7 +309,12 @@ fn csv_entries(
             .zip(row.iter())
             .filter(|(_, value)| !value.is_empty())
             .collect();
-        entries.push(entry(position, csv_service(&cells, default_organization)));
+        let mut derived = Vec::new();
+        let service = csv_service(&cells, default_organization, &mut derived);
+        entries.push(Entry {
+            derived,
+            ..entry(position, service)
+        });
     }
     Ok(entries)
 }
@@ -354,6 +364,7 @@ fn number(cells: &HashMap<&str, &str>, column: &str) -> Result<Option<serde_json
 fn csv_service(
     cells: &HashMap<&str, &str>,
     default_organization: Option<OrganizationId>,
+    derived: &mut Vec<Uuid>,
 ) -> Result<hsds::Service, String> {
     let organization = match cells.get("organization_id") {
         Some(id) => {
@@ -363,7 +374,7 @@ fn csv_service(
         }
         None => default_organization,
     };
-    let id =
+    let mut id =
         |id_column: &str, external_column: &str, kind: &str| -> Result<Option<String>, String> {
             match (
                 cells.get(id_column),
@@ -372,7 +383,9 @@ fn csv_service(
             ) {
                 (Some(id), _, _) => Ok(Some((*id).to_owned())),
                 (None, Some(external), Some(organization)) => {
-                    Ok(Some(external_id(organization, kind, external).to_string()))
+                    let id = external_id(organization, kind, external);
+                    derived.push(id);
+                    Ok(Some(id.to_string()))
                 }
                 (None, Some(_), None) => Err(format!(
                     "{external_column}: needs organization_id to derive an id"
@@ -466,6 +479,8 @@ struct Checked {
     position: Position,
     organization_id: OrganizationId,
     record: hsds::Record,
+    /// Ids derived from external identifiers, in the organisation's space.
+    derived: Vec<Uuid>,
 }
 
 /// The checks that need no database.
@@ -522,6 +537,7 @@ fn check(entries: Vec<Entry>, importer: Importer) -> Result<Vec<Checked>, Import
             position,
             organization_id,
             record,
+            derived: entry.derived,
         });
     }
     if problems.is_empty() {
@@ -569,6 +585,86 @@ fn validated<T>(
                 .collect(),
         )
     })
+}
+
+/// The id an agency's record gets for an `id` that names none of its own
+/// organisation's records: derived, like an external identifier, in the
+/// organisation's own space, so that the same file imports to the same rows
+/// again.
+pub fn claimed_id(organization: OrganizationId, kind: &str, given: Uuid) -> Uuid {
+    external_id(organization, &format!("{kind}#id"), &given.to_string())
+}
+
+/// Makes an agency's explicit ids its own. An `id` that names a record of
+/// the agency's organisation (archived or not), or was derived from one of
+/// its external identifiers, names that record; any other `id` — unused, or
+/// another organisation's — is taken as the agency's own identifier for a
+/// new record and given [`claimed_id`]. So no agency can create a row under
+/// an id another organisation's derivation (or anyone's export) would use,
+/// nor block another's import, and an id of another organisation answers
+/// exactly as an unused one: nothing says it exists.
+async fn claim_ids(
+    conn: &mut DbConn,
+    agency: OrganizationId,
+    records: &mut [Checked],
+) -> Result<(), ImportError> {
+    let mut given_services: Vec<Uuid> = records.iter().map(|r| r.record.service_id.0).collect();
+    let mut given_locations: Vec<Uuid> = records
+        .iter()
+        .flat_map(|r| r.record.locations.iter().map(|(id, _)| id.0))
+        .chain(
+            records
+                .iter()
+                .flat_map(|r| r.record.service.location_ids.iter().map(|id| id.0)),
+        )
+        .collect();
+    given_services.sort();
+    given_services.dedup();
+    given_locations.sort();
+    given_locations.dedup();
+    let mut own_services = HashSet::new();
+    for chunk in given_services.chunks(5000) {
+        let found: Vec<Uuid> = services_table::table
+            .filter(services_table::id.eq_any(chunk))
+            .filter(services_table::organization_id.eq(agency))
+            .select(services_table::id)
+            .load(conn)
+            .await?;
+        own_services.extend(found);
+    }
+    let mut own_locations = HashSet::new();
+    for chunk in given_locations.chunks(5000) {
+        let found: Vec<Uuid> = locations_table::table
+            .filter(locations_table::id.eq_any(chunk))
+            .filter(locations_table::organization_id.eq(agency))
+            .select(locations_table::id)
+            .load(conn)
+            .await?;
+        own_locations.extend(found);
+    }
+    for checked in records.iter_mut() {
+        let own = |id: Uuid| own_locations.contains(&id) || checked.derived.contains(&id);
+        let location = |id: LocationId| {
+            if own(id.0) {
+                id
+            } else {
+                LocationId(claimed_id(agency, "location", id.0))
+            }
+        };
+        let record = &mut checked.record;
+        if !own_services.contains(&record.service_id.0)
+            && !checked.derived.contains(&record.service_id.0)
+        {
+            record.service_id = ServiceId(claimed_id(agency, "service", record.service_id.0));
+        }
+        for (id, _) in &mut record.locations {
+            *id = location(*id);
+        }
+        for id in &mut record.service.location_ids {
+            *id = location(*id);
+        }
+    }
+    Ok(())
 }
 
 /// Writes what changed, in the caller's transaction.
@@ -914,7 +1010,10 @@ pub async fn run(
     entries: Vec<Entry>,
     dry_run: bool,
 ) -> Result<Report, ImportError> {
-    let checked = check(entries, importer)?;
+    let mut checked = check(entries, importer)?;
+    if let Some(agency) = importer.agency {
+        claim_ids(conn, agency, &mut checked).await?;
+    }
     let result = conn
         .transaction::<_, Outcome, _>(async |conn| {
             let report = apply(conn, importer, &checked)

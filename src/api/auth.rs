@@ -149,8 +149,7 @@ impl FromRequest for Caller {
             let token = header
                 .to_str()
                 .ok()
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .map(str::trim)
+                .and_then(bearer_token)
                 .ok_or_else(|| refuse("the Authorization header must be `Bearer <key>`"))?;
             let token = PresentedToken::parse(token).map_err(|_| refuse("unknown API key"))?;
             // On the primary: a key revoked there is refused at once.
@@ -226,9 +225,29 @@ impl Default for FailedAttempts {
     }
 }
 
+/// The credentials of an `Authorization: Bearer <token>` value. The scheme
+/// is case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer kn_x", "bearer kn_x", "BEARER kn_x", "bEaReR  kn_x "] {
+            assert_eq!(bearer_token(value), Some("kn_x"), "{value}");
+        }
+        for value in ["Basic kn_x", "Bearer", "Bearer ", "Bearerkn_x", "kn_x"] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
+    }
 
     #[test]
     fn a_client_is_blocked_after_the_limit_and_others_are_not() {

@@ -74,8 +74,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // JSON, or a JSON merge patch (RFC 7396), which is JSON too; not any
+        // other `+json` type: a JSON Patch (`application/json-patch+json`,
+        // RFC 6902) is a list of operations, which a document must not be
+        // mistaken for.
         let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
-            mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")
+            mime.type_() == "application"
+                && (mime.subtype() == "json"
+                    || mime.subtype() == "merge-patch"
+                        && mime.suffix().is_some_and(|s| s == "json"))
         });
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {

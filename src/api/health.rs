@@ -92,7 +92,7 @@ pub async fn metrics(
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(super::auth::bearer_token)
         .unwrap_or_default();
     let expected = token.expose_secret().as_bytes();
     if !bool::from(presented.as_bytes().ct_eq(expected)) {

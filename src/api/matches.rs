@@ -43,9 +43,10 @@ pub struct MatchRequest {
     pub lon: f64,
     /// What they need, 1 to 12 distinct categories, in the order to answer.
     pub needs: Vec<Category>,
-    /// What is known about them; leave out what is not known.
+    /// What is known about them; leave out what is not known. `null`, as
+    /// leaving it out, means nothing is known.
     #[serde(default)]
-    pub profile: ProfileInput,
+    pub profile: Option<ProfileInput>,
     /// How far to look for in-person services, in metres: 1 to 500000;
     /// default 50000.
     #[schema(minimum = 1, maximum = 500000, default = 50000)]
@@ -130,7 +131,7 @@ impl MatchRequest {
                 }),
         };
 
-        let input = self.profile;
+        let input = self.profile.unwrap_or_default();
         let age = input.age.and_then(|age| {
             u8::try_from(age)
                 .ok()

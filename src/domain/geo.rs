@@ -13,19 +13,17 @@ pub struct Coordinates {
 
 impl Coordinates {
     pub fn new(lat: f64, lon: f64) -> Result<Self, Invalid> {
-        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(Invalid::new(
-                "range",
-                "latitude must be a number between -90 and 90",
-            ));
+        const LAT: &str = "latitude must be a number between -90 and 90";
+        const LON: &str = "longitude must be a number between -180 and 180";
+        let lat_ok = lat.is_finite() && (-90.0..=90.0).contains(&lat);
+        let lon_ok = lon.is_finite() && (-180.0..=180.0).contains(&lon);
+        match (lat_ok, lon_ok) {
+            (true, true) => Ok(Self { lat, lon }),
+            (false, true) => Err(Invalid::new("range", LAT)),
+            (true, false) => Err(Invalid::new("range", LON)),
+            // Both wrong: say both, so that one fix is enough.
+            (false, false) => Err(Invalid::new("range", format!("{LAT}, and {LON}"))),
         }
-        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(Invalid::new(
-                "range",
-                "longitude must be a number between -180 and 180",
-            ));
-        }
-        Ok(Self { lat, lon })
     }
 
     /// Parses `"lat,lon"` (the order people say it in), e.g. `"22.48,103.97"`.
@@ -131,6 +129,11 @@ mod tests {
         assert_eq!(
             Coordinates::parse_lat_lon("NaN,1").unwrap_err().rule,
             "range"
+        );
+        let both = Coordinates::parse_lat_lon("91,200").unwrap_err().message;
+        assert!(
+            both.contains("latitude") && both.contains("longitude"),
+            "{both}"
         );
     }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{ValidateEmail, ValidateUrl};
@@ -480,6 +480,17 @@ fn positions(ring: Vec<Vec<f64>>) -> Result<Vec<[f64; 2]>, Invalid> {
         .collect()
 }
 
+/// Whether an edge means the same on a plane of longitude/latitude (how
+/// GeoJSON and the matcher read it) and on the sphere (how PostGIS stores a
+/// geography): an edge across 180° or more of longitude would be taken the
+/// other way round the globe, and an edge between antipodes (pole to pole,
+/// or 180° apart on the equator) has no one shortest path at all, which
+/// PostGIS refuses.
+fn plain_edge([lon_a, lat_a]: [f64; 2], [lon_b, lat_b]: [f64; 2]) -> bool {
+    let pole_to_pole = lat_a.abs() == 90.0 && lat_b == -lat_a;
+    (lon_a - lon_b).abs() < 180.0 && !pole_to_pole
+}
+
 /// Checks a GeoJSON `Polygon` or `MultiPolygon` (closed rings of at least
 /// 4 positions, within range, not crossing themselves) and converts it.
 pub fn parse_extent(value: &serde_json::Value) -> Result<geo::MultiPolygon<f64>, Invalid> {
@@ -530,6 +541,13 @@ pub fn parse_extent(value: &serde_json::Value) -> Result<geo::MultiPolygon<f64>,
                 return Err(Invalid::new(
                     "closed_ring",
                     "every ring must end at the position it starts from",
+                ));
+            }
+            if ring.windows(2).any(|edge| !plain_edge(edge[0], edge[1])) {
+                return Err(Invalid::new(
+                    "edge_span",
+                    "every edge must span less than 180° of longitude (split an area at the \
+                     antimeridian, as RFC 7946 asks) and must not join the two poles",
                 ));
             }
         }
@@ -699,6 +717,20 @@ impl ServiceDocument {
             let at = format!("schedules[{i}]");
             if schedule.byday.is_empty() {
                 problems.push(format!("{at}.byday"), "required", "at least one day");
+            }
+            for (field, time) in [
+                ("opens_at", schedule.opens_at),
+                ("closes_at", schedule.closes_at),
+            ] {
+                // chrono reads `08:00:60` as a leap second, which PostgreSQL
+                // would store as 08:01: a clock time has seconds 00–59.
+                if time.is_some_and(|time| time.nanosecond() >= 1_000_000_000) {
+                    problems.push(
+                        format!("{at}.{field}"),
+                        "time",
+                        "a time of day is HH:MM or HH:MM:SS, seconds from 00 to 59",
+                    );
+                }
             }
             match (schedule.opens_at, schedule.closes_at) {
                 (Some(opens), Some(closes)) if closes <= opens => problems.push(
@@ -940,6 +972,32 @@ mod tests {
         assert_eq!(parse_extent(&point).unwrap_err().rule, "geojson_type");
         let square = json!({"type": "Polygon", "coordinates": [[[105.0, 21.0], [106.0, 21.0], [106.0, 22.0], [105.0, 22.0], [105.0, 21.0]]]});
         assert!(parse_extent(&square).is_ok());
+    }
+
+    #[test]
+    fn edges_must_not_wrap_the_globe_or_join_antipodes() {
+        for coordinates in [
+            json!([[[0, 0], [180, 0], [90, 45], [0, 0]]]),
+            json!([[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]),
+            json!([[[0, -90], [0, 90], [10, 0], [0, -90]]]),
+            json!([[[179, 10], [-179, 10], [-179, 11], [179, 10]]]),
+        ] {
+            let polygon = json!({"type": "Polygon", "coordinates": coordinates});
+            assert_eq!(
+                parse_extent(&polygon).unwrap_err().rule,
+                "edge_span",
+                "{polygon}"
+            );
+        }
+        let wide =
+            json!({"type": "Polygon", "coordinates": [[[0, 0], [179.5, 0], [179.5, 10], [0, 0]]]});
+        assert!(parse_extent(&wide).is_ok());
+        let polar =
+            json!({"type": "Polygon", "coordinates": [[[0, 80], [90, 90], [0, 90], [0, 80]]]});
+        assert!(
+            parse_extent(&polar).is_ok(),
+            "one pole is a position like any other"
+        );
     }
 
     #[test]

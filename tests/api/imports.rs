@@ -403,3 +403,183 @@ async fn the_csv_template_imports_and_reimports_unchanged() {
         .await
         .assert_problem(400, None, None);
 }
+
+/// One of Sa Pa's exported services as a fresh record with `id` and, for
+/// its locations, `location_id`.
+fn record_with_ids(services: &[Value], id: uuid::Uuid, location_id: uuid::Uuid) -> Value {
+    let mut record = services
+        .iter()
+        .find(|s| {
+            s["organization_id"] == json!(*SA_PA_ORGANIZATION)
+                && !s["service_at_locations"].as_array().unwrap().is_empty()
+        })
+        .unwrap()
+        .clone();
+    record["id"] = json!(id);
+    for link in record["service_at_locations"].as_array_mut().unwrap() {
+        link["location_id"] = json!(location_id);
+        link["location"]["id"] = json!(location_id);
+        link.as_object_mut().unwrap().remove("id");
+        link["service_id"] = json!(id);
+    }
+    record
+}
+
+/// Agency A cannot take the id agency B's `external_id` will derive, nor
+/// stop B's import, even after archiving what it made.
+#[tokio::test]
+async fn an_agency_cannot_squat_another_agencys_ids() {
+    use ketnoi::db::seed::sample_id;
+    use ketnoi::domain::ids::OrganizationId;
+    let app = TestApp::spawn().await;
+    let services = export(&app.db).await;
+    let other_organization = sample_id("organization", "lao-cai-legal-aid");
+    let a = app.key("agency", Some(*SA_PA_ORGANIZATION)).await;
+    let b = app.key("agency", Some(other_organization)).await;
+    let squatted = ketnoi::import::external_id(
+        OrganizationId(other_organization),
+        "service",
+        "probe-squat-1",
+    );
+    let squatted_location = ketnoi::import::external_id(
+        OrganizationId(other_organization),
+        "location",
+        "probe-squat-1",
+    );
+
+    let file = serde_json::to_vec(&json!([record_with_ids(
+        &services,
+        squatted,
+        squatted_location
+    )]))
+    .unwrap();
+    let answer = import(&app, &a, "", "application/json", file).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["services_created"], 1);
+    // A's record went in under an id of A's own, not the one it named.
+    let claimed =
+        ketnoi::import::claimed_id(OrganizationId(*SA_PA_ORGANIZATION), "service", squatted);
+    let mine = app
+        .send(
+            Some(&a),
+            reqwest::Method::GET,
+            &format!("/v1/services/{claimed}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert_ne!(mine.body["locations"][0]["id"], json!(squatted_location));
+    let gone = app
+        .send(
+            Some(&a),
+            reqwest::Method::GET,
+            &format!("/v1/services/{squatted}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 404);
+    // Archived by A, to be sure nothing of it lingers in B's way.
+    let archived = app
+        .send(
+            Some(&a),
+            reqwest::Method::DELETE,
+            &format!("/v1/services/{claimed}"),
+            None,
+            Some(&mine.etag()),
+        )
+        .await;
+    assert!(archived.status < 300, "{}", archived.body);
+
+    let csv = "external_id,name,categories,delivery,phone,location_external_id,location_name,address,province_code,latitude,longitude\n\
+               probe-squat-1,Tư vấn pháp lý lưu động,legal_aid,in_person,0214 555 0113,probe-squat-1,Điểm lưu động,3 Hoàng Liên,15,22.4856,103.9707\n";
+    let answer = import(&app, &b, "", "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["services_created"], 1);
+    assert_eq!(answer.body["locations_created"], 1);
+    let theirs = app
+        .send(
+            Some(&b),
+            reqwest::Method::GET,
+            &format!("/v1/services/{squatted}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, 200, "{}", theirs.body);
+    assert_eq!(theirs.body["organization"]["id"], json!(other_organization));
+    assert_eq!(theirs.body["locations"][0]["id"], json!(squatted_location));
+}
+
+/// An id of another organisation's record, live or archived, answers an
+/// import exactly as an id nobody uses: in dry runs and real runs, for
+/// services and locations.
+#[tokio::test]
+async fn another_organisations_ids_answer_as_unused_ones() {
+    use ketnoi::db::seed::sample_id;
+    let app = TestApp::spawn().await;
+    let services = export(&app.db).await;
+    let other_organization = sample_id("organization", "lao-cai-legal-aid");
+    let a = app.key("agency", Some(*SA_PA_ORGANIZATION)).await;
+    let b = app.key("agency", Some(other_organization)).await;
+    let live = sample_id("service", "lao-cai-legal-aid/free-legal-aid");
+    let their_location = sample_id("location", "lao-cai-legal-aid/main");
+    // An archived service of B's: a 404 to A on GET.
+    let archived = services
+        .iter()
+        .find(|s| s["organization_id"] == json!(other_organization) && s["id"] != json!(live))
+        .map(|s| s["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    let mut probes = vec![(live, their_location)];
+    if let Some(archived) = archived {
+        let path = format!("/v1/services/{archived}");
+        let current = app
+            .send(Some(&b), reqwest::Method::GET, &path, None, None)
+            .await;
+        let answer = app
+            .send(
+                Some(&b),
+                reqwest::Method::DELETE,
+                &path,
+                None,
+                Some(&current.etag()),
+            )
+            .await;
+        assert!(answer.status < 300, "{}", answer.body);
+        assert_eq!(
+            app.send(Some(&a), reqwest::Method::GET, &path, None, None)
+                .await
+                .status,
+            404
+        );
+        // Another organisation's location, not yet named by a probe.
+        probes.push((archived, sample_id("location", "lao-cai-hospital/main")));
+    }
+    let unused = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    for query in ["?dry_run=true", ""] {
+        let file = |ids: (uuid::Uuid, uuid::Uuid)| {
+            serde_json::to_vec(&json!([record_with_ids(&services, ids.0, ids.1)])).unwrap()
+        };
+        let baseline = import(&app, &a, "?dry_run=true", "application/json", file(unused)).await;
+        assert_eq!(baseline.status, 200, "{}", baseline.body);
+        assert_eq!(baseline.body["services_created"], 1, "{}", baseline.body);
+        for probe in &probes {
+            let answer = import(&app, &a, query, "application/json", file(*probe)).await;
+            let mut expected = baseline.body.clone();
+            expected["dry_run"] = json!(query == "?dry_run=true");
+            assert_eq!(answer.status, 200, "{probe:?} {query}: {}", answer.body);
+            assert_eq!(answer.body, expected, "{probe:?} {query}");
+        }
+    }
+    // B's records are untouched.
+    let theirs = app
+        .send(
+            Some(&b),
+            reqwest::Method::GET,
+            &format!("/v1/services/{live}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(theirs.body["organization"]["id"], json!(other_organization));
+}

@@ -11,6 +11,8 @@ mod database;
 mod docs;
 mod errors;
 mod faults;
+mod geometry;
+mod hardening;
 mod health;
 mod helpers;
 mod hostile;

@@ -345,6 +345,95 @@ async fn check_location_links(
     }
 }
 
+#[derive(QueryableByName)]
+struct ExtentProblem {
+    #[diesel(sql_type = BigInt)]
+    ordinal: i64,
+    #[diesel(sql_type = BigInt)]
+    position: i64,
+    #[diesel(sql_type = Text)]
+    problem: String,
+}
+
+/// Asks PostGIS whether it can store and measure every polygon area, one
+/// by one and each service's together, before anything is written: what
+/// the domain's rules let through but PostGIS still refuses becomes a 422
+/// naming the area, not a failed statement (a 500).
+async fn check_extents(conn: &mut DbConn, writes: &[ServiceWrite<'_>]) -> Result<(), WriteError> {
+    let (mut ordinals, mut positions, mut extents) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, write) in writes.iter().enumerate() {
+        for (position, area) in write.document.get().service_areas.iter().enumerate() {
+            if let Some(extent) = &area.extent {
+                let multi = parse_extent(extent).map_err(|source| DbError::Corrupt {
+                    column: "service_areas.extent",
+                    source,
+                })?;
+                ordinals.push(i64::try_from(index + 1).unwrap_or(i64::MAX));
+                positions.push(i64::try_from(position).unwrap_or(i64::MAX));
+                extents.push(extent_json(&multi).to_string());
+            }
+        }
+    }
+    if extents.is_empty() {
+        return Ok(());
+    }
+    let mut found: Vec<ExtentProblem> = diesel::sql_query(
+        "SELECT ordinal, position, problem FROM ( \
+             SELECT t.ordinal, t.position, ketnoi_extent_problem(t.geojson) AS problem \
+             FROM unnest($1::int8[], $2::int8[], $3::text[]) AS t(ordinal, position, geojson)) c \
+         WHERE problem IS NOT NULL",
+    )
+    .bind::<Array<BigInt>, _>(&ordinals)
+    .bind::<Array<BigInt>, _>(&positions)
+    .bind::<Array<Text>, _>(&extents)
+    .load(conn)
+    .await?;
+    if found.is_empty() {
+        found = diesel::sql_query(
+            "SELECT ordinal, -1::int8 AS position, problem FROM ( \
+                 SELECT t.ordinal, ketnoi_extents_problem(array_agg(t.geojson)) AS problem \
+                 FROM unnest($1::int8[], $2::text[]) AS t(ordinal, geojson) \
+                 GROUP BY t.ordinal HAVING count(*) > 1) c \
+             WHERE problem IS NOT NULL",
+        )
+        .bind::<Array<BigInt>, _>(&ordinals)
+        .bind::<Array<Text>, _>(&extents)
+        .load(conn)
+        .await?;
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let problems = found
+        .into_iter()
+        .map(|found| {
+            tracing::info!(problem = %found.problem, "PostGIS refused a service area");
+            let index = usize::try_from(found.ordinal - 1).unwrap_or_default();
+            match usize::try_from(found.position) {
+                Ok(position) => (
+                    index,
+                    format!("service_areas[{position}].extent"),
+                    Invalid::new(
+                        "geography",
+                        "PostGIS cannot build a geography from this polygon: make its edges \
+                         shorter and keep it away from the poles and the antimeridian",
+                    ),
+                ),
+                Err(_) => (
+                    index,
+                    "service_areas".to_owned(),
+                    Invalid::new(
+                        "geography",
+                        "PostGIS cannot combine these areas into one geography: make their \
+                         edges shorter and keep them away from the poles and the antimeridian",
+                    ),
+                ),
+            }
+        })
+        .collect();
+    Err(WriteError::Invalid(problems))
+}
+
 /// Writes services as given (inserting new ones, replacing the parts of
 /// existing ones). The caller has checked ownership and locked what it
 /// compares against.
@@ -353,6 +442,7 @@ pub async fn write_services(
     writes: &[ServiceWrite<'_>],
 ) -> Result<(), WriteError> {
     check_location_links(conn, writes).await?;
+    check_extents(conn, writes).await?;
     let ids: Vec<Uuid> = writes.iter().map(|w| w.id.0).collect();
 
     let mut rows = Vec::with_capacity(writes.len());

@@ -182,7 +182,7 @@ where
         let headers = response.headers_mut();
         if !headers.contains_key(header::CACHE_CONTROL) {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            headers.append(header::VARY, HeaderValue::from_static("Authorization"));
+            add_vary(headers, "Authorization");
         }
         if none_match_fails(request.headers(), etag.to_str().unwrap_or_default()) {
             let mut not_modified = HttpResponse::NotModified().finish();
@@ -271,5 +271,19 @@ mod tests {
             conditional(Some(&tag(b"")), b"").await,
             StatusCode::NOT_MODIFIED
         );
+    }
+}
+
+/// Adds `name` to the response's `Vary`, kept as one line: the CORS layer
+/// outside rewrites the first line only, and a second one would be lost.
+pub fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
+    let mut names: Vec<String> = headers
+        .get_all(header::VARY)
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    names.push(name.to_owned());
+    if let Ok(value) = HeaderValue::from_str(&names.join(", ")) {
+        headers.insert(header::VARY, value);
     }
 }

@@ -256,10 +256,7 @@ pub async fn vary_accept(
     );
     let mut response = next.call(request).await?;
     if list {
-        response.headers_mut().append(
-            actix_web::http::header::VARY,
-            actix_web::http::header::HeaderValue::from_static("Accept"),
-        );
+        super::etag::add_vary(response.headers_mut(), "Accept");
     }
     Ok(response)
 }

@@ -268,8 +268,8 @@ pub struct OrganizationDocument {
 impl OrganizationDocument {
     pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
         let mut problems = Problems::default();
-        problems.text("name", &self.name, 1, NAME_MAX);
-        problems.optional_text("name_en", &self.name_en, NAME_MAX);
+        problems.name("name", &self.name);
+        problems.optional_name("name_en", &self.name_en);
         problems.text("description", &self.description, 0, DESCRIPTION_MAX);
         problems.optional_text("description_en", &self.description_en, DESCRIPTION_MAX);
         check_url(&mut problems, "website", &self.website);
@@ -277,6 +277,45 @@ impl OrganizationDocument {
         check_phones(&mut problems, "phones", &self.phones);
         problems.finish(self)
     }
+}
+
+/// Bidirectional embedding, override and isolate controls: in a name they
+/// reorder what follows, so a listing can show another name than it holds.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that render as nothing, of the Basic Multilingual Plane:
+/// the format characters (soft hyphen, zero-width space and joiners,
+/// direction marks, word joiner, invisible operators, byte-order mark…),
+/// the combining grapheme joiner, variation selectors and the blank
+/// fillers of Hangul, Khmer, Mongolian and Braille. [`NAME_PATTERN`]
+/// states the same list.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{2800}', '\u{2800}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+];
+
+fn invisible(c: char) -> bool {
+    INVISIBLE
+        .iter()
+        .any(|(from, to)| (*from..=*to).contains(&c))
 }
 
 /// Whether a text holds a control character other than a line break or a
@@ -361,6 +400,35 @@ impl Problems {
             .any(|c| c.is_control() && c != '\n' && c != '\t')
         {
             self.push(path, "format", "must not contain control characters");
+        }
+    }
+
+    /// A name: text that must show something, and read in the order it is
+    /// written.
+    fn name(&mut self, path: &str, value: &str) {
+        let before = self.0.len();
+        self.text(path, value, 1, NAME_MAX);
+        if self.0.len() > before {
+            return;
+        }
+        if value.chars().any(bidi_control) {
+            self.push(
+                path,
+                "format",
+                "must not contain bidirectional override or isolate controls (U+202A to U+202E, U+2066 to U+2069)",
+            );
+        } else if value.chars().all(|c| c.is_whitespace() || invisible(c)) {
+            self.push(
+                path,
+                "blank",
+                "must show something: not only spaces or invisible characters",
+            );
+        }
+    }
+
+    fn optional_name(&mut self, path: &str, value: &Option<String>) {
+        if let Some(value) = value {
+            self.name(path, value);
         }
     }
 
@@ -618,8 +686,8 @@ impl ServiceDocument {
     pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
         let document = self.normalized();
         let mut problems = Problems::default();
-        problems.text("name", &document.name, 1, NAME_MAX);
-        problems.optional_text("name_en", &document.name_en, NAME_MAX);
+        problems.name("name", &document.name);
+        problems.optional_name("name_en", &document.name_en);
         problems.text("description", &document.description, 0, DESCRIPTION_MAX);
         problems.optional_text("description_en", &document.description_en, DESCRIPTION_MAX);
         check_url(&mut problems, "url", &document.url);
@@ -852,8 +920,8 @@ impl CapacityDocument {
 impl LocationDocument {
     pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
         let mut problems = Problems::default();
-        problems.text("name", &self.name, 1, NAME_MAX);
-        problems.optional_text("name_en", &self.name_en, NAME_MAX);
+        problems.name("name", &self.name);
+        problems.optional_name("name_en", &self.name_en);
         problems.optional_text("description", &self.description, DESCRIPTION_MAX);
         problems.optional_text("description_en", &self.description_en, DESCRIPTION_MAX);
         problems.optional_text("address", &self.address, SHORT_TEXT_MAX);

@@ -165,3 +165,129 @@ async fn a_point_wrong_twice_names_both() {
         "{problem}"
     );
 }
+
+/// Names that render blank, or read in another order than written, are
+/// refused in every document and every import format.
+#[tokio::test]
+async fn names_that_render_blank_are_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let agency = app
+        .key("agency", Some(*crate::writes::SA_PA_ORGANIZATION))
+        .await;
+    let admin = app.key("admin", None).await;
+    let before = crate::database::fingerprint(&app.db).await;
+    let own = crate::imports::export(&app.db)
+        .await
+        .into_iter()
+        .find(|s| s["organization_id"] == json!(*crate::writes::SA_PA_ORGANIZATION))
+        .unwrap();
+    let bad = [
+        ("   ", "blank"),
+        ("\u{3000}\u{00A0}", "blank"),
+        ("\u{200B}\u{200C}\u{200D}", "blank"),
+        ("\u{FEFF}\u{2060}\u{00AD}", "blank"),
+        (" \u{200E}\u{200B} ", "blank"),
+        ("\u{3164}", "blank"),
+        ("Nhà an toàn \u{202E}gnaG", "format"),
+        ("\u{2066}Sa Pa\u{2069}", "format"),
+        ("Sa\u{202A}Pa", "format"),
+    ];
+    for (name, rule) in bad {
+        let mut service = crate::writes::new_service();
+        service["name"] = json!(name);
+        app.send(
+            Some(&agency),
+            Method::POST,
+            "/v1/services",
+            Some(&service),
+            None,
+        )
+        .await
+        .assert_problem(422, Some("name"), Some(rule));
+        let mut service = crate::writes::new_service();
+        service["name_en"] = json!(name);
+        app.send(
+            Some(&agency),
+            Method::POST,
+            "/v1/services",
+            Some(&service),
+            None,
+        )
+        .await
+        .assert_problem(422, Some("name_en"), Some(rule));
+        let mut location = crate::writes::new_location();
+        location["name"] = json!(name);
+        app.send(
+            Some(&agency),
+            Method::POST,
+            "/v1/locations",
+            Some(&location),
+            None,
+        )
+        .await
+        .assert_problem(422, Some("name"), Some(rule));
+        let organization = json!({ "name": name });
+        app.send(
+            Some(&admin),
+            Method::POST,
+            "/v1/organizations",
+            Some(&organization),
+            None,
+        )
+        .await
+        .assert_problem(422, Some("name"), Some(rule));
+
+        // Imports: JSON, NDJSON and CSV.
+        let mut service = own.clone();
+        service["name"] = json!(name);
+        let answer = crate::writes::import(
+            &app,
+            &agency,
+            "",
+            "application/json",
+            serde_json::to_vec(&json!([service])).unwrap(),
+        )
+        .await;
+        answer.assert_problem(422, Some("records[0].name"), Some(rule));
+        let answer = crate::writes::import(
+            &app,
+            &agency,
+            "",
+            "application/x-ndjson",
+            format!("{service}\n").into_bytes(),
+        )
+        .await;
+        answer.assert_problem(422, Some("records[0].name"), Some(rule));
+        let csv = format!(
+            "external_id,name,categories,delivery,phone\nblank-1,\"{name}\",legal_aid,remote,0214 555 0112\n"
+        );
+        let answer = crate::writes::import(&app, &agency, "", "text/csv", csv.into_bytes()).await;
+        assert_eq!(answer.status, 422, "{name:?}: {}", answer.body);
+        assert!(
+            answer.body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                // CSV cells are trimmed: spaces alone are an empty name.
+                .any(|e| e["field"].as_str().unwrap().ends_with("name")
+                    && (e["rule"] == rule || (rule == "blank" && e["rule"] == "length"))),
+            "{name:?}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(crate::database::fingerprint(&app.db).await, before);
+
+    // A name with a visible character among spaces and joiners is a name.
+    let mut service = crate::writes::new_service();
+    service["name"] = json!(" \u{200B}Sa Pa ");
+    let answer = app
+        .send(
+            Some(&agency),
+            Method::POST,
+            "/v1/services",
+            Some(&service),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+}

@@ -34,7 +34,7 @@ use crate::db::models::{locations, organizations};
 use crate::domain::category::Category;
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceAtLocationId, ServiceId};
-use crate::domain::page::PageRequest;
+use crate::domain::page::{PageRequest, feed_bound};
 use crate::domain::search::SearchText;
 use crate::hsds::{self, ServiceShape};
 
@@ -300,23 +300,29 @@ pub struct HsdsServiceQuery {
     /// Only services modified on or after this instant (RFC 3339; encode
     /// `+` as `%2B`).
     pub modified_after: Option<DateTime<Utc>>,
-    /// Services only: each item is just `id`, `name`, `status` and
-    /// `last_modified`.
+    /// Each item is just `id`, `name`, `status` and `last_modified`
+    /// (services only: services at locations ignore it); `full` wins over
+    /// it.
     pub minimal: Option<bool>,
     /// Fully nested items (phones, schedules, service areas, locations…).
     pub full: Option<bool>,
-    /// Latitude (WGS84) of a point to search around; with `lon`.
-    #[param(example = 21.0285)]
+    /// Latitude (WGS84) of a point to search around, -90 to 90; with
+    /// `lon` (either one alone is no point, and does not filter).
+    #[param(example = 21.0285, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
-    /// Longitude (WGS84) of a point to search around; with `lat`.
-    #[param(example = 105.8542)]
+    /// Longitude (WGS84) of a point to search around, -180 to 180; with
+    /// `lat`.
+    #[param(example = 105.8542, minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
     /// With `lat` and `lon`: only services with a location within this many
-    /// metres (1 to 500000, default 50000), nearest first.
+    /// metres (1 to 500000, default 50000), nearest first; ignored without
+    /// them.
     #[param(minimum = 1, maximum = 500000, default = 50000)]
     pub proximity: Option<u32>,
-    /// Not supported: Vietnam's listings carry no postcodes. Use `lat`,
-    /// `lon` and `proximity`.
+    /// Not supported (Vietnam's listings carry no postcodes): a 400 that
+    /// says to use `lat`, `lon` and `proximity`. Not in the description,
+    /// since no value of it is valid.
+    #[param(ignore)]
     pub postcode: Option<String>,
 }
 
@@ -446,69 +452,45 @@ impl HsdsServiceQuery {
             &mut errors,
         )
         .map(OrganizationId);
-        if self.minimal == Some(true) && self.full == Some(true) {
-            errors.push(FieldError::new(
-                "minimal",
-                "conflict",
-                "minimal and full cannot both be true",
-            ));
-        }
-        let near = match (self.lat, self.lon) {
-            (Some(lat), Some(lon)) => {
-                // Each coordinate checked on its own, to name the bad one.
-                let lat_ok = Coordinates::new(lat, 0.0)
-                    .map_err(|invalid| errors.push(FieldError::invalid("lat", invalid)))
-                    .is_ok();
-                let lon_ok = Coordinates::new(0.0, lon)
-                    .map_err(|invalid| errors.push(FieldError::invalid("lon", invalid)))
-                    .is_ok();
-                let centre = (lat_ok && lon_ok)
-                    .then(|| Coordinates::new(lat, lon).ok())
-                    .flatten();
-                let radius = self
-                    .proximity
-                    .map(RadiusM::new)
-                    .transpose()
-                    .map_err(|invalid| errors.push(FieldError::invalid("proximity", invalid)))
-                    .ok()
-                    .flatten()
-                    .unwrap_or(RadiusM::DEFAULT);
-                centre.map(|centre| (centre, radius))
-            }
-            (None, None) => {
-                if self.proximity.is_some() {
-                    errors.push(FieldError::new(
-                        "proximity",
-                        "requires",
-                        "proximity is measured from lat and lon, which are missing",
-                    ));
-                }
-                None
-            }
-            (lat, _) => {
-                errors.push(FieldError::new(
-                    if lat.is_some() { "lon" } else { "lat" },
-                    "requires",
-                    "lat and lon go together",
-                ));
-                None
-            }
+        // Each coordinate checked on its own, to name the bad one, also
+        // when the other is missing.
+        let lat = self.lat.filter(|lat| {
+            Coordinates::new(*lat, 0.0)
+                .map_err(|invalid| errors.push(FieldError::invalid("lat", invalid)))
+                .is_ok()
+        });
+        let lon = self.lon.filter(|lon| {
+            Coordinates::new(0.0, *lon)
+                .map_err(|invalid| errors.push(FieldError::invalid("lon", invalid)))
+                .is_ok()
+        });
+        let radius = self
+            .proximity
+            .map(RadiusM::new)
+            .transpose()
+            .map_err(|invalid| errors.push(FieldError::invalid("proximity", invalid)))
+            .ok()
+            .flatten()
+            .unwrap_or(RadiusM::DEFAULT);
+        // Half a point, or a distance from no point, is no place: nothing
+        // to search around.
+        let near = match (lat, lon) {
+            (Some(lat), Some(lon)) => Coordinates::new(lat, lon)
+                .ok()
+                .map(|centre| (centre, radius)),
+            _ => None,
         };
+        let modified_after = self.modified_after.and_then(|instant| {
+            feed_bound(instant)
+                .map_err(|invalid| errors.push(FieldError::invalid("modified_after", invalid)))
+                .ok()
+        });
         if self.postcode.is_some() {
             errors.push(FieldError::new(
                 "postcode",
                 "unsupported",
                 "Kết Nối's listings carry no postcodes; search around a point with lat, lon and \
                  proximity",
-            ));
-        }
-        if let Some(after) = self.modified_after
-            && !(1..=9999).contains(&chrono::Datelike::year(&after))
-        {
-            errors.push(FieldError::new(
-                "modified_after",
-                "range",
-                "modified_after must fall between the years 1 and 9999",
             ));
         }
         if !errors.is_empty() {
@@ -519,7 +501,7 @@ impl HsdsServiceQuery {
                 categories,
                 organization,
                 near,
-                modified_after: self.modified_after,
+                modified_after,
                 // HSDS's modified_after includes the instant itself: every
                 // id is greater than the nil UUID.
                 after_id: self.modified_after.map(|_| ServiceId(uuid::Uuid::nil())),
@@ -794,13 +776,6 @@ pub async fn hsds_service_at_locations(
 ) -> Result<HttpResponse, ApiError> {
     let mut query = query.0;
     query.format = Format::negotiated(&request);
-    if query.minimal == Some(true) {
-        return Err(ApiError::InvalidRequest(vec![FieldError::new(
-            "minimal",
-            "unsupported",
-            "minimal applies to /hsds/services only",
-        )]));
-    }
     let listing = query.parse(&caller)?;
     let full = query.full == Some(true);
     if listing.ndjson {

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod locations;
 pub mod matches;
 pub mod organizations;
+pub mod params;
 pub mod problem;
 pub mod public;
 pub mod ratelimit;

@@ -46,13 +46,13 @@ pub struct MapQuery {
     /// order); default the whole world. Services are placed at their
     /// public point: a confidential location appears in the box of its
     /// rounded point, not of its exact one.
-    #[param(example = "103.5,22.0,104.5,23.0")]
+    #[param(schema_with = super::params::bbox)]
     pub bbox: Option<String>,
     /// One category code (see `GET /v1/categories`).
-    #[param(example = "shelter")]
+    #[param(schema_with = super::params::category)]
     pub category: Option<String>,
     /// One province code: services at locations in that province.
-    #[param(example = "15")]
+    #[param(schema_with = super::params::province)]
     pub province: Option<String>,
     /// The language of names and labels; English falls back to Vietnamese
     /// where a name has no English form.
@@ -78,12 +78,12 @@ pub struct TileQuery {
     #[param(inline)]
     pub lang: Option<Lang>,
     /// Only services of this category in the `services` layer.
-    #[param(example = "legal_aid")]
+    #[param(schema_with = super::params::category)]
     pub category: Option<String>,
     /// The layers wanted, comma-separated, among `services` and
     /// `provinces`; default both. A base map of boundaries only asks for
     /// `provinces`.
-    #[param(example = "provinces")]
+    #[param(schema_with = super::params::layers)]
     pub layers: Option<String>,
 }
 
@@ -98,7 +98,7 @@ fn parse_layers(value: Option<&str>) -> Result<Layers, FieldError> {
         services: false,
         provinces: false,
     };
-    for name in value.split(',').map(str::trim) {
+    for name in value.split(',') {
         match name {
             "services" => layers.services = true,
             "provinces" => layers.provinces = true,

@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -26,7 +26,7 @@ use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceId};
 use crate::domain::keys::Role;
 use crate::domain::listing::{CapacityDocument, ServiceDocument, changed_fields};
-use crate::domain::page::PageRequest;
+use crate::domain::page::{PageRequest, feed_bound, storable_instant};
 use crate::domain::province::ProvinceCode;
 use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
@@ -38,27 +38,27 @@ use crate::domain::service::ServiceStatus;
 pub struct ServiceListQuery {
     /// Category codes, comma-separated; a service carrying any of them
     /// matches (see `GET /v1/categories`).
-    #[param(example = "shelter,legal_aid")]
+    #[param(schema_with = super::params::category_list)]
     pub category: Option<String>,
     /// Only this organisation's services.
     pub organization: Option<uuid::Uuid>,
     /// Province code: services with a location in the province or a service
     /// area naming it.
-    #[param(example = "15")]
+    #[param(schema_with = super::params::province)]
     pub province: Option<String>,
     /// Statuses, comma-separated, among `active`, `inactive`, `defunct`,
     /// `temporarily closed`; default `active`, or every status with
     /// `modified_after` or `cursor`. Archived services (`inactive`, `defunct`) are
     /// shown only to keys that may see them: admins, caseworkers and the
     /// owning agency.
-    #[param(example = "active")]
+    #[param(schema_with = super::params::status_list)]
     pub status: Option<String>,
     /// `lat,lon` (WGS84 decimal degrees): only services with a location
     /// within `radius_m`, nearest first, each with `distance_m`.
-    #[param(example = "22.4856,103.9707")]
+    #[param(schema_with = super::params::near)]
     pub near: Option<String>,
     /// Search radius around `near` in metres, 1 to 500000; default 50000.
-    /// Only with `near`.
+    /// Without `near` there is nothing to measure from, and it is ignored.
     #[param(minimum = 1, maximum = 500000, default = 50000)]
     pub radius_m: Option<u32>,
     /// Only services changed after this instant (RFC 3339, e.g.
@@ -104,7 +104,6 @@ fn parse_list<T>(
 ) -> Vec<T> {
     value
         .split(',')
-        .map(str::trim)
         .filter_map(|item| {
             parse(item)
                 .map_err(|invalid| errors.push(FieldError::invalid(field, invalid)))
@@ -147,27 +146,12 @@ impl ServiceListQuery {
                     errors.push(FieldError::invalid("near", invalid));
                     None
                 }),
-            (None, Some(_)) => {
-                errors.push(FieldError::new(
-                    "radius_m",
-                    "requires",
-                    "radius_m is only meaningful with near=lat,lon",
-                ));
-                None
-            }
-            (None, None) => None,
+            (None, _) => None,
         };
-        // PostgreSQL's timestamps stop where chrono's do not.
-        let modified_after = self.modified_after.filter(|instant| {
-            let plausible = (1..=9999).contains(&instant.year());
-            if !plausible {
-                errors.push(FieldError::new(
-                    "modified_after",
-                    "range",
-                    "modified_after must fall between the years 1 and 9999",
-                ));
-            }
-            plausible
+        let modified_after = self.modified_after.and_then(|instant| {
+            feed_bound(instant)
+                .map_err(|invalid| errors.push(FieldError::invalid("modified_after", invalid)))
+                .ok()
         });
         let search = self.q.as_deref().and_then(|words| {
             SearchText::parse(words)
@@ -257,25 +241,18 @@ impl FeedCursor {
         let (instant, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
         let micros = i64::from_be_bytes(instant.try_into().map_err(|_| invalid())?);
         let id = uuid::Uuid::from_slice(id).map_err(|_| invalid())?;
-        // PostgreSQL's timestamps stop where chrono's do not: a position
-        // beyond them is one before or after every change.
-        let first = DateTime::<Utc>::from_naive_utc_and_offset(
-            chrono::NaiveDate::MIN
-                .with_year(1)
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .ok_or_else(invalid)?,
-            Utc,
+        // A position beyond PostgreSQL's timestamps is one before or after
+        // every change.
+        let last_modified = DateTime::<Utc>::from_timestamp_micros(micros).map_or_else(
+            || {
+                storable_instant(if micros < 0 {
+                    DateTime::<Utc>::MIN_UTC
+                } else {
+                    DateTime::<Utc>::MAX_UTC
+                })
+            },
+            storable_instant,
         );
-        let last = DateTime::<Utc>::from_naive_utc_and_offset(
-            chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
-                .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
-                .ok_or_else(invalid)?,
-            Utc,
-        );
-        let last_modified = DateTime::<Utc>::from_timestamp_micros(micros)
-            .map_or(if micros < 0 { first } else { last }, |at| {
-                at.clamp(first, last)
-            });
         Ok(Self { last_modified, id })
     }
 }

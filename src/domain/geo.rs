@@ -26,13 +26,15 @@ impl Coordinates {
         }
     }
 
-    /// Parses `"lat,lon"` (the order people say it in), e.g. `"22.48,103.97"`.
+    /// Parses `"lat,lon"` (the order people say it in), e.g. `"22.48,103.97"`:
+    /// exactly the strings [`lat_lon_pattern`] matches.
     pub fn parse_lat_lon(value: &str) -> Result<Self, Invalid> {
         let format = || Invalid::new("format", "expected `lat,lon` in decimal degrees");
         let (lat, lon) = value.split_once(',').ok_or_else(format)?;
-        let lat: f64 = lat.trim().parse().map_err(|_| format())?;
-        let lon: f64 = lon.trim().parse().map_err(|_| format())?;
-        Self::new(lat, lon)
+        Self::new(
+            degrees(lat).ok_or_else(format)?,
+            degrees(lon).ok_or_else(format)?,
+        )
     }
 
     pub fn lat(self) -> f64 {
@@ -42,6 +44,37 @@ impl Coordinates {
     pub fn lon(self) -> f64 {
         self.lon
     }
+}
+
+/// A number of degrees as a query writes it: an optional minus, no leading
+/// zero, an optional fraction (`22.48`, `-0.5`; not `+1`, `1e1`, `022`).
+const DEGREES: &str = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?";
+/// The latitudes [`Coordinates::new`] takes, -90 to 90, written as
+/// [`DEGREES`].
+const LATITUDE: &str = r"-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)";
+/// The longitudes, -180 to 180.
+const LONGITUDE: &str = r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)";
+
+/// The value of a degree written as [`DEGREES`], or `None`.
+pub fn degrees(value: &str) -> Option<f64> {
+    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(&format!("^{DEGREES}$")).expect("a valid pattern")
+    });
+    PATTERN
+        .is_match(value)
+        .then(|| value.parse().ok())
+        .flatten()
+}
+
+/// What [`Coordinates::parse_lat_lon`] takes, as a pattern (ECMA-262 and
+/// Rust's `regex` read it alike) for the API's description.
+pub fn lat_lon_pattern() -> String {
+    format!("^{LATITUDE},{LONGITUDE}$")
+}
+
+/// What [`super::map::Bbox::parse`] takes: `minLon,minLat,maxLon,maxLat`.
+pub fn bbox_pattern() -> String {
+    format!("^{LONGITUDE},{LATITUDE},{LONGITUDE},{LATITUDE}$")
 }
 
 /// One part of a service area: a whole province, or a polygon in
@@ -121,14 +154,25 @@ mod tests {
 
     #[test]
     fn parses_lat_lon_pairs() {
-        let point = Coordinates::parse_lat_lon("22.48, 103.97").unwrap();
+        let point = Coordinates::parse_lat_lon("22.48,103.97").unwrap();
         assert_eq!((point.lat(), point.lon()), (22.48, 103.97));
-        for bad in ["", "22.48", "22.48,", "a,b", "22.48;103.97", "1,2,3"] {
+        for bad in [
+            "",
+            "22.48",
+            "22.48,",
+            "a,b",
+            "22.48;103.97",
+            "1,2,3",
+            "22.48, 103.97",
+            "+1,2",
+            "1e1,2",
+            "01,2",
+        ] {
             assert!(Coordinates::parse_lat_lon(bad).is_err(), "{bad}");
         }
         assert_eq!(
             Coordinates::parse_lat_lon("NaN,1").unwrap_err().rule,
-            "range"
+            "format"
         );
         let both = Coordinates::parse_lat_lon("91,200").unwrap_err().message;
         assert!(
@@ -172,5 +216,22 @@ mod tests {
         assert!(RadiusM::new(1).is_ok());
         assert!(RadiusM::new(500_000).is_ok());
         assert!(RadiusM::new(500_001).is_err());
+    }
+
+    proptest::proptest! {
+        /// The pattern the API's description states for `near` and the
+        /// parser agree on every string.
+        #[test]
+        fn the_lat_lon_pattern_is_the_parser(
+            value in r"[-+]?(0|[1-9]|0[0-9]|1[0-9]{1,2}|[2-9][0-9])(\.[0-9]{0,3}|\.0{0,3})?(,[-+ ]?(0|[1-9]|1[0-9]{1,2}|[2-9][0-9]|18[01])(\.0{0,2}[0-9]?)?)?"
+        ) {
+            let pattern = regex::Regex::new(&lat_lon_pattern()).unwrap();
+            proptest::prop_assert_eq!(
+                pattern.is_match(&value),
+                Coordinates::parse_lat_lon(&value).is_ok(),
+                "{}",
+                value
+            );
+        }
     }
 }

@@ -1,6 +1,40 @@
 //! Pagination bounds, shared by every list endpoint.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::Invalid;
+
+/// A change feed's bound ("changed after"), as PostgreSQL can store it.
+/// Every RFC 3339 date-time is taken (years 0000 to 9999 with any offset,
+/// so -1 to 10000 in UTC), those beyond PostgreSQL's years 1 to 9999
+/// becoming its first or last instant, which bound a feed alike; an
+/// instant no RFC 3339 date-time writes (`+20000-…`) is refused.
+pub fn feed_bound(instant: DateTime<Utc>) -> Result<DateTime<Utc>, Invalid> {
+    use chrono::Datelike;
+    if (-1..=10000).contains(&instant.year()) {
+        Ok(storable_instant(instant))
+    } else {
+        Err(Invalid::new(
+            "range",
+            "an RFC 3339 date-time has a year from 0000 to 9999",
+        ))
+    }
+}
+
+/// An instant PostgreSQL can store: those before the year 1 become its
+/// first instant, those after 9999 its last.
+pub fn storable_instant(instant: DateTime<Utc>) -> DateTime<Utc> {
+    let first = NaiveDate::from_ymd_opt(1, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc());
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map(|at| at.and_utc());
+    match (first, last) {
+        (Some(first), Some(last)) => instant.clamp(first, last),
+        _ => instant,
+    }
+}
 
 /// A page of a list: 1-based page number and page size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

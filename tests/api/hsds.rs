@@ -741,16 +741,21 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
     for (query, field, rule) in [
         ("taxonomy_term_id=legal_aid", "taxonomy_term_id", "format"),
         ("organization_id=1", "organization_id", "format"),
-        ("lat=21.0", "lon", "requires"),
-        ("proximity=100", "proximity", "requires"),
+        ("lat=91", "lat", "range"),
+        ("lon=-181", "lon", "range"),
+        ("proximity=0", "proximity", "range"),
         ("lat=91&lon=105", "lat", "range"),
         ("lat=21&lon=500", "lon", "range"),
         ("lat=NaN&lon=105", "lat", "range"),
+        (
+            "modified_after=%2B20000-01-01T00:00:00Z",
+            "modified_after",
+            "range",
+        ),
         ("lat=21&lon=105&proximity=0", "proximity", "range"),
         ("postcode=100000", "postcode", "unsupported"),
         ("format=xml", "format", "unknown_field"),
         ("format=ndjson", "format", "unknown_field"),
-        ("minimal=true&full=true", "minimal", "conflict"),
         ("search=", "search", "length"),
         ("per_page=101", "per_page", "range"),
         ("modified_after=yesterday", "modified_after", "type"),
@@ -759,12 +764,40 @@ async fn hsds_filters_combine_and_bad_parameters_are_named() {
         app.bad_request(&format!("/hsds/services?{query}"), field, rule)
             .await;
     }
-    app.bad_request(
-        "/hsds/service_at_locations?minimal=true",
-        "minimal",
-        "unsupported",
-    )
-    .await;
+    // What OpenAPI cannot tie together is not refused: half a point or a
+    // distance from no point does not filter, `full` wins over `minimal`,
+    // and services at locations have no minimal form.
+    let everything = app.get_json("/hsds/services?per_page=1").await.2;
+    for query in ["lat=21.0", "lon=105", "proximity=100", "lat=21&proximity=5"] {
+        let (status, _, body) = app
+            .get_json(&format!("/hsds/services?per_page=1&{query}"))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(body["total_items"], everything["total_items"], "{query}");
+    }
+    let (status, _, both) = app
+        .get_json("/hsds/services?per_page=1&minimal=true&full=true")
+        .await;
+    assert_eq!(status, 200, "{both}");
+    let full = app.get_json("/hsds/services?per_page=1&full=true").await.2;
+    assert_eq!(both, full);
+    let (status, _, minimal) = app
+        .get_json("/hsds/service_at_locations?per_page=1&minimal=true")
+        .await;
+    assert_eq!(status, 200, "{minimal}");
+    assert_eq!(
+        minimal,
+        app.get_json("/hsds/service_at_locations?per_page=1")
+            .await
+            .2
+    );
+    // A time before PostgreSQL's first year bounds the feed like its
+    // first instant.
+    let (status, _, early) = app
+        .get_json("/hsds/services?per_page=1&modified_after=0000-01-01T00:00:00%2B01:00")
+        .await;
+    assert_eq!(status, 200, "{early}");
+    assert_eq!(early["total_items"], everything["total_items"]);
     // NDJSON is a representation, chosen by Accept: every match, so no
     // page of it; a list answers by Accept and says so to caches.
     for path in [

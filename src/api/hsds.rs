@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::etag;
-use super::extract::{ApiQuery, parse_uuid};
+use super::extract::{ApiJson, ApiQuery, parse_uuid};
 use super::organizations::search_words;
 use super::problem::{ApiError, FieldError, responses};
 use super::services::visible_record;
@@ -262,7 +262,7 @@ pub async fn vary_accept(
 }
 
 /// The filters HSDS defines for services and services at locations.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HsdsServiceQuery {
@@ -276,26 +276,38 @@ pub struct HsdsServiceQuery {
         max_length = 200,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
+    #[schema(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub search: Option<String>,
     /// Page number, from 1 (not with NDJSON).
     #[param(minimum = 1, maximum = 1000000, default = 1)]
+    #[schema(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
     /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
     /// Set from `Accept`, not from the query.
     #[serde(skip)]
     #[param(ignore)]
+    #[schema(ignore)]
     pub format: Option<Format>,
     /// Only services with this taxonomy term (a category's term id, see
     /// `/hsds/taxonomy_terms`).
     #[param(value_type = Option<uuid::Uuid>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub taxonomy_term_id: Option<String>,
     /// Only services with a term of this taxonomy.
     #[param(value_type = Option<uuid::Uuid>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub taxonomy_id: Option<String>,
     /// Only this organisation's services.
     #[param(value_type = Option<uuid::Uuid>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub organization_id: Option<String>,
     /// Only services modified on or after this instant (RFC 3339; encode
     /// `+` as `%2B`).
@@ -309,20 +321,24 @@ pub struct HsdsServiceQuery {
     /// Latitude (WGS84) of a point to search around, -90 to 90; with
     /// `lon` (either one alone is no point, and does not filter).
     #[param(example = 21.0285, minimum = -90, maximum = 90)]
+    #[schema(example = 21.0285, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
     /// Longitude (WGS84) of a point to search around, -180 to 180; with
     /// `lat`.
     #[param(example = 105.8542, minimum = -180, maximum = 180)]
+    #[schema(example = 105.8542, minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
     /// With `lat` and `lon`: only services with a location within this many
     /// metres (1 to 500000, default 50000), nearest first; ignored without
     /// them.
     #[param(minimum = 1, maximum = 500000, default = 50000)]
+    #[schema(minimum = 1, maximum = 500000, default = 50000)]
     pub proximity: Option<u32>,
     /// Not supported (Vietnam's listings carry no postcodes): a 400 that
     /// says to use `lat`, `lon` and `proximity`. Not in the description,
     /// since no value of it is valid.
     #[param(ignore)]
+    #[schema(ignore)]
     pub postcode: Option<String>,
 }
 
@@ -680,7 +696,47 @@ pub async fn hsds_services(
     request: HttpRequest,
     query: ApiQuery<HsdsServiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query.0;
+    hsds_services_of(state, caller, request, query.0).await
+}
+
+/// HSDS services, searched by `POST` (HSDS 3.1). The same search as a JSON body (the fields of the `GET` query): a client
+/// locating a person sends the point here, never in a URL, which proxies and
+/// caches log.
+#[utoipa::path(
+    tag = "hsds",
+    request_body = HsdsServiceQuery,
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of services (`compiled/service_list.json` \
+            items), or to `Accept: application/x-ndjson` every service, one per line",
+            content(
+                (Page<hsds::ServiceItem> = "application/json"),
+                (hsds::ServiceItem = "application/x-ndjson"),
+            )),
+        responses::BodyProblems,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[post("/services")]
+pub async fn hsds_services_search(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    body: ApiJson<HsdsServiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    hsds_services_of(state, caller, request, body.parse()?)
+        .await
+        .map_err(ApiError::in_body)
+}
+
+async fn hsds_services_of(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    query: HsdsServiceQuery,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = query;
     query.format = Format::negotiated(&request);
     let listing = query.parse(&caller)?;
     let shape = query.shape();
@@ -774,7 +830,48 @@ pub async fn hsds_service_at_locations(
     request: HttpRequest,
     query: ApiQuery<HsdsServiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query.0;
+    hsds_service_at_locations_of(state, caller, request, query.0).await
+}
+
+/// HSDS services at locations, searched by `POST` (HSDS 3.1). The same search as a JSON body (the fields of the `GET` query): a client
+/// locating a person sends the point here, never in a URL, which proxies and
+/// caches log.
+#[utoipa::path(
+    tag = "hsds",
+    request_body = HsdsServiceQuery,
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of services at locations \
+            (`compiled/service_at_location_list.json` items), or to `Accept: application/x-ndjson` every one, \
+            one per line",
+            content(
+                (Page<hsds::ServiceAtLocation> = "application/json"),
+                (hsds::ServiceAtLocation = "application/x-ndjson"),
+            )),
+        responses::BodyProblems,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[post("/service_at_locations")]
+pub async fn hsds_service_at_locations_search(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    body: ApiJson<HsdsServiceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    hsds_service_at_locations_of(state, caller, request, body.parse()?)
+        .await
+        .map_err(ApiError::in_body)
+}
+
+async fn hsds_service_at_locations_of(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    query: HsdsServiceQuery,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = query;
     query.format = Format::negotiated(&request);
     let listing = query.parse(&caller)?;
     let full = query.full == Some(true);
@@ -920,13 +1017,19 @@ pub async fn hsds_service_at_location(
 }
 
 /// The filters HSDS defines for organisations.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HsdsOrganizationQuery {
     /// Search words, Vietnamese-aware (see `/hsds/services`), over names and
     /// descriptions; most relevant first.
     #[param(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    #[schema(
         example = "tro giup phap ly",
         min_length = 1,
         max_length = 200,
@@ -939,13 +1042,16 @@ pub struct HsdsOrganizationQuery {
     pub full: Option<bool>,
     /// Page number, from 1 (not with NDJSON).
     #[param(minimum = 1, maximum = 1000000, default = 1)]
+    #[schema(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
     /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
     /// Set from `Accept`, not from the query.
     #[serde(skip)]
     #[param(ignore)]
+    #[schema(ignore)]
     pub format: Option<Format>,
 }
 
@@ -1050,7 +1156,48 @@ pub async fn hsds_organizations(
     request: HttpRequest,
     query: ApiQuery<HsdsOrganizationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query.0;
+    hsds_organizations_of(state, caller, request, query.0).await
+}
+
+/// HSDS organisations, searched by `POST` (HSDS 3.1). The same search as a JSON body (the fields of the `GET` query): a client
+/// locating a person sends the point here, never in a URL, which proxies and
+/// caches log.
+#[utoipa::path(
+    tag = "hsds",
+    request_body = HsdsOrganizationQuery,
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of organisations \
+            (`compiled/organization_list.json` items), or to `Accept: application/x-ndjson` every one, one \
+            per line",
+            content(
+                (Page<hsds::Organization> = "application/json"),
+                (hsds::Organization = "application/x-ndjson"),
+            )),
+        responses::BodyProblems,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[post("/organizations")]
+pub async fn hsds_organizations_search(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    body: ApiJson<HsdsOrganizationQuery>,
+) -> Result<HttpResponse, ApiError> {
+    hsds_organizations_of(state, caller, request, body.parse()?)
+        .await
+        .map_err(ApiError::in_body)
+}
+
+async fn hsds_organizations_of(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    query: HsdsOrganizationQuery,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = query;
     query.format = Format::negotiated(&request);
     let mut errors = Vec::new();
     let (page, ndjson, words) = list_basics(

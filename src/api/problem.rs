@@ -129,6 +129,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The same error for parameters sent as a JSON body: a field that
+    /// breaks a rule is unprocessable content (422), as in every body.
+    pub fn in_body(self) -> Self {
+        match self {
+            Self::InvalidRequest(errors) => Self::Unprocessable(errors),
+            other => other,
+        }
+    }
+}
+
+impl ApiError {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Self::InvalidRequest(_) => ("invalid-request", "Invalid request"),

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::{Caller, Visibility};
@@ -32,19 +32,21 @@ use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
 
 /// Search parameters. Every filter given narrows the result.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ServiceListQuery {
     /// Category codes, comma-separated; a service carrying any of them
     /// matches (see `GET /v1/categories`).
     #[param(schema_with = super::params::category_list)]
+    #[schema(schema_with = super::params::category_list)]
     pub category: Option<String>,
     /// Only this organisation's services.
     pub organization: Option<uuid::Uuid>,
     /// Province code: services with a location in the province or a service
     /// area naming it.
     #[param(schema_with = super::params::province)]
+    #[schema(schema_with = super::params::province)]
     pub province: Option<String>,
     /// Statuses, comma-separated, among `active`, `inactive`, `defunct`,
     /// `temporarily closed`; default `active`, or every status with
@@ -52,14 +54,17 @@ pub struct ServiceListQuery {
     /// shown only to keys that may see them: admins, caseworkers and the
     /// owning agency.
     #[param(schema_with = super::params::status_list)]
+    #[schema(schema_with = super::params::status_list)]
     pub status: Option<String>,
     /// `lat,lon` (WGS84 decimal degrees): only services with a location
     /// within `radius_m`, nearest first, each with `distance_m`.
     #[param(schema_with = super::params::near)]
+    #[schema(schema_with = super::params::near)]
     pub near: Option<String>,
     /// Search radius around `near` in metres, 1 to 500000; default 50000.
     /// Without `near` there is nothing to measure from, and it is ignored.
     #[param(minimum = 1, maximum = 500000, default = 50000)]
+    #[schema(minimum = 1, maximum = 500000, default = 50000)]
     pub radius_m: Option<u32>,
     /// Only services changed after this instant (RFC 3339, e.g.
     /// `2026-01-31T00:00:00Z`; encode `+` as `%2B`): a change feed, oldest
@@ -70,6 +75,10 @@ pub struct ServiceListQuery {
     /// share one instant (an import). Like `modified_after`, it makes this
     /// a change feed; with both, only changes after both count.
     #[param(
+        pattern = r"^[A-Za-z0-9_-]{32}$",
+        example = "AAYqaJ2VgABkBwTkQ6VV4p9HqsTaP1gk"
+    )]
+    #[schema(
         pattern = r"^[A-Za-z0-9_-]{32}$",
         example = "AAYqaJ2VgABkBwTkQ6VV4p9HqsTaP1gk"
     )]
@@ -86,12 +95,20 @@ pub struct ServiceListQuery {
         max_length = 200,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
+    #[schema(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub q: Option<String>,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 1000000, default = 1)]
+    #[schema(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
     /// Items per page, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 20)]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
 }
 
@@ -282,7 +299,40 @@ pub async fn list_services(
     caller: Caller,
     query: ApiQuery<ServiceListQuery>,
 ) -> Result<web::Json<Page<ServiceView>>, ApiError> {
-    let (filter, page) = query.0.parse(caller.visibility())?;
+    services_of(state, caller, query.0).await
+}
+
+/// Search services with the parameters of `GET /v1/services` as a JSON
+/// body: a client locating a person sends `near` here, never in a URL,
+/// which proxies and caches log. The same answer as the `GET`.
+#[utoipa::path(
+    tag = "directory",
+    request_body = ServiceListQuery,
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of services", body = Page<ServiceView>),
+        responses::BodyProblems,
+        responses::OptionalAuthProblems,
+        responses::ServerProblems,
+    )
+)]
+#[post("/services/search")]
+pub async fn search_services(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ApiJson<ServiceListQuery>,
+) -> Result<web::Json<Page<ServiceView>>, ApiError> {
+    services_of(state, caller, body.parse()?)
+        .await
+        .map_err(ApiError::in_body)
+}
+
+async fn services_of(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: ServiceListQuery,
+) -> Result<web::Json<Page<ServiceView>>, ApiError> {
+    let (filter, page) = query.parse(caller.visibility())?;
     let mut conn = state.reader(&caller).await?;
     let (records, total) = services::search(&mut conn, &filter, page).await?;
     let next_cursor = records

@@ -64,6 +64,13 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/v1/public/services.geojson"
             | "/v1/public/tiles/{z}/{x}/{y}.mvt",
         ) => Public,
+        (
+            "POST",
+            "/hsds/services"
+            | "/hsds/service_at_locations"
+            | "/hsds/organizations"
+            | "/v1/services/search",
+        ) => Public,
         ("POST", "/v1/matches") => Matching,
         ("PUT" | "PATCH" | "DELETE", "/v1/services/{id}" | "/v1/locations/{id}")
         | ("PUT", "/v1/services/{id}/capacity")

@@ -291,3 +291,99 @@ async fn names_that_render_blank_are_refused_everywhere() {
         .await;
     assert_eq!(answer.status, 201, "{}", answer.body);
 }
+
+/// A person's position stays out of URLs: every search that takes a point
+/// is also a `POST` with the same parameters as a JSON body, and answers
+/// exactly as the `GET` does.
+#[tokio::test]
+async fn searches_take_their_parameters_as_a_json_body() {
+    let app = TestApp::spawn().await;
+    let caseworker = app.key("caseworker", None).await;
+    let cases = [
+        (
+            "/v1/services",
+            "/v1/services/search",
+            "near=22.3363,103.8438&radius_m=30000&category=legal_aid,shelter&per_page=5&page=2",
+            json!({"near": "22.3363,103.8438", "radius_m": 30000, "category": "legal_aid,shelter", "per_page": 5, "page": 2}),
+        ),
+        (
+            "/hsds/services",
+            "/hsds/services",
+            "lat=22.3363&lon=103.8438&proximity=40000&full=true&per_page=3",
+            json!({"lat": 22.3363, "lon": 103.8438, "proximity": 40000, "full": true, "per_page": 3}),
+        ),
+        (
+            "/hsds/service_at_locations",
+            "/hsds/service_at_locations",
+            "lat=21.0285&lon=105.8542&search=tro%20giup%20phap%20ly",
+            json!({"lat": 21.0285, "lon": 105.8542, "search": "tro giup phap ly"}),
+        ),
+        (
+            "/hsds/organizations",
+            "/hsds/organizations",
+            "search=cong%20tac%20xa%20hoi&full=true&per_page=2",
+            json!({"search": "cong tac xa hoi", "full": true, "per_page": 2}),
+        ),
+    ];
+    for key in [None, Some(caseworker.as_str())] {
+        for (get, post, query, body) in &cases {
+            let by_get = app
+                .send(key, Method::GET, &format!("{get}?{query}"), None, None)
+                .await;
+            assert_eq!(by_get.status, 200, "{get}?{query}: {}", by_get.body);
+            assert!(
+                by_get.body["total_items"].as_u64().unwrap() > 0,
+                "{get}?{query}"
+            );
+            let by_post = app.send(key, Method::POST, post, Some(body), None).await;
+            assert_eq!(by_post.status, 200, "{post}: {}", by_post.body);
+            assert_eq!(by_post.body, by_get.body, "{post} {body}");
+        }
+    }
+    // A body breaking a rule is a 422 naming the field; not JSON is a 415.
+    for (path, body, field, rule) in [
+        (
+            "/v1/services/search",
+            json!({"near": "91,100"}),
+            "near",
+            "range",
+        ),
+        ("/v1/services/search", json!({"near": 22.3}), "near", "type"),
+        (
+            "/v1/services/search",
+            json!({"colour": "red"}),
+            "colour",
+            "unknown_field",
+        ),
+        (
+            "/hsds/services",
+            json!({"lat": 91, "lon": 105}),
+            "lat",
+            "range",
+        ),
+        (
+            "/hsds/service_at_locations",
+            json!({"per_page": 101}),
+            "per_page",
+            "range",
+        ),
+        (
+            "/hsds/organizations",
+            json!({"search": ""}),
+            "search",
+            "length",
+        ),
+    ] {
+        let answer = app.send(None, Method::POST, path, Some(&body), None).await;
+        answer.assert_problem(422, Some(field), Some(rule));
+    }
+    let response = app
+        .client
+        .post(format!("{}/v1/services/search", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("near=22.3363,103.8438")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+}

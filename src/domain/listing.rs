@@ -231,7 +231,7 @@ pub struct LocationDocument {
     /// Street address; ward and province are given by their codes.
     #[serde(default)]
     pub address: Option<String>,
-    /// A ward of `province_code` (see `GET /v1/provinces/{code}`).
+    /// A ward of `province_code` (its wards: `GET /v1/provinces/{code}`).
     #[serde(default)]
     pub ward_code: Option<String>,
     pub province_code: String,

@@ -787,7 +787,7 @@ async fn check_places(conn: &mut DbConn, writes: &[LocationWrite<'_>]) -> Result
                 "ward_code".to_owned(),
                 Invalid::new(
                     "known_ward",
-                    "not a ward of the province (see GET /v1/provinces/{code})",
+                    "not a ward of the province (its wards: GET /v1/provinces/{province_code})",
                 ),
             )
         }))

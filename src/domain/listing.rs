@@ -243,6 +243,13 @@ pub struct LocationDocument {
     pub confidential: bool,
     #[serde(default)]
     pub phones: Vec<PhoneDocument>,
+    /// A public location within 1 km of a confidential location of the
+    /// same organisation (or the other way round) is refused
+    /// (`near_confidential`): its public point would locate the shelter.
+    /// `true` writes it anyway, knowingly; the audit trail records it.
+    /// Not stored: each write that leaves the two close says it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acknowledge_near_confidential: bool,
 }
 
 /// An organisation, as an admin writes it.

@@ -419,6 +419,10 @@ pub struct Location {
     pub ward_code: Option<String>,
     pub province_code: Option<String>,
     pub confidential: Option<bool>,
+    /// On import only, never exported: `true` writes a public location
+    /// within 1 km of a confidential one of the same organisation (or the
+    /// reverse) knowingly; see the location document's field of that name.
+    pub acknowledge_near_confidential: Option<bool>,
 }
 
 #[skip_serializing_none]
@@ -530,6 +534,7 @@ pub fn location(record: &LocationRecord, audience: Audience, nested: bool) -> Lo
         ward_code: exact(&row.ward_code),
         province_code: Some(row.province_code.clone()),
         confidential: Some(row.confidential),
+        acknowledge_near_confidential: None,
     }
 }
 
@@ -985,6 +990,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
                 .enumerate()
                 .map(|(j, p)| phone_document(p, &format!("{path}.phones[{j}]"), &mut problems))
                 .collect(),
+            acknowledge_near_confidential: place.acknowledge_near_confidential.unwrap_or(false),
         };
         match document.clone().validate() {
             Ok(_) => {}

@@ -557,6 +557,7 @@ fn same_location(a: &LocationDocument, b: &LocationDocument) -> bool {
         && LocationDocument {
             latitude: b.latitude,
             longitude: b.longitude,
+            acknowledge_near_confidential: b.acknowledge_near_confidential,
             ..a.clone()
         } == *b
 }

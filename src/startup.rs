@@ -250,6 +250,7 @@ fn is_public_path(path: &str) -> bool {
     path.starts_with("/v1/public/")
         || path == "/v1/categories"
         || path == "/v1/provinces"
+        || path.starts_with("/v1/provinces/")
         || path == "/widget"
         || path.starts_with("/widget/")
 }

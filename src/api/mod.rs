@@ -157,6 +157,7 @@ pub fn configure(config: &mut ServiceConfig) {
             utoipa_actix_web::scope("/v1")
                 .service(reference::list_categories)
                 .service(reference::list_provinces)
+                .service(reference::get_province)
                 .service(organizations::list_organizations)
                 .service(organizations::get_organization)
                 .service(organizations::create_organization)

@@ -2,10 +2,11 @@
 
 use actix_web::{get, web};
 use serde::Serialize;
+use utoipa::IntoParams;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::problem::{ApiError, responses};
+use super::problem::{ApiError, FieldError, responses};
 use crate::db::models::reference;
 
 /// A category of help, with Vietnamese and English labels.
@@ -85,8 +86,94 @@ pub async fn list_provinces(
     let mut conn = state.anonymous_reader().await?;
     let rows = reference::list_provinces(&mut conn).await?;
     Ok(web::Json(
-        rows.into_iter()
-            .map(|row| ProvinceView {
+        rows.into_iter().map(ProvinceView::from).collect(),
+    ))
+}
+
+impl From<reference::ProvinceRow> for ProvinceView {
+    fn from(row: reference::ProvinceRow) -> Self {
+        Self {
+            code: row.code,
+            name: row.name,
+            name_en: row.name_en,
+            full_name: row.full_name,
+            full_name_en: row.full_name_en,
+        }
+    }
+}
+
+/// A ward or commune (xã, phường, đặc khu) since 1 July 2025.
+#[derive(Serialize, ToSchema)]
+pub struct WardView {
+    /// Official five-digit code: what a location's `ward_code` takes.
+    #[schema(example = "02647")]
+    pub code: String,
+    #[schema(example = "Lào Cai")]
+    pub name: String,
+    #[schema(example = "Lao Cai")]
+    pub name_en: String,
+    #[schema(example = "Phường Lào Cai")]
+    pub full_name: String,
+    #[schema(example = "Lao Cai Ward")]
+    pub full_name_en: String,
+}
+
+/// A province with its wards and communes.
+#[derive(Serialize, ToSchema)]
+pub struct ProvinceWardsView {
+    #[serde(flatten)]
+    pub province: ProvinceView,
+    /// Its wards and communes, by code.
+    pub wards: Vec<WardView>,
+}
+
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(names("code"), parameter_in = Path)]
+pub struct ProvincePath(
+    /// Official two-digit code.
+    #[param(example = "15", pattern = "^[0-9]{2}$")]
+    String,
+);
+
+/// One province with its wards and communes: where a location's
+/// `ward_code` comes from. A code that is not two digits is a 400; one
+/// that names no province, a 404.
+#[utoipa::path(
+    tag = "reference",
+    security((), ("api_key" = [])),
+    params(ProvincePath),
+    responses(
+        responses::BadRequest,
+        responses::OptionalAuthProblems,
+        (status = 200, description = "The province and its wards", body = ProvinceWardsView),
+        responses::NotFound,
+        responses::ServerProblems,
+    )
+)]
+#[get("/provinces/{code}")]
+pub async fn get_province(
+    state: web::Data<AppState>,
+    _caller: super::auth::Caller,
+    path: web::Path<ProvincePath>,
+) -> Result<web::Json<ProvinceWardsView>, ApiError> {
+    let code = path.into_inner().0;
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::InvalidRequest(vec![FieldError::new(
+            "code",
+            "format",
+            "a province code is two digits, such as 15",
+        )]));
+    }
+    let mut conn = state.anonymous_reader().await?;
+    let province = reference::find_province(&mut conn, &code)
+        .await?
+        .ok_or(ApiError::NotFound("province"))?;
+    let wards = reference::list_wards(&mut conn, &code).await?;
+    Ok(web::Json(ProvinceWardsView {
+        province: province.into(),
+        wards: wards
+            .into_iter()
+            .map(|row| WardView {
                 code: row.code,
                 name: row.name,
                 name_en: row.name_en,
@@ -94,5 +181,5 @@ pub async fn list_provinces(
                 full_name_en: row.full_name_en,
             })
             .collect(),
-    ))
+    }))
 }

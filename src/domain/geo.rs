@@ -127,6 +127,50 @@ impl RadiusM {
     }
 }
 
+/// How close (metres, geodesic) a public location of an organisation may
+/// stand to one of its confidential locations: nearer, the public point
+/// of the one locates the other.
+pub const NEAR_CONFIDENTIAL_M: f64 = 1_000.0;
+
+/// A location of the same organisation standing near a written one, as
+/// the database found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbour {
+    pub written: uuid::Uuid,
+    pub written_confidential: bool,
+    pub other: uuid::Uuid,
+    pub other_confidential: bool,
+    pub distance_m: f64,
+}
+
+/// Whether writing a location next to this neighbour gives a shelter
+/// away: one of the two is public, the other confidential, they stand
+/// within [`NEAR_CONFIDENTIAL_M`], and the document did not acknowledge it.
+/// `Some` names both locations and the rule.
+pub fn near_confidential(neighbour: &Neighbour, acknowledged: bool) -> Option<Invalid> {
+    if acknowledged
+        || neighbour.written_confidential == neighbour.other_confidential
+        || neighbour.distance_m.is_nan()
+        || neighbour.distance_m >= NEAR_CONFIDENTIAL_M
+    {
+        return None;
+    }
+    let (public, confidential) = if neighbour.written_confidential {
+        (neighbour.other, neighbour.written)
+    } else {
+        (neighbour.written, neighbour.other)
+    };
+    Some(Invalid::new(
+        "near_confidential",
+        format!(
+            "the public location {public} would stand within 1 km of the confidential \
+             location {confidential} of the same organisation, and its public point would \
+             locate the shelter; move one of them, or set \
+             \"acknowledge_near_confidential\": true to write it anyway"
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +277,47 @@ mod tests {
                 value
             );
         }
+    }
+
+    fn neighbour(
+        written_confidential: bool,
+        other_confidential: bool,
+        distance_m: f64,
+    ) -> Neighbour {
+        Neighbour {
+            written: uuid::Uuid::from_u128(1),
+            written_confidential,
+            other: uuid::Uuid::from_u128(2),
+            other_confidential,
+            distance_m,
+        }
+    }
+
+    #[test]
+    fn a_public_location_near_a_shelter_is_refused_either_way_round() {
+        let office = near_confidential(&neighbour(false, true, 22.0), false).unwrap();
+        assert_eq!(office.rule, "near_confidential");
+        assert!(office.message.contains(
+            "public location 00000000-0000-0000-0000-000000000001 would stand within 1 km of the confidential location 00000000-0000-0000-0000-000000000002"
+        ));
+        let shelter = near_confidential(&neighbour(true, false, 999.9), false).unwrap();
+        assert!(shelter.message.contains(
+            "public location 00000000-0000-0000-0000-000000000002 would stand within 1 km of the confidential location 00000000-0000-0000-0000-000000000001"
+        ));
+    }
+
+    #[test]
+    fn far_enough_same_kind_or_acknowledged_passes() {
+        assert_eq!(
+            near_confidential(&neighbour(false, true, 1_000.0), false),
+            None
+        );
+        assert_eq!(
+            near_confidential(&neighbour(false, false, 1.0), false),
+            None
+        );
+        assert_eq!(near_confidential(&neighbour(true, true, 1.0), false), None);
+        assert_eq!(near_confidential(&neighbour(false, true, 1.0), true), None);
+        assert_eq!(near_confidential(&neighbour(true, false, 1.0), true), None);
     }
 }

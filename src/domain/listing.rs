@@ -231,7 +231,7 @@ pub struct LocationDocument {
     /// Street address; ward and province are given by their codes.
     #[serde(default)]
     pub address: Option<String>,
-    /// A ward of `province_code` (see `GET /v1/provinces/{code}`).
+    /// A ward of `province_code` (its wards: `GET /v1/provinces/{code}`).
     #[serde(default)]
     pub ward_code: Option<String>,
     pub province_code: String,
@@ -243,6 +243,13 @@ pub struct LocationDocument {
     pub confidential: bool,
     #[serde(default)]
     pub phones: Vec<PhoneDocument>,
+    /// A public location within 1 km of a confidential location of the
+    /// same organisation (or the other way round) is refused
+    /// (`near_confidential`): its public point would locate the shelter.
+    /// `true` writes it anyway, knowingly; the audit trail records it.
+    /// Not stored: each write that leaves the two close says it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acknowledge_near_confidential: bool,
 }
 
 /// An organisation, as an admin writes it.

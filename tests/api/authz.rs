@@ -56,6 +56,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             "GET",
             "/v1/categories"
             | "/v1/provinces"
+            | "/v1/provinces/{code}"
             | "/v1/services"
             | "/v1/services/{id}"
             | "/v1/organizations"
@@ -274,6 +275,7 @@ fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -
     let path = template
         .replace("{id}", &id)
         .replace("{name}", "service.json")
+        .replace("{code}", "15")
         // Lào Cai at zoom 8: a tile with services in it.
         .replace("{z}/{x}/{y}", "8/201/111");
     assert!(

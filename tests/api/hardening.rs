@@ -387,3 +387,34 @@ async fn searches_take_their_parameters_as_a_json_body() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 415);
 }
+
+/// The message for a ward of another province points to an endpoint that
+/// exists, and that endpoint lists the province's wards.
+#[tokio::test]
+async fn the_ward_message_points_to_an_endpoint_that_exists() {
+    let app = TestApp::spawn().await;
+    let key = app
+        .key("agency", Some(*crate::writes::SA_PA_ORGANIZATION))
+        .await;
+    let mut location = crate::writes::new_location();
+    location["ward_code"] = json!("00004");
+    let answer = app
+        .send(
+            Some(&key),
+            Method::POST,
+            "/v1/locations",
+            Some(&location),
+            None,
+        )
+        .await;
+    answer.assert_problem(422, Some("ward_code"), Some("known_ward"));
+    let message = answer.body["errors"][0]["message"].as_str().unwrap();
+    let (_, path) = message.split_once("GET ").unwrap();
+    let path = path.trim_end_matches(')').replace(
+        "{province_code}",
+        location["province_code"].as_str().unwrap(),
+    );
+    let (status, _, body) = app.get_json(&path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    assert!(!body["wards"].as_array().unwrap().is_empty());
+}

@@ -20,6 +20,7 @@ mod hsds;
 mod imports;
 mod matcher_oracle;
 mod matches;
+mod near_confidential;
 mod observability;
 mod openapi;
 mod organizations;

@@ -49,3 +49,25 @@ async fn reference_lists_take_no_parameters() {
     let (status, _, _) = app.get_json("/v1/categories?lang=vi").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_province_lists_its_wards() {
+    let app = TestApp::spawn().await;
+    let (status, _, body) = app.get_json("/v1/provinces/15").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], "15");
+    assert_eq!(body["name"], "Lào Cai");
+    let wards = body["wards"].as_array().unwrap();
+    assert!(wards.len() > 90, "{}", wards.len());
+    let codes: Vec<&str> = wards.iter().map(|w| w["code"].as_str().unwrap()).collect();
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(codes, sorted);
+    let ward = wards.iter().find(|w| w["code"] == "02647").unwrap();
+    assert_eq!(ward["name"], "Lào Cai");
+    app.problem("/v1/provinces/99", 404).await;
+    for bad in ["1", "abc", "015"] {
+        app.bad_request(&format!("/v1/provinces/{bad}"), "code", "format")
+            .await;
+    }
+}

@@ -185,3 +185,52 @@ pub async fn load_for_services(
     }
     Ok(grouped)
 }
+
+#[derive(QueryableByName)]
+struct NeighbourRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    written: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    written_confidential: bool,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    other: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    other_confidential: bool,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    distance_m: f64,
+}
+
+/// For locations just written (in this transaction), the unarchived
+/// locations of the same organisation of the other kind (public next to
+/// confidential, or the reverse) within `within_m` metres, geodesic.
+pub async fn neighbours_of_other_kind(
+    conn: &mut AsyncPgConnection,
+    ids: &[uuid::Uuid],
+    within_m: f64,
+) -> Result<Vec<crate::domain::geo::Neighbour>, DbError> {
+    let rows: Vec<NeighbourRow> = diesel::sql_query(
+        "SELECT w.id AS written, w.confidential AS written_confidential, \
+                o.id AS other, o.confidential AS other_confidential, \
+                ST_Distance(w.point, o.point) AS distance_m \
+         FROM locations w \
+         JOIN locations o ON o.organization_id = w.organization_id AND o.id <> w.id \
+              AND o.confidential <> w.confidential AND o.archived_at IS NULL \
+              AND ST_DWithin(w.point, o.point, $2) \
+         WHERE w.id = ANY($1) AND w.archived_at IS NULL \
+         ORDER BY w.id, o.id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+    .bind::<diesel::sql_types::Double, _>(within_m)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| crate::domain::geo::Neighbour {
+            written: r.written,
+            written_confidential: r.written_confidential,
+            other: r.other,
+            other_confidential: r.other_confidential,
+            distance_m: r.distance_m,
+        })
+        .collect())
+}

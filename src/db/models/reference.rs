@@ -5,7 +5,7 @@ use diesel_async::RunQueryDsl;
 
 use super::{DbError, search};
 use crate::db::DbConn;
-use crate::db::schema::{categories, provinces};
+use crate::db::schema::{categories, provinces, wards};
 use crate::domain::search::SearchText;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -67,6 +67,35 @@ pub async fn list_provinces(conn: &mut DbConn) -> Result<Vec<ProvinceRow>, DbErr
     Ok(provinces::table
         .order(provinces::code)
         .select(ProvinceRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+pub async fn find_province(conn: &mut DbConn, code: &str) -> Result<Option<ProvinceRow>, DbError> {
+    Ok(provinces::table
+        .find(code)
+        .select(ProvinceRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = wards)]
+pub struct WardRow {
+    pub code: String,
+    pub name: String,
+    pub name_en: String,
+    pub full_name: String,
+    pub full_name_en: String,
+}
+
+/// A province's wards and communes, by code.
+pub async fn list_wards(conn: &mut DbConn, province: &str) -> Result<Vec<WardRow>, DbError> {
+    Ok(wards::table
+        .filter(wards::province_code.eq(province))
+        .order(wards::code)
+        .select(WardRow::as_select())
         .load(conn)
         .await?)
 }

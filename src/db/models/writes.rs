@@ -193,6 +193,7 @@ pub fn location_document(record: &LocationRecord) -> LocationDocument {
         longitude: row.point.x,
         confidential: row.confidential,
         phones: record.phones.iter().map(phone_document).collect(),
+        acknowledge_near_confidential: false,
     }
 }
 
@@ -787,11 +788,46 @@ async fn check_places(conn: &mut DbConn, writes: &[LocationWrite<'_>]) -> Result
                 "ward_code".to_owned(),
                 Invalid::new(
                     "known_ward",
-                    "not a ward of the province (see GET /v1/provinces/{code})",
+                    "not a ward of the province (its wards: GET /v1/provinces/{province_code})",
                 ),
             )
         }))
         .collect();
+    problems.sort_by_key(|(i, _, _)| *i);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(WriteError::Invalid(problems))
+    }
+}
+
+/// Refuses written locations that leave a public location of their
+/// organisation next to one of its confidential ones (either way round),
+/// unless the document acknowledges it. Runs after the rows are written, so
+/// pairs within the batch are seen too; the caller's transaction undoes it.
+async fn check_near_confidential(
+    conn: &mut DbConn,
+    writes: &[LocationWrite<'_>],
+    ids: &[Uuid],
+) -> Result<(), WriteError> {
+    use crate::domain::geo::{NEAR_CONFIDENTIAL_M, near_confidential};
+    let index: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut problems = Vec::new();
+    for chunk in ids.chunks(CHUNK * 10) {
+        for neighbour in
+            super::locations::neighbours_of_other_kind(conn, chunk, NEAR_CONFIDENTIAL_M).await?
+        {
+            let Some(&i) = index.get(&neighbour.written) else {
+                continue;
+            };
+            let acknowledged = writes
+                .get(i)
+                .is_some_and(|w| w.document.get().acknowledge_near_confidential);
+            if let Some(invalid) = near_confidential(&neighbour, acknowledged) {
+                problems.push((i, "latitude".to_owned(), invalid));
+            }
+        }
+    }
     problems.sort_by_key(|(i, _, _)| *i);
     if problems.is_empty() {
         Ok(())
@@ -847,6 +883,7 @@ pub async fn write_locations(
     let ids: Vec<Uuid> = writes.iter().map(|w| w.id.0).collect();
     let organizations: Vec<Uuid> = writes.iter().map(|w| w.organization_id.0).collect();
     check_owners(conn, "locations", &ids, &organizations, "own_location").await?;
+    check_near_confidential(conn, writes, &ids).await?;
     let mut phone_rows_ = Vec::new();
     for write in writes {
         phone_rows(

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, post, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
@@ -31,6 +31,23 @@ pub struct ImportQuery {
     pub format: Option<Format>,
 }
 
+/// An import in JSON: an array of HSDS services, or an HSDS page whose
+/// `contents` are the services. Only described here; the importer reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum JsonImport {
+    Services(Vec<serde_json::Map<String, serde_json::Value>>),
+    Page(ImportPage),
+}
+
+/// An HSDS page of services.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct ImportPage {
+    contents: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// Import services with their locations: HSDS 3.0 JSON (an array, or an
 /// HSDS page), NDJSON, or the CSV template. All or nothing: one bad record
 /// rejects the file, and the 422 names every bad record (`records[i]`,
@@ -43,7 +60,7 @@ pub struct ImportQuery {
     tag = "writes",
     params(ImportQuery),
     request_body(description = "The file", content(
-        (Object = "application/json"),
+        (JsonImport = "application/json"),
         (String = "application/x-ndjson"),
         (String = "text/csv"),
     )),

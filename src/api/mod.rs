@@ -164,6 +164,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(organizations::replace_organization)
                 .service(services::list_services)
                 .service(services::search_services)
+                .map(|scope| scope.service(services::search_other_methods()))
                 .service(services::get_service)
                 .service(services::create_service)
                 .service(services::replace_service)

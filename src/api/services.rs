@@ -327,6 +327,14 @@ pub async fn search_services(
         .map_err(ApiError::in_body)
 }
 
+/// `/v1/services/search` is only searched by `POST`; any other method is a
+/// 405 there, not a read or write of a service whose id is `search`.
+pub fn search_other_methods() -> actix_web::Resource {
+    web::resource("/services/search")
+        .guard(actix_web::guard::Not(actix_web::guard::Post()))
+        .to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) })
+}
+
 async fn services_of(
     state: web::Data<AppState>,
     caller: Caller,

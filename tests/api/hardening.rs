@@ -386,6 +386,19 @@ async fn searches_take_their_parameters_as_a_json_body() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 415);
+    // Only POST searches there: not a service whose id is `search`.
+    for method in [Method::GET, Method::PUT, Method::PATCH, Method::DELETE] {
+        let answer = app
+            .send(
+                Some(&caseworker),
+                method.clone(),
+                "/v1/services/search",
+                Some(&json!({})),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 405, "{method}: {}", answer.body);
+    }
 }
 
 /// The message for a ward of another province points to an endpoint that

@@ -38,10 +38,13 @@ use crate::matcher::{self, Matched, NearMiss, NeedOutcome};
 }))]
 pub struct MatchRequest {
     /// Where the person is: WGS84 latitude, -90 to 90.
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
     /// WGS84 longitude, -180 to 180.
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
     /// What they need, 1 to 12 distinct categories, in the order to answer.
+    #[schema(schema_with = needs_schema)]
     pub needs: Vec<Category>,
     /// What is known about them; leave out what is not known. `null`, as
     /// leaving it out, means nothing is known.
@@ -70,13 +73,40 @@ pub struct ProfileInput {
     pub gender: Option<Gender>,
     pub victim_status: Option<VictimStatus>,
     /// ISO 3166-1 alpha-2, e.g. `VN`.
+    #[schema(pattern = r"^[A-Z]{2}$")]
     pub nationality: Option<String>,
     /// Province code of residence (see `GET /v1/provinces`).
+    #[schema(schema_with = crate::domain::province::optional_schema)]
     pub residence_province: Option<String>,
     /// Languages spoken, ISO 639 codes (`vi`, `hnj`…), at least one.
+    #[schema(schema_with = languages_schema)]
     pub languages: Option<Vec<String>>,
     /// Documents held (an empty list: none).
     pub documents: Option<Vec<DocumentType>>,
+}
+
+/// At least one ISO 639 code, as [`LanguageCode::parse`] takes them.
+fn languages_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(LanguageCode::PATTERN)),
+        )
+        .min_items(Some(1))
+        .build()
+}
+
+/// 1 to 12 distinct categories.
+fn needs_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("Category"))
+        .min_items(Some(1))
+        .max_items(Some(MAX_NEEDS))
+        .unique_items(true)
+        .build()
 }
 
 const MAX_NEEDS: usize = 12;

@@ -6,7 +6,6 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use crate::domain::category::Category;
 use crate::domain::geo;
-use crate::domain::province::PROVINCE_CODES;
 use crate::domain::service::ServiceStatus;
 
 fn text(pattern: String, example: &str) -> Object {
@@ -63,7 +62,7 @@ pub fn status_list() -> Object {
 
 /// One of the 34 province codes.
 pub fn province() -> Object {
-    one_of(&PROVINCE_CODES, "15")
+    crate::domain::province::schema()
 }
 
 /// `lat,lon`.

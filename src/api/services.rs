@@ -332,7 +332,15 @@ pub async fn search_services(
 pub fn search_other_methods() -> actix_web::Resource {
     web::resource("/services/search")
         .guard(actix_web::guard::Not(actix_web::guard::Post()))
-        .to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) })
+        .to(|| async {
+            let mut response =
+                actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+            response.headers_mut().insert(
+                actix_web::http::header::ALLOW,
+                actix_web::http::header::HeaderValue::from_static("POST"),
+            );
+            response
+        })
 }
 
 async fn services_of(

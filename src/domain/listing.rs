@@ -58,12 +58,16 @@ pub struct ServiceDocument {
     #[serde(default)]
     pub organization_id: Option<OrganizationId>,
     /// Name in Vietnamese, 1 to 300 characters.
+    #[schema(schema_with = schemas::name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_name)]
     pub name_en: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::description)]
     pub description: String,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_description)]
     pub description_en: Option<String>,
     /// An `http(s)` URL.
     #[serde(default)]
@@ -74,8 +78,10 @@ pub struct ServiceDocument {
     #[serde(default = "active")]
     pub status: ServiceStatus,
     /// At least one.
+    #[schema(min_items = 1)]
     pub categories: Vec<Category>,
     /// At least one; `in_person` needs at least one of `location_ids`.
+    #[schema(min_items = 1)]
     pub delivery: Vec<DeliveryMode>,
     #[serde(default = "yes")]
     pub accepting_referrals: bool,
@@ -89,12 +95,16 @@ pub struct ServiceDocument {
     #[serde(default = "yes")]
     pub free: bool,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub fees_description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub fees_description_en: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub application_process: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub application_process_en: Option<String>,
     /// Places offered and left; `PUT /v1/services/{id}/capacity` changes
     /// only this.
@@ -105,11 +115,14 @@ pub struct ServiceDocument {
     #[serde(default)]
     pub location_ids: Vec<LocationId>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub phones: Vec<PhoneDocument>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub schedules: Vec<ScheduleDocument>,
     /// Where the service serves people; none means everywhere.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub service_areas: Vec<ServiceAreaDocument>,
 }
 
@@ -119,9 +132,11 @@ pub struct ServiceDocument {
 pub struct EligibilityDocument {
     /// Inclusive, whole years, 0 to 130.
     #[serde(default)]
+    #[schema(maximum = 130)]
     pub min_age: Option<u8>,
     /// Inclusive, whole years, 0 to 130, not below `min_age`.
     #[serde(default)]
+    #[schema(maximum = 130)]
     pub max_age: Option<u8>,
     #[serde(default)]
     pub genders: Option<Vec<Gender>>,
@@ -143,11 +158,14 @@ pub struct EligibilityDocument {
 pub struct CapacityDocument {
     /// Places free now, 0 to 1,000,000, at most `maximum`.
     #[serde(default)]
+    #[schema(maximum = 1000000)]
     pub available: Option<u32>,
     #[serde(default)]
+    #[schema(maximum = 1000000)]
     pub maximum: Option<u32>,
     /// What is counted: `beds`, `places`…
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_unit)]
     pub unit: Option<String>,
 }
 
@@ -157,17 +175,25 @@ pub struct CapacityDocument {
 pub struct PhoneDocument {
     /// Digits, spaces, `.`, `-`, `(`, `)`, an optional leading `+`; 3 to 20
     /// digits.
-    #[schema(example = "+84 214 555 0101")]
+    #[schema(
+        example = "+84 214 555 0101",
+        pattern = r"^\+?[0-9][ .()-]*([0-9][ .()-]*){2,19}$",
+        max_length = 32
+    )]
     pub number: String,
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]{1,10}$")]
     pub extension: Option<String>,
     #[serde(rename = "type", default = "voice")]
     pub phone_type: PhoneType,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub description_en: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub languages: Vec<String>,
 }
 
@@ -179,6 +205,7 @@ fn voice() -> PhoneType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleDocument {
+    #[schema(min_items = 1)]
     pub byday: Vec<Weekday>,
     /// `HH:MM[:SS]`; with `closes_at`, or both left out for all day.
     #[serde(default)]
@@ -192,8 +219,10 @@ pub struct ScheduleDocument {
     #[serde(default)]
     pub valid_to: Option<NaiveDate>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub description_en: Option<String>,
 }
 
@@ -202,10 +231,13 @@ pub struct ScheduleDocument {
 #[serde(deny_unknown_fields)]
 pub struct ServiceAreaDocument {
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub description_en: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::province::optional_schema)]
     pub province_code: Option<String>,
     /// A GeoJSON (RFC 7946) `Polygon` or `MultiPolygon`, longitude first:
     /// closed rings of at least 4 positions, no self-intersection.
@@ -221,27 +253,37 @@ pub struct LocationDocument {
     /// The organisation receiving people there; as for services.
     #[serde(default)]
     pub organization_id: Option<OrganizationId>,
+    #[schema(schema_with = schemas::name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_name)]
     pub name_en: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_description)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_description)]
     pub description_en: Option<String>,
     /// Street address; ward and province are given by their codes.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_short_text)]
     pub address: Option<String>,
     /// A ward of `province_code` (its wards: `GET /v1/provinces/{code}`).
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]{5}$")]
     pub ward_code: Option<String>,
+    #[schema(schema_with = super::province::schema)]
     pub province_code: String,
     /// WGS84, inside Vietnam and the province.
+    #[schema(minimum = 6.0, maximum = 24.0)]
     pub latitude: f64,
+    #[schema(minimum = 101.5, maximum = 118.0)]
     pub longitude: f64,
     /// A shelter: the public never sees its address or exact point.
     #[serde(default)]
     pub confidential: bool,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub phones: Vec<PhoneDocument>,
     /// A public location within 1 km of a confidential location of the
     /// same organisation (or the other way round) is refused
@@ -256,12 +298,16 @@ pub struct LocationDocument {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationDocument {
+    #[schema(schema_with = schemas::name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_name)]
     pub name_en: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::description)]
     pub description: String,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_description)]
     pub description_en: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
@@ -269,6 +315,7 @@ pub struct OrganizationDocument {
     #[serde(default)]
     pub website: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub phones: Vec<PhoneDocument>,
 }
 
@@ -323,6 +370,66 @@ fn invisible(c: char) -> bool {
     INVISIBLE
         .iter()
         .any(|(from, to)| (*from..=*to).contains(&c))
+}
+
+/// What a name may be, as a pattern (ECMA-262 and Rust's `regex` read it
+/// alike) for the API's description: no control character but a line
+/// break or a tab, no bidirectional control, and at least one character
+/// that is neither a space nor [`INVISIBLE`]. Tested against the rule.
+pub const NAME_PATTERN: &str = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u00AD\u034F\u0600-\u0605\u061C\u06DD\u070F\u115F-\u1160\u17B4-\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$";
+
+/// What any other text may be: no control character but a line break or a
+/// tab.
+pub const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$";
+
+/// The schemas of texts, for `#[schema(schema_with = …)]`: the rules above
+/// and their lengths, stated once.
+pub mod schemas {
+    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+
+    fn text(pattern: &str, min: usize, max: usize, nullable: bool) -> Object {
+        let kind = if nullable {
+            SchemaType::from_iter([Type::String, Type::Null])
+        } else {
+            SchemaType::Type(Type::String)
+        };
+        ObjectBuilder::new()
+            .schema_type(kind)
+            .pattern(Some(pattern))
+            .min_length((min > 0).then_some(min))
+            .max_length(Some(max))
+            .build()
+    }
+
+    /// A name, 1 to 300 characters.
+    pub fn name() -> Object {
+        text(super::NAME_PATTERN, 1, super::NAME_MAX, false)
+    }
+
+    /// A name that may be left out.
+    pub fn optional_name() -> Object {
+        text(super::NAME_PATTERN, 1, super::NAME_MAX, true)
+    }
+
+    /// A description, possibly empty.
+    pub fn description() -> Object {
+        text(super::TEXT_PATTERN, 0, super::DESCRIPTION_MAX, false)
+    }
+
+    /// A description that may be left out, but not empty.
+    pub fn optional_description() -> Object {
+        text(super::TEXT_PATTERN, 1, super::DESCRIPTION_MAX, true)
+    }
+
+    /// A short text (fees, an address…) that may be left out.
+    pub fn optional_short_text() -> Object {
+        text(super::TEXT_PATTERN, 1, super::SHORT_TEXT_MAX, true)
+    }
+
+    /// What a capacity counts, 1 to 50 characters.
+    pub fn optional_unit() -> Object {
+        text(super::TEXT_PATTERN, 1, 50, true)
+    }
 }
 
 /// Whether a text holds a control character other than a line break or a
@@ -978,6 +1085,32 @@ pub fn changed_fields(before: &serde_json::Value, after: &serde_json::Value) -> 
 
 #[cfg(test)]
 mod tests {
+
+    /// The patterns the API's description states and the rules agree on
+    /// every character of the Basic Multilingual Plane, alone, after a
+    /// letter and doubled.
+    #[test]
+    fn the_text_patterns_are_the_rules() {
+        let name = regex::Regex::new(NAME_PATTERN).unwrap();
+        let text = regex::Regex::new(TEXT_PATTERN).unwrap();
+        let name_ok = |value: &str| {
+            let mut problems = Problems::default();
+            problems.name("name", value);
+            problems.0.is_empty()
+        };
+        let text_ok = |value: &str| {
+            let mut problems = Problems::default();
+            problems.text("text", value, 0, usize::MAX);
+            problems.0.is_empty()
+        };
+        for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
+            for value in [c.to_string(), format!("a{c}"), format!("{c}{c}")] {
+                assert_eq!(name.is_match(&value), name_ok(&value), "name {:?}", value);
+                assert_eq!(text.is_match(&value), text_ok(&value), "text {:?}", value);
+            }
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

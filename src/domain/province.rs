@@ -8,6 +8,30 @@ use std::fmt;
 use super::Invalid;
 
 /// The official codes, in ascending order.
+/// The schema of a province code, for `#[schema(schema_with = …)]`.
+pub fn schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(PROVINCE_CODES.iter().copied()))
+        .examples(["15"])
+        .build()
+}
+
+/// A province code that may be left out.
+pub fn optional_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            PROVINCE_CODES
+                .iter()
+                .copied()
+                .map(serde_json::Value::from)
+                .chain([serde_json::Value::Null]),
+        ))
+        .build()
+}
+
 pub const PROVINCE_CODES: [&str; 34] = [
     "01", "04", "08", "11", "12", "14", "15", "19", "20", "22", "24", "25", "31", "33", "37", "38",
     "40", "42", "44", "46", "48", "51", "52", "56", "66", "68", "75", "79", "80", "82", "86", "91",

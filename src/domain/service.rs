@@ -145,6 +145,9 @@ impl CountryCode {
 pub struct LanguageCode(String);
 
 impl LanguageCode {
+    /// What [`Self::parse`] takes, for the API's description.
+    pub const PATTERN: &str = "^[a-z]{2,3}$";
+
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         if (2..=3).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_lowercase()) {
             Ok(Self(value.to_owned()))

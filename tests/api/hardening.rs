@@ -398,6 +398,7 @@ async fn searches_take_their_parameters_as_a_json_body() {
             )
             .await;
         assert_eq!(answer.status, 405, "{method}: {}", answer.body);
+        assert_eq!(answer.headers["allow"], "POST");
     }
 }
 

@@ -2,7 +2,7 @@
 //! code (the vocabularies, the province list, the coordinate patterns),
 //! so that the API's description states exactly what the server takes.
 
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 use crate::domain::category::Category;
 use crate::domain::geo;
@@ -78,4 +78,30 @@ pub fn bbox() -> Object {
 /// Map layers, comma-separated.
 pub fn layers() -> Object {
     list(&["services", "provinces"], "provinces")
+}
+
+/// The same parameter in a JSON body, where `null` is leaving it out.
+fn or_null(schema: Object) -> Object {
+    let mut schema = schema;
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    if let Some(values) = schema.enum_values.as_mut() {
+        values.push(serde_json::Value::Null);
+    }
+    schema
+}
+
+pub fn category_list_or_null() -> Object {
+    or_null(category_list())
+}
+
+pub fn status_list_or_null() -> Object {
+    or_null(status_list())
+}
+
+pub fn province_or_null() -> Object {
+    or_null(province())
+}
+
+pub fn near_or_null() -> Object {
+    or_null(near())
 }

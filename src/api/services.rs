@@ -39,14 +39,14 @@ pub struct ServiceListQuery {
     /// Category codes, comma-separated; a service carrying any of them
     /// matches (see `GET /v1/categories`).
     #[param(schema_with = super::params::category_list)]
-    #[schema(schema_with = super::params::category_list)]
+    #[schema(schema_with = super::params::category_list_or_null)]
     pub category: Option<String>,
     /// Only this organisation's services.
     pub organization: Option<uuid::Uuid>,
     /// Province code: services with a location in the province or a service
     /// area naming it.
     #[param(schema_with = super::params::province)]
-    #[schema(schema_with = super::params::province)]
+    #[schema(schema_with = super::params::province_or_null)]
     pub province: Option<String>,
     /// Statuses, comma-separated, among `active`, `inactive`, `defunct`,
     /// `temporarily closed`; default `active`, or every status with
@@ -54,12 +54,12 @@ pub struct ServiceListQuery {
     /// shown only to keys that may see them: admins, caseworkers and the
     /// owning agency.
     #[param(schema_with = super::params::status_list)]
-    #[schema(schema_with = super::params::status_list)]
+    #[schema(schema_with = super::params::status_list_or_null)]
     pub status: Option<String>,
     /// `lat,lon` (WGS84 decimal degrees): only services with a location
     /// within `radius_m`, nearest first, each with `distance_m`.
     #[param(schema_with = super::params::near)]
-    #[schema(schema_with = super::params::near)]
+    #[schema(schema_with = super::params::near_or_null)]
     pub near: Option<String>,
     /// Search radius around `near` in metres, 1 to 500000; default 50000.
     /// Without `near` there is nothing to measure from, and it is ignored.

@@ -107,7 +107,32 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = match value {
+        // JSON has one kind of number: `1.0` is the integer one, as JSON
+        // Schema says, though serde refuses it for an integer field. Read
+        // once more with whole numbers written as integers.
+        Err(error)
+            if error.inner().classify() == serde_json::error::Category::Data
+                && error
+                    .inner()
+                    .to_string()
+                    .starts_with("invalid type: floating point") =>
+        {
+            let mut tree: serde_json::Value = serde_json::from_slice(body)
+                .map_err(|error| ApiError::MalformedBody(error.to_string()))?;
+            whole_numbers_as_integers(&mut tree);
+            return serde_path_to_error::deserialize(tree).map_err(|error| {
+                let path = error.path().to_string();
+                ApiError::Unprocessable(vec![body_field_error(
+                    &path,
+                    &error.into_inner().to_string(),
+                )])
+            });
+        }
+        other => other,
+    };
+    let value = value.map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
@@ -122,6 +147,29 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|error| ApiError::MalformedBody(error.to_string()))?;
     Ok(value)
+}
+
+/// Writes every number with no fraction that fits an integer as that
+/// integer (`5.0` as `5`).
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+                && float.abs() < 9.0e15
+            {
+                // Exact below 2^53.
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = float as i64;
+                *number = serde_json::Number::from(whole);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(whole_numbers_as_integers)
+        }
+        _ => {}
+    }
 }
 
 /// serde's messages for data errors can quote the value (``invalid type:

@@ -340,6 +340,36 @@ async fn searches_take_their_parameters_as_a_json_body() {
             assert_eq!(by_post.body, by_get.body, "{post} {body}");
         }
     }
+    // JSON has one kind of number: 5.0 is the integer 5.
+    let whole = app
+        .send(
+            None,
+            Method::POST,
+            "/v1/services/search",
+            Some(&json!({"per_page": 5, "page": 2})),
+            None,
+        )
+        .await;
+    let written_as_floats = app
+        .send(
+            None,
+            Method::POST,
+            "/v1/services/search",
+            Some(&json!({"per_page": 5.0, "page": 2.0})),
+            None,
+        )
+        .await;
+    assert_eq!(written_as_floats.status, 200, "{}", written_as_floats.body);
+    assert_eq!(written_as_floats.body, whole.body);
+    app.send(
+        None,
+        Method::POST,
+        "/v1/services/search",
+        Some(&json!({"per_page": 5.5})),
+        None,
+    )
+    .await
+    .assert_problem(422, Some("per_page"), Some("type"));
     // A body breaking a rule is a 422 naming the field; not JSON is a 415.
     for (path, body, field, rule) in [
         (

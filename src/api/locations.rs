@@ -40,7 +40,8 @@ fn detail(
     audience: Audience,
 ) -> LocationDetail {
     let organization_id = record.row.organization_id;
-    let last_modified = record.row.last_modified;
+    let last_modified =
+        audience.last_modified(record.row.last_modified, record.row.public_last_modified);
     LocationDetail {
         location: LocationView::new(record, audience),
         organization_id,

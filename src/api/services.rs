@@ -311,7 +311,13 @@ pub async fn list_services(
     let next_cursor = records
         .last()
         .filter(|_| filter.modified_after.is_some())
-        .map(|record| FeedCursor::new(record.row.last_modified, record.row.id.0).encode());
+        .map(|record| {
+            // The time the feed is ordered by, for this caller.
+            let audience = caller.audience_for(record.row.organization_id);
+            let modified =
+                audience.last_modified(record.row.last_modified, record.row.public_last_modified);
+            FeedCursor::new(modified, record.row.id.0).encode()
+        });
     let contents = records
         .into_iter()
         .map(|record| {

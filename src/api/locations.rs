@@ -31,6 +31,8 @@ pub struct LocationDetail {
     /// When it was archived (`DELETE`); archived locations are left out of
     /// listings and matches.
     pub archived_at: Option<DateTime<Utc>>,
+    /// When it last changed; when redacted, when what is shown changed
+    /// (a new address or exact point is not a change to the public).
     pub last_modified: DateTime<Utc>,
 }
 

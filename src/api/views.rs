@@ -330,6 +330,8 @@ pub struct ServiceView {
     pub service_areas: Vec<ServiceAreaView>,
     /// When the listing was last verified.
     pub assured_date: Option<NaiveDate>,
+    /// When anything shown here last changed; for a reader shown a
+    /// confidential location redacted, when anything it is shown changed.
     pub last_modified: DateTime<Utc>,
     /// Metres (WGS84 spheroid) from the `near` point to the nearest
     /// location; present only when searching with `near`. For a redacted

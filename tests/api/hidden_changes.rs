@@ -9,7 +9,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use diesel_async::RunQueryDsl;
+use ketnoi::db::seed::sample_id;
+
+use crate::helpers::{TestApp, TextRow};
 use crate::writes::{SA_PA_ORGANIZATION, SHELTER_LOCATION, SHELTER_SERVICE};
 
 /// One public answer: its status, `ETag` and body, byte for byte.
@@ -169,6 +172,21 @@ async fn a_shelters_hidden_fields_change_nothing_the_public_sees() {
         last_modified(&app, Some(&owner), &location).await,
         exact_location
     );
+    // Another agency is shown the shelter redacted, so as the public.
+    let other = app
+        .key(
+            "agency",
+            Some(sample_id("organization", "lao-cai-legal-aid")),
+        )
+        .await;
+    assert_eq!(
+        app.send(Some(&other), Method::GET, &location, None, None)
+            .await
+            .body,
+        app.send(None, Method::GET, &location, None, None)
+            .await
+            .body
+    );
     let exact_feed = app
         .send(
             Some(&caseworker),
@@ -204,4 +222,111 @@ async fn a_shelters_hidden_fields_change_nothing_the_public_sees() {
         ids_in(&public_feed).contains(&json!(*SHELTER_SERVICE)),
         "{public_feed}"
     );
+}
+
+/// `last_modified` and `public_last_modified` of a row, as stored.
+async fn times(app: &TestApp, table: &str, id: uuid::Uuid) -> (String, String) {
+    let mut conn = app.db.conn().await;
+    let row: TextRow = diesel::sql_query(format!(
+        "SELECT concat_ws('|', last_modified, public_last_modified) AS text \
+         FROM {table} WHERE id = '{id}'"
+    ))
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    let (exact, public) = row.text.split_once('|').unwrap();
+    (exact.to_owned(), public.to_owned())
+}
+
+async fn execute(app: &TestApp, sql: &str) {
+    let mut conn = app.db.conn().await;
+    diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+}
+
+/// The triggers decide, so writers other than the API (SQL, imports) are
+/// held to the same rule.
+#[tokio::test]
+async fn the_database_tells_hidden_changes_from_public_ones() {
+    let app = TestApp::spawn().await;
+    let shelter = *SHELTER_LOCATION;
+    let service = *SHELTER_SERVICE;
+    let office = sample_id("location", "lao-cai-swc/main");
+    let office_service = sample_id("service", "lao-cai-swc/psychosocial-support");
+
+    // Hidden: a shelter's phone, address, ward, point inside its cell.
+    for change in [
+        format!(
+            "INSERT INTO phones (id, location_id, number) \
+             VALUES (gen_random_uuid(), '{shelter}', '+84 214 555 0178')"
+        ),
+        format!("UPDATE locations SET address = 'Ngõ 3' WHERE id = '{shelter}'"),
+        format!("UPDATE locations SET ward_code = '02647' WHERE id = '{shelter}'"),
+        format!(
+            "UPDATE locations SET point = ST_SetSRID(ST_MakePoint(103.9811, 22.4122), 4326) \
+             WHERE id = '{shelter}'"
+        ),
+    ] {
+        let (location_before, service_before) = (
+            times(&app, "locations", shelter).await,
+            times(&app, "services", service).await,
+        );
+        execute(&app, &change).await;
+        let (location_after, service_after) = (
+            times(&app, "locations", shelter).await,
+            times(&app, "services", service).await,
+        );
+        assert_ne!(service_after.0, service_before.0, "{change}");
+        assert_eq!(service_after.1, service_before.1, "{change}");
+        assert_eq!(location_after.1, location_before.1, "{change}");
+        if change.starts_with("UPDATE") {
+            assert_ne!(location_after.0, location_before.0, "{change}");
+        }
+    }
+
+    // Seen: the shelter moving to another cell, or being archived; a
+    // phone of a public location.
+    for (change, location, service) in [
+        (
+            format!(
+                "UPDATE locations SET point = ST_SetSRID(ST_MakePoint(103.9811, 22.5122), 4326) \
+                 WHERE id = '{shelter}'"
+            ),
+            shelter,
+            service,
+        ),
+        (
+            format!("UPDATE locations SET archived_at = now() WHERE id = '{shelter}'"),
+            shelter,
+            service,
+        ),
+        (
+            format!(
+                "INSERT INTO phones (id, location_id, number) \
+                 VALUES (gen_random_uuid(), '{office}', '+84 214 555 0179')"
+            ),
+            office,
+            office_service,
+        ),
+        (
+            format!("UPDATE locations SET address = 'Số 104' WHERE id = '{office}'"),
+            office,
+            office_service,
+        ),
+    ] {
+        let (location_before, service_before) = (
+            times(&app, "locations", location).await,
+            times(&app, "services", service).await,
+        );
+        execute(&app, &change).await;
+        let (location_after, service_after) = (
+            times(&app, "locations", location).await,
+            times(&app, "services", service).await,
+        );
+        assert_ne!(service_after.1, service_before.1, "{change}");
+        assert_eq!(service_after.0, service_after.1, "{change}");
+        if change.starts_with("UPDATE") {
+            assert_ne!(location_after.1, location_before.1, "{change}");
+            assert_eq!(location_after.0, location_after.1, "{change}");
+        }
+    }
 }

@@ -7,7 +7,7 @@ SELECT id, organization_id, name, name_en, description, description_en, url, ema
        victim_statuses, nationalities, residence_provinces, required_documents, languages,
        interpretation_available, is_free, fees_description, fees_description_en,
        application_process, application_process_en, capacity_available, capacity_maximum,
-       capacity_unit, capacity_updated, assured_date, last_modified
+       capacity_unit, capacity_updated, assured_date, last_modified, public_last_modified
 FROM services WHERE id = ANY($1);
 SELECT id, name, name_en, description, description_en, email, website, last_modified
 FROM organizations WHERE id IN (SELECT organization_id FROM services WHERE id = ANY($1));
@@ -20,7 +20,7 @@ FROM service_categories sc JOIN categories c ON c.code = sc.category_code
 WHERE sc.service_id = ANY($1) ORDER BY c.position;
 SELECT sal.service_id, l.id, l.organization_id, l.name, l.name_en, l.description, l.description_en,
        l.address, l.ward_code, l.province_code, l.point, l.confidential, l.public_point,
-       l.last_modified, w.name, p.name
+       l.last_modified, l.public_last_modified, w.name, p.name
 FROM service_at_location sal
 JOIN locations l ON l.id = sal.location_id
 JOIN provinces p ON p.code = l.province_code

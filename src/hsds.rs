@@ -538,8 +538,9 @@ pub fn location(record: &LocationRecord, audience: Audience, nested: bool) -> Lo
     }
 }
 
-/// The one-to-one fields of a stored service, with its organisation.
-pub fn summary(record: &ServiceRecord) -> ServiceSummary {
+/// The one-to-one fields of a stored service, with its organisation, as
+/// `audience` may see it.
+pub fn summary(record: &ServiceRecord, audience: Audience) -> ServiceSummary {
     let document = service_document(record, Vec::new());
     let row = &record.row;
     let eligibility = document.eligibility;
@@ -560,7 +561,7 @@ pub fn summary(record: &ServiceRecord) -> ServiceSummary {
         minimum_age: eligibility.min_age.map(f64::from),
         maximum_age: eligibility.max_age.map(f64::from),
         assured_date: row.assured_date,
-        last_modified: Some(row.last_modified),
+        last_modified: Some(audience.last_modified(row.last_modified, row.public_last_modified)),
         name_en: document.name_en,
         description_en: document.description_en,
         fees_description_en: document.fees_description_en,
@@ -739,7 +740,7 @@ pub fn service(
     categories: &HashMap<String, CategoryRow>,
 ) -> Service {
     Service {
-        summary: summary(record),
+        summary: summary(record, audience),
         parts: parts(record, categories),
         service_at_locations: record
             .locations
@@ -759,11 +760,11 @@ pub fn service_at_locations(
 ) -> Vec<ServiceAtLocation> {
     let service = if full {
         ServiceItem::Detail(Box::new(ServiceDetail {
-            summary: summary(record),
+            summary: summary(record, audience),
             parts: parts(record, categories),
         }))
     } else {
-        ServiceItem::Summary(Box::new(summary(record)))
+        ServiceItem::Summary(Box::new(summary(record, audience)))
     };
     record
         .locations
@@ -787,9 +788,10 @@ pub fn service_item(
             id: record.row.id.to_string(),
             name: record.row.name.clone(),
             status: record.status,
-            last_modified: record.row.last_modified,
+            last_modified: audience
+                .last_modified(record.row.last_modified, record.row.public_last_modified),
         }),
-        ServiceShape::Summary => ServiceItem::Summary(Box::new(summary(record))),
+        ServiceShape::Summary => ServiceItem::Summary(Box::new(summary(record, audience))),
         ServiceShape::Full => ServiceItem::Full(Box::new(service(record, audience, categories))),
     }
 }

@@ -102,10 +102,10 @@ impl Caller {
     /// How the caller sees the listings of `organization`: exactly, if a
     /// caseworker, an admin or the owning agency; else as the public.
     pub fn audience_for(&self, organization: OrganizationId) -> Audience {
-        match self.role() {
-            Some(Role::Admin | Role::Caseworker) => Audience::Full,
-            Some(Role::Agency) if self.agency_of() == Some(organization) => Audience::Full,
-            _ => Audience::Public,
+        if self.visibility().exact_for(organization) {
+            Audience::Full
+        } else {
+            Audience::Public
         }
     }
 

@@ -31,6 +31,8 @@ pub struct LocationDetail {
     /// When it was archived (`DELETE`); archived locations are left out of
     /// listings and matches.
     pub archived_at: Option<DateTime<Utc>>,
+    /// When it last changed; when redacted, when what is shown changed
+    /// (a new address or exact point is not a change to the public).
     pub last_modified: DateTime<Utc>,
 }
 
@@ -40,7 +42,8 @@ fn detail(
     audience: Audience,
 ) -> LocationDetail {
     let organization_id = record.row.organization_id;
-    let last_modified = record.row.last_modified;
+    let last_modified =
+        audience.last_modified(record.row.last_modified, record.row.public_last_modified);
     LocationDetail {
         location: LocationView::new(record, audience),
         organization_id,

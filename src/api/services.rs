@@ -68,7 +68,10 @@ pub struct ServiceListQuery {
     pub radius_m: Option<u32>,
     /// Only services changed after this instant (RFC 3339, e.g.
     /// `2026-01-31T00:00:00Z`; encode `+` as `%2B`): a change feed, oldest
-    /// change first, archived services included with their status.
+    /// change first, archived services included with their status. A
+    /// change to what a reader is not shown of a confidential location
+    /// (the public, another agency: its address, ward, phones, exact
+    /// point) is not a change for that reader.
     pub modified_after: Option<DateTime<Utc>>,
     /// The change feed after a position: the `next_cursor` of the previous
     /// page (opaque). Following it skips no change, even when thousands
@@ -354,7 +357,13 @@ async fn services_of(
     let next_cursor = records
         .last()
         .filter(|_| filter.modified_after.is_some())
-        .map(|record| FeedCursor::new(record.row.last_modified, record.row.id.0).encode());
+        .map(|record| {
+            // The time the feed is ordered by, for this caller.
+            let audience = caller.audience_for(record.row.organization_id);
+            let modified =
+                audience.last_modified(record.row.last_modified, record.row.public_last_modified);
+            FeedCursor::new(modified, record.row.id.0).encode()
+        });
     let contents = records
         .into_iter()
         .map(|record| {

@@ -30,6 +30,18 @@ pub enum Audience {
     Full,
 }
 
+impl Audience {
+    /// When what this audience sees last changed, of a record with these
+    /// times: the public is not told when only what it cannot see changed
+    /// (a shelter's address, phones, exact point), not even by a time.
+    pub fn last_modified(self, exact: DateTime<Utc>, public: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Self::Full => exact,
+            Self::Public => public,
+        }
+    }
+}
+
 /// A phone number.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PhoneView {
@@ -318,6 +330,8 @@ pub struct ServiceView {
     pub service_areas: Vec<ServiceAreaView>,
     /// When the listing was last verified.
     pub assured_date: Option<NaiveDate>,
+    /// When anything shown here last changed; for a reader shown a
+    /// confidential location redacted, when anything it is shown changed.
     pub last_modified: DateTime<Utc>,
     /// Metres (WGS84 spheroid) from the `near` point to the nearest
     /// location; present only when searching with `near`. For a redacted
@@ -385,7 +399,7 @@ impl ServiceView {
             schedules: record.schedules.into_iter().map(Into::into).collect(),
             service_areas: record.service_areas.into_iter().map(Into::into).collect(),
             assured_date: row.assured_date,
-            last_modified: row.last_modified,
+            last_modified: audience.last_modified(row.last_modified, row.public_last_modified),
             distance_m: record.distance_m.map(|d| (d * 10.0).round() / 10.0),
         }
     }

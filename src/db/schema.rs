@@ -119,6 +119,7 @@ diesel::table! {
         created_at -> Timestamptz,
         last_modified -> Timestamptz,
         service_area_m2 -> Nullable<Float8>,
+        public_last_modified -> Timestamptz,
     }
 }
 
@@ -151,6 +152,7 @@ diesel::table! {
         created_at -> Timestamptz,
         last_modified -> Timestamptz,
         archived_at -> Nullable<Timestamptz>,
+        public_last_modified -> Timestamptz,
     }
 }
 

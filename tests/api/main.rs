@@ -15,6 +15,7 @@ mod geometry;
 mod hardening;
 mod health;
 mod helpers;
+mod hidden_changes;
 mod hostile;
 mod hsds;
 mod imports;

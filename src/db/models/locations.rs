@@ -31,6 +31,10 @@ pub struct LocationRow {
     pub confidential: bool,
     pub public_point: Point,
     pub last_modified: DateTime<Utc>,
+    /// When what the public sees of it last changed: a confidential
+    /// location's hidden fields (address, ward, phones, exact point inside
+    /// its rounded cell) do not move it.
+    pub public_last_modified: DateTime<Utc>,
 }
 
 /// A location with the names of its ward and province and its phones.

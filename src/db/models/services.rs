@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::min;
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::locations::{LocationRecord, load_for_services};
@@ -67,6 +68,9 @@ pub struct ServiceRow {
     pub capacity_updated: Option<DateTime<Utc>>,
     pub assured_date: Option<NaiveDate>,
     pub last_modified: DateTime<Utc>,
+    /// When what the public sees of it last changed: changes to what its
+    /// confidential locations withhold do not move it.
+    pub public_last_modified: DateTime<Utc>,
 }
 
 #[derive(Debug, Insertable)]
@@ -200,6 +204,18 @@ pub const LISTED_STATUSES: [ServiceStatus; 2] =
     [ServiceStatus::Active, ServiceStatus::TemporarilyClosed];
 
 impl Visibility {
+    /// Whether the reader sees `organization`'s listings exactly: its
+    /// confidential locations unredacted, and every change to them.
+    /// Everyone else sees them as the public does, with the times of the
+    /// changes the public can see (`public_last_modified`).
+    pub fn exact_for(self, organization: OrganizationId) -> bool {
+        match self {
+            Self::Everything => true,
+            Self::ListedOr(own) => own == organization,
+            Self::Listed => false,
+        }
+    }
+
     /// Whether a service of `organization` in `status` is visible.
     pub fn allows(self, organization: OrganizationId, status: ServiceStatus) -> bool {
         match self {
@@ -261,6 +277,24 @@ impl ServiceFilter {
             "locations.public_point"
         };
         diesel::dsl::sql(column)
+    }
+
+    /// The time a change feed follows: the `last_modified` the reader is
+    /// shown, which is `public_last_modified` for the services it does not
+    /// see exactly ([`Visibility::exact_for`]), so that a change hidden from
+    /// it does not move a service in its feed either.
+    fn modified_column(&self) -> diesel::expression::SqlLiteral<Timestamptz> {
+        let column = match self.visibility {
+            Visibility::Everything => "services.last_modified".to_owned(),
+            Visibility::Listed => "services.public_last_modified".to_owned(),
+            // A uuid's text is hex digits and dashes: nothing to escape.
+            Visibility::ListedOr(own) => format!(
+                "CASE WHEN services.organization_id = '{}' \
+                 THEN services.last_modified ELSE services.public_last_modified END",
+                own.0
+            ),
+        };
+        diesel::dsl::sql(&column)
     }
 }
 
@@ -333,12 +367,14 @@ fn filtered_ids(filter: &ServiceFilter) -> ServiceIdQuery {
         query = query.filter(search::service_matches(words));
     }
     if let Some(after) = filter.modified_after {
+        let modified = filter.modified_column();
         query = match filter.after_id {
-            None => query.filter(services::last_modified.gt(after)),
+            None => query.filter(modified.gt(after)),
             Some(id) => query.filter(
-                services::last_modified
+                modified
+                    .clone()
                     .gt(after)
-                    .or(services::last_modified.eq(after).and(services::id.gt(id))),
+                    .or(modified.eq(after).and(services::id.gt(id))),
             ),
         };
     }
@@ -373,7 +409,7 @@ pub async fn search(
         None if filter.modified_after.is_some() => {
             let rows = services::table
                 .filter(services::id.eq_any(filtered_ids(filter)))
-                .order((services::last_modified, services::id))
+                .order((filter.modified_column(), services::id))
                 .limit(page.limit())
                 .offset(page.offset())
                 .select(ServiceRow::as_select())
@@ -538,7 +574,7 @@ pub async fn search_pairs(
     // distance; else distance; else by name.
     let mut query = pairs();
     if filter.modified_after.is_some() {
-        query = query.order(services::last_modified);
+        query = query.order(filter.modified_column());
     } else if let Some(words) = &filter.search {
         query = query.order(search::service_relevance(words).desc().nulls_last());
     }

@@ -195,6 +195,12 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
             .map(actix_web::http::header::HeaderName::try_from)
             .transpose()
             .context("KETNOI_CLIENT_IP_HEADER is not a valid header name")?,
+        public_url: args
+            .public_url
+            .as_deref()
+            .map(crate::api::links::PublicUrl::parse)
+            .transpose()
+            .context("KETNOI_PUBLIC_URL")?,
         widget: crate::api::widget::WidgetSettings::new(
             args.widget_basemap_url.as_deref(),
             args.widget_basemap_attribution.as_deref(),

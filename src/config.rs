@@ -225,6 +225,13 @@ pub struct ServeArgs {
     /// own address.
     #[arg(long, env = "KETNOI_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
+    /// The URL the public reaches Kết Nối at, for the links it gives
+    /// (`GET /hsds/`), e.g. `https://ketnoi.example.vn`: set it behind a
+    /// proxy or under a name. Unset: `http://` and the address the
+    /// connection reached. Links never follow `Host` or `Forwarded`
+    /// headers, which clients write.
+    #[arg(long, env = "KETNOI_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// A raster tile server for the widget's base map, as a URL template
     /// (`https://tile.example.org/{z}/{x}/{y}.png`). Unset: the widget
     /// shows province boundaries from Kết Nối's own tiles only, which needs

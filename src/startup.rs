@@ -46,6 +46,8 @@ pub struct ServerSettings {
     /// The header a trusted proxy puts the client's address in.
     pub client_ip_header: Option<header::HeaderName>,
     pub widget: WidgetSettings,
+    /// Where the API's own links point; `None`: this server's own address.
+    pub public_url: Option<crate::api::links::PublicUrl>,
 }
 
 impl Default for ServerSettings {
@@ -60,6 +62,7 @@ impl Default for ServerSettings {
             public_rate_burst: 200,
             client_ip_header: None,
             widget: WidgetSettings::default(),
+            public_url: None,
         }
     }
 }
@@ -299,6 +302,7 @@ pub fn run(
         )),
         clients: clients.clone(),
         widget: settings.widget.clone(),
+        public_url: settings.public_url.clone(),
     });
     let metrics = Arc::clone(&state.metrics);
     let mut server = HttpServer::new(move || {

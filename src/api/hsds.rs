@@ -83,13 +83,6 @@ const PROFILE_DOCUMENT: &str = include_str!("../../openapi/hsds-profile/README.m
 /// Services streamed per database round trip as NDJSON.
 const STREAM_BATCH: i64 = 200;
 
-/// The base URL the client reached us at (honouring `Forwarded` and
-/// `X-Forwarded-*` from a proxy), for the links `GET /hsds/` gives.
-fn base_url(request: &HttpRequest) -> String {
-    let info = request.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
-}
-
 /// What this HSDS API is.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HsdsMeta {
@@ -113,8 +106,12 @@ pub struct HsdsMeta {
     )
 )]
 #[get("/")]
-pub async fn hsds_meta(_caller: Caller, request: HttpRequest) -> web::Json<HsdsMeta> {
-    let base = base_url(&request);
+pub async fn hsds_meta(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    request: HttpRequest,
+) -> web::Json<HsdsMeta> {
+    let base = super::links::base(&request, state.public_url.as_ref());
     web::Json(HsdsMeta {
         version: hsds::VERSION.into(),
         profile: format!("{base}/hsds/profile"),
@@ -148,8 +145,12 @@ pub struct Profile {
     )
 )]
 #[get("/profile")]
-pub async fn hsds_profile(_caller: Caller, request: HttpRequest) -> web::Json<Profile> {
-    let base = base_url(&request);
+pub async fn hsds_profile(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    request: HttpRequest,
+) -> web::Json<Profile> {
+    let base = super::links::base(&request, state.public_url.as_ref());
     web::Json(Profile {
         name: "ketnoi".into(),
         hsds_version: hsds::VERSION.into(),

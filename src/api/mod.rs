@@ -9,6 +9,7 @@ pub mod health;
 pub mod hsds;
 pub mod import;
 pub mod keys;
+pub mod links;
 pub mod locations;
 pub mod matches;
 pub mod organizations;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub clients: ratelimit::ClientAddress,
     /// The map widget's base map.
     pub widget: widget::WidgetSettings,
+    /// Where the API's own links point (`KETNOI_PUBLIC_URL`).
+    pub public_url: Option<links::PublicUrl>,
 }
 
 impl AppState {

@@ -462,3 +462,61 @@ async fn the_ward_message_points_to_an_endpoint_that_exists() {
     assert_eq!(status, 200, "{path}: {body}");
     assert!(!body["wards"].as_array().unwrap().is_empty());
 }
+
+/// The links `/hsds/` and `/hsds/profile` give never follow what the
+/// request says about where it was sent; they follow the configured public
+/// URL, or this server's own address.
+#[tokio::test]
+async fn links_never_follow_the_request_headers() {
+    let hostile = [
+        ("host", "evil1.example"),
+        ("x-forwarded-host", "evil2.example"),
+        ("x-forwarded-proto", "javascript"),
+        ("forwarded", "host=evil3.example;proto=javascript"),
+    ];
+    let fetch = |app: &TestApp, path: &str| {
+        let mut request = app.client.get(format!("{}{path}", app.address));
+        for (name, value) in hostile {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let app = TestApp::spawn().await;
+    for path in ["/hsds/", "/hsds/profile"] {
+        let response = fetch(&app, path).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("evil") && !body.contains("javascript"),
+            "{body}"
+        );
+        assert!(body.contains(&format!("\"{}/", app.address)), "{body}");
+    }
+
+    let public = TestApp::spawn_with(
+        TestDb::seeded().await,
+        ServerSettings {
+            workers: Some(1),
+            shutdown_timeout_s: 1,
+            public_url: Some(
+                ketnoi::api::links::PublicUrl::parse("https://ketnoi.example.vn/").unwrap(),
+            ),
+            ..ServerSettings::default()
+        },
+    )
+    .await;
+    let response = fetch(&public, "/hsds/").await.unwrap();
+    let meta: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(meta["profile"], "https://ketnoi.example.vn/hsds/profile");
+    assert_eq!(
+        meta["openapi_url"],
+        "https://ketnoi.example.vn/openapi.json"
+    );
+    let response = fetch(&public, "/hsds/profile").await.unwrap();
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("evil"), "{body}");
+    assert!(
+        body.contains("https://ketnoi.example.vn/hsds/profile/schema/"),
+        "{body}"
+    );
+}

@@ -329,6 +329,7 @@ pub fn run(
             .service(widget::own_file)
             .default_service(web::to(no_route))
             .wrap_fn(crate::api::etag::revalidate)
+            .wrap_fn(crate::api::etag::cache_policy)
             .wrap_fn(move |request, service| {
                 ratelimit::limit(request, service, limits.clone(), clients.clone())
             })

@@ -287,3 +287,63 @@ pub fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
         headers.insert(header::VARY, value);
     }
 }
+
+/// Who may keep an answer, decided here for every response. An answer to
+/// the public may be kept by any cache and revalidated (`no-cache`, as
+/// [`revalidate`] marks it). An answer to a key is `private`. An answer
+/// that may carry a shelter's exact data (a keyed read of services,
+/// locations or organisations, in either API) or describes a person (a
+/// match, a search sent as a body) is `no-store`: kept nowhere, not even
+/// in the browser.
+pub fn cache_policy<S>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + use<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+{
+    let keyed = request.headers().contains_key(header::AUTHORIZATION);
+    let path = request.path();
+    let describes_a_person = request.method() == Method::POST
+        && matches!(
+            path,
+            "/v1/matches"
+                | "/v1/services/search"
+                | "/hsds/services"
+                | "/hsds/service_at_locations"
+                | "/hsds/organizations"
+        );
+    let may_locate_a_shelter = keyed
+        && [
+            "/v1/services",
+            "/v1/locations",
+            "/v1/organizations",
+            "/v1/import",
+            "/hsds/",
+        ]
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    // Public paths answer everyone alike, and say so themselves.
+    let public_path = path.starts_with("/v1/public/") || path.starts_with("/widget");
+    let policy = if describes_a_person || may_locate_a_shelter {
+        Some("no-store")
+    } else if keyed && !public_path {
+        Some("private, no-cache")
+    } else {
+        None
+    };
+    let response = service.call(request);
+    async move {
+        let mut response = response.await?;
+        let stored_nowhere = response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .is_some_and(|value| value.as_bytes().starts_with(b"no-store"));
+        if let Some(policy) = policy.filter(|_| !stored_nowhere) {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        }
+        Ok(response)
+    }
+}

@@ -520,3 +520,120 @@ async fn links_never_follow_the_request_headers() {
         "{body}"
     );
 }
+
+/// Every answer says who may keep it: the public's any cache (and ask
+/// again), a key's only the caller, and nobody an answer that may locate a
+/// shelter or describes a person.
+#[tokio::test]
+async fn answers_say_who_may_keep_them() {
+    let app = TestApp::spawn().await;
+    let caseworker = app.key("caseworker", None).await;
+    let admin = app.key("admin", None).await;
+    let agency = app
+        .key("agency", Some(*crate::writes::SA_PA_ORGANIZATION))
+        .await;
+    let matching = json!({"lat": 22.3363, "lon": 103.8438, "needs": ["legal_aid"]});
+    let search = json!({"near": "22.3363,103.8438"});
+    let cases: Vec<(Option<&str>, Method, &str, Option<&serde_json::Value>, &str)> = vec![
+        (
+            None,
+            Method::GET,
+            "/v1/services?per_page=2",
+            None,
+            "no-cache",
+        ),
+        (
+            None,
+            Method::GET,
+            "/hsds/services?per_page=2",
+            None,
+            "no-cache",
+        ),
+        (None, Method::GET, "/v1/categories", None, "no-cache"),
+        (
+            None,
+            Method::POST,
+            "/v1/services/search",
+            Some(&search),
+            "no-store",
+        ),
+        (
+            Some(&caseworker),
+            Method::POST,
+            "/v1/matches",
+            Some(&matching),
+            "no-store",
+        ),
+        (
+            Some(&caseworker),
+            Method::GET,
+            "/v1/services?per_page=2",
+            None,
+            "no-store",
+        ),
+        (
+            Some(&caseworker),
+            Method::GET,
+            "/hsds/service_at_locations?per_page=2",
+            None,
+            "no-store",
+        ),
+        (
+            Some(&agency),
+            Method::GET,
+            "/v1/services?per_page=2",
+            None,
+            "no-store",
+        ),
+        (
+            Some(&caseworker),
+            Method::POST,
+            "/v1/services/search",
+            Some(&search),
+            "no-store",
+        ),
+        (
+            Some(&admin),
+            Method::GET,
+            "/v1/keys",
+            None,
+            "private, no-cache",
+        ),
+        (
+            Some(&caseworker),
+            Method::GET,
+            "/v1/categories",
+            None,
+            "private, no-cache",
+        ),
+        (
+            Some(&caseworker),
+            Method::GET,
+            "/v1/public/services.geojson?limit=1",
+            None,
+            "public, max-age=300",
+        ),
+    ];
+    for (key, method, path, body, expected) in cases {
+        let answer = app.send(key, method.clone(), path, body, None).await;
+        assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
+        assert_eq!(
+            answer.headers["cache-control"],
+            expected,
+            "{method} {path} with a key: {}",
+            key.is_some()
+        );
+    }
+    // A new key's secret stays no-store.
+    let created = app
+        .send(
+            Some(&admin),
+            Method::POST,
+            "/v1/keys",
+            Some(&json!({"role": "caseworker"})),
+            None,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.headers["cache-control"], "no-store");
+}

@@ -483,6 +483,17 @@ async fn import_command(database_args: &DatabaseArgs, args: &ImportArgs) -> anyh
                 }
                 anyhow::bail!("nothing was imported: {} problems", problems.len())
             }
+            Err(ImportError::Columns(problems)) => {
+                let mut err = std::io::stderr();
+                for (index, invalid) in &problems {
+                    writeln!(
+                        err,
+                        "column {index}: {} [{}]",
+                        invalid.message, invalid.rule
+                    )?;
+                }
+                anyhow::bail!("nothing was imported: {} column problems", problems.len())
+            }
             Err(error) => Err(anyhow::anyhow!("{error}")),
         }
     })

@@ -85,6 +85,10 @@ pub enum ImportError {
     /// Some records break the rules; nothing was written.
     #[error("{} problems", .0.len())]
     Invalid(Vec<RecordProblem>),
+    /// A CSV file's header row names a column the template does not have,
+    /// or one twice: by column index from 0. Nothing was written.
+    #[error("{} column problems", .0.len())]
+    Columns(Vec<(usize, Invalid)>),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -279,16 +283,35 @@ fn csv_entries(
         .headers()
         .map_err(|error| ImportError::Malformed(format!("header row: {error}")))?
         .clone();
-    let unknown: Vec<&str> = headers
-        .iter()
-        .filter(|name| !CSV_COLUMNS.contains(name))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ImportError::Malformed(format!(
-            "unknown columns: {}; the template's are: {}",
-            unknown.join(", "),
-            CSV_COLUMNS.join(", ")
-        )));
+    // A column read by nothing would be dropped without a word: refuse
+    // it, as a second column of the same name, which only one could fill.
+    let mut problems = Vec::new();
+    for (index, name) in headers.iter().enumerate() {
+        if !CSV_COLUMNS.contains(&name) {
+            problems.push((
+                index,
+                Invalid::new(
+                    "unknown_column",
+                    format!(
+                        "`{name}` is not a column of the template, whose columns are: {}",
+                        CSV_COLUMNS.join(", ")
+                    ),
+                ),
+            ));
+        } else if let Some(first) = headers.iter().position(|other| other == name)
+            && first < index
+        {
+            problems.push((
+                index,
+                Invalid::new(
+                    "duplicate_column",
+                    format!("`{name}` is already column {first}"),
+                ),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ImportError::Columns(problems));
     }
     let mut entries = Vec::new();
     for (index, row) in reader.records().enumerate() {

@@ -335,6 +335,15 @@ impl From<crate::import::ImportError> for ApiError {
                     })
                     .collect(),
             ),
+            ImportError::Columns(problems) => Self::Unprocessable(
+                problems
+                    .into_iter()
+                    .map(|(index, invalid)| FieldError {
+                        line: Some(1),
+                        ..FieldError::invalid(format!("columns[{index}]"), invalid)
+                    })
+                    .collect(),
+            ),
             ImportError::Db(error) => error.into(),
         }
     }

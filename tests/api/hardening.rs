@@ -637,3 +637,45 @@ async fn answers_say_who_may_keep_them() {
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.headers["cache-control"], "no-store");
 }
+
+/// A CSV import never drops a column without a word: a column the
+/// template does not have, or one given twice, is a 422 naming it, and
+/// nothing is written.
+#[tokio::test]
+async fn a_csv_column_is_never_ignored() {
+    let app = TestApp::spawn().await;
+    let agency = app
+        .key("agency", Some(*crate::writes::SA_PA_ORGANIZATION))
+        .await;
+    let before = crate::database::fingerprint(&app.db).await;
+    for (csv, column, rule) in [
+        (
+            "external_id,name,categories,delivery,phone,colour\nc-1,Tư vấn,legal_aid,remote,0214 555 0112,red\n",
+            "columns[5]",
+            "unknown_column",
+        ),
+        (
+            "external_id,name,Name,categories,delivery,phone\nc-1,Tư vấn,Tư vấn,legal_aid,remote,0214 555 0112\n",
+            "columns[2]",
+            "unknown_column",
+        ),
+        (
+            "external_id,name,categories,delivery,phone,name\nc-1,Tư vấn,legal_aid,remote,0214 555 0112,Khác\n",
+            "columns[5]",
+            "duplicate_column",
+        ),
+        (
+            "external_id,name,categories,delivery,phone,\nc-1,Tư vấn,legal_aid,remote,0214 555 0112,\n",
+            "columns[5]",
+            "unknown_column",
+        ),
+    ] {
+        for query in ["", "?dry_run=true"] {
+            let answer =
+                crate::writes::import(&app, &agency, query, "text/csv", csv.as_bytes().to_vec())
+                    .await;
+            answer.assert_problem(422, Some(column), Some(rule));
+        }
+    }
+    assert_eq!(crate::database::fingerprint(&app.db).await, before);
+}

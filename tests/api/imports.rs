@@ -401,7 +401,7 @@ async fn the_csv_template_imports_and_reimports_unchanged() {
     let unknown = "external_id,nom\nx,Tên\n";
     import(&app, &key, "", "text/csv", unknown.as_bytes().to_vec())
         .await
-        .assert_problem(400, None, None);
+        .assert_problem(422, Some("columns[1]"), Some("unknown_column"));
 }
 
 /// One of Sa Pa's exported services as a fresh record with `id` and, for

@@ -25,6 +25,11 @@ use crate::db::routing::Pools;
 use crate::metrics::Metrics;
 use crate::telemetry::PrivateRootSpan;
 
+/// The longest path and query taken, in bytes (a 414 beyond): far above
+/// any real query, below the 128 KiB at which actix-http refuses a head
+/// without a body.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+
 /// Server tuning that operators may change.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -332,6 +337,21 @@ pub fn run(
             .wrap_fn(crate::api::etag::cache_policy)
             .wrap_fn(move |request, service| {
                 ratelimit::limit(request, service, limits.clone(), clients.clone())
+            })
+            // A URI over the limit is a problem document; actix-http itself
+            // answers a bare 431 only when the whole head passes 128 KiB.
+            .wrap_fn(|request, service| {
+                let too_long = request
+                    .uri()
+                    .path_and_query()
+                    .is_some_and(|target| target.as_str().len() > MAX_URI_BYTES);
+                let response = (!too_long).then(|| service.call(request));
+                async move {
+                    match response {
+                        Some(response) => response.await,
+                        None => Err(crate::api::problem::ApiError::UriTooLong.into()),
+                    }
+                }
             })
             // HEAD is GET without the body; actix-http drops the body of a
             // response to a HEAD request itself.

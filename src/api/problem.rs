@@ -119,6 +119,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("URI too long")]
+    UriTooLong,
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -157,6 +159,7 @@ impl ApiError {
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::PayloadTooLarge => ("payload-too-large", "Payload too large"),
+            Self::UriTooLong => ("uri-too-long", "URI too long"),
             Self::Unavailable(_) => ("service-unavailable", "Service unavailable"),
             Self::Internal(_) => ("internal-error", "Internal server error"),
             Self::Status(status) if status.is_server_error() => {
@@ -196,6 +199,10 @@ impl ApiError {
             Self::MethodNotAllowed => "this endpoint does not accept this method".into(),
             Self::UnsupportedMediaType(expected) => format!("expected {expected}"),
             Self::PayloadTooLarge => "the request body is larger than allowed".into(),
+            Self::UriTooLong => format!(
+                "the path and query are longer than {} bytes; send a search as a JSON body (POST)",
+                crate::startup::MAX_URI_BYTES
+            ),
             Self::Unavailable(_) => {
                 "the database could not answer at the moment; try again shortly".into()
             }
@@ -237,6 +244,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Status(status) => *status,

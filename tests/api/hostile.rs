@@ -349,6 +349,25 @@ async fn oversized_headers_and_urls_are_refused_by_the_http_layer() {
         // Some refusals close the connection outright.
         Err(error) => assert!(!error.is_timeout(), "{error}"),
     }
+    // Over the limit, within what actix-http reads: a problem document.
+    for path in ["/v1/services?q=", "/hsds/services?search=", "/nowhere?x="] {
+        let long = "a".repeat(40 * 1024);
+        let response = http
+            .get(format!("{}{path}{long}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 414, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 414);
+        assert_eq!(problem["type"], "urn:ketnoi:problem:uri-too-long");
+    }
+    // Beyond the 128 KiB actix-http reads of a head: its own bare refusal.
     let long = "a".repeat(256 * 1024);
     let response = http
         .get(format!("{}/v1/services?q={long}", app.address))

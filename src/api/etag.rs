@@ -204,76 +204,6 @@ pub fn header_value(etag: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(etag).map_err(|error| ApiError::Internal(error.into()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_match_compares_strongly() {
-        let current = of(&serde_json::json!({"a": 1})).unwrap();
-        assert!(IfMatch(None).require(&current).is_err());
-        assert!(IfMatch(None).check(&current).is_ok());
-        assert!(IfMatch(Some(current.clone())).require(&current).is_ok());
-        assert!(
-            IfMatch(Some(format!("\"x\", {current}")))
-                .require(&current)
-                .is_ok()
-        );
-        assert!(IfMatch(Some("*".into())).require(&current).is_ok());
-        assert!(
-            IfMatch(Some(format!("W/{current}")))
-                .require(&current)
-                .is_err()
-        );
-        assert!(IfMatch(Some("\"stale\"".into())).require(&current).is_err());
-    }
-
-    /// The status a `cacheable` answer of `body` gets through
-    /// [`revalidate`], asked with `if_none_match`.
-    async fn conditional(if_none_match: Option<&str>, body: &'static [u8]) -> StatusCode {
-        use actix_web::{App, test, web};
-        let app = test::init_service(App::new().wrap_fn(revalidate).route(
-            "/",
-            web::get().to(move || async move { cacheable("text/plain", "public", body.to_vec()) }),
-        ))
-        .await;
-        let mut request = test::TestRequest::get().uri("/");
-        if let Some(value) = if_none_match {
-            request = request.insert_header((header::IF_NONE_MATCH, value));
-        }
-        test::call_service(&app, request.to_request())
-            .await
-            .status()
-    }
-
-    #[actix_web::test]
-    async fn if_none_match_compares_weakly() {
-        let current = tag(b"tile");
-        assert_eq!(conditional(None, b"tile").await, StatusCode::OK);
-        assert_eq!(
-            conditional(Some(&current), b"tile").await,
-            StatusCode::NOT_MODIFIED
-        );
-        assert_eq!(
-            conditional(Some(&format!("\"x\", W/{current}")), b"tile").await,
-            StatusCode::NOT_MODIFIED
-        );
-        assert_eq!(
-            conditional(Some("*"), b"tile").await,
-            StatusCode::NOT_MODIFIED
-        );
-        assert_eq!(
-            conditional(Some("\"stale\""), b"tile").await,
-            StatusCode::OK
-        );
-        assert_eq!(conditional(None, b"").await, StatusCode::NO_CONTENT);
-        assert_eq!(
-            conditional(Some(&tag(b"")), b"").await,
-            StatusCode::NOT_MODIFIED
-        );
-    }
-}
-
 /// Adds `name` to the response's `Vary`, kept as one line: the CORS layer
 /// outside rewrites the first line only, and a second one would be lost.
 pub fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
@@ -345,5 +275,75 @@ where
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
         }
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let current = of(&serde_json::json!({"a": 1})).unwrap();
+        assert!(IfMatch(None).require(&current).is_err());
+        assert!(IfMatch(None).check(&current).is_ok());
+        assert!(IfMatch(Some(current.clone())).require(&current).is_ok());
+        assert!(
+            IfMatch(Some(format!("\"x\", {current}")))
+                .require(&current)
+                .is_ok()
+        );
+        assert!(IfMatch(Some("*".into())).require(&current).is_ok());
+        assert!(
+            IfMatch(Some(format!("W/{current}")))
+                .require(&current)
+                .is_err()
+        );
+        assert!(IfMatch(Some("\"stale\"".into())).require(&current).is_err());
+    }
+
+    /// The status a `cacheable` answer of `body` gets through
+    /// [`revalidate`], asked with `if_none_match`.
+    async fn conditional(if_none_match: Option<&str>, body: &'static [u8]) -> StatusCode {
+        use actix_web::{App, test, web};
+        let app = test::init_service(App::new().wrap_fn(revalidate).route(
+            "/",
+            web::get().to(move || async move { cacheable("text/plain", "public", body.to_vec()) }),
+        ))
+        .await;
+        let mut request = test::TestRequest::get().uri("/");
+        if let Some(value) = if_none_match {
+            request = request.insert_header((header::IF_NONE_MATCH, value));
+        }
+        test::call_service(&app, request.to_request())
+            .await
+            .status()
+    }
+
+    #[actix_web::test]
+    async fn if_none_match_compares_weakly() {
+        let current = tag(b"tile");
+        assert_eq!(conditional(None, b"tile").await, StatusCode::OK);
+        assert_eq!(
+            conditional(Some(&current), b"tile").await,
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            conditional(Some(&format!("\"x\", W/{current}")), b"tile").await,
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            conditional(Some("*"), b"tile").await,
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            conditional(Some("\"stale\""), b"tile").await,
+            StatusCode::OK
+        );
+        assert_eq!(conditional(None, b"").await, StatusCode::NO_CONTENT);
+        assert_eq!(
+            conditional(Some(&tag(b"")), b"").await,
+            StatusCode::NOT_MODIFIED
+        );
     }
 }

@@ -57,13 +57,14 @@ const LONGITUDE: &str = r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)";
 
 /// The value of a degree written as [`DEGREES`], or `None`.
 pub fn degrees(value: &str) -> Option<f64> {
-    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(&format!("^{DEGREES}$")).expect("a valid pattern")
-    });
+    // A constant pattern: it compiles (a test reads every string through
+    // it), and if it did not, no degree would be taken rather than a panic.
+    static PATTERN: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(&format!("^{DEGREES}$")).ok());
     PATTERN
-        .is_match(value)
-        .then(|| value.parse().ok())
-        .flatten()
+        .as_ref()
+        .filter(|pattern| pattern.is_match(value))
+        .and_then(|_| value.parse().ok())
 }
 
 /// What [`Coordinates::parse_lat_lon`] takes, as a pattern (ECMA-262 and

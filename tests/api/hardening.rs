@@ -534,7 +534,14 @@ async fn answers_say_who_may_keep_them() {
         .await;
     let matching = json!({"lat": 22.3363, "lon": 103.8438, "needs": ["legal_aid"]});
     let search = json!({"near": "22.3363,103.8438"});
-    let cases: Vec<(Option<&str>, Method, &str, Option<&serde_json::Value>, &str)> = vec![
+    type Case<'a> = (
+        Option<&'a str>,
+        Method,
+        &'a str,
+        Option<&'a serde_json::Value>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             None,
             Method::GET,

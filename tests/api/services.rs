@@ -535,9 +535,7 @@ async fn the_change_feed_is_followed_by_an_opaque_cursor() {
     // With modified_after too, both narrow.
     let first = &seen[0];
     let (_, _, page) = app
-        .get_json(&format!(
-            "/v1/services?modified_after=2000-01-01T00:00:00Z&per_page=1"
-        ))
+        .get_json("/v1/services?modified_after=2000-01-01T00:00:00Z&per_page=1")
         .await;
     assert_eq!(&contents(&page)[0]["id"], first.as_str());
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();

@@ -735,9 +735,8 @@ async fn hsds_services_of(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
-    query: HsdsServiceQuery,
+    mut query: HsdsServiceQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query;
     query.format = Format::negotiated(&request);
     let listing = query.parse(&caller)?;
     let shape = query.shape();
@@ -870,9 +869,8 @@ async fn hsds_service_at_locations_of(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
-    query: HsdsServiceQuery,
+    mut query: HsdsServiceQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query;
     query.format = Format::negotiated(&request);
     let listing = query.parse(&caller)?;
     let full = query.full == Some(true);
@@ -1196,9 +1194,8 @@ async fn hsds_organizations_of(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
-    query: HsdsOrganizationQuery,
+    mut query: HsdsOrganizationQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query;
     query.format = Format::negotiated(&request);
     let mut errors = Vec::new();
     let (page, ndjson, words) = list_basics(

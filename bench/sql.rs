@@ -5,11 +5,12 @@
 
 use std::io::Write;
 
-use ketnoi::db::models::matcher::{PointColumn, statements};
+use ketnoi::db::models::matcher::statements;
+use ketnoi::domain::access::Audience;
 
 fn main() -> std::process::ExitCode {
     let wanted = std::env::args().nth(1).unwrap_or_default();
-    for (name, sql) in statements(PointColumn::Exact) {
+    for (name, sql) in statements(Audience::Full) {
         if name == wanted {
             return match writeln!(std::io::stdout(), "{sql}") {
                 Ok(()) => std::process::ExitCode::SUCCESS,
@@ -17,10 +18,7 @@ fn main() -> std::process::ExitCode {
             };
         }
     }
-    let names: Vec<&str> = statements(PointColumn::Exact)
-        .iter()
-        .map(|(n, _)| *n)
-        .collect();
+    let names: Vec<&str> = statements(Audience::Full).iter().map(|(n, _)| *n).collect();
     eprintln!("usage: matcher-sql {}", names.join("|"));
     std::process::ExitCode::FAILURE
 }

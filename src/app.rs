@@ -501,7 +501,7 @@ async fn import_command(database_args: &DatabaseArgs, args: &ImportArgs) -> anyh
 }
 
 async fn export_command(database_args: &DatabaseArgs, args: &ExportArgs) -> anyhow::Result<()> {
-    use crate::api::views::Audience;
+    use crate::domain::access::Audience;
 
     let audience = if args.full {
         Audience::Full

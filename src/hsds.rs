@@ -22,7 +22,6 @@ use serde_with::skip_serializing_none;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::views::Audience;
 use crate::db::models::locations::LocationRecord;
 use crate::db::models::organizations::OrganizationRecord;
 use crate::db::models::parts::PhoneRecord;
@@ -30,6 +29,7 @@ use crate::db::models::reference::CategoryRow;
 use crate::db::models::services::ServiceRecord;
 use crate::db::models::writes::service_document;
 use crate::domain::Invalid;
+use crate::domain::access::{Audience, seen_location};
 use crate::domain::category::Category;
 use crate::domain::ids::{LocationId, OrganizationId, ServiceId, part_id, service_at_location_id};
 use crate::domain::listing::{
@@ -486,52 +486,45 @@ pub fn organization(record: &OrganizationRecord) -> Organization {
 /// phones (HSDS lists carry only one-to-one fields).
 pub fn location(record: &LocationRecord, audience: Audience, nested: bool) -> Location {
     let row = &record.row;
-    let redacted = row.confidential && audience == Audience::Public;
-    let point = if redacted {
-        &row.public_point
-    } else {
-        &row.point
-    };
-    let round = |v: f64| {
-        if redacted {
-            (v * 10.0).round() / 10.0
-        } else {
-            v
-        }
-    };
-    let addresses = if redacted || !nested {
+    let seen = seen_location(record.stored(), audience);
+    let addresses = if seen.redacted || !nested {
         Vec::new()
     } else {
         vec![Address {
             id: Some(part_id(row.id.0, "address", 0).to_string()),
             location_id: Some(row.id.to_string()),
-            address_1: Some(row.address.clone().unwrap_or_default()),
-            city: Some(record.ward_name.clone().unwrap_or_default()),
+            address_1: Some(seen.address.unwrap_or_default().to_owned()),
+            city: Some(seen.ward_name.unwrap_or_default().to_owned()),
             state_province: Some(record.province_name.clone()),
             postal_code: Some(String::new()),
             country: Some("VN".into()),
             address_type: Some("physical".into()),
         }]
     };
-    let exact = |value: &Option<String>| if redacted { None } else { value.clone() };
+    let owned = |value: Option<&str>| value.map(str::to_owned);
     Location {
         id: row.id.to_string(),
-        location_type: if redacted { "redacted" } else { "physical" }.into(),
+        location_type: if seen.redacted {
+            "redacted"
+        } else {
+            "physical"
+        }
+        .into(),
         organization_id: Some(row.organization_id.to_string()),
         name: Some(row.name.clone()),
-        description: exact(&row.description),
-        latitude: Some(round(point.y)),
-        longitude: Some(round(point.x)),
+        description: owned(seen.description),
+        latitude: Some(seen.latitude),
+        longitude: Some(seen.longitude),
         addresses,
-        phones: if redacted || !nested {
-            Vec::new()
+        phones: if nested {
+            seen.phones.iter().map(phone).collect()
         } else {
-            record.phones.iter().map(phone).collect()
+            Vec::new()
         },
         name_en: row.name_en.clone(),
-        description_en: exact(&row.description_en),
-        address: exact(&row.address),
-        ward_code: exact(&row.ward_code),
+        description_en: owned(seen.description_en),
+        address: owned(seen.address),
+        ward_code: owned(seen.ward_code),
         province_code: Some(row.province_code.clone()),
         confidential: Some(row.confidential),
         acknowledge_near_confidential: None,

@@ -1065,11 +1065,11 @@ pub async fn run(
 /// the public sees, confidential locations redacted.
 pub async fn export(
     conn: &mut DbConn,
-    audience: crate::api::views::Audience,
+    audience: crate::domain::access::Audience,
     mut sink: impl FnMut(hsds::Service) -> anyhow::Result<()>,
 ) -> anyhow::Result<usize> {
-    use crate::api::views::Audience;
-    use crate::db::models::services::LISTED_STATUSES;
+    use crate::domain::access::Audience;
+    use crate::domain::access::LISTED_STATUSES;
 
     let categories: HashMap<String, crate::db::models::reference::CategoryRow> =
         crate::db::models::reference::list_categories(conn)

@@ -15,9 +15,10 @@ use chrono::{DateTime, FixedOffset, Utc};
 use crate::db::DbConn;
 use crate::db::models::DbError;
 use crate::db::models::locations::LocationRecord;
-use crate::db::models::matcher::{self as queries, PointColumn};
+use crate::db::models::matcher as queries;
 use crate::db::models::services::{ServiceRecord, load_records};
 use crate::db::postgis::to_geo;
+use crate::domain::access::Audience;
 use crate::domain::category::Category;
 use crate::domain::eligibility::{Admission, Evaluation};
 use crate::domain::geo::{AreaPart, area_covers};
@@ -128,7 +129,7 @@ fn location_of(record: &ServiceRecord, id: LocationId) -> Option<LocationRecord>
 pub async fn run(
     conn: &mut DbConn,
     query: &MatchQuery,
-    points: PointColumn,
+    points: Audience,
     now: DateTime<Utc>,
 ) -> Result<MatchOutcome, DbError> {
     let limit = usize::from(query.limit_per_need);

@@ -19,106 +19,21 @@ use futures_util::future::LocalBoxFuture;
 
 use super::AppState;
 use super::problem::ApiError;
-use super::views::Audience;
-use crate::db::models::keys::{self, KeyRecord};
-pub use crate::db::models::services::Visibility;
-use crate::domain::ids::{KeyId, OrganizationId};
-use crate::domain::keys::{PresentedToken, Role};
+use crate::db::models::keys;
+use crate::domain::access::Actor;
+use crate::domain::keys::PresentedToken;
 
-/// The caller of one request.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    Public,
-    Key(KeyRecord),
-}
+/// The caller of one request: the [`Actor`] its key (or the lack of one)
+/// makes it. What an actor may see and do is decided in
+/// [`crate::domain::access`].
+#[derive(Debug, Clone, Copy)]
+pub struct Caller(pub Actor);
 
-impl Caller {
-    pub fn key_id(&self) -> Option<KeyId> {
-        match self {
-            Self::Public => None,
-            Self::Key(key) => Some(key.id),
-        }
-    }
+impl std::ops::Deref for Caller {
+    type Target = Actor;
 
-    pub fn role(&self) -> Option<Role> {
-        match self {
-            Self::Public => None,
-            Self::Key(key) => Some(key.role),
-        }
-    }
-
-    /// Whether the caller's role may write (agencies, admins): its reads
-    /// must then see its own writes.
-    pub fn writes(&self) -> bool {
-        matches!(self.role(), Some(Role::Admin | Role::Agency))
-    }
-
-    /// The organisation an agency key is bound to.
-    pub fn agency_of(&self) -> Option<OrganizationId> {
-        match self {
-            Self::Key(key) if key.role == Role::Agency => key.organization_id,
-            _ => None,
-        }
-    }
-
-    /// Refuses callers whose role is not among `roles`: 401 without a key,
-    /// 403 with one.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        match self.role() {
-            Some(role) if roles.contains(&role) => Ok(()),
-            Some(_) => Err(ApiError::Forbidden("this key's role does not allow this")),
-            None => Err(ApiError::Unauthorized(
-                "this endpoint needs an API key: Authorization: Bearer <key>",
-            )),
-        }
-    }
-
-    /// Whether the caller may change listings of `organization` (and see
-    /// them archived): its own agency, or an admin.
-    pub fn owns(&self, organization: OrganizationId) -> bool {
-        match self.role() {
-            Some(Role::Admin) => true,
-            Some(Role::Agency) => self.agency_of() == Some(organization),
-            _ => false,
-        }
-    }
-
-    /// Refuses the public and caseworkers (401/403); for an agency, the
-    /// organisation must be its own. Another agency's resource is reported
-    /// as not found, so that its existence does not leak.
-    pub fn require_owner(
-        &self,
-        organization: OrganizationId,
-        what: &'static str,
-    ) -> Result<(), ApiError> {
-        self.require(&[Role::Admin, Role::Agency])?;
-        if self.owns(organization) {
-            Ok(())
-        } else {
-            Err(ApiError::NotFound(what))
-        }
-    }
-
-    /// How the caller sees the listings of `organization`: exactly, if a
-    /// caseworker, an admin or the owning agency; else as the public.
-    pub fn audience_for(&self, organization: OrganizationId) -> Audience {
-        if self.visibility().exact_for(organization) {
-            Audience::Full
-        } else {
-            Audience::Public
-        }
-    }
-
-    /// Which listings the caller can see at all.
-    pub fn visibility(&self) -> Visibility {
-        match self.role() {
-            Some(Role::Admin | Role::Caseworker) => Visibility::Everything,
-            Some(Role::Agency) => match self.agency_of() {
-                Some(own) => Visibility::ListedOr(own),
-                None => Visibility::Listed,
-            },
-            None => Visibility::Listed,
-        }
+    fn deref(&self) -> &Actor {
+        &self.0
     }
 }
 
@@ -132,7 +47,7 @@ impl FromRequest for Caller {
         let client = state.as_ref().and_then(|state| state.clients.of(req));
         Box::pin(async move {
             let Some(header) = header else {
-                return Ok(Caller::Public);
+                return Ok(Caller(Actor::PUBLIC));
             };
             let state = state.ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("application state is not registered"))
@@ -163,7 +78,7 @@ impl FromRequest for Caller {
             if !key.is_live(Utc::now()) {
                 return Err(refuse("this API key has expired"));
             }
-            Ok(Caller::Key(key))
+            Ok(Caller(Actor::key(key.id, key.role, key.organization_id)))
         })
     }
 }

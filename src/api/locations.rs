@@ -9,15 +9,16 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::{Caller, Visibility};
+use super::auth::Caller;
 use super::etag::{self, IfMatch};
 use super::extract::{ApiJson, merge_patch, parse_uuid};
 use super::problem::{ApiError, FieldError, responses};
-use super::views::{Audience, LocationView};
+use super::views::LocationView;
 use crate::db::DbConn;
 use crate::db::models::locations::{self, LocationRecord};
 use crate::db::models::organizations;
 use crate::db::models::writes::{self, Action, LocationWrite, location_document};
+use crate::domain::access::Audience;
 use crate::domain::ids::{LocationId, OrganizationId};
 use crate::domain::keys::Role;
 use crate::domain::listing::LocationDocument;
@@ -52,15 +53,6 @@ fn detail(
     }
 }
 
-fn visible(visibility: Visibility, organization: OrganizationId, archived: bool) -> bool {
-    !archived
-        || match visibility {
-            Visibility::Everything => true,
-            Visibility::ListedOr(own) => own == organization,
-            Visibility::Listed => false,
-        }
-}
-
 fn location_id(raw: &str) -> Result<LocationId, ApiError> {
     Ok(LocationId(parse_uuid(raw, "id")?))
 }
@@ -92,11 +84,9 @@ pub async fn get_location(
     let (record, archived_at) = locations::get(&mut conn, id)
         .await?
         .filter(|(record, archived_at)| {
-            visible(
-                caller.visibility(),
-                record.row.organization_id,
-                archived_at.is_some(),
-            )
+            caller
+                .visibility()
+                .allows_location(record.row.organization_id, archived_at.is_some())
         })
         .ok_or(ApiError::NotFound("location"))?;
     let audience = caller.audience_for(record.row.organization_id);

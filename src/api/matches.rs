@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::extract::ApiJson;
 use super::problem::{ApiError, FieldError, responses};
-use super::views::{Audience, CapacityView, LocationView, PhoneView, ScheduleView};
-use crate::db::models::matcher::PointColumn;
+use super::views::{CapacityView, LocationView, PhoneView, ScheduleView};
 use crate::db::models::services::ServiceRecord;
+use crate::domain::access::Audience;
 use crate::domain::category::Category;
 use crate::domain::eligibility::{Profile, Rule};
 use crate::domain::geo::{Coordinates, RadiusM};
@@ -488,7 +488,7 @@ pub async fn create_match(
     // distances are measured to the exact points.
     let audience = Audience::Full;
     let mut conn = state.reader(&caller).await?;
-    let outcome = matcher::run(&mut conn, &query, PointColumn::Exact, Utc::now())
+    let outcome = matcher::run(&mut conn, &query, Audience::Full, Utc::now())
         .await
         .map_err(ApiError::from_private_query)?;
     // Counted by category and outcome only: nothing of the person.

@@ -301,6 +301,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::domain::access::Refusal> for ApiError {
+    fn from(refusal: crate::domain::access::Refusal) -> Self {
+        use crate::domain::access::Refusal;
+        match refusal {
+            Refusal::Unauthorized(why) => Self::Unauthorized(why),
+            Refusal::Forbidden(why) => Self::Forbidden(why),
+            Refusal::NotFound(what) => Self::NotFound(what),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         DbError::from(error).into()

@@ -13,6 +13,7 @@ use crate::db::models::organizations::OrganizationRecord;
 use crate::db::models::parts::{PhoneRecord, ScheduleRecord, ServiceAreaRow};
 use crate::db::models::services::ServiceRecord;
 use crate::db::postgis::multipolygon_coordinates;
+use crate::domain::access::{Audience, seen_location};
 use crate::domain::category::Category;
 use crate::domain::ids::{
     LocationId, OrganizationId, PhoneId, ScheduleId, ServiceAreaId, ServiceId,
@@ -20,27 +21,6 @@ use crate::domain::ids::{
 use crate::domain::service::{
     DeliveryMode, DocumentType, Gender, PhoneType, ServiceStatus, VictimStatus, Weekday,
 };
-
-/// Who is reading, which decides what of a confidential location they see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    /// Anyone, without a key: confidential locations are redacted.
-    Public,
-    /// Caseworkers, admins and the owning agency: everything, exactly.
-    Full,
-}
-
-impl Audience {
-    /// When what this audience sees last changed, of a record with these
-    /// times: the public is not told when only what it cannot see changed
-    /// (a shelter's address, phones, exact point), not even by a time.
-    pub fn last_modified(self, exact: DateTime<Utc>, public: DateTime<Utc>) -> DateTime<Utc> {
-        match self {
-            Self::Full => exact,
-            Self::Public => public,
-        }
-    }
-}
 
 /// A phone number.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -108,56 +88,26 @@ pub struct LocationView {
 
 impl LocationView {
     pub fn new(record: LocationRecord, audience: Audience) -> Self {
-        let row = record.row;
-        let redacted = row.confidential && audience == Audience::Public;
-        // Free text and phones can give a place away as surely as an
-        // address; a redacted location keeps only its name and province.
-        let (point, address, ward_code, ward_name, description, description_en, phones) =
-            if redacted {
-                (row.public_point, None, None, None, None, None, Vec::new())
-            } else {
-                (
-                    row.point,
-                    row.address,
-                    row.ward_code,
-                    record.ward_name,
-                    row.description,
-                    row.description_en,
-                    record.phones,
-                )
-            };
+        let seen = seen_location(record.stored(), audience);
+        let owned = |value: Option<&str>| value.map(str::to_owned);
         Self {
-            id: row.id,
-            name: row.name,
-            name_en: row.name_en,
-            description,
-            description_en,
-            address,
-            ward_code,
-            ward_name,
-            province_code: row.province_code,
-            province_name: record.province_name,
-            latitude: if redacted {
-                round_to_tenth(point.y)
-            } else {
-                point.y
-            },
-            longitude: if redacted {
-                round_to_tenth(point.x)
-            } else {
-                point.x
-            },
-            confidential: row.confidential,
-            redacted,
-            phones: self::phones(phones),
+            id: record.row.id,
+            name: record.row.name.clone(),
+            name_en: record.row.name_en.clone(),
+            description: owned(seen.description),
+            description_en: owned(seen.description_en),
+            address: owned(seen.address),
+            ward_code: owned(seen.ward_code),
+            ward_name: owned(seen.ward_name),
+            province_code: record.row.province_code.clone(),
+            province_name: record.province_name.clone(),
+            latitude: seen.latitude,
+            longitude: seen.longitude,
+            confidential: record.row.confidential,
+            redacted: seen.redacted,
+            phones: seen.phones.iter().cloned().map(PhoneView::from).collect(),
         }
     }
-}
-
-/// The database already snapped the point to the 0.1° grid; this only
-/// removes the binary floating-point tail (22.400000000000002).
-fn round_to_tenth(value: f64) -> f64 {
-    (value * 10.0).round() / 10.0
 }
 
 /// Weekly opening hours for some days (HSDS `schedule`, `freq=WEEKLY`).

@@ -9,18 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Invalid, vocabulary};
+use super::Invalid;
 
-vocabulary!(
-    /// What a key may do: `admin` everything; `agency` write its own
-    /// organisation's listings; `caseworker` use the matcher and see
-    /// confidential locations. No key at all is the public.
-    Role, "role" {
-        Admin,
-        Agency,
-        Caseworker,
-    }
-);
+pub use super::access::Role;
 
 const SCHEME: &str = "kn_";
 /// Characters of the token kept in clear (scheme included).

@@ -6,6 +6,7 @@
 //! Parsers return [`Invalid`], which says which rule was broken; the caller
 //! adds the name of the field.
 
+pub mod access;
 pub mod category;
 pub mod eligibility;
 pub mod geo;

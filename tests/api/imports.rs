@@ -3,8 +3,8 @@
 //! agencies import only into their own organisation.
 
 use diesel_async::RunQueryDsl;
-use ketnoi::api::views::Audience;
 use ketnoi::db::pool;
+use ketnoi::domain::access::Audience;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb};

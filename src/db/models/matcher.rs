@@ -27,20 +27,11 @@ use strum::VariantArray;
 
 use super::DbError;
 use crate::db::DbConn;
+use crate::domain::access::{Audience, point_column};
 use crate::domain::category::Category;
 use crate::domain::eligibility::Rule;
 use crate::domain::ids::{LocationId, ServiceId};
 use crate::domain::matching::MatchQuery;
-
-/// Which point of a location distances are measured to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PointColumn {
-    /// The exact point (caseworkers, owning agencies).
-    Exact,
-    /// The public point: rounded to 0.1° for confidential locations, so a
-    /// distance cannot locate a shelter.
-    Public,
-}
 
 const POINT_GEOGRAPHY: &str = "ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography";
 const POINT_GEOMETRY: &str = "ST_SetSRID(ST_MakePoint($1, $2), 4326)";
@@ -108,11 +99,9 @@ static COVERAGE_SQL: LazyLock<String> = LazyLock::new(|| {
 /// would rather fetch every location inside the radius's box and sort them,
 /// thousands of rows in a dense city. `horizon` tells the caller how far
 /// each need's scan reached, so that it can widen it when needed.
-fn nearest_cte(points: PointColumn) -> String {
-    let p = match points {
-        PointColumn::Exact => "m.point",
-        PointColumn::Public => "m.public_point",
-    };
+fn nearest_cte(points: Audience) -> String {
+    // Distances are measured to the point the reader is shown.
+    let p = format!("m.{}", point_column(points));
     format!(
         "nearest AS MATERIALIZED (
     SELECT n.need, x.service_id, x.location_id, x.pt, x.knn_m
@@ -176,7 +165,7 @@ CROSS JOIN LATERAL (
 
 /// Located candidates per need (at least one row per need, NULLs when it has
 /// none, carrying the scan's horizon), then remote ones.
-fn scan_statement(points: PointColumn, located_filters: &str, remote_filters: &str) -> String {
+fn scan_statement(points: Audience, located_filters: &str, remote_filters: &str) -> String {
     format!(
         "WITH {person},
 {nearest},
@@ -207,7 +196,7 @@ UNION ALL
 
 /// The match: matchable in-person services within the radius among the
 /// nearest locations, and matchable remote services covering the point.
-fn match_sql(points: PointColumn) -> String {
+fn match_sql(points: Audience) -> String {
     let located = format!(
         "\n      AND ST_DWithin(x.pt, {POINT_GEOGRAPHY}, $4)
       AND s.status = 'active' AND s.accepting_referrals
@@ -225,22 +214,22 @@ fn match_sql(points: PointColumn) -> String {
 
 /// Near misses: services of the category among the nearest locations, and
 /// remote ones covering the point, whatever excludes them.
-fn near_sql(points: PointColumn) -> String {
+fn near_sql(points: Audience) -> String {
     scan_statement(points, "", "")
 }
 
-static MATCH_EXACT: LazyLock<String> = LazyLock::new(|| match_sql(PointColumn::Exact));
-static MATCH_PUBLIC: LazyLock<String> = LazyLock::new(|| match_sql(PointColumn::Public));
-static NEAR_EXACT: LazyLock<String> = LazyLock::new(|| near_sql(PointColumn::Exact));
-static NEAR_PUBLIC: LazyLock<String> = LazyLock::new(|| near_sql(PointColumn::Public));
+static MATCH_EXACT: LazyLock<String> = LazyLock::new(|| match_sql(Audience::Full));
+static MATCH_PUBLIC: LazyLock<String> = LazyLock::new(|| match_sql(Audience::Public));
+static NEAR_EXACT: LazyLock<String> = LazyLock::new(|| near_sql(Audience::Full));
+static NEAR_PUBLIC: LazyLock<String> = LazyLock::new(|| near_sql(Audience::Public));
 
 /// The matcher's statements by name, as they are sent (with `$n` bind
 /// parameters, see the module documentation): for benchmarks that replay
 /// them without the API, and for reading plans.
-pub fn statements(points: PointColumn) -> Vec<(&'static str, String)> {
+pub fn statements(points: Audience) -> Vec<(&'static str, String)> {
     let (matching, near) = match points {
-        PointColumn::Exact => (&*MATCH_EXACT, &*NEAR_EXACT),
-        PointColumn::Public => (&*MATCH_PUBLIC, &*NEAR_PUBLIC),
+        Audience::Full => (&*MATCH_EXACT, &*NEAR_EXACT),
+        Audience::Public => (&*MATCH_PUBLIC, &*NEAR_PUBLIC),
     };
     vec![("match", matching.clone()), ("near", near.clone())]
 }
@@ -530,13 +519,13 @@ async fn scan(
 pub async fn matches(
     conn: &mut DbConn,
     query: &MatchQuery,
-    points: PointColumn,
+    points: Audience,
     limit: usize,
     remote_limit: usize,
 ) -> Result<Scan, DbError> {
     let statement = match points {
-        PointColumn::Exact => &*MATCH_EXACT,
-        PointColumn::Public => &*MATCH_PUBLIC,
+        Audience::Full => &*MATCH_EXACT,
+        Audience::Public => &*MATCH_PUBLIC,
     };
     let radius = f64::from(query.radius.metres());
     let remote_limit = if query.include_remote {
@@ -563,12 +552,12 @@ pub async fn near_misses(
     conn: &mut DbConn,
     query: &MatchQuery,
     needs: &[Category],
-    points: PointColumn,
+    points: Audience,
     wanted: usize,
 ) -> Result<Scan, DbError> {
     let statement = match points {
-        PointColumn::Exact => &*NEAR_EXACT,
-        PointColumn::Public => &*NEAR_PUBLIC,
+        Audience::Full => &*NEAR_EXACT,
+        Audience::Public => &*NEAR_PUBLIC,
     };
     scan(
         conn,

@@ -188,43 +188,7 @@ fn capacity_of(row: &ServiceRow) -> Option<Capacity> {
     })
 }
 
-/// Which services a reader can see at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    /// Listed services only: not archived (`inactive`, `defunct`).
-    Listed,
-    /// Listed services, and every service of this organisation.
-    ListedOr(OrganizationId),
-    /// Archived ones too.
-    Everything,
-}
-
-/// The statuses of a listing that is not archived.
-pub const LISTED_STATUSES: [ServiceStatus; 2] =
-    [ServiceStatus::Active, ServiceStatus::TemporarilyClosed];
-
-impl Visibility {
-    /// Whether the reader sees `organization`'s listings exactly: its
-    /// confidential locations unredacted, and every change to them.
-    /// Everyone else sees them as the public does, with the times of the
-    /// changes the public can see (`public_last_modified`).
-    pub fn exact_for(self, organization: OrganizationId) -> bool {
-        match self {
-            Self::Everything => true,
-            Self::ListedOr(own) => own == organization,
-            Self::Listed => false,
-        }
-    }
-
-    /// Whether a service of `organization` in `status` is visible.
-    pub fn allows(self, organization: OrganizationId, status: ServiceStatus) -> bool {
-        match self {
-            Self::Everything => true,
-            Self::ListedOr(own) if own == organization => true,
-            Self::Listed | Self::ListedOr(_) => LISTED_STATUSES.contains(&status),
-        }
-    }
-}
+use crate::domain::access::{LISTED_STATUSES, Visibility, point_column};
 
 /// What `GET /v1/services` can filter on; every filter narrows the result.
 #[derive(Debug, Clone)]
@@ -271,12 +235,10 @@ impl ServiceFilter {
     /// the public one, so that distances from several places cannot locate
     /// a shelter.
     fn point_column(&self) -> diesel::expression::SqlLiteral<postgis_diesel::sql_types::Geography> {
-        let column = if self.visibility == Visibility::Everything {
-            "locations.point"
-        } else {
-            "locations.public_point"
-        };
-        diesel::dsl::sql(column)
+        diesel::dsl::sql(&format!(
+            "locations.{}",
+            point_column(self.visibility.distances())
+        ))
     }
 
     /// The time a change feed follows: the `last_modified` the reader is

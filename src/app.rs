@@ -364,8 +364,9 @@ async fn command_connection(url: &str) -> anyhow::Result<crate::db::DbConn> {
 }
 
 async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Result<()> {
-    use crate::api::keys::{KeyRequest, check_request};
     use crate::db::models::keys;
+    use crate::domain::access::Actor;
+    use crate::workflows::keys::{self as keys_workflow, KeyRequest};
 
     with_shared_database(args, |url, _| async move {
         migrate(&url).await?;
@@ -384,10 +385,8 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
                     label: label.clone(),
                     expires_at: *expires_at,
                 };
-                let spec = check_request(&mut conn, request)
-                    .await
-                    .map_err(|error| anyhow::anyhow!("{}", error.problem().detail))?;
-                let (key, token) = keys::create_audited(&mut conn, &spec, None).await?;
+                let (key, token) =
+                    keys_workflow::create(&mut conn, &Actor::COMMAND_LINE, request).await?;
                 writeln!(out, "{token}")?;
                 tracing::info!(id = %key.id, prefix = %key.prefix, role = key.role.as_str(),
                     "created an API key; its secret is printed above and stored nowhere");
@@ -417,9 +416,8 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
                 }
             }
             KeysCommand::Revoke { id } => {
-                let key = keys::revoke_audited(&mut conn, crate::domain::ids::KeyId(*id), None)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("no key has this id"))?;
+                let id = crate::domain::ids::KeyId(*id);
+                let key = keys_workflow::revoke(&mut conn, &Actor::COMMAND_LINE, id).await?;
                 writeln!(out, "revoked {} ({})", key.id, key.prefix)?;
             }
         }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use std::future::{Ready, ready};
 
 use super::problem::ApiError;
+use crate::workflows::{Precondition, WorkflowError};
 
 /// The strong entity tag of a representation, quoted.
 pub fn of(representation: &impl Serialize) -> Result<String, ApiError> {
@@ -96,6 +97,50 @@ impl IfMatch {
         } else {
             Err(ApiError::PreconditionFailed)
         }
+    }
+}
+
+impl IfMatch {
+    /// This header as a workflow's required precondition: it must name
+    /// the tag of the current version as `render` shows it.
+    pub fn required<F>(&self, render: F) -> Matches<'_, F> {
+        Matches {
+            if_match: self,
+            required: true,
+            render,
+        }
+    }
+
+    /// The same, checked only when the header was sent.
+    pub fn optional<F>(&self, render: F) -> Matches<'_, F> {
+        Matches {
+            if_match: self,
+            required: false,
+            render,
+        }
+    }
+}
+
+/// `If-Match` checked by a workflow against the version it has locked.
+pub struct Matches<'a, F> {
+    if_match: &'a IfMatch,
+    required: bool,
+    render: F,
+}
+
+impl<R, V: Serialize, F: Fn(&R) -> V + Sync> Precondition<R> for Matches<'_, F> {
+    fn check(&self, current: &R) -> Result<(), WorkflowError> {
+        let current = of(&(self.render)(current))
+            .map_err(|error| WorkflowError::Internal(anyhow::anyhow!("{error}")))?;
+        let result = if self.required {
+            self.if_match.require(&current)
+        } else {
+            self.if_match.check(&current)
+        };
+        result.map_err(|error| match error {
+            ApiError::PreconditionRequired => WorkflowError::PreconditionRequired,
+            _ => WorkflowError::PreconditionFailed,
+        })
     }
 }
 

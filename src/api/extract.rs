@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::problem::{ApiError, FieldError};
+use crate::exchange::json;
 
 /// Query parameters deserialized into `T`; unknown or malformed parameters
 /// are a 400 naming the parameter.
@@ -105,118 +106,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
+/// Reads a JSON body into `T`, naming the field of any error and never
+/// its value (see [`crate::exchange::json`]).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
-    let value = match value {
-        // JSON has one kind of number: `1.0` is the integer one, as JSON
-        // Schema says, though serde refuses it for an integer field. Read
-        // once more with whole numbers written as integers.
-        Err(error)
-            if error.inner().classify() == serde_json::error::Category::Data
-                && error
-                    .inner()
-                    .to_string()
-                    .starts_with("invalid type: floating point") =>
-        {
-            let mut tree: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|error| ApiError::MalformedBody(error.to_string()))?;
-            whole_numbers_as_integers(&mut tree);
-            return serde_path_to_error::deserialize(tree).map_err(|error| {
-                let path = error.path().to_string();
-                ApiError::Unprocessable(vec![body_field_error(
-                    &path,
-                    &error.into_inner().to_string(),
-                )])
-            });
-        }
-        other => other,
-    };
-    let value = value.map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::Unprocessable(vec![body_field_error(&path, &inner.to_string())])
-            }
-            // Syntax, EOF and I/O errors name a line and column, no values.
-            _ => ApiError::MalformedBody(inner.to_string()),
-        }
-    })?;
-    deserializer
-        .end()
-        .map_err(|error| ApiError::MalformedBody(error.to_string()))?;
-    Ok(value)
-}
-
-/// Writes every number with no fraction that fits an integer as that
-/// integer (`5.0` as `5`).
-fn whole_numbers_as_integers(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Number(number) => {
-            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
-                && float.fract() == 0.0
-                && float.abs() < 9.0e15
-            {
-                // Exact below 2^53.
-                #[allow(clippy::cast_possible_truncation)]
-                let whole = float as i64;
-                *number = serde_json::Number::from(whole);
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
-        serde_json::Value::Object(fields) => {
-            fields.values_mut().for_each(whole_numbers_as_integers)
-        }
-        _ => {}
-    }
-}
-
-/// serde's messages for data errors can quote the value (``invalid type:
-/// string "…"``); keep what was expected and drop what was given.
-fn body_field_error(path: &str, message: &str) -> FieldError {
-    let parent = if path == "." { "" } else { path };
-    // The path may or may not end with the field serde complains about.
-    let named = |name: &str| {
-        if parent.is_empty() {
-            name.to_owned()
-        } else if parent == name || parent.ends_with(&format!(".{name}")) {
-            parent.to_owned()
-        } else {
-            format!("{parent}.{name}")
-        }
-    };
-    let quoted = message.split('`').nth(1).unwrap_or_default();
-    let (field, rule, message) = if message.starts_with("unknown field") {
-        (named(quoted), "unknown_field", strip_position(message))
-    } else if message.starts_with("missing field") {
-        (
-            named(quoted),
-            "required",
-            format!("missing field `{quoted}`"),
-        )
-    } else if message.starts_with("duplicate field") {
-        (
-            named(quoted),
-            "duplicate",
-            format!("duplicate field `{quoted}`"),
-        )
-    } else {
-        let expected = message
-            .split_once(", expected ")
-            .map(|(_, expected)| format!("expected {}", strip_position(expected)))
-            .unwrap_or_else(|| "invalid value".to_owned());
-        (parent.to_owned(), "type", expected)
-    };
-    FieldError::new(field, rule, message)
-}
-
-/// serde_json appends " at line L column C"; the path already locates it.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
-    }
+    Ok(json::parse(body)?)
 }
 
 /// Parses a UUID path parameter.
@@ -276,26 +169,6 @@ pub fn path_config() -> web::PathConfig {
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(query_error)
-}
-
-/// Applies a JSON Merge Patch (RFC 7396) to `current` and reads the result
-/// back, with the same field errors as a full document would get.
-pub fn merge_patch<T: serde::Serialize + DeserializeOwned>(
-    current: &T,
-    patch: &serde_json::Value,
-) -> Result<T, ApiError> {
-    if !patch.is_object() {
-        return Err(ApiError::Unprocessable(vec![FieldError::new(
-            "",
-            "type",
-            "a merge patch is a JSON object",
-        )]));
-    }
-    let mut merged =
-        serde_json::to_value(current).map_err(|error| ApiError::Internal(error.into()))?;
-    json_patch::merge(&mut merged, patch);
-    let bytes = serde_json::to_vec(&merged).map_err(|error| ApiError::Internal(error.into()))?;
-    parse_json(&bytes)
 }
 
 #[cfg(test)]

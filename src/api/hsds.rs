@@ -24,7 +24,6 @@ use super::etag;
 use super::extract::{ApiJson, ApiQuery, parse_uuid};
 use super::organizations::search_words;
 use super::problem::{ApiError, FieldError, responses};
-use super::services::visible_record;
 use super::views::Page;
 use crate::db::DbConn;
 use crate::db::models::reference::{self, CategoryRow};
@@ -38,6 +37,7 @@ use crate::domain::ids::{OrganizationId, ServiceAtLocationId, ServiceId};
 use crate::domain::page::{PageRequest, feed_bound};
 use crate::domain::search::SearchText;
 use crate::hsds::{self, ServiceShape};
+use crate::workflows::services::visible as visible_record;
 
 /// The profile's schema patches, served at `/hsds/profile/schema/{name}`.
 pub const PROFILE_SCHEMAS: [(&str, &str); 9] = [
@@ -1000,13 +1000,12 @@ pub async fn hsds_service_at_location(
     let (service, location) = services::pair(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound("service at location"))?;
-    let record =
-        visible_record(&mut conn, &caller, service)
-            .await
-            .map_err(|error| match error {
-                ApiError::NotFound(_) => ApiError::NotFound("service at location"),
-                other => other,
-            })?;
+    let record = visible_record(&mut conn, &caller, service)
+        .await
+        .map_err(|error| match ApiError::from(error) {
+            ApiError::NotFound(_) => ApiError::NotFound("service at location"),
+            other => other,
+        })?;
     let categories = category_rows(&mut conn).await?;
     let audience = caller.audience_for(record.row.organization_id);
     let found = hsds::service_at_locations(&record, audience, &categories, true)

@@ -10,11 +10,11 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiJson, parse_uuid};
-use super::problem::{ApiError, FieldError, responses};
-use crate::db::models::keys::{self, KeyRecord, KeySpec};
-use crate::db::models::organizations;
+use super::problem::{ApiError, responses};
+use crate::db::models::keys::{self, KeyRecord};
 use crate::domain::ids::{KeyId, OrganizationId};
 use crate::domain::keys::Role;
+use crate::workflows::keys::{self as keys_workflow, KeyRequest};
 
 /// An API key, without its secret.
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,95 +59,6 @@ pub struct NewKeyView {
     pub details: KeyView,
 }
 
-/// What a new key is for.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KeyRequest {
-    pub role: Role,
-    /// Required for `agency`, refused otherwise.
-    #[serde(default)]
-    pub organization_id: Option<OrganizationId>,
-    /// Who holds it, up to 200 characters.
-    #[serde(default)]
-    pub label: String,
-    /// When it stops working; never, if left out.
-    #[serde(default)]
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// Instants PostgreSQL stores: years 1 to 9999.
-fn check_instant(field: &str, at: DateTime<Utc>, errors: &mut Vec<FieldError>) {
-    use chrono::Datelike;
-    if !(1..=9999).contains(&at.year()) {
-        errors.push(FieldError::new(
-            field,
-            "range",
-            "instants fall between the years 1 and 9999",
-        ));
-    }
-}
-
-/// Checks a key request against the rules every path (API and command
-/// line) shares.
-pub async fn check_request(
-    conn: &mut crate::db::DbConn,
-    request: KeyRequest,
-) -> Result<KeySpec, ApiError> {
-    let mut errors = Vec::new();
-    match (request.role, request.organization_id) {
-        (Role::Agency, None) => errors.push(FieldError::new(
-            "organization_id",
-            "required",
-            "an agency key is bound to one organisation",
-        )),
-        (Role::Agency, Some(id)) => {
-            if !organizations::exists(conn, id).await? {
-                errors.push(FieldError::new(
-                    "organization_id",
-                    "exists",
-                    "no organisation has this id",
-                ));
-            }
-        }
-        (_, Some(_)) => errors.push(FieldError::new(
-            "organization_id",
-            "agency_only",
-            "only agency keys are bound to an organisation",
-        )),
-        (_, None) => {}
-    }
-    if request.label.chars().count() > 200 {
-        errors.push(FieldError::new("label", "length", "at most 200 characters"));
-    }
-    if request.label.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            "label",
-            "format",
-            "must not contain control characters",
-        ));
-    }
-    if let Some(at) = request.expires_at {
-        check_instant("expires_at", at, &mut errors);
-    }
-    if request.expires_at.is_some_and(|at| at <= Utc::now()) {
-        errors.push(FieldError::new(
-            "expires_at",
-            "future",
-            "a new key must expire in the future",
-        ));
-    }
-    if errors.is_empty() {
-        Ok(KeySpec {
-            role: request.role,
-            organization_id: request.organization_id,
-            label: request.label,
-            expires_at: request.expires_at,
-        })
-    } else {
-        Err(ApiError::Unprocessable(errors))
-    }
-}
-
 /// Create a key (admins only). The answer carries the secret, once.
 #[utoipa::path(
     tag = "keys",
@@ -169,8 +80,7 @@ pub async fn create_key(
     caller.require(&[Role::Admin])?;
     let body = body.parse()?;
     let mut conn = state.primary().await?;
-    let spec = check_request(&mut conn, body).await?;
-    let (key, token) = keys::create_audited(&mut conn, &spec, caller.key_id()).await?;
+    let (key, token) = keys_workflow::create(&mut conn, &caller, body).await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header(("Cache-Control", "no-store"))
         .json(NewKeyView {
@@ -248,17 +158,8 @@ pub async fn change_key(
     caller.require(&[Role::Admin])?;
     let body = body.parse()?;
     let id = KeyId(parse_uuid(&id, "id")?);
-    let mut errors = Vec::new();
-    if let Some(at) = body.expires_at {
-        check_instant("expires_at", at, &mut errors);
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Unprocessable(errors));
-    }
     let mut conn = state.primary().await?;
-    let key = keys::set_expiry_audited(&mut conn, id, body.expires_at, caller.key_id())
-        .await?
-        .ok_or(ApiError::NotFound("key"))?;
+    let key = keys_workflow::set_expiry(&mut conn, &caller, id, body.expires_at).await?;
     Ok(web::Json(key.into()))
 }
 
@@ -284,8 +185,6 @@ pub async fn revoke_key(
     caller.require(&[Role::Admin])?;
     let id = KeyId(parse_uuid(&id, "id")?);
     let mut conn = state.primary().await?;
-    let key = keys::revoke_audited(&mut conn, id, caller.key_id())
-        .await?
-        .ok_or(ApiError::NotFound("key"))?;
+    let key = keys_workflow::revoke(&mut conn, &caller, id).await?;
     Ok(web::Json(key.into()))
 }

@@ -4,24 +4,22 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::etag::{self, IfMatch};
-use super::extract::{ApiJson, merge_patch, parse_uuid};
-use super::problem::{ApiError, FieldError, responses};
+use super::extract::{ApiJson, parse_uuid};
+use super::problem::{ApiError, responses};
 use super::views::LocationView;
-use crate::db::DbConn;
 use crate::db::models::locations::{self, LocationRecord};
-use crate::db::models::organizations;
-use crate::db::models::writes::{self, Action, LocationWrite, location_document};
 use crate::domain::access::Audience;
 use crate::domain::ids::{LocationId, OrganizationId};
-use crate::domain::keys::Role;
 use crate::domain::listing::LocationDocument;
+use crate::workflows::WRITERS;
+use crate::workflows::locations::{self as locations_workflow, StoredLocation};
+use crate::workflows::services::Change;
 
 /// A location on its own, with its organisation and state.
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,67 +91,10 @@ pub async fn get_location(
     etag::json_with_etag(StatusCode::OK, &detail(record, archived_at, audience))
 }
 
-async fn owner_detail(
-    conn: &mut DbConn,
-    id: LocationId,
-) -> Result<(LocationDetail, LocationDocument, String), ApiError> {
-    let (record, archived_at) = locations::get(conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("location"))?;
-    let document = location_document(&record);
-    let view = detail(record, archived_at, Audience::Full);
-    let tag = etag::of(&view)?;
-    Ok((view, document, tag))
-}
-
-fn audit_value(document: &LocationDocument) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(document).map_err(|error| ApiError::Internal(error.into()))
-}
-
-async fn save_location(
-    conn: &mut DbConn,
-    caller: &Caller,
-    id: LocationId,
-    organization_id: OrganizationId,
-    before: Option<LocationDocument>,
-    document: LocationDocument,
-    action: Action,
-) -> Result<LocationDetail, ApiError> {
-    if document
-        .organization_id
-        .is_some_and(|named| named != organization_id)
-    {
-        return Err(ApiError::Unprocessable(vec![FieldError::new(
-            "organization_id",
-            "immutable",
-            "a location stays with its organisation",
-        )]));
-    }
-    let mut document = document;
-    document.organization_id = Some(organization_id);
-    let validated = document.validate().map_err(ApiError::invalid_document)?;
-    writes::defer_refresh(conn).await?;
-    let services = writes::write_locations(
-        conn,
-        &[LocationWrite {
-            id,
-            organization_id,
-            document: &validated,
-        }],
-    )
-    .await?;
-    writes::refresh(conn, &services).await?;
-    writes::audit_one(
-        conn,
-        caller.key_id(),
-        action,
-        "location",
-        id.0,
-        before.as_ref().map(audit_value).transpose()?,
-        Some(audit_value(validated.get())?),
-    )
-    .await?;
-    Ok(owner_detail(conn, id).await?.0)
+/// The full view of a location: what its owner sees, and what its `ETag`
+/// is the tag of.
+fn owner_detail((record, archived_at): &StoredLocation) -> LocationDetail {
+    detail(record.clone(), *archived_at, Audience::Full)
 }
 
 /// Add a location (agency: for its own organisation; admin: for the one
@@ -176,49 +117,14 @@ pub async fn create_location(
     caller: Caller,
     body: ApiJson<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let body = body.parse()?;
-    let organization_id = super::services::organization_for(&caller, body.organization_id)?;
-    let id = LocationId(uuid::Uuid::new_v4());
     let mut conn = state.primary().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            if !organizations::exists(conn, organization_id).await? {
-                return Err(ApiError::Unprocessable(vec![FieldError::new(
-                    "organization_id",
-                    "exists",
-                    "no organisation has this id",
-                )]));
-            }
-            save_location(
-                conn,
-                &caller,
-                id,
-                organization_id,
-                None,
-                body,
-                Action::Create,
-            )
-            .await
-        })
-        .await?;
-    etag::created(&view, &format!("/v1/locations/{id}"))
-}
-
-/// Locks a location the caller may change and checks `If-Match`.
-async fn lock_for_update(
-    conn: &mut DbConn,
-    caller: &Caller,
-    id: LocationId,
-    if_match: &IfMatch,
-) -> Result<(OrganizationId, LocationDocument), ApiError> {
-    let (organization, _) = writes::lock_location(conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("location"))?;
-    caller.require_owner(organization, "location")?;
-    let (_, document, current) = owner_detail(conn, id).await?;
-    if_match.require(&current)?;
-    Ok((organization, document))
+    let stored = locations_workflow::create(&mut conn, &caller, body).await?;
+    etag::created(
+        &owner_detail(&stored),
+        &format!("/v1/locations/{}", stored.0.row.id),
+    )
 }
 
 /// Replace a location; `If-Match` must carry its current `ETag`. The
@@ -247,26 +153,15 @@ pub async fn replace_location(
     if_match: IfMatch,
     body: ApiJson<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let body = body.parse()?;
     let id = location_id(&id)?;
     let mut conn = state.primary().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let (organization, before) = lock_for_update(conn, &caller, id, &if_match).await?;
-            save_location(
-                conn,
-                &caller,
-                id,
-                organization,
-                Some(before),
-                body,
-                Action::Update,
-            )
-            .await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.required(owner_detail);
+    let stored =
+        locations_workflow::update(&mut conn, &caller, id, &precondition, Change::Replace(body))
+            .await?;
+    etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
 }
 
 /// Change some fields of a location: a JSON Merge Patch (RFC 7396) of its
@@ -296,27 +191,20 @@ pub async fn patch_location(
     if_match: IfMatch,
     body: ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let body = body.parse()?;
     let id = location_id(&id)?;
     let mut conn = state.primary().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let (organization, before) = lock_for_update(conn, &caller, id, &if_match).await?;
-            let document = merge_patch(&before, &body)?;
-            save_location(
-                conn,
-                &caller,
-                id,
-                organization,
-                Some(before),
-                document,
-                Action::Update,
-            )
-            .await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.required(owner_detail);
+    let stored = locations_workflow::update(
+        &mut conn,
+        &caller,
+        id,
+        &precondition,
+        Change::MergePatch(body),
+    )
+    .await?;
+    etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
 }
 
 async fn set_archived(
@@ -326,32 +214,12 @@ async fn set_archived(
     if_match: IfMatch,
     archived: bool,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let mut conn = state.primary().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let (_, document) = lock_for_update(conn, &caller, id, &if_match).await?;
-            writes::set_location_archived(conn, id, archived).await?;
-            let value = audit_value(&document)?;
-            let action = if archived {
-                Action::Archive
-            } else {
-                Action::Restore
-            };
-            writes::audit_one(
-                conn,
-                caller.key_id(),
-                action,
-                "location",
-                id.0,
-                Some(serde_json::json!({"archived": !archived, "location": value})),
-                Some(serde_json::json!({"archived": archived, "location": value})),
-            )
-            .await?;
-            Ok::<_, ApiError>(owner_detail(conn, id).await?.0)
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.required(owner_detail);
+    let stored =
+        locations_workflow::set_archived(&mut conn, &caller, id, &precondition, archived).await?;
+    etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
 }
 
 /// Archive a location: it leaves listings and matches (its services stay,

@@ -25,7 +25,7 @@ use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
     CountryCode, DeliveryMode, DocumentType, Gender, LanguageCode, VictimStatus,
 };
-use crate::matcher::{self, Matched, NearMiss, NeedOutcome};
+use crate::workflows::matching::{self as matcher, Matched, NearMiss, NeedOutcome};
 
 /// One person and their needs.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, put, web};
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,9 +11,8 @@ use super::etag::{self, IfMatch};
 use super::extract::{ApiJson, ApiQuery, parse_uuid};
 use super::problem::{ApiError, FieldError, responses};
 use super::views::{OrganizationView, Page};
+use crate::db::models::organizations;
 use crate::db::models::search::Words;
-use crate::db::models::writes::{self, Action};
-use crate::db::models::{organizations, services};
 use crate::domain::category::Category;
 use crate::domain::ids::{OrganizationId, ServiceId};
 use crate::domain::keys::Role;
@@ -22,6 +20,7 @@ use crate::domain::listing::OrganizationDocument;
 use crate::domain::page::PageRequest;
 use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
+use crate::workflows::organizations::{self as organizations_workflow, OrganizationState};
 
 /// Pagination parameters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -157,39 +156,26 @@ pub async fn get_organization(
 ) -> Result<HttpResponse, ApiError> {
     let id = OrganizationId(parse_uuid(&id, "id")?);
     let mut conn = state.reader(&caller).await?;
-    let detail = organization_detail(&mut conn, &caller, id).await?;
-    etag::json_with_etag(StatusCode::OK, &detail)
+    let found = organizations_workflow::read(&mut conn, &caller, id).await?;
+    etag::json_with_etag(StatusCode::OK, &organization_detail(&found))
 }
 
-async fn organization_detail(
-    conn: &mut crate::db::DbConn,
-    caller: &Caller,
-    id: OrganizationId,
-) -> Result<OrganizationDetail, ApiError> {
-    let visibility = caller.visibility();
-    let record = organizations::get(conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("organization"))?;
-    let services = services::of_organization(conn, id)
-        .await?
-        .into_iter()
-        .filter(|brief| visibility.allows(id, brief.status))
-        .map(|brief| ServiceSummary {
-            id: brief.id,
-            name: brief.name,
-            name_en: brief.name_en,
-            status: brief.status,
-            categories: brief.categories,
-        })
-        .collect();
-    Ok(OrganizationDetail {
-        organization: record.into(),
-        services,
-    })
-}
-
-fn audit_value(document: &OrganizationDocument) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(document).map_err(|error| ApiError::Internal(error.into()))
+/// An organisation as a reader sees it (its `ETag` is the tag of this).
+fn organization_detail(state: &OrganizationState) -> OrganizationDetail {
+    OrganizationDetail {
+        organization: state.record.clone().into(),
+        services: state
+            .services
+            .iter()
+            .map(|brief| ServiceSummary {
+                id: brief.id,
+                name: brief.name.clone(),
+                name_en: brief.name_en.clone(),
+                status: brief.status,
+                categories: brief.categories.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// Add an organisation (admins only). Agencies then get keys bound to it.
@@ -213,26 +199,12 @@ pub async fn create_organization(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let body = body.parse()?;
-    let document = body.validate().map_err(ApiError::invalid_document)?;
-    let id = OrganizationId(uuid::Uuid::new_v4());
     let mut conn = state.primary().await?;
-    let detail = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            writes::write_organization(conn, id, &document).await?;
-            writes::audit_one(
-                conn,
-                caller.key_id(),
-                Action::Create,
-                "organization",
-                id.0,
-                None,
-                Some(audit_value(document.get())?),
-            )
-            .await?;
-            organization_detail(conn, &caller, id).await
-        })
-        .await?;
-    etag::created(&detail, &format!("/v1/organizations/{id}"))
+    let created = organizations_workflow::create(&mut conn, &caller, body).await?;
+    etag::created(
+        &organization_detail(&created),
+        &format!("/v1/organizations/{}", created.record.row.id),
+    )
 }
 
 /// Replace an organisation's details (admins only); `If-Match` must carry
@@ -264,33 +236,9 @@ pub async fn replace_organization(
     caller.require(&[Role::Admin])?;
     let body = body.parse()?;
     let id = OrganizationId(parse_uuid(&id, "id")?);
-    let document = body.validate().map_err(ApiError::invalid_document)?;
     let mut conn = state.primary().await?;
-    let detail = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            organizations::lock(conn, id)
-                .await?
-                .then_some(())
-                .ok_or(ApiError::NotFound("organization"))?;
-            let current = organization_detail(conn, &caller, id).await?;
-            if_match.require(&etag::of(&current)?)?;
-            let before = organizations::get(conn, id)
-                .await?
-                .map(|record| writes::organization_document(&record))
-                .ok_or(ApiError::NotFound("organization"))?;
-            writes::write_organization(conn, id, &document).await?;
-            writes::audit_one(
-                conn,
-                caller.key_id(),
-                Action::Update,
-                "organization",
-                id.0,
-                Some(audit_value(&before)?),
-                Some(audit_value(document.get())?),
-            )
-            .await?;
-            organization_detail(conn, &caller, id).await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &detail)
+    let precondition = if_match.required(organization_detail);
+    let replaced =
+        organizations_workflow::replace(&mut conn, &caller, id, &precondition, body).await?;
+    etag::json_with_etag(StatusCode::OK, &organization_detail(&replaced))
 }

@@ -301,6 +301,30 @@ impl ApiError {
     }
 }
 
+impl From<crate::exchange::json::JsonError> for ApiError {
+    fn from(error: crate::exchange::json::JsonError) -> Self {
+        use crate::exchange::json::JsonError;
+        match error {
+            JsonError::Malformed(reason) => Self::MalformedBody(reason),
+            JsonError::Invalid(problems) => Self::invalid_document(problems),
+        }
+    }
+}
+
+impl From<crate::workflows::WorkflowError> for ApiError {
+    fn from(error: crate::workflows::WorkflowError) -> Self {
+        use crate::workflows::WorkflowError;
+        match error {
+            WorkflowError::Refused(refusal) => refusal.into(),
+            WorkflowError::Invalid(problems) => Self::invalid_document(problems),
+            WorkflowError::PreconditionRequired => Self::PreconditionRequired,
+            WorkflowError::PreconditionFailed => Self::PreconditionFailed,
+            WorkflowError::Db(error) => error.into(),
+            WorkflowError::Internal(error) => Self::Internal(error),
+        }
+    }
+}
+
 impl From<crate::domain::access::Refusal> for ApiError {
     fn from(refusal: crate::domain::access::Refusal) -> Self {
         use crate::domain::access::Refusal;

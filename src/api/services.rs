@@ -5,21 +5,19 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::etag::{self, IfMatch};
-use super::extract::{ApiJson, ApiQuery, merge_patch, parse_uuid};
+use super::extract::{ApiJson, ApiQuery, parse_uuid};
 use super::organizations::PageQuery;
 use super::problem::{ApiError, FieldError, responses};
 use super::views::{HistoryEntry, Page, ServiceView};
 use crate::db::DbConn;
 use crate::db::models::search::Words;
-use crate::db::models::services::{self, ServiceFilter};
-use crate::db::models::writes::{self, Action, ServiceWrite};
+use crate::db::models::services::{self, ServiceFilter, ServiceRecord};
 use crate::domain::Invalid;
 use crate::domain::access::Audience;
 use crate::domain::access::Visibility;
@@ -32,6 +30,8 @@ use crate::domain::page::{PageRequest, feed_bound, storable_instant};
 use crate::domain::province::ProvinceCode;
 use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
+use crate::workflows::WRITERS;
+use crate::workflows::services::{self as services_workflow, Change};
 
 /// Search parameters. Every filter given narrows the result.
 #[derive(Debug, Deserialize, IntoParams, ToSchema)]
@@ -379,29 +379,13 @@ async fn services_of(
     }))
 }
 
-/// A stored service this caller may see, or 404.
-pub async fn visible_record(
-    conn: &mut DbConn,
-    caller: &Caller,
-    id: ServiceId,
-) -> Result<services::ServiceRecord, ApiError> {
-    services::get(conn, id)
-        .await?
-        .filter(|record| {
-            caller
-                .visibility()
-                .allows(record.row.organization_id, record.status)
-        })
-        .ok_or(ApiError::NotFound("service"))
-}
-
 /// A service as this caller may see it, or 404.
 async fn visible_service(
     conn: &mut DbConn,
     caller: &Caller,
     id: ServiceId,
 ) -> Result<ServiceView, ApiError> {
-    let record = visible_record(conn, caller, id).await?;
+    let record = services_workflow::visible(conn, caller, id).await?;
     let audience = caller.audience_for(record.row.organization_id);
     Ok(ServiceView::new(record, audience))
 }
@@ -434,99 +418,19 @@ pub async fn get_service(
     etag::json_with_etag(StatusCode::OK, &view)
 }
 
-/// The full view of a service and its ETag, as its owner sees it.
-async fn owner_view(conn: &mut DbConn, id: ServiceId) -> Result<(ServiceView, String), ApiError> {
-    let record = services::get(conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("service"))?;
-    let view = ServiceView::new(record, Audience::Full);
-    let tag = etag::of(&view)?;
-    Ok((view, tag))
+/// A stored service as its owner sees it, with its `ETag`.
+fn owner_answer(status: StatusCode, record: ServiceRecord) -> Result<HttpResponse, ApiError> {
+    etag::json_with_etag(status, &owner_view(&record))
 }
 
-/// The stored document of a service (what PATCH merges into and the
-/// history records).
-async fn current_document(conn: &mut DbConn, id: ServiceId) -> Result<ServiceDocument, ApiError> {
-    writes::service_documents(conn, &[id])
-        .await?
-        .remove(&id)
-        .ok_or(ApiError::NotFound("service"))
+/// The full view of a service: what its owner sees, and what its `ETag`
+/// (the version `If-Match` names) is the tag of.
+fn owner_view(record: &ServiceRecord) -> ServiceView {
+    ServiceView::new(record.clone(), Audience::Full)
 }
 
-fn audit_value(document: &ServiceDocument) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(document).map_err(|error| ApiError::Internal(error.into()))
-}
-
-/// The organisation a new document is written for: an agency's own (it
-/// may not name another), or the one an admin names.
-pub(crate) fn organization_for(
-    caller: &Caller,
-    named: Option<OrganizationId>,
-) -> Result<OrganizationId, ApiError> {
-    match (caller.role(), caller.agency_of(), named) {
-        (Some(Role::Agency), Some(own), None) => Ok(own),
-        (Some(Role::Agency), Some(own), Some(named)) if named == own => Ok(own),
-        (Some(Role::Agency), _, Some(_)) => Err(ApiError::Unprocessable(vec![FieldError::new(
-            "organization_id",
-            "own_organization",
-            "an agency key writes only for its own organisation",
-        )])),
-        (_, _, Some(named)) => Ok(named),
-        (_, _, None) => Err(ApiError::Unprocessable(vec![FieldError::new(
-            "organization_id",
-            "required",
-            "an admin key must name the organisation",
-        )])),
-    }
-}
-
-/// Validates and writes one service document, records it in the audit
-/// trail, and answers with the service as its owner sees it.
-async fn save_service(
-    conn: &mut DbConn,
-    caller: &Caller,
-    id: ServiceId,
-    organization_id: OrganizationId,
-    before: Option<ServiceDocument>,
-    document: ServiceDocument,
-    action: Action,
-) -> Result<(ServiceView, String), ApiError> {
-    if document
-        .organization_id
-        .is_some_and(|named| named != organization_id)
-    {
-        return Err(ApiError::Unprocessable(vec![FieldError::new(
-            "organization_id",
-            "immutable",
-            "a service stays with its organisation; create a new one instead",
-        )]));
-    }
-    let mut document = document;
-    document.organization_id = Some(organization_id);
-    let validated = document.validate().map_err(ApiError::invalid_document)?;
-    writes::defer_refresh(conn).await?;
-    writes::write_services(
-        conn,
-        &[ServiceWrite {
-            id,
-            organization_id,
-            document: &validated,
-            assured_date: None,
-        }],
-    )
-    .await?;
-    writes::refresh(conn, &[id]).await?;
-    writes::audit_one(
-        conn,
-        caller.key_id(),
-        action,
-        "service",
-        id.0,
-        before.as_ref().map(audit_value).transpose()?,
-        Some(audit_value(validated.get())?),
-    )
-    .await?;
-    owner_view(conn, id).await
+fn service_id(raw: &str) -> Result<ServiceId, ApiError> {
+    Ok(ServiceId(parse_uuid(raw, "id")?))
 }
 
 /// Create a service (agency: for its own organisation; admin: for the
@@ -550,64 +454,12 @@ pub async fn create_service(
     caller: Caller,
     body: ApiJson<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let body = body.parse()?;
-    let organization_id = organization_for(&caller, body.organization_id)?;
-    let id = ServiceId(uuid::Uuid::new_v4());
     let mut conn = state.primary().await?;
-    let (view, _) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            if !crate::db::models::organizations::exists(conn, organization_id).await? {
-                return Err(ApiError::Unprocessable(vec![FieldError::new(
-                    "organization_id",
-                    "exists",
-                    "no organisation has this id",
-                )]));
-            }
-            save_service(
-                conn,
-                &caller,
-                id,
-                organization_id,
-                None,
-                body,
-                Action::Create,
-            )
-            .await
-        })
-        .await?;
-    etag::created(&view, &format!("/v1/services/{id}"))
-}
-
-/// Locks a service the caller may change and checks `If-Match`; returns
-/// its organisation and its document as stored, both from one load.
-async fn lock_for_update(
-    conn: &mut DbConn,
-    caller: &Caller,
-    id: ServiceId,
-    if_match: &IfMatch,
-    required: bool,
-) -> Result<(OrganizationId, ServiceDocument), ApiError> {
-    let organization = writes::lock_service(conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("service"))?;
-    caller.require_owner(organization, "service")?;
-    let record = services::get(conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("service"))?;
-    let links = writes::linked_locations(conn, &[id]).await?.remove(&id);
-    let before = writes::service_document(&record, links.unwrap_or_default());
-    let current = etag::of(&ServiceView::new(record, Audience::Full))?;
-    if required {
-        if_match.require(&current)?;
-    } else {
-        if_match.check(&current)?;
-    }
-    Ok((organization, before))
-}
-
-fn service_id(raw: &str) -> Result<ServiceId, ApiError> {
-    Ok(ServiceId(parse_uuid(raw, "id")?))
+    let record = services_workflow::create(&mut conn, &caller, body).await?;
+    let view = owner_view(&record);
+    etag::created(&view, &format!("/v1/services/{}", record.row.id))
 }
 
 /// Replace a service with the document sent (the owning agency or an
@@ -636,27 +488,15 @@ pub async fn replace_service(
     if_match: IfMatch,
     body: ApiJson<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let body = body.parse()?;
     let id = service_id(&id)?;
     let mut conn = state.primary().await?;
-    let (view, _) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let (organization, before) =
-                lock_for_update(conn, &caller, id, &if_match, true).await?;
-            save_service(
-                conn,
-                &caller,
-                id,
-                organization,
-                Some(before),
-                body,
-                Action::Update,
-            )
-            .await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.required(owner_view);
+    let record =
+        services_workflow::update(&mut conn, &caller, id, &precondition, Change::Replace(body))
+            .await?;
+    owner_answer(StatusCode::OK, record)
 }
 
 /// Change some fields of a service: a JSON Merge Patch (RFC 7396) of its
@@ -687,61 +527,36 @@ pub async fn patch_service(
     if_match: IfMatch,
     body: ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let body = body.parse()?;
     let id = service_id(&id)?;
     let mut conn = state.primary().await?;
-    let (view, _) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let (organization, before) =
-                lock_for_update(conn, &caller, id, &if_match, true).await?;
-            let document = merge_patch(&before, &body)?;
-            save_service(
-                conn,
-                &caller,
-                id,
-                organization,
-                Some(before),
-                document,
-                Action::Update,
-            )
-            .await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.required(owner_view);
+    let record = services_workflow::update(
+        &mut conn,
+        &caller,
+        id,
+        &precondition,
+        Change::MergePatch(body),
+    )
+    .await?;
+    owner_answer(StatusCode::OK, record)
 }
 
-/// Sets a service's status with an audit row; the shared body of archive
-/// and restore.
-async fn change_status(
+/// The shared body of archive and restore.
+async fn set_archived(
     state: &AppState,
     caller: Caller,
     id: ServiceId,
     if_match: IfMatch,
-    status: ServiceStatus,
-    action: Action,
+    archived: bool,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let mut conn = state.primary().await?;
-    let (view, _) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let (_, before) = lock_for_update(conn, &caller, id, &if_match, true).await?;
-            writes::set_service_status(conn, id, status).await?;
-            let after = current_document(conn, id).await?;
-            writes::audit_one(
-                conn,
-                caller.key_id(),
-                action,
-                "service",
-                id.0,
-                Some(audit_value(&before)?),
-                Some(audit_value(&after)?),
-            )
-            .await?;
-            owner_view(conn, id).await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.required(owner_view);
+    let record =
+        services_workflow::set_archived(&mut conn, &caller, id, &precondition, archived).await?;
+    owner_answer(StatusCode::OK, record)
 }
 
 /// Archive a service: its status becomes `inactive`, it leaves public
@@ -770,15 +585,7 @@ pub async fn archive_service(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
-    change_status(
-        &state,
-        caller,
-        id,
-        if_match,
-        ServiceStatus::Inactive,
-        Action::Archive,
-    )
-    .await
+    set_archived(&state, caller, id, if_match, true).await
 }
 
 /// Restore an archived service: its status becomes `active` again.
@@ -805,15 +612,7 @@ pub async fn restore_service(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
-    change_status(
-        &state,
-        caller,
-        id,
-        if_match,
-        ServiceStatus::Active,
-        Action::Restore,
-    )
-    .await
+    set_archived(&state, caller, id, if_match, false).await
 }
 
 /// Update a service's capacity in one call (a shelter's free beds):
@@ -844,30 +643,14 @@ pub async fn set_capacity(
     if_match: IfMatch,
     body: ApiJson<CapacityDocument>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let body = body.parse()?;
     let id = service_id(&id)?;
-    let capacity = body.validate().map_err(ApiError::invalid_document)?;
     let mut conn = state.primary().await?;
-    let (view, _) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let (_, before) = lock_for_update(conn, &caller, id, &if_match, false).await?;
-            writes::set_capacity(conn, id, &capacity).await?;
-            let after = current_document(conn, id).await?;
-            writes::audit_one(
-                conn,
-                caller.key_id(),
-                Action::Capacity,
-                "service",
-                id.0,
-                Some(audit_value(&before)?),
-                Some(audit_value(&after)?),
-            )
-            .await?;
-            owner_view(conn, id).await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.optional(owner_view);
+    let record =
+        services_workflow::set_capacity(&mut conn, &caller, id, &precondition, body).await?;
+    owner_answer(StatusCode::OK, record)
 }
 
 /// When a listing was verified.
@@ -906,40 +689,11 @@ pub async fn verify_service(
     caller.require(&[Role::Admin])?;
     let body = body.parse()?;
     let id = service_id(&id)?;
-    let date = body.assured_date;
-    if let Some(Err(invalid)) = date.map(crate::domain::listing::plausible_date) {
-        return Err(ApiError::Unprocessable(vec![FieldError::invalid(
-            "assured_date",
-            invalid,
-        )]));
-    }
-    if date.is_some_and(|date| date > Utc::now().date_naive() + chrono::Days::new(1)) {
-        return Err(ApiError::Unprocessable(vec![FieldError::new(
-            "assured_date",
-            "not_future",
-            "a listing cannot be verified in the future",
-        )]));
-    }
     let mut conn = state.primary().await?;
-    let (view, _) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            lock_for_update(conn, &caller, id, &if_match, true).await?;
-            let (before, _) = owner_view(conn, id).await?;
-            writes::set_assured_date(conn, id, date).await?;
-            writes::audit_one(
-                conn,
-                caller.key_id(),
-                Action::Verify,
-                "service",
-                id.0,
-                Some(serde_json::json!({"assured_date": before.assured_date})),
-                Some(serde_json::json!({"assured_date": date})),
-            )
-            .await?;
-            owner_view(conn, id).await
-        })
-        .await?;
-    etag::json_with_etag(StatusCode::OK, &view)
+    let precondition = if_match.required(owner_view);
+    let record =
+        services_workflow::verify(&mut conn, &caller, id, &precondition, body.assured_date).await?;
+    owner_answer(StatusCode::OK, record)
 }
 
 /// The changes to a service, oldest first: who (key id), when, what
@@ -964,15 +718,11 @@ pub async fn service_history(
     id: web::Path<String>,
     query: ApiQuery<PageQuery>,
 ) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
-    caller.require(&[Role::Admin, Role::Agency])?;
+    caller.require(WRITERS)?;
     let id = service_id(&id)?;
     let page = query.0.page_request()?;
     let mut conn = state.reader(&caller).await?;
-    let organization = services::organization_of(&mut conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("service"))?;
-    caller.require_owner(organization, "service")?;
-    let (rows, total) = writes::history(&mut conn, "service", id.0, page).await?;
+    let (rows, total) = services_workflow::history(&mut conn, &caller, id, page).await?;
     let contents = rows
         .into_iter()
         .map(|row| HistoryEntry {

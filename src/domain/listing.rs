@@ -453,6 +453,19 @@ pub fn plausible_date(date: NaiveDate) -> Result<(), Invalid> {
     }
 }
 
+/// The day a listing is recorded as verified: a plausible date, and not in
+/// the future (a day's grace for time zones).
+pub fn verification_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, Invalid> {
+    plausible_date(date)?;
+    if date > today + chrono::Days::new(1) {
+        return Err(Invalid::new(
+            "not_future",
+            "a listing cannot be verified in the future",
+        ));
+    }
+    Ok(date)
+}
+
 fn check_url(problems: &mut Problems, path: &str, url: &Option<String>) {
     if let Some(url) = url
         && (url.len() > 2048

@@ -1,0 +1,136 @@
+//! API keys: created (the secret shown once), their expiry changed,
+//! revoked — by admins through the API and by the operator at the command
+//! line, under the same rules.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::WorkflowError;
+use crate::db::DbConn;
+use crate::db::models::keys::{self, KeyRecord, KeySpec};
+use crate::db::models::organizations;
+use crate::domain::Invalid;
+use crate::domain::access::{Actor, Refusal, Role};
+use crate::domain::ids::{KeyId, OrganizationId};
+
+/// What a new key is for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    pub role: Role,
+    /// Required for `agency`, refused otherwise.
+    #[serde(default)]
+    pub organization_id: Option<OrganizationId>,
+    /// Who holds it, up to 200 characters.
+    #[serde(default)]
+    pub label: String,
+    /// When it stops working; never, if left out.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Instants PostgreSQL stores: years 1 to 9999.
+fn storable(at: DateTime<Utc>) -> Result<(), Invalid> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&at.year()) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "range",
+            "instants fall between the years 1 and 9999",
+        ))
+    }
+}
+
+/// Checks a key request against the rules every path shares.
+async fn check_request(conn: &mut DbConn, request: KeyRequest) -> Result<KeySpec, WorkflowError> {
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, rule, message: &str| {
+        problems.push((field.to_owned(), Invalid::new(rule, message)));
+    };
+    match (request.role, request.organization_id) {
+        (Role::Agency, None) => problem(
+            "organization_id",
+            "required",
+            "an agency key is bound to one organisation",
+        ),
+        (Role::Agency, Some(id)) => {
+            if !organizations::exists(conn, id).await? {
+                problem("organization_id", "exists", "no organisation has this id");
+            }
+        }
+        (_, Some(_)) => problem(
+            "organization_id",
+            "agency_only",
+            "only agency keys are bound to an organisation",
+        ),
+        (_, None) => {}
+    }
+    if request.label.chars().count() > 200 {
+        problem("label", "length", "at most 200 characters");
+    }
+    if request.label.chars().any(char::is_control) {
+        problem("label", "format", "must not contain control characters");
+    }
+    if let Some(Err(invalid)) = request.expires_at.map(storable) {
+        problems.push(("expires_at".to_owned(), invalid));
+    }
+    if request.expires_at.is_some_and(|at| at <= Utc::now()) {
+        problems.push((
+            "expires_at".to_owned(),
+            Invalid::new("future", "a new key must expire in the future"),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(KeySpec {
+            role: request.role,
+            organization_id: request.organization_id,
+            label: request.label,
+            expires_at: request.expires_at,
+        })
+    } else {
+        Err(WorkflowError::Invalid(problems))
+    }
+}
+
+/// Creates a key (admins, and the command line); the key and its secret,
+/// which is stored nowhere.
+pub async fn create(
+    conn: &mut DbConn,
+    actor: &Actor,
+    request: KeyRequest,
+) -> Result<(KeyRecord, String), WorkflowError> {
+    actor.require(&[Role::Admin])?;
+    let spec = check_request(conn, request).await?;
+    Ok(keys::create_audited(conn, &spec, actor.key_id()).await?)
+}
+
+/// Sets when a key expires (a past instant expires it now; `None`:
+/// never).
+pub async fn set_expiry(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: KeyId,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<KeyRecord, WorkflowError> {
+    actor.require(&[Role::Admin])?;
+    if let Some(at) = expires_at {
+        storable(at).map_err(|invalid| WorkflowError::field("expires_at", invalid))?;
+    }
+    keys::set_expiry_audited(conn, id, expires_at, actor.key_id())
+        .await?
+        .ok_or(WorkflowError::Refused(Refusal::NotFound("key")))
+}
+
+/// Revokes a key at once and for good.
+pub async fn revoke(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: KeyId,
+) -> Result<KeyRecord, WorkflowError> {
+    actor.require(&[Role::Admin])?;
+    keys::revoke_audited(conn, id, actor.key_id())
+        .await?
+        .ok_or(WorkflowError::Refused(Refusal::NotFound("key")))
+}

@@ -427,7 +427,8 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
 }
 
 async fn import_command(database_args: &DatabaseArgs, args: &ImportArgs) -> anyhow::Result<()> {
-    use crate::import::{Format, ImportError, Importer};
+    use crate::domain::access::Actor;
+    use crate::exchange::import::{Format, ImportError};
 
     let format = match args.format {
         Some(format) => format,
@@ -440,16 +441,16 @@ async fn import_command(database_args: &DatabaseArgs, args: &ImportArgs) -> anyh
     };
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let importer = Importer {
-        key_id: None,
-        agency: args.organization.map(crate::domain::ids::OrganizationId),
+    let actor = match args.organization {
+        Some(id) => Actor::command_line_for(crate::domain::ids::OrganizationId(id)),
+        None => Actor::COMMAND_LINE,
     };
-    let entries = crate::import::parse(format, &bytes, importer.agency)
+    let entries = crate::exchange::import::parse(format, &bytes, actor.agency_of())
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     with_shared_database(database_args, |url, _| async move {
         migrate(&url).await?;
         let mut conn = command_connection(&url).await?;
-        match crate::import::run(&mut conn, importer, entries, args.dry_run).await {
+        match crate::workflows::import::run(&mut conn, &actor, entries, args.dry_run).await {
             Ok(report) => {
                 writeln!(
                     std::io::stdout(),
@@ -521,7 +522,7 @@ async fn export_command(database_args: &DatabaseArgs, args: &ExportArgs) -> anyh
             out.write_all(b"[")?;
         }
         let mut first = true;
-        let count = crate::import::export(&mut conn, audience, |service| {
+        let count = crate::exchange::export::export(&mut conn, audience, |service| {
             match format {
                 ExportFormat::HsdsJson => {
                     if !first {

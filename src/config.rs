@@ -138,7 +138,7 @@ pub struct ImportArgs {
     /// Its format; by default from the extension (.json, .ndjson/.jsonl,
     /// .csv).
     #[arg(long, value_enum)]
-    pub format: Option<crate::import::Format>,
+    pub format: Option<crate::exchange::import::Format>,
     /// Check everything and report what would change; write nothing.
     #[arg(long)]
     pub dry_run: bool,

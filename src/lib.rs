@@ -14,8 +14,6 @@ pub mod db;
 pub mod domain;
 pub mod embedded;
 pub mod exchange;
-pub mod hsds;
-pub mod import;
 pub mod metrics;
 pub mod startup;
 pub mod telemetry;

@@ -36,7 +36,7 @@ use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceAtLocationId, ServiceId};
 use crate::domain::page::{PageRequest, feed_bound};
 use crate::domain::search::SearchText;
-use crate::hsds::{self, ServiceShape};
+use crate::exchange::hsds::{self, ServiceShape};
 use crate::workflows::services::visible as visible_record;
 
 /// The profile's schema patches, served at `/hsds/profile/schema/{name}`.

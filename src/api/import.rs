@@ -11,7 +11,8 @@ use super::auth::Caller;
 use super::extract::ApiQuery;
 use super::problem::{ApiError, responses};
 use crate::domain::keys::Role;
-use crate::import::{Format, Importer, Report, parse, run};
+use crate::exchange::import::{Format, parse};
+use crate::workflows::import::{Report, run};
 
 /// The largest import body, in bytes (about 25,000 services of the
 /// synthetic benchmark directory, 2.55 KB each in HSDS JSON).
@@ -110,20 +111,16 @@ pub async fn import_services(
         }
         body.extend_from_slice(&chunk);
     }
-    let importer = Importer {
-        key_id: caller.key_id(),
-        agency: caller.agency_of(),
-    };
     // Parsing and checking tens of megabytes is CPU work: off the server's
     // worker thread.
-    let agency = importer.agency;
+    let agency = caller.agency_of();
     let entries = web::block(move || parse(format, &body, agency))
         .await
         .map_err(|error| ApiError::Internal(error.into()))??;
     let mut conn = state.primary().await?;
     let report = run(
         &mut conn,
-        importer,
+        &caller,
         entries,
         query.0.dry_run.unwrap_or(false),
     )

@@ -357,9 +357,9 @@ impl From<crate::db::models::writes::WriteError> for ApiError {
     }
 }
 
-impl From<crate::import::ImportError> for ApiError {
-    fn from(error: crate::import::ImportError) -> Self {
-        use crate::import::ImportError;
+impl From<crate::exchange::import::ImportError> for ApiError {
+    fn from(error: crate::exchange::import::ImportError) -> Self {
+        use crate::exchange::import::ImportError;
         match error {
             ImportError::Malformed(reason) => Self::MalformedBody(reason),
             ImportError::Invalid(problems) => Self::Unprocessable(
@@ -387,6 +387,7 @@ impl From<crate::import::ImportError> for ApiError {
                     })
                     .collect(),
             ),
+            ImportError::Refused(refusal) => refusal.into(),
             ImportError::Db(error) => error.into(),
         }
     }

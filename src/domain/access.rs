@@ -67,6 +67,16 @@ impl Actor {
         organization: None,
     };
 
+    /// The operator at the command line acting for one organisation, as
+    /// its agency would (an import with `--organization`).
+    pub fn command_line_for(organization: OrganizationId) -> Self {
+        Self {
+            key_id: None,
+            role: Some(Role::Agency),
+            organization: Some(organization),
+        }
+    }
+
     /// The holder of a key.
     pub fn key(key_id: KeyId, role: Role, organization: Option<OrganizationId>) -> Self {
         Self {

@@ -3,4 +3,8 @@
 //! and export files (JSON, NDJSON, CSV). Below the API: nothing here knows
 //! HTTP.
 
+pub mod csv;
+pub mod export;
+pub mod hsds;
+pub mod import;
 pub mod json;

@@ -15,7 +15,7 @@ pub(crate) async fn export(db: &TestDb) -> Vec<Value> {
     let pool = pool::build(&db.url, 1, std::time::Duration::from_secs(5)).unwrap();
     let mut conn = pool.get().await.unwrap();
     let mut services = Vec::new();
-    ketnoi::import::export(&mut conn, Audience::Full, |service| {
+    ketnoi::exchange::export::export(&mut conn, Audience::Full, |service| {
         services.push(serde_json::to_value(service)?);
         Ok(())
     })
@@ -298,7 +298,7 @@ async fn the_csv_template_imports_and_reimports_unchanged() {
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.body["services_created"], 2);
     assert_eq!(first.body["locations_created"], 1);
-    let id = ketnoi::import::external_id(
+    let id = ketnoi::exchange::import::external_id(
         ketnoi::domain::ids::OrganizationId(*SA_PA_ORGANIZATION),
         "service",
         "sapa-drop-in",
@@ -436,12 +436,12 @@ async fn an_agency_cannot_squat_another_agencys_ids() {
     let other_organization = sample_id("organization", "lao-cai-legal-aid");
     let a = app.key("agency", Some(*SA_PA_ORGANIZATION)).await;
     let b = app.key("agency", Some(other_organization)).await;
-    let squatted = ketnoi::import::external_id(
+    let squatted = ketnoi::exchange::import::external_id(
         OrganizationId(other_organization),
         "service",
         "probe-squat-1",
     );
-    let squatted_location = ketnoi::import::external_id(
+    let squatted_location = ketnoi::exchange::import::external_id(
         OrganizationId(other_organization),
         "location",
         "probe-squat-1",
@@ -457,8 +457,11 @@ async fn an_agency_cannot_squat_another_agencys_ids() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["services_created"], 1);
     // A's record went in under an id of A's own, not the one it named.
-    let claimed =
-        ketnoi::import::claimed_id(OrganizationId(*SA_PA_ORGANIZATION), "service", squatted);
+    let claimed = ketnoi::exchange::import::claimed_id(
+        OrganizationId(*SA_PA_ORGANIZATION),
+        "service",
+        squatted,
+    );
     let mine = app
         .send(
             Some(&a),

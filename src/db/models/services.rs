@@ -601,6 +601,27 @@ pub struct ServiceBrief {
     pub categories: Vec<Category>,
 }
 
+/// The organisation and verification date of each of these services that
+/// exists.
+pub async fn owners_and_dates(
+    conn: &mut DbConn,
+    ids: &[ServiceId],
+) -> Result<HashMap<ServiceId, (OrganizationId, Option<chrono::NaiveDate>)>, DbError> {
+    let found: Vec<(ServiceId, OrganizationId, Option<chrono::NaiveDate>)> = services::table
+        .filter(services::id.eq_any(ids.iter().map(|id| id.0)))
+        .select((
+            services::id,
+            services::organization_id,
+            services::assured_date,
+        ))
+        .load(conn)
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|(id, organization, date)| (id, (organization, date)))
+        .collect())
+}
+
 /// An organisation's services in brief, by name.
 pub async fn of_organization(
     conn: &mut DbConn,

@@ -1,0 +1,380 @@
+//! The query parameters of the HSDS endpoints, and how they become the
+//! directory's filters.
+
+use super::*;
+
+/// The filters HSDS defines for services and services at locations.
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsServiceQuery {
+    /// Search words, Vietnamese-aware: with or without diacritics
+    /// (`tro giup phap ly` finds `Trợ giúp pháp lý`), forgiving small
+    /// typos, over names, descriptions and category labels; most relevant
+    /// first. At most 200 characters.
+    #[param(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    #[schema(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub search: Option<String>,
+    /// Page number, from 1 (not with NDJSON).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    #[schema(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with NDJSON).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
+    #[schema(ignore)]
+    pub format: Option<Format>,
+    /// Only services with this taxonomy term (a category's term id, see
+    /// `/hsds/taxonomy_terms`).
+    #[param(value_type = Option<uuid::Uuid>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub taxonomy_term_id: Option<String>,
+    /// Only services with a term of this taxonomy.
+    #[param(value_type = Option<uuid::Uuid>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub taxonomy_id: Option<String>,
+    /// Only this organisation's services.
+    #[param(value_type = Option<uuid::Uuid>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub organization_id: Option<String>,
+    /// Only services modified on or after this instant (RFC 3339; encode
+    /// `+` as `%2B`).
+    pub modified_after: Option<DateTime<Utc>>,
+    /// Each item is just `id`, `name`, `status` and `last_modified`
+    /// (services only: services at locations ignore it); `full` wins over
+    /// it.
+    pub minimal: Option<bool>,
+    /// Fully nested items (phones, schedules, service areas, locations…).
+    pub full: Option<bool>,
+    /// Latitude (WGS84) of a point to search around, -90 to 90; with
+    /// `lon` (either one alone is no point, and does not filter).
+    #[param(example = 21.0285, minimum = -90, maximum = 90)]
+    #[schema(example = 21.0285, minimum = -90, maximum = 90)]
+    pub lat: Option<f64>,
+    /// Longitude (WGS84) of a point to search around, -180 to 180; with
+    /// `lat`.
+    #[param(example = 105.8542, minimum = -180, maximum = 180)]
+    #[schema(example = 105.8542, minimum = -180, maximum = 180)]
+    pub lon: Option<f64>,
+    /// With `lat` and `lon`: only services with a location within this many
+    /// metres (1 to 500000, default 50000), nearest first; ignored without
+    /// them.
+    #[param(minimum = 1, maximum = 500000, default = 50000)]
+    #[schema(minimum = 1, maximum = 500000, default = 50000)]
+    pub proximity: Option<u32>,
+    /// Not supported (Vietnam's listings carry no postcodes): a 400 that
+    /// says to use `lat`, `lon` and `proximity`. Not in the description,
+    /// since no value of it is valid.
+    #[param(ignore)]
+    #[schema(ignore)]
+    pub postcode: Option<String>,
+}
+
+/// A parsed list request.
+pub(super) struct Listing {
+    pub(super) filter: ServiceFilter,
+    pub(super) page: PageRequest,
+    pub(super) ndjson: bool,
+    /// A taxonomy or term id that names nothing we have: no service
+    /// matches, whatever else is asked.
+    pub(super) nothing: bool,
+}
+
+/// The category a taxonomy term id names, if any.
+pub(super) fn category_of_term(id: uuid::Uuid) -> Option<Category> {
+    Category::VARIANTS
+        .iter()
+        .copied()
+        .find(|category| hsds::category_term_id(*category) == id)
+}
+
+/// The value, or `None` with its field problems added to `errors`.
+pub(super) fn gather<T>(result: Result<T, ApiError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(ApiError::InvalidRequest(found)) => {
+            errors.extend(found);
+            None
+        }
+        Err(other) => {
+            errors.push(FieldError::new("query", "invalid", other.to_string()));
+            None
+        }
+    }
+}
+
+pub(super) fn uuid_param(
+    value: Option<&str>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<uuid::Uuid> {
+    gather(parse_uuid(value?, field), errors)
+}
+
+pub(super) fn page_of(
+    page: Option<u32>,
+    per_page: Option<u32>,
+    ndjson: bool,
+    errors: &mut Vec<FieldError>,
+) -> PageRequest {
+    if ndjson {
+        for (field, given) in [("page", page.is_some()), ("per_page", per_page.is_some())] {
+            if given {
+                errors.push(FieldError::new(
+                    field,
+                    "conflict",
+                    format!("{field} does not apply to NDJSON (Accept: application/x-ndjson), which streams every item"),
+                ));
+            }
+        }
+    }
+    PageRequest::new(page, per_page).unwrap_or_else(|page_errors| {
+        errors.extend(
+            page_errors
+                .into_iter()
+                .map(|(field, invalid)| FieldError::invalid(field, invalid)),
+        );
+        PageRequest::default()
+    })
+}
+
+/// What every HSDS list takes: the page, whether to stream NDJSON, and the
+/// search words; problems are added to `errors`.
+pub(super) fn list_basics(
+    search: Option<&str>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+    format: Option<Format>,
+    errors: &mut Vec<FieldError>,
+) -> (PageRequest, bool, Option<SearchText>) {
+    let ndjson = format == Some(Format::Ndjson);
+    let page = page_of(page, per_page, ndjson, errors);
+    let words = gather(search_words(search, "search"), errors).flatten();
+    (page, ndjson, words)
+}
+
+impl HsdsServiceQuery {
+    pub(super) fn shape(&self) -> ServiceShape {
+        if self.full == Some(true) {
+            ServiceShape::Full
+        } else if self.minimal == Some(true) {
+            ServiceShape::Minimal
+        } else {
+            ServiceShape::Summary
+        }
+    }
+
+    pub(super) fn parse(&self, caller: &Caller) -> Result<Listing, ApiError> {
+        let mut errors = Vec::new();
+        let (page, ndjson, search) = list_basics(
+            self.search.as_deref(),
+            self.page,
+            self.per_page,
+            self.format,
+            &mut errors,
+        );
+        let mut nothing = false;
+        let mut categories = Vec::new();
+        if let Some(term) = uuid_param(
+            self.taxonomy_term_id.as_deref(),
+            "taxonomy_term_id",
+            &mut errors,
+        ) {
+            match category_of_term(term) {
+                Some(category) => categories.push(category),
+                None => nothing = true,
+            }
+        }
+        if let Some(taxonomy) = uuid_param(self.taxonomy_id.as_deref(), "taxonomy_id", &mut errors)
+        {
+            // Every service carries at least one category term.
+            nothing |= taxonomy != hsds::category_taxonomy_id();
+        }
+        let organization = uuid_param(
+            self.organization_id.as_deref(),
+            "organization_id",
+            &mut errors,
+        )
+        .map(OrganizationId);
+        // Each coordinate checked on its own, to name the bad one, also
+        // when the other is missing.
+        let lat = self.lat.filter(|lat| {
+            Coordinates::new(*lat, 0.0)
+                .map_err(|invalid| errors.push(FieldError::invalid("lat", invalid)))
+                .is_ok()
+        });
+        let lon = self.lon.filter(|lon| {
+            Coordinates::new(0.0, *lon)
+                .map_err(|invalid| errors.push(FieldError::invalid("lon", invalid)))
+                .is_ok()
+        });
+        let radius = self
+            .proximity
+            .map(RadiusM::new)
+            .transpose()
+            .map_err(|invalid| errors.push(FieldError::invalid("proximity", invalid)))
+            .ok()
+            .flatten()
+            .unwrap_or(RadiusM::DEFAULT);
+        // Half a point, or a distance from no point, is no place: nothing
+        // to search around.
+        let near = match (lat, lon) {
+            (Some(lat), Some(lon)) => Coordinates::new(lat, lon)
+                .ok()
+                .map(|centre| (centre, radius)),
+            _ => None,
+        };
+        let modified_after = self.modified_after.and_then(|instant| {
+            feed_bound(instant)
+                .map_err(|invalid| errors.push(FieldError::invalid("modified_after", invalid)))
+                .ok()
+        });
+        if self.postcode.is_some() {
+            errors.push(FieldError::new(
+                "postcode",
+                "unsupported",
+                "Kết Nối's listings carry no postcodes; search around a point with lat, lon and \
+                 proximity",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::InvalidRequest(errors));
+        }
+        Ok(Listing {
+            filter: ServiceFilter {
+                categories,
+                organization,
+                near,
+                modified_after,
+                // HSDS's modified_after includes the instant itself: every
+                // id is greater than the nil UUID.
+                after_id: self.modified_after.map(|_| ServiceId(uuid::Uuid::nil())),
+                search: search.map(Words::new),
+                ..ServiceFilter::visible(caller.visibility())
+            },
+            page,
+            ndjson,
+            nothing,
+        })
+    }
+}
+
+/// The filters HSDS defines for organisations.
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsOrganizationQuery {
+    /// Search words, Vietnamese-aware (see `/hsds/services`), over names and
+    /// descriptions; most relevant first.
+    #[param(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    #[schema(
+        example = "tro giup phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub search: Option<String>,
+    /// Services fully nested instead of in brief (implies `full=true`).
+    pub full_service: Option<bool>,
+    /// Each organisation with its phones, locations and services.
+    pub full: Option<bool>,
+    /// Page number, from 1 (not with NDJSON).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    #[schema(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with NDJSON).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
+    #[schema(ignore)]
+    pub format: Option<Format>,
+}
+
+/// Whether services are nested in full.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FullServiceQuery {
+    /// Services fully nested instead of in brief.
+    pub full_service: Option<bool>,
+}
+
+/// Search and pages, for taxonomies.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsTaxonomyQuery {
+    /// Search words (Vietnamese-aware) over names and descriptions.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub search: Option<String>,
+    /// Page number, from 1 (not with NDJSON).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with NDJSON).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub format: Option<Format>,
+}
+
+/// Search and pages, for taxonomy terms.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HsdsTermQuery {
+    /// Search words (Vietnamese-aware) over labels and descriptions, in
+    /// both languages.
+    #[param(
+        example = "phap ly",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub search: Option<String>,
+    /// Page number, from 1 (not with NDJSON).
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (not with NDJSON).
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+    /// Set from `Accept`, not from the query.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub format: Option<Format>,
+    /// Only terms of this taxonomy.
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub taxonomy_id: Option<String>,
+    /// Only terms without children: ours are a flat list, so every term.
+    pub top_only: Option<bool>,
+    /// Only children of this term: ours have none.
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub parent_id: Option<String>,
+}

@@ -149,11 +149,11 @@ fn json(value: &impl Serialize) -> Result<serde_json::Value, DbError> {
     })
 }
 
-fn validated<T>(
-    result: Result<Validated<T>, Vec<(String, Invalid)>>,
+fn validated<T, V>(
+    result: Result<Validated<T, V>, Vec<(String, Invalid)>>,
     position: Position,
     prefix: &str,
-) -> Result<Validated<T>, ImportError> {
+) -> Result<Validated<T, V>, ImportError> {
     result.map_err(|found| {
         ImportError::Invalid(
             found

@@ -329,16 +329,46 @@ pub struct OrganizationDocument {
 
 /// A document that passed every rule of [`validate`]-style checking.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Validated<T>(T);
+pub struct Validated<T, V = ()> {
+    document: T,
+    values: V,
+}
 
-impl<T> Validated<T> {
+impl<T, V> Validated<T, V> {
     pub fn get(&self) -> &T {
-        &self.0
+        &self.document
+    }
+
+    /// What validation parsed, for the writer not to parse it again.
+    pub fn values(&self) -> &V {
+        &self.values
     }
 
     pub fn into_inner(self) -> T {
-        self.0
+        self.document
     }
+}
+
+/// A service's values that validation parses: its codes and polygons as
+/// the types the writer stores.
+#[derive(Debug, Clone)]
+pub struct ServiceValues {
+    pub residence_provinces: Option<Vec<ProvinceCode>>,
+    /// One per service area, in order.
+    pub areas: Vec<AreaValue>,
+}
+
+/// A service area as parsed: a province, or a polygon.
+#[derive(Debug, Clone)]
+pub enum AreaValue {
+    Province(ProvinceCode),
+    Extent(geo::MultiPolygon<f64>),
+}
+
+/// A location's values that validation parses.
+#[derive(Debug, Clone, Copy)]
+pub struct LocationValues {
+    pub province: ProvinceCode,
 }
 
 /// Field errors, by JSON path.
@@ -417,8 +447,18 @@ impl Problems {
     }
 
     fn finish<T>(self, document: T) -> Result<Validated<T>, Vec<(String, Invalid)>> {
+        self.finish_with(document, ())
+    }
+
+    /// The document with what was parsed of it, if nothing broke a rule;
+    /// `values` is only read then, so it may be partial otherwise.
+    fn finish_with<T, V>(
+        self,
+        document: T,
+        values: V,
+    ) -> Result<Validated<T, V>, Vec<(String, Invalid)>> {
         if self.0.is_empty() {
-            Ok(Validated(document))
+            Ok(Validated { document, values })
         } else {
             Err(self.0)
         }
@@ -481,7 +521,9 @@ mod tests {
         .unwrap()
     }
 
-    fn fields(result: Result<Validated<ServiceDocument>, Vec<(String, Invalid)>>) -> Vec<String> {
+    fn fields(
+        result: Result<Validated<ServiceDocument, ServiceValues>, Vec<(String, Invalid)>>,
+    ) -> Vec<String> {
         result
             .unwrap_err()
             .into_iter()

@@ -75,7 +75,7 @@ impl ServiceDocument {
     }
 
     /// Checks every rule that needs no database; reports every problem.
-    pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
+    pub fn validate(self) -> Result<Validated<Self, ServiceValues>, Vec<(String, Invalid)>> {
         let document = self.normalized();
         let mut problems = Problems::default();
         problems.name("name", &document.name);
@@ -151,12 +151,18 @@ impl ServiceDocument {
                 CountryCode::parse(code),
             );
         }
-        for (i, code) in eligibility.residence_provinces.iter().flatten().enumerate() {
-            problems.check(
-                format!("eligibility.residence_provinces[{i}]"),
-                ProvinceCode::parse(code),
-            );
-        }
+        let residence_provinces = eligibility.residence_provinces.as_ref().map(|codes| {
+            codes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, code)| {
+                    problems.check(
+                        format!("eligibility.residence_provinces[{i}]"),
+                        ProvinceCode::parse(code),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
         problems.languages("languages", &document.languages);
         for (field, value) in [
             ("fees_description", &document.fees_description),
@@ -237,17 +243,23 @@ impl ServiceDocument {
             problems.push("service_areas", "length", format!("at most {PARTS_MAX}"));
         }
         let mut positions = 0;
+        let mut areas = Vec::with_capacity(document.service_areas.len());
         for (i, area) in document.service_areas.iter().enumerate() {
             let at = format!("service_areas[{i}]");
             match (&area.province_code, &area.extent) {
                 (Some(code), None) => {
-                    problems.check(format!("{at}.province_code"), ProvinceCode::parse(code));
+                    if let Some(code) =
+                        problems.check(format!("{at}.province_code"), ProvinceCode::parse(code))
+                    {
+                        areas.push(AreaValue::Province(code));
+                    }
                 }
                 (None, Some(extent)) => {
                     if let Some(multi) =
                         problems.check(format!("{at}.extent"), parse_extent(extent))
                     {
                         positions += multi.iter().map(|p| p.exterior().0.len()).sum::<usize>();
+                        areas.push(AreaValue::Extent(multi));
                     }
                 }
                 _ => problems.push(at.clone(), "one_of", "give either province_code or extent"),
@@ -270,7 +282,11 @@ impl ServiceDocument {
                 format!("at most {POLYGON_POSITIONS_MAX} positions in all areas together"),
             );
         }
-        problems.finish(document)
+        let values = ServiceValues {
+            residence_provinces,
+            areas,
+        };
+        problems.finish_with(document, values)
     }
 }
 
@@ -310,14 +326,14 @@ impl CapacityDocument {
 }
 
 impl LocationDocument {
-    pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
+    pub fn validate(self) -> Result<Validated<Self, LocationValues>, Vec<(String, Invalid)>> {
         let mut problems = Problems::default();
         problems.name("name", &self.name);
         problems.optional_name("name_en", &self.name_en);
         problems.optional_text("description", &self.description, DESCRIPTION_MAX);
         problems.optional_text("description_en", &self.description_en, DESCRIPTION_MAX);
         problems.optional_text("address", &self.address, SHORT_TEXT_MAX);
-        problems.check("province_code", ProvinceCode::parse(&self.province_code));
+        let province = problems.check("province_code", ProvinceCode::parse(&self.province_code));
         if let Some(ward) = &self.ward_code
             && !(ward.len() == 5 && ward.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -344,6 +360,9 @@ impl LocationDocument {
             problems.push("longitude", "in_vietnam", "the location must be in Vietnam");
         }
         check_phones(&mut problems, "phones", &self.phones);
-        problems.finish(self)
+        match province {
+            Some(province) => problems.finish_with(self, LocationValues { province }),
+            None => Err(problems.0),
+        }
     }
 }

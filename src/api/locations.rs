@@ -18,8 +18,8 @@ use crate::domain::access::Audience;
 use crate::domain::ids::{LocationId, OrganizationId};
 use crate::domain::listing::LocationDocument;
 use crate::workflows::WRITERS;
-use crate::workflows::locations::{self as locations_workflow, StoredLocation};
-use crate::workflows::services::Change;
+use crate::workflows::listings::{self, Change};
+use crate::workflows::locations::{Locations, StoredLocation};
 
 /// A location on its own, with its organisation and state.
 #[derive(Debug, Serialize, ToSchema)]
@@ -120,7 +120,7 @@ pub async fn create_location(
     caller.require(WRITERS)?;
     let body = body.parse()?;
     let mut conn = state.primary().await?;
-    let stored = locations_workflow::create(&mut conn, &caller, body).await?;
+    let stored = listings::create::<Locations>(&mut conn, &caller, body).await?;
     etag::created(
         &owner_detail(&stored),
         &format!("/v1/locations/{}", stored.0.row.id),
@@ -159,7 +159,7 @@ pub async fn replace_location(
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_detail);
     let stored =
-        locations_workflow::update(&mut conn, &caller, id, &precondition, Change::Replace(body))
+        listings::update::<Locations>(&mut conn, &caller, id, &precondition, Change::Replace(body))
             .await?;
     etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
 }
@@ -196,7 +196,7 @@ pub async fn patch_location(
     let id = location_id(&id)?;
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_detail);
-    let stored = locations_workflow::update(
+    let stored = listings::update::<Locations>(
         &mut conn,
         &caller,
         id,
@@ -218,7 +218,8 @@ async fn set_archived(
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_detail);
     let stored =
-        locations_workflow::set_archived(&mut conn, &caller, id, &precondition, archived).await?;
+        listings::set_archived::<Locations>(&mut conn, &caller, id, &precondition, archived)
+            .await?;
     etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
 }
 

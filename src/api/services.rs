@@ -31,7 +31,8 @@ use crate::domain::province::ProvinceCode;
 use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
 use crate::workflows::WRITERS;
-use crate::workflows::services::{self as services_workflow, Change};
+use crate::workflows::listings::{self, Change};
+use crate::workflows::services::{self as services_workflow, Services};
 
 /// Search parameters. Every filter given narrows the result.
 #[derive(Debug, Deserialize, IntoParams, ToSchema)]
@@ -457,7 +458,7 @@ pub async fn create_service(
     caller.require(WRITERS)?;
     let body = body.parse()?;
     let mut conn = state.primary().await?;
-    let record = services_workflow::create(&mut conn, &caller, body).await?;
+    let record = listings::create::<Services>(&mut conn, &caller, body).await?;
     let view = owner_view(&record);
     etag::created(&view, &format!("/v1/services/{}", record.row.id))
 }
@@ -494,7 +495,7 @@ pub async fn replace_service(
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_view);
     let record =
-        services_workflow::update(&mut conn, &caller, id, &precondition, Change::Replace(body))
+        listings::update::<Services>(&mut conn, &caller, id, &precondition, Change::Replace(body))
             .await?;
     owner_answer(StatusCode::OK, record)
 }
@@ -532,7 +533,7 @@ pub async fn patch_service(
     let id = service_id(&id)?;
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_view);
-    let record = services_workflow::update(
+    let record = listings::update::<Services>(
         &mut conn,
         &caller,
         id,
@@ -555,7 +556,7 @@ async fn set_archived(
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_view);
     let record =
-        services_workflow::set_archived(&mut conn, &caller, id, &precondition, archived).await?;
+        listings::set_archived::<Services>(&mut conn, &caller, id, &precondition, archived).await?;
     owner_answer(StatusCode::OK, record)
 }
 

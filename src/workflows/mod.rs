@@ -11,6 +11,7 @@
 
 pub mod import;
 pub mod keys;
+pub mod listings;
 pub mod locations;
 pub mod matching;
 pub mod organizations;

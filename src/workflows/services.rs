@@ -4,128 +4,89 @@
 use chrono::{NaiveDate, Utc};
 use diesel_async::AsyncConnection;
 
+use super::listings::{Listing, lock, not_found};
 use super::{Precondition, WorkflowError, audit_value, require_writer};
 use crate::db::DbConn;
-use crate::db::models::organizations;
+use crate::db::models::DbError;
 use crate::db::models::services::{self, ServiceRecord};
 use crate::db::models::writes::{self, Action, AuditRow, ServiceWrite};
-use crate::domain::Invalid;
-use crate::domain::access::{Actor, Refusal, Role};
+use crate::domain::access::{Actor, Role};
 use crate::domain::ids::{OrganizationId, ServiceId};
 use crate::domain::listing::{CapacityDocument, ServiceDocument, verification_date};
 use crate::domain::page::PageRequest;
 use crate::domain::service::ServiceStatus;
-use crate::exchange::json::{self, JsonError};
 
-/// A change to a stored document: a whole new one, or a JSON Merge Patch
-/// (RFC 7396) of the stored one.
-pub enum Change<D> {
-    Replace(D),
-    MergePatch(serde_json::Value),
-}
+/// Services, for the shared write sequence of [`super::listings`].
+pub struct Services;
 
-impl<D: serde::Serialize + serde::de::DeserializeOwned> Change<D> {
-    /// The document this change makes of `before`.
-    pub(super) fn apply(self, before: &D) -> Result<D, WorkflowError> {
-        match self {
-            Self::Replace(document) => Ok(document),
-            Self::MergePatch(patch) => {
-                json::merge_patch(before, &patch).map_err(|error| match error {
-                    JsonError::Invalid(problems) => WorkflowError::Invalid(problems),
-                    JsonError::Malformed(reason) => {
-                        WorkflowError::Internal(anyhow::anyhow!(reason))
-                    }
-                })
-            }
-        }
+impl Listing for Services {
+    type Id = ServiceId;
+    type Document = ServiceDocument;
+    type Stored = ServiceRecord;
+    const KIND: &'static str = "service";
+    const STAYS: &'static str = "a service stays with its organisation; create a new one instead";
+
+    fn new_id() -> ServiceId {
+        ServiceId(uuid::Uuid::new_v4())
     }
-}
 
-fn not_found() -> WorkflowError {
-    Refusal::NotFound("service").into()
-}
+    fn uuid(id: ServiceId) -> uuid::Uuid {
+        id.0
+    }
 
-/// Creates a service (an agency: for its own organisation; an admin: for
-/// the organisation named); the stored service.
-pub async fn create(
-    conn: &mut DbConn,
-    actor: &Actor,
-    document: ServiceDocument,
-) -> Result<ServiceRecord, WorkflowError> {
-    require_writer(actor)?;
-    let organization_id = actor
-        .organization_for(document.organization_id)
-        .map_err(|invalid| WorkflowError::field("organization_id", invalid))?;
-    let id = ServiceId(uuid::Uuid::new_v4());
-    conn.transaction::<_, WorkflowError, _>(async move |conn| {
-        if !organizations::exists(conn, organization_id).await? {
-            return Err(WorkflowError::field(
-                "organization_id",
-                Invalid::new("exists", "no organisation has this id"),
-            ));
-        }
-        save(
-            conn,
-            actor,
+    fn organization(document: &mut ServiceDocument) -> &mut Option<OrganizationId> {
+        &mut document.organization_id
+    }
+
+    async fn lock(conn: &mut DbConn, id: ServiceId) -> Result<Option<OrganizationId>, DbError> {
+        writes::lock_service(conn, id).await
+    }
+
+    async fn load(
+        conn: &mut DbConn,
+        id: ServiceId,
+    ) -> Result<(ServiceRecord, ServiceDocument), WorkflowError> {
+        let record = stored(conn, id).await?;
+        let links = writes::linked_locations(conn, &[id]).await?.remove(&id);
+        let document = writes::service_document(&record, links.unwrap_or_default());
+        Ok((record, document))
+    }
+
+    async fn write(
+        conn: &mut DbConn,
+        id: ServiceId,
+        organization_id: OrganizationId,
+        document: ServiceDocument,
+    ) -> Result<serde_json::Value, WorkflowError> {
+        let validated = document.validate().map_err(WorkflowError::Invalid)?;
+        let write = ServiceWrite {
             id,
             organization_id,
-            None,
-            document,
-            Action::Create,
-        )
-        .await
-    })
-    .await
-}
+            document: &validated,
+            assured_date: None,
+        };
+        writes::write_services(conn, &[write]).await?;
+        writes::refresh(conn, &[id]).await?;
+        audit_value(validated.get())
+    }
 
-/// Replaces or patches a service the actor may change, if `precondition`
-/// holds for its current version.
-pub async fn update(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: ServiceId,
-    precondition: &impl Precondition<ServiceRecord>,
-    change: Change<ServiceDocument>,
-) -> Result<ServiceRecord, WorkflowError> {
-    require_writer(actor)?;
-    conn.transaction::<_, WorkflowError, _>(async move |conn| {
-        let (organization, before) = lock(conn, actor, id, precondition).await?;
-        let document = change.apply(&before)?;
-        save(
-            conn,
-            actor,
-            id,
-            organization,
-            Some(before),
-            document,
-            Action::Update,
-        )
-        .await
-    })
-    .await
-}
-
-/// Archives (`inactive`: out of listings and matches, history kept) or
-/// restores (`active`) a service.
-pub async fn set_archived(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: ServiceId,
-    precondition: &impl Precondition<ServiceRecord>,
-    archived: bool,
-) -> Result<ServiceRecord, WorkflowError> {
-    let (status, action) = if archived {
-        (ServiceStatus::Inactive, Action::Archive)
-    } else {
-        (ServiceStatus::Active, Action::Restore)
-    };
-    require_writer(actor)?;
-    conn.transaction::<_, WorkflowError, _>(async move |conn| {
-        let (_, before) = lock(conn, actor, id, precondition).await?;
+    async fn set_archived(
+        conn: &mut DbConn,
+        id: ServiceId,
+        archived: bool,
+        before: &ServiceDocument,
+    ) -> Result<(serde_json::Value, serde_json::Value), WorkflowError> {
+        let status = if archived {
+            ServiceStatus::Inactive
+        } else {
+            ServiceStatus::Active
+        };
         writes::set_service_status(conn, id, status).await?;
-        audit_change(conn, actor, id, action, &before).await
-    })
-    .await
+        Ok((
+            audit_value(before)?,
+            audit_value(&Self::load(conn, id).await?.1)?,
+        ))
+    }
 }
 
 /// Sets a service's capacity (a shelter's free beds) and when it was
@@ -140,9 +101,21 @@ pub async fn set_capacity(
     require_writer(actor)?;
     let capacity = capacity.validate().map_err(WorkflowError::Invalid)?;
     conn.transaction::<_, WorkflowError, _>(async move |conn| {
-        let (_, before) = lock(conn, actor, id, precondition).await?;
+        let (_, before) = lock::<Services>(conn, actor, id, precondition).await?;
         writes::set_capacity(conn, id, &capacity).await?;
-        audit_change(conn, actor, id, Action::Capacity, &before).await
+        let after = Services::load(conn, id).await?.1;
+        let (before, after) = (audit_value(&before)?, audit_value(&after)?);
+        writes::audit_one(
+            conn,
+            actor.key_id(),
+            Action::Capacity,
+            "service",
+            id.0,
+            Some(before),
+            Some(after),
+        )
+        .await?;
+        stored(conn, id).await
     })
     .await
 }
@@ -162,7 +135,7 @@ pub async fn verify(
             .map_err(|invalid| WorkflowError::field("assured_date", invalid))?;
     }
     conn.transaction::<_, WorkflowError, _>(async move |conn| {
-        lock(conn, actor, id, precondition).await?;
+        lock::<Services>(conn, actor, id, precondition).await?;
         let before = stored(conn, id).await?.row.assured_date;
         writes::set_assured_date(conn, id, date).await?;
         writes::audit_one(
@@ -191,7 +164,7 @@ pub async fn history(
     require_writer(actor)?;
     let organization = services::organization_of(conn, id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(not_found::<Services>)?;
     actor.require_owner(organization, "service")?;
     Ok(writes::history(conn, "service", id.0, page).await?)
 }
@@ -209,104 +182,11 @@ pub async fn visible(
                 .visibility()
                 .allows(record.row.organization_id, record.status)
         })
-        .ok_or_else(not_found)
-}
-
-/// Locks a service the actor may change and checks the precondition
-/// against it; its organisation and its document as stored.
-async fn lock(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: ServiceId,
-    precondition: &impl Precondition<ServiceRecord>,
-) -> Result<(OrganizationId, ServiceDocument), WorkflowError> {
-    let organization = writes::lock_service(conn, id)
-        .await?
-        .ok_or_else(not_found)?;
-    actor.require_owner(organization, "service")?;
-    let record = stored(conn, id).await?;
-    let links = writes::linked_locations(conn, &[id]).await?.remove(&id);
-    let before = writes::service_document(&record, links.unwrap_or_default());
-    precondition.check(&record)?;
-    Ok((organization, before))
+        .ok_or_else(not_found::<Services>)
 }
 
 async fn stored(conn: &mut DbConn, id: ServiceId) -> Result<ServiceRecord, WorkflowError> {
-    services::get(conn, id).await?.ok_or_else(not_found)
-}
-
-/// Records a change of state made by `action` (the document before and
-/// after) and answers with the stored service.
-async fn audit_change(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: ServiceId,
-    action: Action,
-    before: &ServiceDocument,
-) -> Result<ServiceRecord, WorkflowError> {
-    let after = writes::service_documents(conn, &[id])
+    services::get(conn, id)
         .await?
-        .remove(&id)
-        .ok_or_else(not_found)?;
-    writes::audit_one(
-        conn,
-        actor.key_id(),
-        action,
-        "service",
-        id.0,
-        Some(audit_value(before)?),
-        Some(audit_value(&after)?),
-    )
-    .await?;
-    stored(conn, id).await
-}
-
-/// Validates and writes one service document and records it in the audit
-/// trail; the stored service.
-async fn save(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: ServiceId,
-    organization_id: OrganizationId,
-    before: Option<ServiceDocument>,
-    mut document: ServiceDocument,
-    action: Action,
-) -> Result<ServiceRecord, WorkflowError> {
-    if document
-        .organization_id
-        .is_some_and(|named| named != organization_id)
-    {
-        return Err(WorkflowError::field(
-            "organization_id",
-            Invalid::new(
-                "immutable",
-                "a service stays with its organisation; create a new one instead",
-            ),
-        ));
-    }
-    document.organization_id = Some(organization_id);
-    let validated = document.validate().map_err(WorkflowError::Invalid)?;
-    writes::defer_refresh(conn).await?;
-    writes::write_services(
-        conn,
-        &[ServiceWrite {
-            id,
-            organization_id,
-            document: &validated,
-            assured_date: None,
-        }],
-    )
-    .await?;
-    writes::refresh(conn, &[id]).await?;
-    writes::audit_one(
-        conn,
-        actor.key_id(),
-        action,
-        "service",
-        id.0,
-        before.as_ref().map(audit_value).transpose()?,
-        Some(audit_value(validated.get())?),
-    )
-    .await?;
-    stored(conn, id).await
+        .ok_or_else(not_found::<Services>)
 }

@@ -66,9 +66,7 @@ pub struct NewKeyView {
     security(("api_key" = [])),
     responses(
         (status = 201, description = "The key, with its secret", body = NewKeyView),
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::ServerProblems,
+        responses::CreateProblems,
     )
 )]
 #[post("/keys")]

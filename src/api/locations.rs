@@ -65,10 +65,7 @@ fn location_id(raw: &str) -> Result<LocationId, ApiError> {
     responses(
         (status = 200, description = "The location", body = LocationDetail,
             headers(("ETag" = String, description = "Version of this representation"))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/locations/{id}")]
@@ -106,9 +103,7 @@ fn owner_detail((record, archived_at): &StoredLocation) -> LocationDetail {
     responses(
         (status = 201, description = "The location created", body = LocationDetail,
             headers(("ETag" = String), ("Location" = String))),
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::ServerProblems,
+        responses::CreateProblems,
     )
 )]
 #[post("/locations")]
@@ -138,11 +133,7 @@ pub async fn create_location(
     responses(
         (status = 200, description = "The location as now stored", body = LocationDetail,
             headers(("ETag" = String))),
-        responses::NotFound,
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::UpdateProblems,
     )
 )]
 #[put("/locations/{id}")]
@@ -176,11 +167,7 @@ pub async fn replace_location(
     responses(
         (status = 200, description = "The location as now stored", body = LocationDetail,
             headers(("ETag" = String))),
-        responses::NotFound,
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::UpdateProblems,
     )
 )]
 #[patch("/locations/{id}")]
@@ -233,11 +220,7 @@ async fn set_archived(
     responses(
         (status = 200, description = "The location, archived", body = LocationDetail,
             headers(("ETag" = String))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::StateProblems,
     )
 )]
 #[delete("/locations/{id}")]
@@ -259,11 +242,7 @@ pub async fn archive_location(
     responses(
         (status = 200, description = "The location, restored", body = LocationDetail,
             headers(("ETag" = String))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::StateProblems,
     )
 )]
 #[post("/locations/{id}/restore")]

@@ -470,9 +470,7 @@ fn need_result(outcome: NeedOutcome, audience: Audience) -> NeedResult {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "One result per need, in the order asked", body = MatchResponse),
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::ServerProblems,
+        responses::CreateProblems,
     )
 )]
 #[post("/matches")]

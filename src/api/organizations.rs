@@ -89,9 +89,7 @@ pub fn search_words(value: Option<&str>, field: &str) -> Result<Option<SearchTex
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of organisations", body = Page<OrganizationView>),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/organizations")]
@@ -142,10 +140,7 @@ pub struct OrganizationDetail {
     responses(
         (status = 200, description = "The organisation", body = OrganizationDetail,
             headers(("ETag" = String, description = "Version of this representation"))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/organizations/{id}")]
@@ -186,9 +181,7 @@ fn organization_detail(state: &OrganizationState) -> OrganizationDetail {
     responses(
         (status = 201, description = "The organisation created", body = OrganizationDetail,
             headers(("ETag" = String), ("Location" = String))),
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::ServerProblems,
+        responses::CreateProblems,
     )
 )]
 #[post("/organizations")]
@@ -218,11 +211,7 @@ pub async fn create_organization(
     responses(
         (status = 200, description = "The organisation as now stored", body = OrganizationDetail,
             headers(("ETag" = String))),
-        responses::NotFound,
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::UpdateProblems,
     )
 )]
 #[put("/organizations/{id}")]

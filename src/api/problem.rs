@@ -515,4 +515,54 @@ pub mod responses {
         )]
         Unavailable(Problem),
     }
+
+    /// Declares a group of the responses above, for the operations that
+    /// can fail in the same ways.
+    macro_rules! group {
+        ($(#[$meta:meta])* $name:ident = $($part:ident),+) => {
+            $(#[$meta])*
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> std::collections::BTreeMap<
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+                > {
+                    let mut all = std::collections::BTreeMap::new();
+                    $(all.extend(<$part as IntoResponses>::responses());)+
+                    all
+                }
+            }
+        };
+    }
+
+    group!(
+        /// A list or search by query parameters: bad parameters, a refused key, the server.
+        ListProblems = BadRequest, OptionalAuthProblems, ServerProblems
+    );
+
+    group!(
+        /// A read by id: a bad id, none with it, a refused key, the server.
+        ReadProblems = BadRequest, NotFound, OptionalAuthProblems, ServerProblems
+    );
+
+    group!(
+        /// A change to a resource by id with a body and `If-Match`.
+        UpdateProblems = NotFound, BodyProblems, AuthProblems, PreconditionProblems, ServerProblems
+    );
+
+    group!(
+        /// A creation with a body, by a key.
+        CreateProblems = BodyProblems, AuthProblems, ServerProblems
+    );
+
+    group!(
+        /// A search sent as a JSON body.
+        BodySearchProblems = BodyProblems, OptionalAuthProblems, ServerProblems
+    );
+
+    group!(
+        /// A change of state by id, without a body, with `If-Match`.
+        StateProblems = BadRequest, NotFound, AuthProblems, PreconditionProblems, ServerProblems
+    );
 }

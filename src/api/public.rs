@@ -355,9 +355,7 @@ fn parse_one<T>(
             headers(("ETag" = String), ("Cache-Control" = String), ("Link" = String))),
         (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`",
             headers(("ETag" = String), ("Cache-Control" = String))),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/services.geojson")]
@@ -585,11 +583,9 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
             headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`",
             headers(("ETag" = String), ("Cache-Control" = String))),
-        responses::BadRequest,
+        responses::ListProblems,
         (status = 404, description = "No such tile: `x` or `y` beyond its zoom's grid",
             body = Problem, content_type = "application/problem+json"),
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
     )
 )]
 #[get("/tiles/{z}/{x}/{y}.mvt")]

@@ -143,11 +143,8 @@ pub struct ProvincePath(
     security((), ("api_key" = [])),
     params(ProvincePath),
     responses(
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
+        responses::ReadProblems,
         (status = 200, description = "The province and its wards", body = ProvinceWardsView),
-        responses::NotFound,
-        responses::ServerProblems,
     )
 )]
 #[get("/provinces/{code}")]

@@ -294,9 +294,7 @@ impl FeedCursor {
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of services", body = Page<ServiceView>),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/services")]
@@ -317,9 +315,7 @@ pub async fn list_services(
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "One page of services", body = Page<ServiceView>),
-        responses::BodyProblems,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::BodySearchProblems,
     )
 )]
 #[post("/services/search")]
@@ -401,10 +397,7 @@ async fn visible_service(
     responses(
         (status = 200, description = "The service", body = ServiceView,
             headers(("ETag" = String, description = "Version of this representation"))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/services/{id}")]
@@ -444,9 +437,7 @@ fn service_id(raw: &str) -> Result<ServiceId, ApiError> {
     responses(
         (status = 201, description = "The service created", body = ServiceView,
             headers(("ETag" = String), ("Location" = String))),
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::ServerProblems,
+        responses::CreateProblems,
     )
 )]
 #[post("/services")]
@@ -474,11 +465,7 @@ pub async fn create_service(
     responses(
         (status = 200, description = "The service as now stored", body = ServiceView,
             headers(("ETag" = String))),
-        responses::NotFound,
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::UpdateProblems,
     )
 )]
 #[put("/services/{id}")]
@@ -513,11 +500,7 @@ pub async fn replace_service(
     responses(
         (status = 200, description = "The service as now stored", body = ServiceView,
             headers(("ETag" = String))),
-        responses::NotFound,
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::UpdateProblems,
     )
 )]
 #[patch("/services/{id}")]
@@ -571,11 +554,7 @@ async fn set_archived(
     responses(
         (status = 200, description = "The service, archived", body = ServiceView,
             headers(("ETag" = String))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::StateProblems,
     )
 )]
 #[delete("/services/{id}")]
@@ -598,11 +577,7 @@ pub async fn archive_service(
     responses(
         (status = 200, description = "The service, active", body = ServiceView,
             headers(("ETag" = String))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::StateProblems,
     )
 )]
 #[post("/services/{id}/restore")]
@@ -672,11 +647,7 @@ pub struct Verification {
     responses(
         (status = 200, description = "The service, verified", body = ServiceView,
             headers(("ETag" = String))),
-        responses::NotFound,
-        responses::BodyProblems,
-        responses::AuthProblems,
-        responses::PreconditionProblems,
-        responses::ServerProblems,
+        responses::UpdateProblems,
     )
 )]
 #[put("/services/{id}/verification")]

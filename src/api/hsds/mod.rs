@@ -186,10 +186,7 @@ pub async fn hsds_profile(
     responses(
         (status = 200, description = "The JSON Merge Patch (or new schema)", body = Object,
             content_type = "application/json"),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/profile/schema/{name}")]
@@ -299,9 +296,7 @@ async fn category_rows(conn: &mut DbConn) -> Result<HashMap<String, CategoryRow>
                 (Page<hsds::ServiceItem> = "application/json"),
                 (hsds::ServiceItem = "application/x-ndjson"),
             )),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/services")]
@@ -328,9 +323,7 @@ pub async fn hsds_services(
                 (Page<hsds::ServiceItem> = "application/json"),
                 (hsds::ServiceItem = "application/x-ndjson"),
             )),
-        responses::BodyProblems,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::BodySearchProblems,
     )
 )]
 #[post("/services")]
@@ -393,10 +386,7 @@ async fn hsds_services_of(
     responses(
         (status = 200, description = "The service", body = hsds::Service,
             headers(("ETag" = String, description = "Version of this representation"))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/services/{id}")]
@@ -432,9 +422,7 @@ pub async fn hsds_service(
                 (Page<hsds::ServiceAtLocation> = "application/json"),
                 (hsds::ServiceAtLocation = "application/x-ndjson"),
             )),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/service_at_locations")]
@@ -462,9 +450,7 @@ pub async fn hsds_service_at_locations(
                 (Page<hsds::ServiceAtLocation> = "application/json"),
                 (hsds::ServiceAtLocation = "application/x-ndjson"),
             )),
-        responses::BodyProblems,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::BodySearchProblems,
     )
 )]
 #[post("/service_at_locations")]
@@ -562,10 +548,7 @@ async fn render_pairs(
     responses(
         (status = 200, description = "The service at the location", body = hsds::ServiceAtLocation,
             headers(("ETag" = String, description = "Version of this representation"))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/service_at_locations/{id}")]

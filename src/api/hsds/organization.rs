@@ -92,9 +92,7 @@ pub(super) fn organization_brief(record: &organizations::OrganizationRecord) -> 
                 (Page<hsds::Organization> = "application/json"),
                 (hsds::Organization = "application/x-ndjson"),
             )),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/organizations")]
@@ -122,9 +120,7 @@ pub async fn hsds_organizations(
                 (Page<hsds::Organization> = "application/json"),
                 (hsds::Organization = "application/x-ndjson"),
             )),
-        responses::BodyProblems,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::BodySearchProblems,
     )
 )]
 #[post("/organizations")]
@@ -204,10 +200,7 @@ pub(super) async fn hsds_organizations_of(
     responses(
         (status = 200, description = "The organisation", body = hsds::Organization,
             headers(("ETag" = String, description = "Version of this representation"))),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/organizations/{id}")]

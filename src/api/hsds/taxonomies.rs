@@ -38,9 +38,7 @@ pub(super) fn list_answer<T: Serialize>(
                 (Page<hsds::Taxonomy> = "application/json"),
                 (hsds::Taxonomy = "application/x-ndjson"),
             )),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/taxonomies")]
@@ -86,10 +84,7 @@ pub async fn hsds_taxonomies(
     params(("id" = uuid::Uuid, Path, description = "The taxonomy's id")),
     responses(
         (status = 200, description = "The taxonomy", body = hsds::Taxonomy),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/taxonomies/{id}")]
@@ -116,9 +111,7 @@ pub async fn hsds_taxonomy(
                 (Page<hsds::TaxonomyTerm> = "application/json"),
                 (hsds::TaxonomyTerm = "application/x-ndjson"),
             )),
-        responses::BadRequest,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ListProblems,
     )
 )]
 #[get("/taxonomy_terms")]
@@ -162,10 +155,7 @@ pub async fn hsds_taxonomy_terms(
     params(("id" = uuid::Uuid, Path, description = "The term's id")),
     responses(
         (status = 200, description = "The taxonomy term", body = hsds::TaxonomyTerm),
-        responses::BadRequest,
-        responses::NotFound,
-        responses::OptionalAuthProblems,
-        responses::ServerProblems,
+        responses::ReadProblems,
     )
 )]
 #[get("/taxonomy_terms/{id}")]

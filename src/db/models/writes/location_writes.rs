@@ -149,17 +149,10 @@ pub async fn write_locations(
             .values(chunk)
             .on_conflict(locations::id)
             .do_update()
-            .set((
-                locations::name.eq(excluded(locations::name)),
-                locations::name_en.eq(excluded(locations::name_en)),
-                locations::description.eq(excluded(locations::description)),
-                locations::description_en.eq(excluded(locations::description_en)),
-                locations::address.eq(excluded(locations::address)),
-                locations::ward_code.eq(excluded(locations::ward_code)),
-                locations::province_code.eq(excluded(locations::province_code)),
-                locations::point.eq(excluded(locations::point)),
-                locations::confidential.eq(excluded(locations::confidential)),
-            ))
+            .set(replaced!(
+                locations:
+                    name, name_en, description, description_en, address, ward_code, province_code,
+                    point, confidential))
             .execute(conn)
             .await?;
     }

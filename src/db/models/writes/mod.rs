@@ -39,6 +39,14 @@ use crate::domain::listing::{
 };
 use crate::domain::service::DeliveryMode;
 
+/// `SET column = excluded.column` for each column: the update half of an
+/// upsert that replaces a stored row with the one inserted.
+macro_rules! replaced {
+    ($table:ident: $($column:ident),+ $(,)?) => {
+        ($($table::$column.eq(excluded($table::$column)),)+)
+    };
+}
+
 mod audit;
 mod documents;
 mod location_writes;
@@ -192,14 +200,7 @@ pub async fn write_organization(
         .values(&row)
         .on_conflict(organizations::id)
         .do_update()
-        .set((
-            organizations::name.eq(excluded(organizations::name)),
-            organizations::name_en.eq(excluded(organizations::name_en)),
-            organizations::description.eq(excluded(organizations::description)),
-            organizations::description_en.eq(excluded(organizations::description_en)),
-            organizations::email.eq(excluded(organizations::email)),
-            organizations::website.eq(excluded(organizations::website)),
-        ))
+        .set(replaced!(organizations: name, name_en, description, description_en, email, website))
         .execute(conn)
         .await?;
     diesel::delete(phones::table.filter(phones::organization_id.eq(id)))

@@ -164,33 +164,15 @@ pub async fn write_services(
             .on_conflict(services::id)
             .do_update()
             .set((
-                services::name.eq(excluded(services::name)),
-                services::name_en.eq(excluded(services::name_en)),
-                services::description.eq(excluded(services::description)),
-                services::description_en.eq(excluded(services::description_en)),
-                services::url.eq(excluded(services::url)),
-                services::email.eq(excluded(services::email)),
-                services::status.eq(excluded(services::status)),
-                services::delivery_in_person.eq(excluded(services::delivery_in_person)),
-                services::delivery_remote.eq(excluded(services::delivery_remote)),
-                services::accepting_referrals.eq(excluded(services::accepting_referrals)),
-                services::min_age.eq(excluded(services::min_age)),
-                services::max_age.eq(excluded(services::max_age)),
-                services::genders.eq(excluded(services::genders)),
-                services::victim_statuses.eq(excluded(services::victim_statuses)),
-                services::nationalities.eq(excluded(services::nationalities)),
-                services::residence_provinces.eq(excluded(services::residence_provinces)),
-                services::required_documents.eq(excluded(services::required_documents)),
-                services::languages.eq(excluded(services::languages)),
-                services::interpretation_available.eq(excluded(services::interpretation_available)),
-                services::is_free.eq(excluded(services::is_free)),
-                services::fees_description.eq(excluded(services::fees_description)),
-                services::fees_description_en.eq(excluded(services::fees_description_en)),
-                services::application_process.eq(excluded(services::application_process)),
-                services::application_process_en.eq(excluded(services::application_process_en)),
-                services::capacity_available.eq(excluded(services::capacity_available)),
-                services::capacity_maximum.eq(excluded(services::capacity_maximum)),
-                services::capacity_unit.eq(excluded(services::capacity_unit)),
+                replaced!(
+                    services:
+                        name, name_en, description, description_en, url, email, status,
+                        delivery_in_person, delivery_remote, accepting_referrals, min_age, max_age,
+                        genders, victim_statuses, nationalities, residence_provinces,
+                        required_documents, languages, interpretation_available, is_free,
+                        fees_description, fees_description_en, application_process,
+                        application_process_en, capacity_available, capacity_maximum, capacity_unit
+                ),
                 // Places changed: now; else when they last did.
                 services::capacity_updated.eq(diesel::dsl::sql::<
                     diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,

@@ -9,7 +9,8 @@ use super::AppState;
 use super::auth::Caller;
 use super::etag::{self, IfMatch};
 use super::extract::{ApiJson, ApiQuery, parse_uuid};
-use super::problem::{ApiError, FieldError, responses};
+use super::params::FieldErrors;
+use super::problem::{ApiError, responses};
 use super::views::{OrganizationView, Page};
 use crate::db::models::organizations;
 use crate::db::models::search::Words;
@@ -18,7 +19,6 @@ use crate::domain::ids::{OrganizationId, ServiceId};
 use crate::domain::keys::Role;
 use crate::domain::listing::OrganizationDocument;
 use crate::domain::page::PageRequest;
-use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
 use crate::workflows::organizations::{self as organizations_workflow, OrganizationState};
 
@@ -37,14 +37,9 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn page_request(&self) -> Result<PageRequest, ApiError> {
-        PageRequest::new(self.page, self.per_page).map_err(|errors| {
-            ApiError::InvalidRequest(
-                errors
-                    .into_iter()
-                    .map(|(field, invalid)| FieldError::invalid(field, invalid))
-                    .collect(),
-            )
-        })
+        let mut errors = FieldErrors::default();
+        let page = errors.page(self.page, self.per_page);
+        errors.finish(page)
     }
 }
 
@@ -71,17 +66,6 @@ pub struct OrganizationListQuery {
     pub per_page: Option<u32>,
 }
 
-/// Parses optional search words, naming `field` when they break a rule.
-pub fn search_words(value: Option<&str>, field: &str) -> Result<Option<SearchText>, ApiError> {
-    value
-        .map(|words| {
-            SearchText::parse(words).map_err(|invalid| {
-                ApiError::InvalidRequest(vec![FieldError::invalid(field, invalid)])
-            })
-        })
-        .transpose()
-}
-
 /// Organisations by name, or by relevance to search words.
 #[utoipa::path(
     tag = "directory",
@@ -99,12 +83,10 @@ pub async fn list_organizations(
     query: ApiQuery<OrganizationListQuery>,
 ) -> Result<web::Json<Page<OrganizationView>>, ApiError> {
     let query = query.0;
-    let words = search_words(query.q.as_deref(), "q")?;
-    let page = PageQuery {
-        page: query.page,
-        per_page: query.per_page,
-    }
-    .page_request()?;
+    let mut errors = FieldErrors::default();
+    let words = errors.words("q", query.q.as_deref());
+    let page = errors.page(query.page, query.per_page);
+    errors.finish(())?;
     let mut conn = state.reader(&caller).await?;
     let (records, total) =
         organizations::list(&mut conn, words.map(Words::new).as_ref(), page).await?;

@@ -1,11 +1,19 @@
-//! The schemas of query parameters whose rules are code, built from that
-//! code (the vocabularies, the province list, the coordinate patterns),
-//! so that the API's description states exactly what the server takes.
+//! Query parameters: their schemas, built from the code that parses them
+//! (the vocabularies, the province list, the coordinate patterns) so that
+//! the API's description states exactly what the server takes; and
+//! [`FieldErrors`], the one parser and collector of their values.
 
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
+use chrono::{DateTime, Utc};
+
+use super::extract::parse_uuid;
+use super::problem::{ApiError, FieldError};
+use crate::domain::Invalid;
 use crate::domain::category::Category;
 use crate::domain::geo;
+use crate::domain::page::{PageRequest, feed_bound};
+use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
 
 fn text(pattern: String, example: &str) -> Object {
@@ -104,4 +112,100 @@ pub fn province_or_null() -> Object {
 
 pub fn near_or_null() -> Object {
     or_null(near())
+}
+
+/// Collects every problem of a request's parameters, so that all are
+/// reported at once, each against its field, and parses the kinds of value
+/// every endpoint shares: pages, search words, instants, ids, codes and
+/// lists of codes.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn push(&mut self, error: FieldError) {
+        self.0.push(error);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value, or `None` with the rule it broke named by `field`.
+    pub fn take<T>(&mut self, field: &str, result: Result<T, Invalid>) -> Option<T> {
+        result
+            .map_err(|invalid| self.0.push(FieldError::invalid(field, invalid)))
+            .ok()
+    }
+
+    /// An optional parameter, parsed when given.
+    pub fn parse<T>(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        value.and_then(|value| self.take(field, parse(value)))
+    }
+
+    /// A comma-separated list, each bad item reported.
+    pub fn list<T>(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: impl Fn(&str) -> Result<T, Invalid>,
+    ) -> Vec<T> {
+        value
+            .split(',')
+            .filter_map(|item| self.take(field, parse(item)))
+            .collect()
+    }
+
+    /// The page asked for (the first page of the default size if it breaks
+    /// a rule, which is then reported).
+    pub fn page(&mut self, page: Option<u32>, per_page: Option<u32>) -> PageRequest {
+        PageRequest::new(page, per_page).unwrap_or_else(|errors| {
+            self.0.extend(
+                errors
+                    .into_iter()
+                    .map(|(field, invalid)| FieldError::invalid(field, invalid)),
+            );
+            PageRequest::default()
+        })
+    }
+
+    /// Search words.
+    pub fn words(&mut self, field: &str, value: Option<&str>) -> Option<SearchText> {
+        self.parse(field, value, SearchText::parse)
+    }
+
+    /// An instant a change feed starts after.
+    pub fn since(&mut self, field: &str, value: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        value.and_then(|instant| self.take(field, feed_bound(instant)))
+    }
+
+    /// A UUID.
+    pub fn uuid(&mut self, field: &str, value: Option<&str>) -> Option<uuid::Uuid> {
+        let value = value?;
+        match parse_uuid(value, field) {
+            Ok(id) => Some(id),
+            Err(ApiError::InvalidRequest(found)) => {
+                self.0.extend(found);
+                None
+            }
+            Err(other) => {
+                self.0
+                    .push(FieldError::new(field, "format", other.to_string()));
+                None
+            }
+        }
+    }
+
+    /// `value` if no parameter broke a rule; else a 400 naming them all.
+    pub fn finish<T>(self, value: T) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ApiError::InvalidRequest(self.0))
+        }
+    }
 }

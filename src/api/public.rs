@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::etag;
 use super::extract::ApiQuery;
+use super::params::FieldErrors;
 use super::problem::{ApiError, FieldError, Problem, responses};
 use super::views::LocationView;
 use crate::db::models::public_map::{self, Layers, MapFilter};
@@ -264,25 +265,12 @@ struct MapRequest {
 
 impl MapQuery {
     fn parse(self) -> Result<MapRequest, ApiError> {
-        let mut errors = Vec::new();
-        let bbox = match self.bbox.as_deref() {
-            None => Some(Bbox::world()),
-            Some(value) => Bbox::parse(value)
-                .map_err(|invalid| errors.push(FieldError::invalid("bbox", invalid)))
-                .ok(),
-        };
-        let category = parse_one(
-            self.category.as_deref(),
-            "category",
-            Category::parse,
-            &mut errors,
-        );
-        let province = parse_one(
-            self.province.as_deref(),
-            "province",
-            ProvinceCode::parse,
-            &mut errors,
-        );
+        let mut errors = FieldErrors::default();
+        let bbox = errors
+            .parse("bbox", self.bbox.as_deref(), Bbox::parse)
+            .unwrap_or_else(Bbox::world);
+        let category = errors.parse("category", trimmed(&self.category), Category::parse);
+        let province = errors.parse("province", trimmed(&self.province), ProvinceCode::parse);
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             errors.push(FieldError::new(
@@ -307,33 +295,22 @@ impl MapQuery {
             }
             pair
         });
-        match bbox {
-            Some(bbox) if errors.is_empty() => Ok(MapRequest {
-                filter: MapFilter {
-                    bbox,
-                    category,
-                    province,
-                },
-                lang: self.lang.unwrap_or_default(),
-                limit,
-                after,
-            }),
-            _ => Err(ApiError::InvalidRequest(errors)),
-        }
+        errors.finish(MapRequest {
+            filter: MapFilter {
+                bbox,
+                category,
+                province,
+            },
+            lang: self.lang.unwrap_or_default(),
+            limit,
+            after,
+        })
     }
 }
 
-fn parse_one<T>(
-    value: Option<&str>,
-    field: &str,
-    parse: impl Fn(&str) -> Result<T, crate::domain::Invalid>,
-    errors: &mut Vec<FieldError>,
-) -> Option<T> {
-    value.and_then(|value| {
-        parse(value.trim())
-            .map_err(|invalid| errors.push(FieldError::invalid(field, invalid)))
-            .ok()
-    })
+/// A parameter without the spaces around it.
+fn trimmed(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim)
 }
 
 /// Services on a map, as GeoJSON.
@@ -596,7 +573,7 @@ pub async fn tile(
     query: ApiQuery<TileQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (z, x, y) = path.into_inner();
-    let mut errors = Vec::new();
+    let mut errors = FieldErrors::default();
     let mut number = |value: &str, field| {
         tile_number(value, field)
             .map_err(|error| errors.push(error))
@@ -619,20 +596,17 @@ pub async fn tile(
             .ok(),
         _ => None,
     };
-    let category = parse_one(
-        query.0.category.as_deref(),
-        "category",
-        Category::parse,
-        &mut errors,
-    );
+    let category = errors.parse("category", trimmed(&query.0.category), Category::parse);
     let layers = parse_layers(query.0.layers.as_deref())
         .map_err(|error| errors.push(error))
         .ok();
     if off_grid && errors.is_empty() {
         return Err(ApiError::NotFound("tile"));
     }
-    let (Some(tile), Some(layers), true) = (tile, layers, errors.is_empty()) else {
-        return Err(ApiError::InvalidRequest(errors));
+    errors.finish(())?;
+    // Each part missing here was reported above, or was off the grid.
+    let (Some(tile), Some(layers)) = (tile, layers) else {
+        return Err(ApiError::NotFound("tile"));
     };
     let lang = query.0.lang.unwrap_or_default();
     let mut conn = state.anonymous_reader().await?;

@@ -13,7 +13,8 @@ use super::auth::Caller;
 use super::etag::{self, IfMatch};
 use super::extract::{ApiJson, ApiQuery, parse_uuid};
 use super::organizations::PageQuery;
-use super::problem::{ApiError, FieldError, responses};
+use super::params::FieldErrors;
+use super::problem::{ApiError, responses};
 use super::views::{HistoryEntry, Page, ServiceView};
 use crate::db::DbConn;
 use crate::db::models::search::Words;
@@ -26,9 +27,8 @@ use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceId};
 use crate::domain::keys::Role;
 use crate::domain::listing::{CapacityDocument, ServiceDocument, changed_fields};
-use crate::domain::page::{PageRequest, feed_bound, storable_instant};
+use crate::domain::page::{PageRequest, storable_instant};
 use crate::domain::province::ProvinceCode;
-use crate::domain::search::SearchText;
 use crate::domain::service::ServiceStatus;
 use crate::workflows::WRITERS;
 use crate::workflows::listings::{self, Change};
@@ -118,74 +118,30 @@ pub struct ServiceListQuery {
     pub per_page: Option<u32>,
 }
 
-/// Parses a comma-separated list, reporting every bad item against `field`.
-fn parse_list<T>(
-    value: &str,
-    field: &str,
-    parse: impl Fn(&str) -> Result<T, Invalid>,
-    errors: &mut Vec<FieldError>,
-) -> Vec<T> {
-    value
-        .split(',')
-        .filter_map(|item| {
-            parse(item)
-                .map_err(|invalid| errors.push(FieldError::invalid(field, invalid)))
-                .ok()
-        })
-        .collect()
-}
-
 impl ServiceListQuery {
     /// The filter and page this query asks for, or every problem with it.
     pub fn parse(self, visibility: Visibility) -> Result<(ServiceFilter, PageRequest), ApiError> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::default();
         let categories = self
             .category
             .as_deref()
-            .map(|v| parse_list(v, "category", Category::parse, &mut errors))
+            .map(|v| errors.list("category", v, Category::parse))
             .unwrap_or_default();
         let statuses = match self.status.as_deref() {
-            Some(v) => parse_list(v, "status", ServiceStatus::parse, &mut errors),
+            Some(v) => errors.list("status", v, ServiceStatus::parse),
             None if self.modified_after.is_some() || self.cursor.is_some() => Vec::new(),
             None => vec![ServiceStatus::Active],
         };
-        let province = self.province.as_deref().and_then(|code| {
-            ProvinceCode::parse(code)
-                .map_err(|invalid| errors.push(FieldError::invalid("province", invalid)))
-                .ok()
-        });
+        let province = errors.parse("province", self.province.as_deref(), ProvinceCode::parse);
         let radius = self
             .radius_m
-            .map(RadiusM::new)
-            .transpose()
-            .unwrap_or_else(|invalid| {
-                errors.push(FieldError::invalid("radius_m", invalid));
-                None
-            });
-        let near = match (self.near.as_deref(), radius) {
-            (Some(near), radius) => Coordinates::parse_lat_lon(near)
-                .map(|centre| Some((centre, radius.unwrap_or(RadiusM::DEFAULT))))
-                .unwrap_or_else(|invalid| {
-                    errors.push(FieldError::invalid("near", invalid));
-                    None
-                }),
-            (None, _) => None,
-        };
-        let modified_after = self.modified_after.and_then(|instant| {
-            feed_bound(instant)
-                .map_err(|invalid| errors.push(FieldError::invalid("modified_after", invalid)))
-                .ok()
-        });
-        let search = self.q.as_deref().and_then(|words| {
-            SearchText::parse(words)
-                .map_err(|invalid| errors.push(FieldError::invalid("q", invalid)))
-                .ok()
-        });
-        let cursor = self.cursor.as_deref().and_then(|cursor| {
-            FeedCursor::parse(cursor)
-                .map_err(|invalid| errors.push(FieldError::invalid("cursor", invalid)))
-                .ok()
-        });
+            .and_then(|radius| errors.take("radius_m", RadiusM::new(radius)));
+        let near = errors
+            .parse("near", self.near.as_deref(), Coordinates::parse_lat_lon)
+            .map(|centre| (centre, radius.unwrap_or(RadiusM::DEFAULT)));
+        let modified_after = errors.since("modified_after", self.modified_after);
+        let search = errors.words("q", self.q.as_deref());
+        let cursor = errors.parse("cursor", self.cursor.as_deref(), FeedCursor::parse);
         // Both narrow: changes after `modified_after` and after the
         // cursor's position, whichever is later.
         let (modified_after, after_id) = match (modified_after, cursor) {
@@ -195,32 +151,21 @@ impl ServiceListQuery {
             (_, Some(cursor)) => (Some(cursor.last_modified), Some(cursor.id)),
             (instant, None) => (instant, None),
         };
-        let page = PageRequest::new(self.page, self.per_page)
-            .map_err(|page_errors| {
-                errors.extend(
-                    page_errors
-                        .into_iter()
-                        .map(|(field, invalid)| FieldError::invalid(field, invalid)),
-                )
-            })
-            .ok();
-        match page {
-            Some(page) if errors.is_empty() => Ok((
-                ServiceFilter {
-                    categories,
-                    organization: self.organization.map(OrganizationId),
-                    province,
-                    statuses,
-                    near,
-                    modified_after,
-                    after_id: after_id.map(ServiceId),
-                    search: search.map(Words::new),
-                    visibility,
-                },
-                page,
-            )),
-            _ => Err(ApiError::InvalidRequest(errors)),
-        }
+        let page = errors.page(self.page, self.per_page);
+        errors.finish((
+            ServiceFilter {
+                categories,
+                organization: self.organization.map(OrganizationId),
+                province,
+                statuses,
+                near,
+                modified_after,
+                after_id: after_id.map(ServiceId),
+                search: search.map(Words::new),
+                visibility,
+            },
+            page,
+        ))
     }
 }
 

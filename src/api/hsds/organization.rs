@@ -142,7 +142,7 @@ pub(super) async fn hsds_organizations_of(
     mut query: HsdsOrganizationQuery,
 ) -> Result<HttpResponse, ApiError> {
     query.format = Format::negotiated(&request);
-    let mut errors = Vec::new();
+    let mut errors = FieldErrors::default();
     let (page, ndjson, words) = list_basics(
         query.search.as_deref(),
         query.page,
@@ -150,9 +150,7 @@ pub(super) async fn hsds_organizations_of(
         query.format,
         &mut errors,
     );
-    if !errors.is_empty() {
-        return Err(ApiError::InvalidRequest(errors));
-    }
+    errors.finish(())?;
     // HSDS: full_service asks for fully nested organisations too.
     let full_service = query.full_service == Some(true);
     let full = query.full == Some(true) || full_service;

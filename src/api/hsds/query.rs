@@ -102,35 +102,16 @@ pub(super) fn category_of_term(id: uuid::Uuid) -> Option<Category> {
         .find(|category| hsds::category_term_id(*category) == id)
 }
 
-/// The value, or `None` with its field problems added to `errors`.
-pub(super) fn gather<T>(result: Result<T, ApiError>, errors: &mut Vec<FieldError>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(ApiError::InvalidRequest(found)) => {
-            errors.extend(found);
-            None
-        }
-        Err(other) => {
-            errors.push(FieldError::new("query", "invalid", other.to_string()));
-            None
-        }
-    }
-}
-
-pub(super) fn uuid_param(
-    value: Option<&str>,
-    field: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<uuid::Uuid> {
-    gather(parse_uuid(value?, field), errors)
-}
-
-pub(super) fn page_of(
+/// What every HSDS list takes: the page, whether to stream NDJSON, and the
+/// search words; problems are added to `errors`.
+pub(super) fn list_basics(
+    search: Option<&str>,
     page: Option<u32>,
     per_page: Option<u32>,
-    ndjson: bool,
-    errors: &mut Vec<FieldError>,
-) -> PageRequest {
+    format: Option<Format>,
+    errors: &mut FieldErrors,
+) -> (PageRequest, bool, Option<SearchText>) {
+    let ndjson = format == Some(Format::Ndjson);
     if ndjson {
         for (field, given) in [("page", page.is_some()), ("per_page", per_page.is_some())] {
             if given {
@@ -142,28 +123,8 @@ pub(super) fn page_of(
             }
         }
     }
-    PageRequest::new(page, per_page).unwrap_or_else(|page_errors| {
-        errors.extend(
-            page_errors
-                .into_iter()
-                .map(|(field, invalid)| FieldError::invalid(field, invalid)),
-        );
-        PageRequest::default()
-    })
-}
-
-/// What every HSDS list takes: the page, whether to stream NDJSON, and the
-/// search words; problems are added to `errors`.
-pub(super) fn list_basics(
-    search: Option<&str>,
-    page: Option<u32>,
-    per_page: Option<u32>,
-    format: Option<Format>,
-    errors: &mut Vec<FieldError>,
-) -> (PageRequest, bool, Option<SearchText>) {
-    let ndjson = format == Some(Format::Ndjson);
-    let page = page_of(page, per_page, ndjson, errors);
-    let words = gather(search_words(search, "search"), errors).flatten();
+    let page = errors.page(page, per_page);
+    let words = errors.words("search", search);
     (page, ndjson, words)
 }
 
@@ -179,7 +140,7 @@ impl HsdsServiceQuery {
     }
 
     pub(super) fn parse(&self, caller: &Caller) -> Result<Listing, ApiError> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::default();
         let (page, ndjson, search) = list_basics(
             self.search.as_deref(),
             self.page,
@@ -189,46 +150,30 @@ impl HsdsServiceQuery {
         );
         let mut nothing = false;
         let mut categories = Vec::new();
-        if let Some(term) = uuid_param(
-            self.taxonomy_term_id.as_deref(),
-            "taxonomy_term_id",
-            &mut errors,
-        ) {
+        if let Some(term) = errors.uuid("taxonomy_term_id", self.taxonomy_term_id.as_deref()) {
             match category_of_term(term) {
                 Some(category) => categories.push(category),
                 None => nothing = true,
             }
         }
-        if let Some(taxonomy) = uuid_param(self.taxonomy_id.as_deref(), "taxonomy_id", &mut errors)
-        {
+        if let Some(taxonomy) = errors.uuid("taxonomy_id", self.taxonomy_id.as_deref()) {
             // Every service carries at least one category term.
             nothing |= taxonomy != hsds::category_taxonomy_id();
         }
-        let organization = uuid_param(
-            self.organization_id.as_deref(),
-            "organization_id",
-            &mut errors,
-        )
-        .map(OrganizationId);
+        let organization = errors
+            .uuid("organization_id", self.organization_id.as_deref())
+            .map(OrganizationId);
         // Each coordinate checked on its own, to name the bad one, also
         // when the other is missing.
-        let lat = self.lat.filter(|lat| {
-            Coordinates::new(*lat, 0.0)
-                .map_err(|invalid| errors.push(FieldError::invalid("lat", invalid)))
-                .is_ok()
-        });
-        let lon = self.lon.filter(|lon| {
-            Coordinates::new(0.0, *lon)
-                .map_err(|invalid| errors.push(FieldError::invalid("lon", invalid)))
-                .is_ok()
-        });
+        let lat = self
+            .lat
+            .filter(|lat| errors.take("lat", Coordinates::new(*lat, 0.0)).is_some());
+        let lon = self
+            .lon
+            .filter(|lon| errors.take("lon", Coordinates::new(0.0, *lon)).is_some());
         let radius = self
             .proximity
-            .map(RadiusM::new)
-            .transpose()
-            .map_err(|invalid| errors.push(FieldError::invalid("proximity", invalid)))
-            .ok()
-            .flatten()
+            .and_then(|radius| errors.take("proximity", RadiusM::new(radius)))
             .unwrap_or(RadiusM::DEFAULT);
         // Half a point, or a distance from no point, is no place: nothing
         // to search around.
@@ -238,11 +183,7 @@ impl HsdsServiceQuery {
                 .map(|centre| (centre, radius)),
             _ => None,
         };
-        let modified_after = self.modified_after.and_then(|instant| {
-            feed_bound(instant)
-                .map_err(|invalid| errors.push(FieldError::invalid("modified_after", invalid)))
-                .ok()
-        });
+        let modified_after = errors.since("modified_after", self.modified_after);
         if self.postcode.is_some() {
             errors.push(FieldError::new(
                 "postcode",
@@ -251,10 +192,7 @@ impl HsdsServiceQuery {
                  proximity",
             ));
         }
-        if !errors.is_empty() {
-            return Err(ApiError::InvalidRequest(errors));
-        }
-        Ok(Listing {
+        errors.finish(Listing {
             filter: ServiceFilter {
                 categories,
                 organization,

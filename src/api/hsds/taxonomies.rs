@@ -50,7 +50,7 @@ pub async fn hsds_taxonomies(
 ) -> Result<HttpResponse, ApiError> {
     let mut query = query.0;
     query.format = Format::negotiated(&request);
-    let mut errors = Vec::new();
+    let mut errors = FieldErrors::default();
     let (page, ndjson, words) = list_basics(
         query.search.as_deref(),
         query.page,
@@ -58,9 +58,7 @@ pub async fn hsds_taxonomies(
         query.format,
         &mut errors,
     );
-    if !errors.is_empty() {
-        return Err(ApiError::InvalidRequest(errors));
-    }
+    errors.finish(())?;
     let taxonomy = hsds::category_taxonomy();
     let keep = match &words {
         None => true,
@@ -123,7 +121,7 @@ pub async fn hsds_taxonomy_terms(
 ) -> Result<HttpResponse, ApiError> {
     let mut query = query.0;
     query.format = Format::negotiated(&request);
-    let mut errors = Vec::new();
+    let mut errors = FieldErrors::default();
     let (page, ndjson, words) = list_basics(
         query.search.as_deref(),
         query.page,
@@ -131,11 +129,9 @@ pub async fn hsds_taxonomy_terms(
         query.format,
         &mut errors,
     );
-    let taxonomy = uuid_param(query.taxonomy_id.as_deref(), "taxonomy_id", &mut errors);
-    let parent = uuid_param(query.parent_id.as_deref(), "parent_id", &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::InvalidRequest(errors));
-    }
+    let taxonomy = errors.uuid("taxonomy_id", query.taxonomy_id.as_deref());
+    let parent = errors.uuid("parent_id", query.parent_id.as_deref());
+    errors.finish(())?;
     let other_taxonomy = taxonomy.is_some_and(|id| id != hsds::category_taxonomy_id());
     if other_taxonomy || parent.is_some() {
         return list_answer(Vec::<hsds::TaxonomyTerm>::new(), page, ndjson);

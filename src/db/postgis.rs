@@ -7,7 +7,33 @@ use postgis_diesel::sql_types::Geography;
 use postgis_diesel::types::{MultiPolygon, Point, Polygon};
 
 /// WGS84 longitude/latitude: the only spatial reference system we store.
-pub const SRID: u32 = 4326;
+/// A macro, so that SQL text can be built with it at compile time
+/// (`concat!`); [`SRID`] is the same number as a value.
+macro_rules! srid {
+    () => {
+        4326
+    };
+}
+pub(crate) use srid;
+
+pub const SRID: u32 = srid!();
+
+/// SQL for the point (a geometry in our SRID) at the longitude and
+/// latitude of two SQL expressions, e.g. `make_point!("$1", "$2")`.
+macro_rules! make_point {
+    ($lon:literal, $lat:literal) => {
+        concat!(
+            "ST_SetSRID(ST_MakePoint(",
+            $lon,
+            ", ",
+            $lat,
+            "), ",
+            $crate::db::postgis::srid!(),
+            ")"
+        )
+    };
+}
+pub(crate) use make_point;
 
 diesel::define_sql_function! {
     /// Geodesic distance in metres on the WGS84 spheroid.

@@ -15,6 +15,7 @@
 //! many remote services to return per need, `$13` how many nearest
 //! locations to scan.
 
+use crate::db::postgis::make_point;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -33,8 +34,8 @@ use crate::domain::eligibility::Rule;
 use crate::domain::ids::{LocationId, ServiceId};
 use crate::domain::matching::MatchQuery;
 
-const POINT_GEOGRAPHY: &str = "ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography";
-const POINT_GEOMETRY: &str = "ST_SetSRID(ST_MakePoint($1, $2), 4326)";
+const POINT_GEOGRAPHY: &str = concat!(make_point!("$1", "$2"), "::geography");
+const POINT_GEOMETRY: &str = make_point!("$1", "$2");
 
 /// The SQL form of one rule over `services s`; a profile field left out
 /// (NULL) never excludes, as in the domain.

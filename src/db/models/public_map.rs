@@ -3,6 +3,7 @@
 //! 7), which holds no exact point of a confidential location, only its
 //! public one.
 
+use crate::db::postgis::srid;
 use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -35,17 +36,21 @@ struct PointRow {
 
 /// The service-at-location pairs in the box, by service id then location
 /// id, after the pair `after` (a keyset cursor), at most `limit` of them.
-const POINTS: &str = "
+const POINTS: &str = concat!(
+    "
 SELECT p.service_id, p.location_id
 FROM public_map_points p
-WHERE ST_Intersects(p.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326))
+WHERE ST_Intersects(p.geom, ST_MakeEnvelope($1, $2, $3, $4, ",
+    srid!(),
+    "))
   AND ($5::text IS NULL OR EXISTS (
         SELECT 1 FROM service_categories sc
         WHERE sc.service_id = p.service_id AND sc.category_code = $5))
   AND ($6::text IS NULL OR p.province_code = $6)
   AND ($7::uuid IS NULL OR (p.service_id, p.location_id) > ($7, $8))
 ORDER BY p.service_id, p.location_id
-LIMIT $9";
+LIMIT $9"
+);
 
 pub async fn points(
     conn: &mut DbConn,
@@ -98,10 +103,13 @@ pub struct Layers {
 /// that `ST_AsMVTGeom` runs once per row (inlined, the `IS NOT NULL` below
 /// would be pushed into the scan and compute it twice). Follows the
 /// parameters' CTE written by [`TileStatement`].
-const TILE: &str = "
+const TILE: &str = concat!(
+    "
 tile AS (
     SELECT ST_TileEnvelope(z, x, y) AS envelope,
-           ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326) AS search,
+           ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), ",
+    srid!(),
+    ") AS search,
            lang, category, pixel_m, services, provinces
     FROM params
 ),
@@ -135,7 +143,8 @@ boundaries AS MATERIALIZED (
 SELECT coalesce((SELECT ST_AsMVT(points, 'services', 4096, 'geom') FROM points
                  WHERE geom IS NOT NULL), ''::bytea)
     || coalesce((SELECT ST_AsMVT(boundaries, 'provinces', 4096, 'geom') FROM boundaries
-                 WHERE geom IS NOT NULL), ''::bytea)";
+                 WHERE geom IS NOT NULL), ''::bytea)"
+);
 
 /// The tile query with its parameters, as a statement diesel prepares once
 /// per connection and reuses (a `sql_query` would be parsed and planned

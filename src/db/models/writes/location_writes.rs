@@ -2,6 +2,7 @@
 //! tables (province, ward) and the neighbours (a shelter next door).
 
 use super::*;
+use crate::db::postgis::make_point;
 
 /// One location to write.
 pub struct LocationWrite<'a> {
@@ -26,14 +27,16 @@ pub(super) async fn check_places(
         .iter()
         .map(|w| w.document.get().ward_code.as_deref())
         .collect();
-    let outside: Vec<Ordinal> = diesel::sql_query(
+    let outside: Vec<Ordinal> = diesel::sql_query(concat!(
         "SELECT t.ordinal FROM unnest($1::text[], $2::float8[], $3::float8[]) \
              WITH ORDINALITY AS t(code, lon, lat, ordinal) \
          JOIN provinces p ON p.code = t.code \
-         CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) AS point) g \
+         CROSS JOIN LATERAL (SELECT ",
+        make_point!("t.lon", "t.lat"),
+        " AS point) g \
          WHERE CASE WHEN ST_Covers(p.boundary::geometry, g.point) THEN false \
-                    ELSE NOT ST_DWithin(p.boundary, g.point::geography, $4) END",
-    )
+                    ELSE NOT ST_DWithin(p.boundary, g.point::geography, $4) END"
+    ))
     .bind::<Array<Text>, _>(&codes)
     .bind::<Array<Double>, _>(&lons)
     .bind::<Array<Double>, _>(&lats)

@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly on anything unexpected"
 )]
 
+mod access;
 mod authz;
 mod database;
 mod docs;

@@ -1,6 +1,6 @@
 //! The command line and its environment variables: one typed description of
 //! every setting, with defaults. Each option can be given as a flag or as
-//! the environment variable named in `--help` (and in the README's table).
+//! the environment variable named in `--help` (and in docs/configuration.md).
 
 use std::path::PathBuf;
 

@@ -25,10 +25,7 @@ use crate::db::routing::Pools;
 use crate::metrics::Metrics;
 use crate::telemetry::PrivateRootSpan;
 
-/// The longest path and query taken, in bytes (a 414 beyond): far above
-/// any real query, below the 128 KiB at which actix-http refuses a head
-/// without a body.
-pub const MAX_URI_BYTES: usize = 32 * 1024;
+use crate::api::problem::MAX_URI_BYTES;
 
 /// Server tuning that operators may change.
 #[derive(Debug, Clone)]
@@ -371,7 +368,7 @@ pub fn run(
     })
     .listen(listener)?
     // Set here rather than left to actix-web's defaults (the same values),
-    // so that they are stated and documented (README, "Operating Kết Nối"):
+    // so that they are stated and documented (docs/operations.md, "Limits"):
     // a client has 5 s to send its request head (else 408), an idle
     // keep-alive connection closes after 5 s, and a closing connection gets
     // 1 s to drain.

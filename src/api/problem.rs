@@ -16,6 +16,11 @@ use crate::domain::Invalid;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The longest path and query taken, in bytes (a 414 beyond): far above
+/// any real query, below the 128 KiB at which actix-http refuses a head
+/// without a body.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -201,7 +206,7 @@ impl ApiError {
             Self::PayloadTooLarge => "the request body is larger than allowed".into(),
             Self::UriTooLong => format!(
                 "the path and query are longer than {} bytes; send a search as a JSON body (POST)",
-                crate::startup::MAX_URI_BYTES
+                MAX_URI_BYTES
             ),
             Self::Unavailable(_) => {
                 "the database could not answer at the moment; try again shortly".into()

@@ -27,7 +27,7 @@ pub enum Format {
     HsdsJson,
     /// One HSDS 3.0 service per line.
     Ndjson,
-    /// The CSV template (see the README): one service per row.
+    /// The CSV template (see docs/import-export.md): one service per row.
     Csv,
 }
 

@@ -145,14 +145,8 @@ pub async fn replace_location(
     body: ApiJson<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
-    let body = body.parse()?;
-    let id = location_id(&id)?;
-    let mut conn = state.primary().await?;
-    let precondition = if_match.required(owner_detail);
-    let stored =
-        listings::update::<Locations>(&mut conn, &caller, id, &precondition, Change::Replace(body))
-            .await?;
-    etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
+    let change = Change::Replace(body.parse()?);
+    change_location(&state, caller, location_id(&id)?, if_match, change).await
 }
 
 /// Change some fields of a location: a JSON Merge Patch (RFC 7396) of its
@@ -179,34 +173,23 @@ pub async fn patch_location(
     body: ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
-    let body = body.parse()?;
-    let id = location_id(&id)?;
-    let mut conn = state.primary().await?;
-    let precondition = if_match.required(owner_detail);
-    let stored = listings::update::<Locations>(
-        &mut conn,
-        &caller,
-        id,
-        &precondition,
-        Change::MergePatch(body),
-    )
-    .await?;
-    etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
+    let change = Change::MergePatch(body.parse()?);
+    change_location(&state, caller, location_id(&id)?, if_match, change).await
 }
 
-async fn set_archived(
+/// The shared body of replace, patch, archive and restore.
+async fn change_location(
     state: &AppState,
     caller: Caller,
     id: LocationId,
     if_match: IfMatch,
-    archived: bool,
+    change: Change<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_detail);
     let stored =
-        listings::set_archived::<Locations>(&mut conn, &caller, id, &precondition, archived)
-            .await?;
+        listings::update::<Locations>(&mut conn, &caller, id, &precondition, change).await?;
     etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
 }
 
@@ -230,7 +213,7 @@ pub async fn archive_location(
     id: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    set_archived(&state, caller, location_id(&id)?, if_match, true).await
+    change_location(&state, caller, location_id(&id)?, if_match, Change::Archive).await
 }
 
 /// Restore an archived location.
@@ -252,5 +235,5 @@ pub async fn restore_location(
     id: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    set_archived(&state, caller, location_id(&id)?, if_match, false).await
+    change_location(&state, caller, location_id(&id)?, if_match, Change::Restore).await
 }

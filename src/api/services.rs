@@ -422,14 +422,8 @@ pub async fn replace_service(
     body: ApiJson<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
-    let body = body.parse()?;
-    let id = service_id(&id)?;
-    let mut conn = state.primary().await?;
-    let precondition = if_match.required(owner_view);
-    let record =
-        listings::update::<Services>(&mut conn, &caller, id, &precondition, Change::Replace(body))
-            .await?;
-    owner_answer(StatusCode::OK, record)
+    let change = Change::Replace(body.parse()?);
+    change_service(&state, caller, service_id(&id)?, if_match, change).await
 }
 
 /// Change some fields of a service: a JSON Merge Patch (RFC 7396) of its
@@ -457,34 +451,23 @@ pub async fn patch_service(
     body: ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
-    let body = body.parse()?;
-    let id = service_id(&id)?;
-    let mut conn = state.primary().await?;
-    let precondition = if_match.required(owner_view);
-    let record = listings::update::<Services>(
-        &mut conn,
-        &caller,
-        id,
-        &precondition,
-        Change::MergePatch(body),
-    )
-    .await?;
-    owner_answer(StatusCode::OK, record)
+    let change = Change::MergePatch(body.parse()?);
+    change_service(&state, caller, service_id(&id)?, if_match, change).await
 }
 
-/// The shared body of archive and restore.
-async fn set_archived(
+/// The shared body of replace, patch, archive and restore.
+async fn change_service(
     state: &AppState,
     caller: Caller,
     id: ServiceId,
     if_match: IfMatch,
-    archived: bool,
+    change: Change<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_view);
     let record =
-        listings::set_archived::<Services>(&mut conn, &caller, id, &precondition, archived).await?;
+        listings::update::<Services>(&mut conn, &caller, id, &precondition, change).await?;
     owner_answer(StatusCode::OK, record)
 }
 
@@ -510,7 +493,7 @@ pub async fn archive_service(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
-    set_archived(&state, caller, id, if_match, true).await
+    change_service(&state, caller, id, if_match, Change::Archive).await
 }
 
 /// Restore an archived service: its status becomes `active` again.
@@ -533,7 +516,7 @@ pub async fn restore_service(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
-    set_archived(&state, caller, id, if_match, false).await
+    change_service(&state, caller, id, if_match, Change::Restore).await
 }
 
 /// Update a service's capacity in one call (a shelter's free beds):

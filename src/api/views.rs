@@ -89,23 +89,24 @@ pub struct LocationView {
 impl LocationView {
     pub fn new(record: LocationRecord, audience: Audience) -> Self {
         let seen = seen_location(record.stored(), audience);
+        let shown = seen.shown();
         let owned = |value: Option<&str>| value.map(str::to_owned);
         Self {
             id: record.row.id,
             name: record.row.name.clone(),
             name_en: record.row.name_en.clone(),
-            description: owned(seen.description),
-            description_en: owned(seen.description_en),
-            address: owned(seen.address),
-            ward_code: owned(seen.ward_code),
-            ward_name: owned(seen.ward_name),
+            description: owned(shown.description),
+            description_en: owned(shown.description_en),
+            address: owned(shown.address),
+            ward_code: owned(shown.ward_code),
+            ward_name: owned(shown.ward_name),
             province_code: record.row.province_code.clone(),
             province_name: record.province_name.clone(),
             latitude: seen.latitude,
             longitude: seen.longitude,
             confidential: record.row.confidential,
-            redacted: seen.redacted,
-            phones: seen.phones.iter().cloned().map(PhoneView::from).collect(),
+            redacted: seen.redacted(),
+            phones: shown.phones.iter().cloned().map(PhoneView::from).collect(),
         }
     }
 }

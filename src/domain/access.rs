@@ -278,14 +278,10 @@ pub fn point_column(audience: Audience) -> &'static str {
     }
 }
 
-/// A stored location, as [`seen_location`] needs it.
-#[derive(Debug, Clone, Copy)]
-pub struct StoredLocation<'a, P> {
-    pub confidential: bool,
-    /// The exact point, (longitude, latitude).
-    pub point: (f64, f64),
-    /// The public point (see [`point_column`]).
-    pub public_point: (f64, f64),
+/// What of a location only some readers see: free text and phones can
+/// give a place away as surely as an address.
+#[derive(Debug)]
+pub struct Details<'a, P> {
     pub address: Option<&'a str>,
     pub ward_code: Option<&'a str>,
     pub ward_name: Option<&'a str>,
@@ -294,22 +290,61 @@ pub struct StoredLocation<'a, P> {
     pub phones: &'a [P],
 }
 
-/// What of a location one audience sees. Free text and phones can give a
-/// place away as surely as an address: a redacted location keeps only its
-/// name and province (which every view shows), and a point rounded to 0.1°
-/// (about 11 km).
-#[derive(Debug, Clone, Copy)]
+// Borrowed fields only: copied whatever the phones' type.
+impl<P> Clone for Details<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for Details<'_, P> {}
+
+impl<P> Default for Details<'_, P> {
+    /// Nothing: what a redacted location shows.
+    fn default() -> Self {
+        Self {
+            address: None,
+            ward_code: None,
+            ward_name: None,
+            description: None,
+            description_en: None,
+            phones: &[],
+        }
+    }
+}
+
+/// A stored location, as [`seen_location`] needs it.
+#[derive(Debug)]
+pub struct StoredLocation<'a, P> {
+    pub confidential: bool,
+    /// The exact point, (longitude, latitude).
+    pub point: (f64, f64),
+    /// The public point (see [`point_column`]).
+    pub public_point: (f64, f64),
+    pub details: Details<'a, P>,
+}
+
+/// What of a location one audience sees: a point, and its details unless
+/// it is redacted. A redacted location keeps only its name and province
+/// (which every view shows), and a point rounded to 0.1° (about 11 km).
+#[derive(Debug)]
 pub struct SeenLocation<'a, P> {
-    /// Whether the address and exact point were withheld.
-    pub redacted: bool,
     pub latitude: f64,
     pub longitude: f64,
-    pub address: Option<&'a str>,
-    pub ward_code: Option<&'a str>,
-    pub ward_name: Option<&'a str>,
-    pub description: Option<&'a str>,
-    pub description_en: Option<&'a str>,
-    pub phones: &'a [P],
+    /// `None`: redacted.
+    pub details: Option<Details<'a, P>>,
+}
+
+impl<'a, P> SeenLocation<'a, P> {
+    /// Whether the address and exact point were withheld.
+    pub fn redacted(&self) -> bool {
+        self.details.is_none()
+    }
+
+    /// The details shown: none at all when redacted.
+    pub fn shown(&self) -> Details<'a, P> {
+        self.details.unwrap_or_default()
+    }
 }
 
 /// The one decision of what of a location `audience` sees: a confidential
@@ -318,28 +353,16 @@ pub fn seen_location<P>(stored: StoredLocation<'_, P>, audience: Audience) -> Se
     if stored.confidential && audience == Audience::Public {
         let (longitude, latitude) = stored.public_point;
         SeenLocation {
-            redacted: true,
             latitude: round_to_tenth(latitude),
             longitude: round_to_tenth(longitude),
-            address: None,
-            ward_code: None,
-            ward_name: None,
-            description: None,
-            description_en: None,
-            phones: &[],
+            details: None,
         }
     } else {
         let (longitude, latitude) = stored.point;
         SeenLocation {
-            redacted: false,
             latitude,
             longitude,
-            address: stored.address,
-            ward_code: stored.ward_code,
-            ward_name: stored.ward_name,
-            description: stored.description,
-            description_en: stored.description_en,
-            phones: stored.phones,
+            details: Some(stored.details),
         }
     }
 }
@@ -359,42 +382,45 @@ mod tests {
             confidential: true,
             point: (105.8412, 21.0245),
             public_point: (105.8, 21.000000000000004),
-            address: Some("12 Phố Huế"),
-            ward_code: Some("00001"),
-            ward_name: Some("Phường Hoàn Kiếm"),
-            description: Some("behind the market"),
-            description_en: Some("behind the market"),
-            phones: &["+84 24 0000 0000"],
+            details: Details {
+                address: Some("12 Phố Huế"),
+                ward_code: Some("00001"),
+                ward_name: Some("Phường Hoàn Kiếm"),
+                description: Some("behind the market"),
+                description_en: Some("behind the market"),
+                phones: &["+84 24 0000 0000"],
+            },
         }
     }
 
     #[test]
     fn the_public_sees_a_shelter_only_by_its_rounded_point() {
         let seen = seen_location(shelter(), Audience::Public);
-        assert!(seen.redacted);
+        assert!(seen.redacted());
         assert_eq!((seen.latitude, seen.longitude), (21.0, 105.8));
-        assert_eq!(seen.address, None);
-        assert_eq!(seen.ward_code, None);
-        assert_eq!(seen.ward_name, None);
-        assert_eq!(seen.description, None);
-        assert_eq!(seen.description_en, None);
-        assert!(seen.phones.is_empty());
+        let shown = seen.shown();
+        assert_eq!(shown.address, None);
+        assert_eq!(shown.ward_code, None);
+        assert_eq!(shown.ward_name, None);
+        assert_eq!(shown.description, None);
+        assert_eq!(shown.description_en, None);
+        assert!(shown.phones.is_empty());
     }
 
     #[test]
     fn the_full_audience_and_open_locations_are_shown_exactly() {
         let seen = seen_location(shelter(), Audience::Full);
-        assert!(!seen.redacted);
+        assert!(!seen.redacted());
         assert_eq!((seen.latitude, seen.longitude), (21.0245, 105.8412));
-        assert_eq!(seen.address, Some("12 Phố Huế"));
-        assert_eq!(seen.phones.len(), 1);
+        assert_eq!(seen.shown().address, Some("12 Phố Huế"));
+        assert_eq!(seen.shown().phones.len(), 1);
         let open = StoredLocation {
             confidential: false,
             ..shelter()
         };
         let seen = seen_location(open, Audience::Public);
-        assert!(!seen.redacted);
-        assert_eq!(seen.ward_code, Some("00001"));
+        assert!(!seen.redacted());
+        assert_eq!(seen.shown().ward_code, Some("00001"));
     }
 
     #[test]

@@ -20,28 +20,25 @@ use crate::domain::access::{Actor, Refusal};
 use crate::domain::ids::OrganizationId;
 use crate::exchange::json::{self, JsonError};
 
-/// A change to a stored document: a whole new one, or a JSON Merge Patch
-/// (RFC 7396) of the stored one.
+/// A change to a stored listing: a whole new document, a JSON Merge Patch
+/// (RFC 7396) of the stored one, or archiving (it leaves listings and
+/// matches; its history stays) and restoring it.
 pub enum Change<D> {
     Replace(D),
     MergePatch(serde_json::Value),
+    Archive,
+    Restore,
 }
 
-impl<D: Serialize + DeserializeOwned> Change<D> {
-    /// The document this change makes of `before`.
-    fn apply(self, before: &D) -> Result<D, WorkflowError> {
-        match self {
-            Self::Replace(document) => Ok(document),
-            Self::MergePatch(patch) => {
-                json::merge_patch(before, &patch).map_err(|error| match error {
-                    JsonError::Invalid(problems) => WorkflowError::Invalid(problems),
-                    JsonError::Malformed(reason) => {
-                        WorkflowError::Internal(anyhow::anyhow!(reason))
-                    }
-                })
-            }
-        }
-    }
+/// The document a merge patch makes of `before`.
+fn merged<D: Serialize + DeserializeOwned>(
+    before: &D,
+    patch: &serde_json::Value,
+) -> Result<D, WorkflowError> {
+    json::merge_patch(before, patch).map_err(|error| match error {
+        JsonError::Invalid(problems) => WorkflowError::Invalid(problems),
+        JsonError::Malformed(reason) => WorkflowError::Internal(anyhow::anyhow!(reason)),
+    })
 }
 
 /// A kind of listing an organisation owns and writes as a document.
@@ -124,8 +121,8 @@ pub async fn create<L: Listing>(
     .await
 }
 
-/// Replaces or patches a listing the actor may change, if `precondition`
-/// holds for its current version.
+/// Changes a listing the actor may change, if `precondition` holds for
+/// its current version.
 pub async fn update<L: Listing>(
     conn: &mut DbConn,
     actor: &Actor,
@@ -136,53 +133,36 @@ pub async fn update<L: Listing>(
     require_writer(actor)?;
     conn.transaction::<_, WorkflowError, _>(async move |conn| {
         let (organization, before) = lock::<L>(conn, actor, id, precondition).await?;
-        let document = change.apply(&before)?;
-        save::<L>(
-            conn,
-            actor,
-            id,
-            organization,
-            Some(before),
-            document,
-            Action::Update,
-        )
-        .await
+        let document = match change {
+            Change::Replace(document) => document,
+            Change::MergePatch(patch) => merged(&before, &patch)?,
+            Change::Archive => return archive::<L>(conn, actor, id, true, &before).await,
+            Change::Restore => return archive::<L>(conn, actor, id, false, &before).await,
+        };
+        let (before, action) = (Some(before), Action::Update);
+        save::<L>(conn, actor, id, organization, before, document, action).await
     })
     .await
 }
 
-/// Archives a listing (it leaves listings and matches; its history stays)
-/// or restores it.
-pub async fn set_archived<L: Listing>(
+/// Archives or restores a locked listing, with its audit row.
+async fn archive<L: Listing>(
     conn: &mut DbConn,
     actor: &Actor,
     id: L::Id,
-    precondition: &impl Precondition<L::Stored>,
     archived: bool,
+    document: &L::Document,
 ) -> Result<L::Stored, WorkflowError> {
-    require_writer(actor)?;
+    let (before, after) = L::set_archived(conn, id, archived, document).await?;
     let action = if archived {
         Action::Archive
     } else {
         Action::Restore
     };
-    conn.transaction::<_, WorkflowError, _>(async move |conn| {
-        let (_, document) = lock::<L>(conn, actor, id, precondition).await?;
-        let (before, after) = L::set_archived(conn, id, archived, &document).await?;
-        let (kind, uuid) = (L::KIND, L::uuid(id));
-        writes::audit_one(
-            conn,
-            actor.key_id(),
-            action,
-            kind,
-            uuid,
-            Some(before),
-            Some(after),
-        )
-        .await?;
-        Ok(L::load(conn, id).await?.0)
-    })
-    .await
+    let (kind, uuid) = (L::KIND, L::uuid(id));
+    let (key, before, after) = (actor.key_id(), Some(before), Some(after));
+    writes::audit_one(conn, key, action, kind, uuid, before, after).await?;
+    Ok(L::load(conn, id).await?.0)
 }
 
 /// Locks a listing the actor may change and checks the precondition

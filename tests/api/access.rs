@@ -8,7 +8,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Double, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use ketnoi::db::pool;
-use ketnoi::domain::access::{Audience, StoredLocation, seen_location};
+use ketnoi::domain::access::{Audience, Details, StoredLocation, seen_location};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
@@ -44,15 +44,15 @@ impl Shelter {
             confidential: true,
             point: (self.lon, self.lat),
             public_point: (self.public_lon, self.public_lat),
-            address: self.address.as_deref(),
-            ward_code: None,
-            ward_name: None,
-            description: self.description.as_deref(),
-            description_en: self.description_en.as_deref(),
-            phones: &[],
+            details: Details {
+                address: self.address.as_deref(),
+                description: self.description.as_deref(),
+                description_en: self.description_en.as_deref(),
+                ..Details::default()
+            },
         };
         let seen = seen_location(stored, Audience::Public);
-        assert!(seen.redacted && seen.address.is_none() && seen.phones.is_empty());
+        assert!(seen.redacted() && seen.details.is_none());
         (seen.latitude, seen.longitude)
     }
 

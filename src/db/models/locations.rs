@@ -12,7 +12,7 @@ use postgis_diesel::types::Point;
 use super::DbError;
 use super::parts::{PhoneOwners, PhoneRecord, load_phones};
 use crate::db::schema::{locations, provinces, service_at_location, wards};
-use crate::domain::access::StoredLocation;
+use crate::domain::access::{Details, StoredLocation};
 use crate::domain::ids::{LocationId, OrganizationId, ServiceAtLocationId, ServiceId};
 use diesel_async::AsyncPgConnection;
 
@@ -56,12 +56,14 @@ impl LocationRecord {
             confidential: row.confidential,
             point: (row.point.x, row.point.y),
             public_point: (row.public_point.x, row.public_point.y),
-            address: row.address.as_deref(),
-            ward_code: row.ward_code.as_deref(),
-            ward_name: self.ward_name.as_deref(),
-            description: row.description.as_deref(),
-            description_en: row.description_en.as_deref(),
-            phones: &self.phones,
+            details: Details {
+                address: row.address.as_deref(),
+                ward_code: row.ward_code.as_deref(),
+                ward_name: self.ward_name.as_deref(),
+                description: row.description.as_deref(),
+                description_en: row.description_en.as_deref(),
+                phones: &self.phones,
+            },
         }
     }
 }

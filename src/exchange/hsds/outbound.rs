@@ -51,14 +51,15 @@ pub fn organization(record: &OrganizationRecord) -> Organization {
 pub fn location(record: &LocationRecord, audience: Audience, nested: bool) -> Location {
     let row = &record.row;
     let seen = seen_location(record.stored(), audience);
-    let addresses = if seen.redacted || !nested {
+    let shown = seen.shown();
+    let addresses = if seen.redacted() || !nested {
         Vec::new()
     } else {
         vec![Address {
             id: Some(part_id(row.id.0, "address", 0).to_string()),
             location_id: Some(row.id.to_string()),
-            address_1: Some(seen.address.unwrap_or_default().to_owned()),
-            city: Some(seen.ward_name.unwrap_or_default().to_owned()),
+            address_1: Some(shown.address.unwrap_or_default().to_owned()),
+            city: Some(shown.ward_name.unwrap_or_default().to_owned()),
             state_province: Some(record.province_name.clone()),
             postal_code: Some(String::new()),
             country: Some("VN".into()),
@@ -68,7 +69,7 @@ pub fn location(record: &LocationRecord, audience: Audience, nested: bool) -> Lo
     let owned = |value: Option<&str>| value.map(str::to_owned);
     Location {
         id: row.id.to_string(),
-        location_type: if seen.redacted {
+        location_type: if seen.redacted() {
             "redacted"
         } else {
             "physical"
@@ -76,19 +77,19 @@ pub fn location(record: &LocationRecord, audience: Audience, nested: bool) -> Lo
         .into(),
         organization_id: Some(row.organization_id.to_string()),
         name: Some(row.name.clone()),
-        description: owned(seen.description),
+        description: owned(shown.description),
         latitude: Some(seen.latitude),
         longitude: Some(seen.longitude),
         addresses,
         phones: if nested {
-            seen.phones.iter().map(phone).collect()
+            shown.phones.iter().map(phone).collect()
         } else {
             Vec::new()
         },
         name_en: row.name_en.clone(),
-        description_en: owned(seen.description_en),
-        address: owned(seen.address),
-        ward_code: owned(seen.ward_code),
+        description_en: owned(shown.description_en),
+        address: owned(shown.address),
+        ward_code: owned(shown.ward_code),
         province_code: Some(row.province_code.clone()),
         confidential: Some(row.confidential),
         acknowledge_near_confidential: None,

@@ -78,12 +78,7 @@ pub async fn audit(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<(), DbEr
             )
         })
         .collect();
-    for chunk in rows.chunks(CHUNK) {
-        diesel::insert_into(audit_log::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
-    }
+    insert_all!(conn, audit_log::table, rows, CHUNK);
     Ok(())
 }
 

@@ -177,12 +177,7 @@ pub async fn write_locations(
             .execute(conn)
             .await?;
     }
-    for chunk in phone_rows_.chunks(CHUNK) {
-        diesel::insert_into(phones::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
-    }
+    insert_all!(conn, phones::table, phone_rows_, CHUNK);
     let mut services = Vec::new();
     for chunk in ids.chunks(CHUNK * 10) {
         let found: Vec<ServiceId> = service_at_location::table

@@ -39,6 +39,19 @@ use crate::domain::listing::{
 };
 use crate::domain::service::DeliveryMode;
 
+/// Inserts `rows` into `table`, `size` rows to a statement (well under
+/// PostgreSQL's 65,535 bind parameters).
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr, $size:expr) => {
+        for chunk in $rows.chunks($size) {
+            diesel::insert_into($table)
+                .values(chunk)
+                .execute(&mut *$conn)
+                .await?;
+        }
+    };
+}
+
 /// `SET column = excluded.column` for each column: the update half of an
 /// upsert that replaces a stored row with the one inserted.
 macro_rules! replaced {

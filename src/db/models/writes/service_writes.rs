@@ -285,37 +285,12 @@ pub async fn write_services(
             });
         }
     }
-    for chunk in categories.chunks(CHUNK) {
-        diesel::insert_into(service_categories::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
-    }
-    for chunk in links.chunks(CHUNK) {
-        diesel::insert_into(service_at_location::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
-    }
-    for chunk in phone_rows_.chunks(CHUNK) {
-        diesel::insert_into(phones::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
-    }
-    for chunk in schedule_rows.chunks(CHUNK) {
-        diesel::insert_into(schedules::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
-    }
+    insert_all!(conn, service_categories::table, categories, CHUNK);
+    insert_all!(conn, service_at_location::table, links, CHUNK);
+    insert_all!(conn, phones::table, phone_rows_, CHUNK);
+    insert_all!(conn, schedules::table, schedule_rows, CHUNK);
     // Polygons can be large: fewer per statement.
-    for chunk in area_rows.chunks(50) {
-        diesel::insert_into(service_areas::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
-    }
+    insert_all!(conn, service_areas::table, area_rows, 50);
     Ok(())
 }
 

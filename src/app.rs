@@ -366,7 +366,7 @@ async fn command_connection(url: &str) -> anyhow::Result<crate::db::DbConn> {
 async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Result<()> {
     use crate::db::models::keys;
     use crate::domain::access::Actor;
-    use crate::workflows::keys::{self as keys_workflow, KeyRequest};
+    use crate::workflows::keys::{self as keys_workflow, KeyEdit, KeyRequest};
 
     with_shared_database(args, |url, _| async move {
         migrate(&url).await?;
@@ -417,7 +417,8 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
             }
             KeysCommand::Revoke { id } => {
                 let id = crate::domain::ids::KeyId(*id);
-                let key = keys_workflow::revoke(&mut conn, &Actor::COMMAND_LINE, id).await?;
+                let key = keys_workflow::edit(&mut conn, &Actor::COMMAND_LINE, id, KeyEdit::Revoke)
+                    .await?;
                 writeln!(out, "revoked {} ({})", key.id, key.prefix)?;
             }
         }

@@ -14,7 +14,7 @@ use super::problem::{ApiError, responses};
 use crate::db::models::keys::{self, KeyRecord};
 use crate::domain::ids::{KeyId, OrganizationId};
 use crate::domain::keys::Role;
-use crate::workflows::keys::{self as keys_workflow, KeyRequest};
+use crate::workflows::keys::{self as keys_workflow, KeyEdit, KeyRequest};
 
 /// An API key, without its secret.
 #[derive(Debug, Serialize, ToSchema)]
@@ -157,7 +157,7 @@ pub async fn change_key(
     let body = body.parse()?;
     let id = KeyId(parse_uuid(&id, "id")?);
     let mut conn = state.primary().await?;
-    let key = keys_workflow::set_expiry(&mut conn, &caller, id, body.expires_at).await?;
+    let key = keys_workflow::edit(&mut conn, &caller, id, KeyEdit::Expiry(body.expires_at)).await?;
     Ok(web::Json(key.into()))
 }
 
@@ -183,6 +183,6 @@ pub async fn revoke_key(
     caller.require(&[Role::Admin])?;
     let id = KeyId(parse_uuid(&id, "id")?);
     let mut conn = state.primary().await?;
-    let key = keys_workflow::revoke(&mut conn, &caller, id).await?;
+    let key = keys_workflow::edit(&mut conn, &caller, id, KeyEdit::Revoke).await?;
     Ok(web::Json(key.into()))
 }

@@ -6,10 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use diesel_async::AsyncConnection;
+
 use super::WorkflowError;
 use crate::db::DbConn;
 use crate::db::models::keys::{self, KeyRecord, KeySpec};
 use crate::db::models::organizations;
+use crate::db::models::writes::{self, Action};
 use crate::domain::Invalid;
 use crate::domain::access::{Actor, Refusal, Role};
 use crate::domain::ids::{KeyId, OrganizationId};
@@ -103,34 +106,61 @@ pub async fn create(
 ) -> Result<(KeyRecord, String), WorkflowError> {
     actor.require(&[Role::Admin])?;
     let spec = check_request(conn, request).await?;
-    Ok(keys::create_audited(conn, &spec, actor.key_id()).await?)
+    conn.transaction::<_, WorkflowError, _>(async |conn| {
+        let (key, token) = keys::create(conn, &spec).await?;
+        let after = Some(keys::audit_view(&key));
+        writes::audit_one(
+            conn,
+            actor.key_id(),
+            Action::Create,
+            KIND,
+            key.id.0,
+            None,
+            after,
+        )
+        .await?;
+        Ok((key, token))
+    })
+    .await
 }
 
-/// Sets when a key expires (a past instant expires it now; `None`:
-/// never).
-pub async fn set_expiry(
+/// A change to a key.
+pub enum KeyEdit {
+    /// When it stops working (a past instant expires it now; `None`:
+    /// never).
+    Expiry(Option<DateTime<Utc>>),
+    /// At once and for good.
+    Revoke,
+}
+
+/// Changes a key (admins, and the command line), with its audit row.
+pub async fn edit(
     conn: &mut DbConn,
     actor: &Actor,
     id: KeyId,
-    expires_at: Option<DateTime<Utc>>,
+    edit: KeyEdit,
 ) -> Result<KeyRecord, WorkflowError> {
     actor.require(&[Role::Admin])?;
-    if let Some(at) = expires_at {
+    if let KeyEdit::Expiry(Some(at)) = edit {
         storable(at).map_err(|invalid| WorkflowError::field("expires_at", invalid))?;
     }
-    keys::set_expiry_audited(conn, id, expires_at, actor.key_id())
-        .await?
-        .ok_or(WorkflowError::Refused(Refusal::NotFound("key")))
+    let not_found = || WorkflowError::Refused(Refusal::NotFound("key"));
+    conn.transaction::<_, WorkflowError, _>(async |conn| {
+        let before = keys::get(conn, id).await?.ok_or_else(not_found)?;
+        let (after, action) = match edit {
+            KeyEdit::Expiry(at) => (keys::set_expiry(conn, id, at).await?, Action::Update),
+            KeyEdit::Revoke => (keys::revoke(conn, id).await?, Action::Revoke),
+        };
+        let after = after.ok_or_else(not_found)?;
+        let audit = (
+            Some(keys::audit_view(&before)),
+            Some(keys::audit_view(&after)),
+        );
+        writes::audit_one(conn, actor.key_id(), action, KIND, id.0, audit.0, audit.1).await?;
+        Ok(after)
+    })
+    .await
 }
 
-/// Revokes a key at once and for good.
-pub async fn revoke(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: KeyId,
-) -> Result<KeyRecord, WorkflowError> {
-    actor.require(&[Role::Admin])?;
-    keys::revoke_audited(conn, id, actor.key_id())
-        .await?
-        .ok_or(WorkflowError::Refused(Refusal::NotFound("key")))
-}
+/// What the audit trail calls keys.
+const KIND: &str = "api_key";

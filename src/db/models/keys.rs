@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::{DbError, parse_stored};
 use crate::db::DbConn;
@@ -160,7 +160,7 @@ pub async fn set_expiry(
 }
 
 /// What the audit trail keeps of a key: never its secret.
-fn audit_view(key: &KeyRecord) -> serde_json::Value {
+pub fn audit_view(key: &KeyRecord) -> serde_json::Value {
     serde_json::json!({
         "prefix": key.prefix,
         "role": key.role.as_str(),
@@ -169,86 +169,4 @@ fn audit_view(key: &KeyRecord) -> serde_json::Value {
         "expires_at": key.expires_at,
         "revoked_at": key.revoked_at,
     })
-}
-
-/// [`create`], recorded in the audit trail as done by `by` (none: the
-/// command line), in one transaction.
-pub async fn create_audited(
-    conn: &mut DbConn,
-    spec: &KeySpec,
-    by: Option<KeyId>,
-) -> Result<(KeyRecord, String), DbError> {
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let (key, token) = create(conn, spec).await?;
-        let after = Some(audit_view(&key));
-        super::writes::audit_one(
-            conn,
-            by,
-            super::writes::Action::Create,
-            "api_key",
-            key.id.0,
-            None,
-            after,
-        )
-        .await?;
-        Ok((key, token))
-    })
-    .await
-}
-
-/// [`set_expiry`], audited.
-pub async fn set_expiry_audited(
-    conn: &mut DbConn,
-    id: KeyId,
-    expires_at: Option<DateTime<Utc>>,
-    by: Option<KeyId>,
-) -> Result<Option<KeyRecord>, DbError> {
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let Some(before) = get(conn, id).await? else {
-            return Ok(None);
-        };
-        let Some(after) = set_expiry(conn, id, expires_at).await? else {
-            return Ok(None);
-        };
-        super::writes::audit_one(
-            conn,
-            by,
-            super::writes::Action::Update,
-            "api_key",
-            id.0,
-            Some(audit_view(&before)),
-            Some(audit_view(&after)),
-        )
-        .await?;
-        Ok(Some(after))
-    })
-    .await
-}
-
-/// [`revoke`], audited.
-pub async fn revoke_audited(
-    conn: &mut DbConn,
-    id: KeyId,
-    by: Option<KeyId>,
-) -> Result<Option<KeyRecord>, DbError> {
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let Some(before) = get(conn, id).await? else {
-            return Ok(None);
-        };
-        let Some(after) = revoke(conn, id).await? else {
-            return Ok(None);
-        };
-        super::writes::audit_one(
-            conn,
-            by,
-            super::writes::Action::Revoke,
-            "api_key",
-            id.0,
-            Some(audit_view(&before)),
-            Some(audit_view(&after)),
-        )
-        .await?;
-        Ok(Some(after))
-    })
-    .await
 }

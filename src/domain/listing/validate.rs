@@ -53,7 +53,20 @@ pub(super) fn sorted_unique<T: Ord>(mut values: Vec<T>) -> Vec<T> {
 impl ServiceDocument {
     /// Puts lists whose order means nothing in one order, so that equal
     /// documents compare equal.
-    pub fn normalized(mut self) -> Self {
+    pub fn normalized(self) -> Self {
+        let mut document = self.sorted();
+        for area in &mut document.service_areas {
+            if let Some(extent) = area.extent.as_mut()
+                && let Ok(multi) = parse_extent(extent)
+            {
+                *extent = extent_json(&multi);
+            }
+        }
+        document
+    }
+
+    /// The lists in order, without repeats.
+    fn sorted(mut self) -> Self {
         self.categories = sorted_unique(self.categories);
         self.delivery = sorted_unique(self.delivery);
         self.location_ids = sorted_unique(self.location_ids);
@@ -64,19 +77,14 @@ impl ServiceDocument {
         eligibility.residence_provinces = eligibility.residence_provinces.take().map(sorted_unique);
         eligibility.required_documents =
             sorted_unique(std::mem::take(&mut eligibility.required_documents));
-        for area in &mut self.service_areas {
-            if let Some(extent) = area.extent.as_mut()
-                && let Ok(multi) = parse_extent(extent)
-            {
-                *extent = extent_json(&multi);
-            }
-        }
         self
     }
 
     /// Checks every rule that needs no database; reports every problem.
     pub fn validate(self) -> Result<Validated<Self, ServiceValues>, Vec<(String, Invalid)>> {
-        let document = self.normalized();
+        // Polygons are parsed once, below, and written back in their
+        // canonical form.
+        let mut document = self.sorted();
         let mut problems = Problems::default();
         problems.name("name", &document.name);
         problems.optional_name("name_en", &document.name_en);
@@ -281,6 +289,13 @@ impl ServiceDocument {
                 "size",
                 format!("at most {POLYGON_POSITIONS_MAX} positions in all areas together"),
             );
+        }
+        if problems.0.is_empty() {
+            for (area, value) in document.service_areas.iter_mut().zip(&areas) {
+                if let AreaValue::Extent(multi) = value {
+                    area.extent = Some(extent_json(multi));
+                }
+            }
         }
         let values = ServiceValues {
             residence_provinces,

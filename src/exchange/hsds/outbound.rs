@@ -181,24 +181,24 @@ pub(super) fn parts(
         schedules: record
             .schedules
             .iter()
-            .map(|schedule| Schedule {
-                id: Some(schedule.id.to_string()),
+            .zip(document.schedules)
+            .map(|(row, schedule)| Schedule {
+                id: Some(row.id.to_string()),
                 freq: Some("WEEKLY".into()),
                 byday: Some(
                     schedule
-                        .hours
                         .byday
                         .iter()
                         .map(|day| day.as_str())
                         .collect::<Vec<_>>()
                         .join(","),
                 ),
-                opens_at: schedule.hours.opens_at,
-                closes_at: schedule.hours.closes_at,
-                valid_from: schedule.hours.valid_from,
-                valid_to: schedule.hours.valid_to,
-                description: schedule.description.clone(),
-                description_en: schedule.description_en.clone(),
+                opens_at: schedule.opens_at,
+                closes_at: schedule.closes_at,
+                valid_from: schedule.valid_from,
+                valid_to: schedule.valid_to,
+                description: schedule.description,
+                description_en: schedule.description_en,
             })
             .collect(),
         service_areas: record

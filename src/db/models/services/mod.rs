@@ -358,15 +358,18 @@ async fn assemble(
         .collect()
 }
 
+/// The query for a service's organisation; locked by
+/// [`crate::db::models::writes::lock_service`].
+pub fn owner(
+    id: ServiceId,
+) -> diesel::dsl::Select<diesel::dsl::Find<services::table, ServiceId>, services::organization_id> {
+    services::table.find(id).select(services::organization_id)
+}
+
 /// The organisation of a service, if it exists.
 pub async fn organization_of(
     conn: &mut DbConn,
     id: ServiceId,
 ) -> Result<Option<OrganizationId>, DbError> {
-    Ok(services::table
-        .find(id)
-        .select(services::organization_id)
-        .first(conn)
-        .await
-        .optional()?)
+    Ok(owner(id).first(conn).await.optional()?)
 }

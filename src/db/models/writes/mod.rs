@@ -234,9 +234,7 @@ pub async fn lock_service(
     conn: &mut DbConn,
     id: ServiceId,
 ) -> Result<Option<OrganizationId>, DbError> {
-    Ok(services::table
-        .find(id)
-        .select(services::organization_id)
+    Ok(super::services::owner(id)
         .for_no_key_update()
         .first(conn)
         .await

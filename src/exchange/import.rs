@@ -186,7 +186,6 @@ const EXTERNAL_NAMESPACE: Uuid = Uuid::from_u128(0x4b65_744e_6f69_4578_7465_726e
 
 /// The id of a record known by an external identifier within an
 /// organisation: the same identifier always gives the same id.
-
 pub fn external_id(organization: OrganizationId, kind: &str, external: &str) -> Uuid {
     Uuid::new_v5(
         &EXTERNAL_NAMESPACE,

@@ -347,7 +347,7 @@ async fn hsds_services_of(
     query.format = Format::negotiated(&request);
     let listing = query.parse(&caller)?;
     let shape = query.shape();
-    let reader = caller.clone();
+    let reader = caller;
     let render = move |record: &ServiceRecord, categories: &HashMap<String, CategoryRow>| {
         let audience = caller.audience_for(record.row.organization_id);
         hsds::service_item(record, audience, categories, shape)

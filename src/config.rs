@@ -111,7 +111,7 @@ pub enum KeysCommand {
     Create {
         /// admin, agency or caseworker.
         #[arg(long)]
-        role: crate::domain::keys::Role,
+        role: crate::domain::access::Role,
         /// The organisation an agency key writes for (its id).
         #[arg(long)]
         organization: Option<uuid::Uuid>,

@@ -98,9 +98,7 @@ impl IfMatch {
             Err(ApiError::PreconditionFailed)
         }
     }
-}
 
-impl IfMatch {
     /// This header as a workflow's required precondition: it must name
     /// the tag of the current version as `render` shows it.
     pub fn required<F>(&self, render: F) -> Matches<'_, F> {

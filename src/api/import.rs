@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::ApiQuery;
 use super::problem::{ApiError, responses};
-use crate::domain::keys::Role;
+use crate::domain::access::Role;
 use crate::exchange::import::{Format, parse};
 use crate::workflows::import::{Report, run};
 

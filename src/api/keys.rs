@@ -12,8 +12,8 @@ use super::auth::Caller;
 use super::extract::{ApiJson, parse_uuid};
 use super::problem::{ApiError, responses};
 use crate::db::models::keys::{self, KeyRecord};
+use crate::domain::access::Role;
 use crate::domain::ids::{KeyId, OrganizationId};
-use crate::domain::keys::Role;
 use crate::workflows::keys::{self as keys_workflow, KeyEdit, KeyRequest};
 
 /// An API key, without its secret.

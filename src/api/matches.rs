@@ -15,11 +15,11 @@ use super::problem::{ApiError, FieldError, responses};
 use super::views::{CapacityView, LocationView, PhoneView, ScheduleView};
 use crate::db::models::services::ServiceRecord;
 use crate::domain::access::Audience;
+use crate::domain::access::Role;
 use crate::domain::category::Category;
 use crate::domain::eligibility::{Profile, Rule};
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceId};
-use crate::domain::keys::Role;
 use crate::domain::matching::{Exclusion, MatchQuery};
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{

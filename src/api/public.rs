@@ -419,7 +419,7 @@ fn feature(record: &ServiceRecord, location: LocationId, labels: &Labels) -> Opt
         .locations
         .iter()
         .find(|candidate| candidate.row.id == location)?;
-    // The one place that decides what the public sees of a location.
+    // What the public sees of it, as the access rule decides.
     let public = LocationView::new(place.clone(), Audience::Public);
     let row = &record.row;
     let phones = record

@@ -1,8 +1,9 @@
 //! The JSON shapes the API returns for listings, built from the db records.
 //!
 //! These types are the API contract; they change only on purpose, whatever
-//! the columns do. Redaction of confidential locations happens here, once,
-//! for every endpoint that shows a location.
+//! the columns do. What of a confidential location a reader sees is
+//! decided by [`crate::domain::access::seen_location`]; [`LocationView`]
+//! only shows it.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;

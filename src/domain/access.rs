@@ -5,8 +5,10 @@
 //! see at all ([`Visibility`]), how it sees an organisation's confidential
 //! locations ([`Audience`]), and what it may write. [`seen_location`] is the
 //! single decision of what of a location an audience sees; every output
-//! that shows a location (`/v1`, `/hsds`, exports, the matcher) goes through
-//! it, and the map's SQL reads the column [`point_column`] names.
+//! that shows a location (`/v1`, `/hsds`, GeoJSON, exports, the matcher)
+//! goes through it. What SQL measures distances to is the column
+//! [`point_column`] names; the map's tiles read the `public_map_points`
+//! view, which holds only public points (migration 7).
 
 use chrono::{DateTime, Utc};
 

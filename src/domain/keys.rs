@@ -1,4 +1,5 @@
-//! API keys and the roles they carry.
+//! API keys: their tokens, and how a presented one is checked. The roles
+//! they carry are [`super::access::Role`].
 //!
 //! A key is `kn_` followed by 43 base64url characters (256 random bits).
 //! Its first [`PREFIX_LEN`] characters are stored in clear to find the key
@@ -10,8 +11,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Invalid;
-
-pub use super::access::Role;
 
 const SCHEME: &str = "kn_";
 /// Characters of the token kept in clear (scheme included).

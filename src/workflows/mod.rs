@@ -90,16 +90,6 @@ pub trait Precondition<R>: Sync {
     fn check(&self, current: &R) -> Result<(), WorkflowError>;
 }
 
-/// No precondition: the command line and imports, which compare documents
-/// instead.
-pub struct Unconditional;
-
-impl<R> Precondition<R> for Unconditional {
-    fn check(&self, _: &R) -> Result<(), WorkflowError> {
-        Ok(())
-    }
-}
-
 /// A document as the audit trail records it.
 fn audit_value(document: &impl serde::Serialize) -> Result<serde_json::Value, WorkflowError> {
     serde_json::to_value(document).map_err(|error| WorkflowError::Internal(error.into()))

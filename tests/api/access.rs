@@ -2,7 +2,9 @@
 //! access rule (`domain::access::seen_location`) decides for the public:
 //! at its rounded point, without address, ward, description or phones —
 //! the `/v1` listings and reads, the body search, `/hsds` in all its
-//! shapes, the GeoJSON map, the vector tile and the public export.
+//! shapes (NDJSON streams included), the GeoJSON map, the vector tile and
+//! the public export; and another organisation's agency key sees the
+//! shelters as the public does.
 
 use diesel::QueryableByName;
 use diesel::sql_types::{Double, Nullable, Text};
@@ -216,14 +218,60 @@ async fn every_public_output_shows_shelters_as_the_access_rule_decides() {
         ("/hsds/organizations?full=true&per_page=100".into(), true),
         ("/v1/public/services.geojson?limit=1000".into(), true),
     ];
-    for (path, must_show) in outputs {
-        let response = app.get(&path).await;
+    // Another organisation's agency: it sees them as the public does.
+    let other_agency = {
+        let mut conn = app.db.conn().await;
+        let rows: Vec<crate::helpers::TextRow> = diesel::sql_query(
+            "SELECT o.id::text AS text FROM organizations o WHERE NOT EXISTS ( \
+                 SELECT 1 FROM locations l WHERE l.organization_id = o.id AND l.confidential) \
+             ORDER BY o.id LIMIT 1",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap();
+        let organization = uuid::Uuid::parse_str(&rows[0].text).unwrap();
+        app.key("agency", Some(organization)).await
+    };
+    for (path, must_show) in &outputs {
+        for key in [None, Some(other_agency.as_str())] {
+            let mut request = app.client.get(format!("{}{path}", app.address));
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let body = response.bytes().await.unwrap();
+            assert_no_secret(path, &body, &shelters);
+            let value: Value = serde_json::from_slice(&body).unwrap();
+            let shown = check_shown(path, &value, &shelters);
+            assert!(!must_show || shown > 0, "{path} shows no shelter to check");
+        }
+    }
+
+    // The HSDS lists streamed as NDJSON, one object per line.
+    for path in [
+        "/hsds/services?full=true",
+        "/hsds/service_at_locations?full=true",
+        "/hsds/organizations?full=true",
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("accept", "application/x-ndjson")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let body = response.bytes().await.unwrap();
-        assert_no_secret(&path, &body, &shelters);
-        let value: Value = serde_json::from_slice(&body).unwrap();
-        let shown = check_shown(&path, &value, &shelters);
-        assert!(!must_show || shown > 0, "{path} shows no shelter to check");
+        assert_no_secret(path, &body, &shelters);
+        let lines: Vec<Value> = String::from_utf8_lossy(&body)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert!(
+            check_shown(path, &Value::Array(lines), &shelters) > 0,
+            "{path}"
+        );
     }
 
     // The same search sent as a body.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use ketnoi::domain::keys::Role;
+use ketnoi::domain::access::Role;
 use serde_json::json;
 
 use crate::helpers::TestDb;

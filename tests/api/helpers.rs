@@ -369,7 +369,7 @@ impl TestApp {
         let pool = pool::build(&self.db.url, 1, Duration::from_secs(5)).unwrap();
         let mut conn = pool.get().await.unwrap();
         let spec = KeySpec {
-            role: ketnoi::domain::keys::Role::parse(role).unwrap(),
+            role: ketnoi::domain::access::Role::parse(role).unwrap(),
             organization_id: organization.map(ketnoi::domain::ids::OrganizationId),
             label: format!("test {role}"),
             expires_at: None,

@@ -16,7 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use ketnoi::db::pool;
 use ketnoi::db::routing::{Pools, ReplicaPools, ReplicaState};
 use ketnoi::db::seed::sample_id;
-use ketnoi::domain::keys::Role;
+use ketnoi::domain::access::Role;
 use ketnoi::embedded::EmbeddedCluster;
 use serde_json::{Value, json};
 

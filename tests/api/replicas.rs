@@ -192,11 +192,11 @@ async fn two_processes_over_one_database_answer_alike() {
 
 /// An admin key, made straight in the database.
 async fn admin_key(db: &TestDb) -> String {
-    key_at(&db.url, ketnoi::domain::keys::Role::Admin).await
+    key_at(&db.url, ketnoi::domain::access::Role::Admin).await
 }
 
 /// A key with `role`, made straight in the database at `url`.
-pub async fn key_at(url: &str, role: ketnoi::domain::keys::Role) -> String {
+pub async fn key_at(url: &str, role: ketnoi::domain::access::Role) -> String {
     use ketnoi::db::models::keys::{KeySpec, create};
     let pool = ketnoi::db::pool::build(url, 1, Duration::from_secs(5)).unwrap();
     let mut conn = pool.get().await.unwrap();

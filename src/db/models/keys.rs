@@ -7,8 +7,9 @@ use diesel_async::RunQueryDsl;
 use super::{DbError, parse_stored};
 use crate::db::DbConn;
 use crate::db::schema::api_keys;
+use crate::domain::access::Role;
 use crate::domain::ids::{KeyId, OrganizationId};
-use crate::domain::keys::{NewSecret, PresentedToken, Role};
+use crate::domain::keys::{NewSecret, PresentedToken};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]

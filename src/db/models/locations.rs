@@ -1,6 +1,7 @@
 //! Locations: where an organisation receives people. The exact `point` and
 //! the public `public_point` (rounded for confidential locations by a
-//! generated column) are both read; the API decides which one a reader sees.
+//! generated column) are both read; [`crate::domain::access::seen_location`]
+//! decides which one a reader sees.
 
 use std::collections::HashMap;
 

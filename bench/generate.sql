@@ -125,6 +125,15 @@ SELECT id, md5('organization' || (i / 5))::uuid, 'Địa điểm ' || i || '-' |
        random() < 0.03
 FROM placed;
 
+-- The directory refuses a public office within 1 km of its own
+-- organisation's shelter (its public point would locate the shelter): the
+-- few drawn that close are public too, so that the directory imports.
+UPDATE locations c SET confidential = false
+WHERE c.confidential AND EXISTS (
+    SELECT 1 FROM locations o
+    WHERE o.organization_id = c.organization_id AND NOT o.confidential
+      AND ST_DWithin(o.point, c.point, 1000));
+
 INSERT INTO service_at_location (id, service_id, location_id)
 SELECT md5('sal' || i || '-' || k)::uuid, md5('service' || i)::uuid, id
 FROM placed;

@@ -1,8 +1,26 @@
-//! Pagination bounds, shared by every list endpoint.
+//! Pagination bounds, shared by every list endpoint, and the years
+//! PostgreSQL stores dates and instants in.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::Invalid;
+
+/// The first and last years PostgreSQL stores a date or an instant in.
+pub const STORABLE_YEARS: (i32, i32) = (1, 9999);
+
+/// A date or instant in `year` can be stored; `what` names it for the
+/// message ("dates", "instants").
+pub fn storable_year(year: i32, what: &str) -> Result<(), Invalid> {
+    let (first, last) = STORABLE_YEARS;
+    if (first..=last).contains(&year) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "range",
+            format!("{what} fall between the years {first} and {last}"),
+        ))
+    }
+}
 
 /// A change feed's bound ("changed after"), as PostgreSQL can store it.
 /// Every RFC 3339 date-time is taken (years 0000 to 9999 with any offset,
@@ -24,10 +42,11 @@ pub fn feed_bound(instant: DateTime<Utc>) -> Result<DateTime<Utc>, Invalid> {
 /// An instant PostgreSQL can store: those before the year 1 become its
 /// first instant, those after 9999 its last.
 pub fn storable_instant(instant: DateTime<Utc>) -> DateTime<Utc> {
-    let first = NaiveDate::from_ymd_opt(1, 1, 1)
+    let (first_year, last_year) = STORABLE_YEARS;
+    let first = NaiveDate::from_ymd_opt(first_year, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|at| at.and_utc());
-    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+    let last = NaiveDate::from_ymd_opt(last_year, 12, 31)
         .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
         .map(|at| at.and_utc());
     match (first, last) {

@@ -16,6 +16,7 @@ use crate::db::models::writes::{self, Action};
 use crate::domain::Invalid;
 use crate::domain::access::{Actor, Refusal, Role};
 use crate::domain::ids::{KeyId, OrganizationId};
+use crate::domain::page::storable_year;
 
 /// What a new key is for.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -36,14 +37,7 @@ pub struct KeyRequest {
 /// Instants PostgreSQL stores: years 1 to 9999.
 fn storable(at: DateTime<Utc>) -> Result<(), Invalid> {
     use chrono::Datelike;
-    if (1..=9999).contains(&at.year()) {
-        Ok(())
-    } else {
-        Err(Invalid::new(
-            "range",
-            "instants fall between the years 1 and 9999",
-        ))
-    }
+    storable_year(at.year(), "instants")
 }
 
 /// Checks a key request against the rules every path shares.

@@ -21,14 +21,7 @@ impl OrganizationDocument {
 /// Dates PostgreSQL stores: years 1 to 9999.
 pub fn plausible_date(date: NaiveDate) -> Result<(), Invalid> {
     use chrono::Datelike;
-    if (1..=9999).contains(&date.year()) {
-        Ok(())
-    } else {
-        Err(Invalid::new(
-            "range",
-            "dates fall between the years 1 and 9999",
-        ))
-    }
+    crate::domain::page::storable_year(date.year(), "dates")
 }
 
 /// The day a listing is recorded as verified: a plausible date, and not in

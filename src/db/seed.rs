@@ -29,13 +29,13 @@ use super::schema::{
 use crate::domain::category::Category;
 use crate::domain::geo::Coordinates;
 use crate::domain::ids::{
-    LocationId, OrganizationId, PhoneId, ScheduleId, ServiceAreaId, ServiceId, part_id,
+    LocationId, OrganizationId, ScheduleId, ServiceAreaId, ServiceId, part_id,
     service_at_location_id,
 };
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
-    CountryCode, DeliveryMode, DocumentType, Gender, LanguageCode, PhoneType, ServiceStatus,
-    VictimStatus, Weekday,
+    CountryCode, DeliveryMode, DocumentType, Gender, LanguageCode, ServiceStatus, VictimStatus,
+    Weekday,
 };
 
 /// `(file name, contents)` of every file in seed-data/directory/.
@@ -82,22 +82,8 @@ struct SeedOrganization {
     services: Vec<SeedService>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SeedPhone {
-    number: String,
-    extension: Option<String>,
-    #[serde(rename = "type", default = "voice")]
-    phone_type: PhoneType,
-    description: Option<String>,
-    description_en: Option<String>,
-    #[serde(default)]
-    languages: Vec<String>,
-}
-
-fn voice() -> PhoneType {
-    PhoneType::Voice
-}
+/// A phone, as any document gives it.
+type SeedPhone = crate::domain::listing::PhoneDocument;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,32 +227,20 @@ fn time(value: &Option<String>) -> anyhow::Result<Option<NaiveTime>> {
         .transpose()
 }
 
+/// The rows of `phones` for their owner, written as every write writes
+/// them, once their languages are checked.
 fn phone_rows<'a>(
     phones: &'a [SeedPhone],
     owner_id: Uuid,
-    owner: (
-        Option<OrganizationId>,
-        Option<ServiceId>,
-        Option<LocationId>,
-    ),
+    owner: super::models::writes::PhoneOwner,
     rows: &mut Vec<NewPhone<'a>>,
 ) -> anyhow::Result<()> {
-    for (position, phone) in phones.iter().enumerate() {
-        rows.push(NewPhone {
-            id: PhoneId(part_id(owner_id, "phone", position)),
-            organization_id: owner.0,
-            service_id: owner.1,
-            location_id: owner.2,
-            position: i16::try_from(position)?,
-            number: &phone.number,
-            extension: phone.extension.as_deref(),
-            phone_type: phone.phone_type.as_str(),
-            description: phone.description.as_deref(),
-            description_en: phone.description_en.as_deref(),
-            languages: languages(&phone.languages)?,
-        });
+    for phone in phones {
+        languages(&phone.languages)?;
     }
-    Ok(())
+    Ok(super::models::writes::phone_rows(
+        owner, owner_id, phones, rows,
+    )?)
 }
 
 fn extent(geometry: &geojson::Geometry) -> anyhow::Result<geo::MultiPolygon<f64>> {

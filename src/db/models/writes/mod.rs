@@ -115,12 +115,17 @@ pub async fn refresh(conn: &mut DbConn, ids: &[ServiceId]) -> Result<(), DbError
     Ok(())
 }
 
-pub(super) fn phone_rows<'a>(
-    owner: (
-        Option<OrganizationId>,
-        Option<ServiceId>,
-        Option<LocationId>,
-    ),
+/// Whose a phone is: an organisation's, a service's or a location's.
+pub type PhoneOwner = (
+    Option<OrganizationId>,
+    Option<ServiceId>,
+    Option<LocationId>,
+);
+
+/// The rows of an owner's phones, in order; their ids derive from the
+/// owner's id and position.
+pub(crate) fn phone_rows<'a>(
+    owner: PhoneOwner,
     owner_id: Uuid,
     documents: &'a [PhoneDocument],
     rows: &mut Vec<NewPhone<'a>>,

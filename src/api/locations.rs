@@ -177,7 +177,8 @@ pub async fn patch_location(
     change_location(&state, caller, location_id(&id)?, if_match, change).await
 }
 
-/// The shared body of replace, patch, archive and restore.
+/// The shared body of replace, patch, archive and restore (each handler
+/// has refused a caller who may not write, before reading anything else).
 async fn change_location(
     state: &AppState,
     caller: Caller,
@@ -185,7 +186,6 @@ async fn change_location(
     if_match: IfMatch,
     change: Change<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(WRITERS)?;
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_detail);
     let stored =
@@ -213,7 +213,9 @@ pub async fn archive_location(
     id: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    change_location(&state, caller, location_id(&id)?, if_match, Change::Archive).await
+    let id = location_id(&id)?;
+    caller.require(WRITERS)?;
+    change_location(&state, caller, id, if_match, Change::Archive).await
 }
 
 /// Restore an archived location.
@@ -235,5 +237,7 @@ pub async fn restore_location(
     id: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    change_location(&state, caller, location_id(&id)?, if_match, Change::Restore).await
+    let id = location_id(&id)?;
+    caller.require(WRITERS)?;
+    change_location(&state, caller, id, if_match, Change::Restore).await
 }

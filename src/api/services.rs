@@ -455,7 +455,8 @@ pub async fn patch_service(
     change_service(&state, caller, service_id(&id)?, if_match, change).await
 }
 
-/// The shared body of replace, patch, archive and restore.
+/// The shared body of replace, patch, archive and restore (each handler
+/// has refused a caller who may not write, before reading anything else).
 async fn change_service(
     state: &AppState,
     caller: Caller,
@@ -463,7 +464,6 @@ async fn change_service(
     if_match: IfMatch,
     change: Change<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(WRITERS)?;
     let mut conn = state.primary().await?;
     let precondition = if_match.required(owner_view);
     let record =
@@ -493,6 +493,7 @@ pub async fn archive_service(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
+    caller.require(WRITERS)?;
     change_service(&state, caller, id, if_match, Change::Archive).await
 }
 
@@ -516,6 +517,7 @@ pub async fn restore_service(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
+    caller.require(WRITERS)?;
     change_service(&state, caller, id, if_match, Change::Restore).await
 }
 

@@ -75,13 +75,19 @@ pub trait Listing {
         organization: OrganizationId,
         document: Self::Document,
     ) -> impl Future<Output = Result<serde_json::Value, WorkflowError>> + Send;
-    /// Archives or restores it; what the audit records before and after.
+    /// Archives or restores it.
     fn set_archived(
         conn: &mut DbConn,
         id: Self::Id,
         archived: bool,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// What the audit records of archiving (`archived`) or restoring, from
+    /// the documents before and after.
+    fn archive_audit(
+        archived: bool,
         before: &Self::Document,
-    ) -> impl Future<Output = Result<(serde_json::Value, serde_json::Value), WorkflowError>> + Send;
+        after: &Self::Document,
+    ) -> Result<(serde_json::Value, serde_json::Value), WorkflowError>;
 }
 
 pub(super) fn not_found<L: Listing>() -> WorkflowError {
@@ -153,7 +159,9 @@ async fn archive<L: Listing>(
     archived: bool,
     document: &L::Document,
 ) -> Result<L::Stored, WorkflowError> {
-    let (before, after) = L::set_archived(conn, id, archived, document).await?;
+    L::set_archived(conn, id, archived).await?;
+    let (stored, after) = L::load(conn, id).await?;
+    let (before, after) = L::archive_audit(archived, document, &after)?;
     let action = if archived {
         Action::Archive
     } else {
@@ -162,7 +170,7 @@ async fn archive<L: Listing>(
     let (kind, uuid) = (L::KIND, L::uuid(id));
     let (key, before, after) = (actor.key_id(), Some(before), Some(after));
     writes::audit_one(conn, key, action, kind, uuid, before, after).await?;
-    Ok(L::load(conn, id).await?.0)
+    Ok(stored)
 }
 
 /// Locks a listing the actor may change and checks the precondition

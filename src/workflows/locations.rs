@@ -77,9 +77,16 @@ impl Listing for Locations {
         conn: &mut DbConn,
         id: LocationId,
         archived: bool,
+    ) -> Result<(), DbError> {
+        writes::set_location_archived(conn, id, archived).await
+    }
+
+    /// The location itself is unchanged: the audit records the flag.
+    fn archive_audit(
+        archived: bool,
         before: &LocationDocument,
+        _: &LocationDocument,
     ) -> Result<(serde_json::Value, serde_json::Value), WorkflowError> {
-        writes::set_location_archived(conn, id, archived).await?;
         let location = audit_value(before)?;
         Ok((
             serde_json::json!({"archived": !archived, "location": location}),

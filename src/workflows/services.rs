@@ -70,22 +70,21 @@ impl Listing for Services {
         audit_value(validated.get())
     }
 
-    async fn set_archived(
-        conn: &mut DbConn,
-        id: ServiceId,
-        archived: bool,
-        before: &ServiceDocument,
-    ) -> Result<(serde_json::Value, serde_json::Value), WorkflowError> {
+    async fn set_archived(conn: &mut DbConn, id: ServiceId, archived: bool) -> Result<(), DbError> {
         let status = if archived {
             ServiceStatus::Inactive
         } else {
             ServiceStatus::Active
         };
-        writes::set_service_status(conn, id, status).await?;
-        Ok((
-            audit_value(before)?,
-            audit_value(&Self::load(conn, id).await?.1)?,
-        ))
+        writes::set_service_status(conn, id, status).await
+    }
+
+    fn archive_audit(
+        _: bool,
+        before: &ServiceDocument,
+        after: &ServiceDocument,
+    ) -> Result<(serde_json::Value, serde_json::Value), WorkflowError> {
+        Ok((audit_value(before)?, audit_value(after)?))
     }
 }
 
@@ -103,7 +102,7 @@ pub async fn set_capacity(
     conn.transaction::<_, WorkflowError, _>(async move |conn| {
         let (_, before) = lock::<Services>(conn, actor, id, precondition).await?;
         writes::set_capacity(conn, id, &capacity).await?;
-        let after = Services::load(conn, id).await?.1;
+        let (record, after) = Services::load(conn, id).await?;
         let (before, after) = (audit_value(&before)?, audit_value(&after)?);
         writes::audit_one(
             conn,
@@ -115,7 +114,7 @@ pub async fn set_capacity(
             Some(after),
         )
         .await?;
-        stored(conn, id).await
+        Ok(record)
     })
     .await
 }

@@ -20,12 +20,13 @@ use crate::domain::category::Category;
 use crate::domain::eligibility::{Profile, Rule};
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{OrganizationId, ServiceId};
-use crate::domain::matching::{Exclusion, MatchQuery};
+use crate::domain::matching::{Exclusion, MatchQuery, Origin};
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
     CountryCode, DeliveryMode, DocumentType, Gender, LanguageCode, VictimStatus,
 };
-use crate::workflows::matching::{self as matcher, Matched, NearMiss, NeedOutcome};
+use crate::domain::ward::WardCode;
+use crate::workflows::matching::{self as matcher, MatchError, Matched, NearMiss, NeedOutcome};
 
 /// One person and their needs.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,12 +38,19 @@ use crate::workflows::matching::{self as matcher, Matched, NearMiss, NeedOutcome
     "radius_m": 50000, "limit_per_need": 3, "include_remote": true
 }))]
 pub struct MatchRequest {
-    /// Where the person is: WGS84 latitude, -90 to 90.
+    /// Where the person is: WGS84 latitude, -90 to 90. Give `lat` and
+    /// `lon`, or `ward_code`.
     #[schema(minimum = -90, maximum = 90)]
-    pub lat: f64,
+    pub lat: Option<f64>,
     /// WGS84 longitude, -180 to 180.
     #[schema(minimum = -180, maximum = 180)]
-    pub lon: f64,
+    pub lon: Option<f64>,
+    /// Instead of `lat`/`lon`, the person's ward or commune (five digits,
+    /// see `GET /v1/wards?q=name`): distances are then measured from the
+    /// ward's reference point and are approximate; the ward fixes the
+    /// province, and every other rule applies unchanged.
+    #[schema(pattern = "^[0-9]{5}$", example = "02647")]
+    pub ward_code: Option<String>,
     /// What they need, 1 to 12 distinct categories, in the order to answer.
     #[schema(schema_with = needs_schema)]
     pub needs: Vec<Category>,
@@ -120,13 +128,37 @@ impl MatchRequest {
         let mut fail = |field: &str, rule: &str, message: &str| {
             errors.push(FieldError::new(field, rule, message));
         };
-        let lat_lon = Coordinates::new(self.lat, self.lon);
-        if !self.lat.is_finite() || !(-90.0..=90.0).contains(&self.lat) {
-            fail("lat", "range", "latitude must be between -90 and 90");
-        }
-        if !self.lon.is_finite() || !(-180.0..=180.0).contains(&self.lon) {
-            fail("lon", "range", "longitude must be between -180 and 180");
-        }
+        let origin = match (self.lat, self.lon, self.ward_code.as_deref()) {
+            (None, None, Some(code)) => WardCode::parse(code)
+                .map_err(|invalid| fail("ward_code", invalid.rule, &invalid.message))
+                .ok()
+                .map(Origin::Ward),
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                fail(
+                    "ward_code",
+                    "one_of",
+                    "give either lat and lon, or ward_code, not both",
+                );
+                None
+            }
+            (lat, lon, None) => {
+                if lat.is_none() {
+                    fail("lat", "required", "give lat and lon, or ward_code");
+                }
+                if lon.is_none() {
+                    fail("lon", "required", "give lat and lon, or ward_code");
+                }
+                if lat.is_some_and(|lat| !lat.is_finite() || !(-90.0..=90.0).contains(&lat)) {
+                    fail("lat", "range", "latitude must be between -90 and 90");
+                }
+                if lon.is_some_and(|lon| !lon.is_finite() || !(-180.0..=180.0).contains(&lon)) {
+                    fail("lon", "range", "longitude must be between -180 and 180");
+                }
+                lat.zip(lon)
+                    .and_then(|(lat, lon)| Coordinates::new(lat, lon).ok())
+                    .map(Origin::Point)
+            }
+        };
         if self.needs.is_empty() || self.needs.len() > MAX_NEEDS {
             fail("needs", "length", "between 1 and 12 needs");
         }
@@ -208,10 +240,10 @@ impl MatchRequest {
                 .collect::<Vec<_>>()
         });
 
-        match (lat_lon, radius, limit) {
-            (Ok(location), Some(radius), Some(limit_per_need)) if errors.is_empty() => {
+        match (origin, radius, limit) {
+            (Some(origin), Some(radius), Some(limit_per_need)) if errors.is_empty() => {
                 Ok(MatchQuery {
-                    location,
+                    origin,
                     needs: self.needs,
                     profile: Profile {
                         age,
@@ -330,12 +362,50 @@ pub struct ProvinceRef {
     pub code: String,
 }
 
+/// Where distances were measured from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OriginView {
+    pub lat: f64,
+    pub lon: f64,
+    /// `point`: the `lat`/`lon` given; `ward_reference_point`: the
+    /// reference point of the `ward_code` given.
+    pub source: OriginSource,
+    /// True when the person was given by their ward: every distance is
+    /// then from the ward's reference point, not from where they are.
+    pub distances_approximate: bool,
+}
+
+/// Where the origin came from.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginSource {
+    Point,
+    WardReferencePoint,
+}
+
+/// The person's ward or commune.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WardRef {
+    #[schema(example = "02647")]
+    pub code: String,
+    #[schema(example = "Phường Lào Cai")]
+    pub full_name: String,
+    #[schema(example = "Lao Cai Ward")]
+    pub full_name_en: String,
+}
+
 /// The matcher's answer, one result per need in the order asked.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MatchResponse {
     /// When "open now" was evaluated, in Vietnam's time (UTC+7).
     #[schema(value_type = String, format = DateTime)]
     pub evaluated_at: DateTime<FixedOffset>,
+    /// The point distances were measured from, and whether they are
+    /// approximate.
+    pub origin: OriginView,
+    /// The ward given, or the one containing the location (null outside
+    /// every ward): ward-coded service areas are checked against it.
+    pub ward: Option<WardRef>,
     /// The province containing the location (null outside every province):
     /// province-coded service areas are checked against it.
     pub province: Option<ProvinceRef>,
@@ -488,7 +558,13 @@ pub async fn create_match(
     let mut conn = state.reader(&caller).await?;
     let outcome = matcher::run(&mut conn, &query, Audience::Full, Utc::now())
         .await
-        .map_err(ApiError::from_private_query)?;
+        .map_err(|error| match error {
+            MatchError::UnknownWard => ApiError::Unprocessable(vec![FieldError::invalid(
+                "ward_code",
+                crate::domain::ward::unknown(),
+            )]),
+            MatchError::Db(error) => ApiError::from_private_query(error),
+        })?;
     // Counted by category and outcome only: nothing of the person.
     for need in &outcome.needs {
         state
@@ -497,6 +573,21 @@ pub async fn create_match(
     }
     Ok(web::Json(MatchResponse {
         evaluated_at: outcome.evaluated_at,
+        origin: OriginView {
+            lat: outcome.point.lat(),
+            lon: outcome.point.lon(),
+            source: if outcome.by_ward {
+                OriginSource::WardReferencePoint
+            } else {
+                OriginSource::Point
+            },
+            distances_approximate: outcome.by_ward,
+        },
+        ward: outcome.ward.map(|ward| WardRef {
+            code: ward.code,
+            full_name: ward.full_name,
+            full_name_en: ward.full_name_en,
+        }),
         province: outcome.province.map(|code| ProvinceRef { code }),
         results: outcome
             .needs

@@ -161,6 +161,8 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(reference::list_categories)
                 .service(reference::list_provinces)
                 .service(reference::get_province)
+                .service(reference::list_wards)
+                .service(reference::get_ward)
                 .service(organizations::list_organizations)
                 .service(organizations::get_organization)
                 .service(organizations::create_organization)

@@ -209,3 +209,21 @@ impl FieldErrors {
         }
     }
 }
+
+/// The reference point of a ward a search is made around: a ward given
+/// instead of a point stands for its reference point. A code that names no
+/// ward is a 400 on `ward_code`.
+pub async fn ward_point(
+    conn: &mut crate::db::DbConn,
+    code: &crate::domain::ward::WardCode,
+) -> Result<crate::domain::geo::Coordinates, ApiError> {
+    crate::db::models::reference::find_ward(conn, code)
+        .await?
+        .and_then(|ward| ward.reference_point())
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(vec![FieldError::invalid(
+                "ward_code",
+                crate::domain::ward::unknown(),
+            )])
+        })
+}

@@ -1,4 +1,5 @@
-//! The reference vocabularies: categories and provinces.
+//! The reference vocabularies: categories, provinces, and wards with their
+//! geography.
 
 use actix_web::{get, web};
 use serde::Serialize;
@@ -6,8 +7,15 @@ use utoipa::IntoParams;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::extract::ApiQuery;
+use super::params::FieldErrors;
 use super::problem::{ApiError, FieldError, responses};
+use super::views::{GeoJsonMultiPolygon, MultiPolygonType, Page};
 use crate::db::models::reference;
+use crate::db::postgis::multipolygon_coordinates;
+use crate::domain::geo::Coordinates;
+use crate::domain::province::ProvinceCode;
+use crate::domain::ward::WardCode;
 
 /// A category of help, with Vietnamese and English labels.
 #[derive(Serialize, ToSchema)]
@@ -116,6 +124,27 @@ pub struct WardView {
     pub full_name: String,
     #[schema(example = "Lao Cai Ward")]
     pub full_name_en: String,
+    /// Its province's two-digit code.
+    #[schema(example = "15")]
+    pub province_code: String,
+    /// Persons, as published on the national reference map; null where
+    /// none was published.
+    #[schema(example = 38571)]
+    pub population: Option<i32>,
+}
+
+impl From<reference::WardRecord> for WardView {
+    fn from(row: reference::WardRecord) -> Self {
+        Self {
+            code: row.code,
+            name: row.name,
+            name_en: row.name_en,
+            full_name: row.full_name,
+            full_name_en: row.full_name_en,
+            province_code: row.province_code,
+            population: row.population,
+        }
+    }
 }
 
 /// A province with its wards and communes.
@@ -165,18 +194,192 @@ pub async fn get_province(
     let province = reference::find_province(&mut conn, &code)
         .await?
         .ok_or(ApiError::NotFound("province"))?;
-    let wards = reference::list_wards(&mut conn, &code).await?;
+    let wards = reference::province_wards(&mut conn, &province.code).await?;
     Ok(web::Json(ProvinceWardsView {
         province: province.into(),
-        wards: wards
-            .into_iter()
-            .map(|row| WardView {
-                code: row.code,
-                name: row.name,
-                name_en: row.name_en,
-                full_name: row.full_name,
-                full_name_en: row.full_name_en,
-            })
-            .collect(),
+        wards: wards.into_iter().map(WardView::from).collect(),
     }))
+}
+
+/// A point, WGS84 decimal degrees.
+#[derive(Serialize, ToSchema)]
+pub struct PointView {
+    #[schema(example = 22.4856)]
+    pub lat: f64,
+    #[schema(example = 103.9707)]
+    pub lon: f64,
+}
+
+/// A ward's province, by code and name.
+#[derive(Serialize, ToSchema)]
+pub struct ProvinceBrief {
+    #[schema(example = "15")]
+    pub code: String,
+    #[schema(example = "Lào Cai")]
+    pub name: String,
+    #[schema(example = "Lao Cai")]
+    pub name_en: String,
+}
+
+/// One ward or commune, with its geography.
+#[derive(Serialize, ToSchema)]
+pub struct WardDetailView {
+    #[serde(flatten)]
+    pub ward: WardView,
+    pub province: ProvinceBrief,
+    /// Square kilometres, as published.
+    pub area_km2: Option<f64>,
+    /// A point inside the ward: where distances are measured from when a
+    /// person is given by their ward (`ward_code` in `POST /v1/matches` and
+    /// the `near` searches).
+    pub reference_point: Option<PointView>,
+    /// The boundary (simplified to about 110 m), with `boundary=true` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<GeoJsonMultiPolygon>,
+}
+
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(names("code"), parameter_in = Path)]
+pub struct WardPath(
+    /// Official five-digit code.
+    #[param(example = "02647", pattern = "^[0-9]{5}$")]
+    String,
+);
+
+/// What to include with a ward.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WardQuery {
+    /// Include the boundary as a GeoJSON MultiPolygon; default false.
+    pub boundary: Option<bool>,
+}
+
+/// One ward or commune: names, province, population, area, reference point
+/// and, on request, its boundary. A code that is not five digits is a 400;
+/// one that names no ward, a 404.
+#[utoipa::path(
+    tag = "reference",
+    security((), ("api_key" = [])),
+    params(WardPath, WardQuery),
+    responses(
+        responses::ReadProblems,
+        (status = 200, description = "The ward", body = WardDetailView),
+    )
+)]
+#[get("/wards/{code}")]
+pub async fn get_ward(
+    state: web::Data<AppState>,
+    _caller: super::auth::Caller,
+    path: web::Path<WardPath>,
+    query: ApiQuery<WardQuery>,
+) -> Result<web::Json<WardDetailView>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let code = errors.parse("code", Some(path.into_inner().0.as_str()), WardCode::parse);
+    let code = errors.finish(code)?.ok_or(ApiError::NotFound("ward"))?;
+    let mut conn = state.anonymous_reader().await?;
+    let ward = reference::find_ward(&mut conn, &code)
+        .await?
+        .ok_or(ApiError::NotFound("ward"))?;
+    let boundary = if query.0.boundary.unwrap_or(false) {
+        reference::ward_boundary(&mut conn, &code)
+            .await?
+            .map(|multi| GeoJsonMultiPolygon {
+                geometry_type: MultiPolygonType::MultiPolygon,
+                coordinates: multipolygon_coordinates(&multi),
+            })
+    } else {
+        None
+    };
+    Ok(web::Json(ward_detail(ward, boundary)))
+}
+
+fn ward_detail(
+    ward: reference::WardRecord,
+    boundary: Option<GeoJsonMultiPolygon>,
+) -> WardDetailView {
+    WardDetailView {
+        province: ProvinceBrief {
+            code: ward.province_code.clone(),
+            name: ward.province_name.clone(),
+            name_en: ward.province_name_en.clone(),
+        },
+        area_km2: ward.area_km2,
+        reference_point: ward.reference_point().map(|point| PointView {
+            lat: point.lat(),
+            lon: point.lon(),
+        }),
+        boundary,
+        ward: ward.into(),
+    }
+}
+
+/// Ward search parameters; every filter given narrows the list.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WardListQuery {
+    /// Only this province's wards.
+    #[param(schema_with = super::params::province)]
+    pub province: Option<String>,
+    /// Words of the name, Vietnamese or English, with or without diacritics
+    /// (`ban phiet` finds `Bản Phiệt`); every word must appear. An exact
+    /// name comes first, then names starting with the words, then by code.
+    /// At most 200 characters.
+    #[param(example = "ban phiet", min_length = 1, max_length = 200)]
+    pub q: Option<String>,
+    /// `lat,lon`: the ward containing this point (none at sea). On an edge
+    /// two wards share, the lower code.
+    #[param(schema_with = super::params::near)]
+    pub at: Option<String>,
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<u32>,
+}
+
+/// Wards and communes: by province, by name without diacritics, or the one
+/// containing a point (`at`); by code otherwise.
+#[utoipa::path(
+    tag = "reference",
+    security((), ("api_key" = [])),
+    params(WardListQuery),
+    responses(
+        (status = 200, description = "One page of wards", body = Page<WardView>),
+        responses::ListProblems,
+    )
+)]
+#[get("/wards")]
+pub async fn list_wards(
+    state: web::Data<AppState>,
+    _caller: super::auth::Caller,
+    query: ApiQuery<WardListQuery>,
+) -> Result<web::Json<Page<WardView>>, ApiError> {
+    let query = query.0;
+    let mut errors = FieldErrors::default();
+    let province = errors.parse("province", query.province.as_deref(), ProvinceCode::parse);
+    let words = errors.words("q", query.q.as_deref());
+    let at = errors.parse("at", query.at.as_deref(), Coordinates::parse_lat_lon);
+    let page = errors.page(query.page, query.per_page);
+    let filter = errors.finish(reference::WardFilter {
+        province,
+        words: words
+            .map(|text| {
+                text.as_str()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        at,
+    })?;
+    let mut conn = state.anonymous_reader().await?;
+    let (wards, total) = reference::search_wards(&mut conn, &filter, page).await?;
+    Ok(web::Json(Page::new(
+        wards.into_iter().map(WardView::from).collect(),
+        total,
+        page,
+    )))
 }

@@ -30,6 +30,7 @@ use crate::domain::listing::{CapacityDocument, ServiceDocument, changed_fields};
 use crate::domain::page::{PageRequest, storable_instant};
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::ServiceStatus;
+use crate::domain::ward::WardCode;
 use crate::workflows::WRITERS;
 use crate::workflows::listings::{self, Change};
 use crate::workflows::services::{self as services_workflow, Services};
@@ -64,8 +65,15 @@ pub struct ServiceListQuery {
     #[param(schema_with = super::params::near)]
     #[schema(schema_with = super::params::near_or_null)]
     pub near: Option<String>,
-    /// Search radius around `near` in metres, 1 to 500000; default 50000.
-    /// Without `near` there is nothing to measure from, and it is ignored.
+    /// Instead of `near`, a ward or commune (five digits, see
+    /// `GET /v1/wards`): distances are measured from its reference point,
+    /// and so are approximate. A code that names no ward is a 400.
+    #[param(pattern = "^[0-9]{5}$", example = "02647")]
+    #[schema(pattern = "^[0-9]{5}$", example = "02647")]
+    pub ward_code: Option<String>,
+    /// Search radius around `near` (or `ward_code`) in metres, 1 to 500000;
+    /// default 50000. Without either there is nothing to measure from, and
+    /// it is ignored.
     #[param(minimum = 1, maximum = 500000, default = 50000)]
     #[schema(minimum = 1, maximum = 500000, default = 50000)]
     pub radius_m: Option<u32>,
@@ -118,9 +126,15 @@ pub struct ServiceListQuery {
     pub per_page: Option<u32>,
 }
 
+/// A parsed search: the filter, the page, and the ward to search around
+/// (its reference point still to be looked up) with the radius.
+pub type ServiceSearch = (ServiceFilter, PageRequest, Option<(WardCode, RadiusM)>);
+
 impl ServiceListQuery {
-    /// The filter and page this query asks for, or every problem with it.
-    pub fn parse(self, visibility: Visibility) -> Result<(ServiceFilter, PageRequest), ApiError> {
+    /// The filter and page this query asks for, and the ward to search
+    /// around (whose reference point the caller looks up), or every problem
+    /// with it.
+    pub fn parse(self, visibility: Visibility) -> Result<ServiceSearch, ApiError> {
         let mut errors = FieldErrors::default();
         let categories = self
             .category
@@ -139,6 +153,16 @@ impl ServiceListQuery {
         let near = errors
             .parse("near", self.near.as_deref(), Coordinates::parse_lat_lon)
             .map(|centre| (centre, radius.unwrap_or(RadiusM::DEFAULT)));
+        let ward = errors
+            .parse("ward_code", self.ward_code.as_deref(), WardCode::parse)
+            .map(|code| (code, radius.unwrap_or(RadiusM::DEFAULT)));
+        if self.near.is_some() && self.ward_code.is_some() {
+            errors.push(super::problem::FieldError::new(
+                "ward_code",
+                "one_of",
+                "give near or ward_code, not both",
+            ));
+        }
         let modified_after = errors.since("modified_after", self.modified_after);
         let search = errors.words("q", self.q.as_deref());
         let cursor = errors.parse("cursor", self.cursor.as_deref(), FeedCursor::parse);
@@ -165,6 +189,7 @@ impl ServiceListQuery {
                 visibility,
             },
             page,
+            ward,
         ))
     }
 }
@@ -295,8 +320,11 @@ async fn services_of(
     caller: Caller,
     query: ServiceListQuery,
 ) -> Result<web::Json<Page<ServiceView>>, ApiError> {
-    let (filter, page) = query.parse(caller.visibility())?;
+    let (mut filter, page, ward) = query.parse(caller.visibility())?;
     let mut conn = state.reader(&caller).await?;
+    if let Some((code, radius)) = ward {
+        filter.near = Some((super::params::ward_point(&mut conn, &code).await?, radius));
+    }
     let (records, total) = services::search(&mut conn, &filter, page).await?;
     let next_cursor = records
         .last()

@@ -161,7 +161,8 @@ pub struct GeoJsonMultiPolygon {
     pub coordinates: Vec<Vec<Vec<[f64; 2]>>>,
 }
 
-/// Where a service serves people: a whole province, or a polygon.
+/// Where a service serves people: a whole province, a whole ward or
+/// commune, or a polygon.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceAreaView {
     pub id: ServiceAreaId,
@@ -169,6 +170,8 @@ pub struct ServiceAreaView {
     pub description_en: Option<String>,
     /// The province served, when the area is a province.
     pub province_code: Option<String>,
+    /// The ward or commune served, when the area is a ward.
+    pub ward_code: Option<String>,
     /// The polygon served, when the area is a polygon.
     pub extent: Option<GeoJsonMultiPolygon>,
 }
@@ -180,6 +183,7 @@ impl From<ServiceAreaRow> for ServiceAreaView {
             description: area.description,
             description_en: area.description_en,
             province_code: area.province_code,
+            ward_code: area.ward_code,
             extent: area.extent.as_ref().map(|extent| GeoJsonMultiPolygon {
                 geometry_type: MultiPolygonType::MultiPolygon,
                 coordinates: multipolygon_coordinates(extent),

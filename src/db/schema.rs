@@ -30,6 +30,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use postgis_diesel::sql_types::Geography;
 
     wards (code) {
         code -> Text,
@@ -38,6 +39,12 @@ diesel::table! {
         name_en -> Text,
         full_name -> Text,
         full_name_en -> Text,
+        boundary -> Nullable<Geography>,
+        reference_point -> Nullable<Geography>,
+        population -> Nullable<Int4>,
+        area_km2 -> Nullable<Float8>,
+        area_m2 -> Nullable<Float8>,
+        folded_names -> Text,
     }
 }
 
@@ -242,6 +249,7 @@ diesel::table! {
         province_code -> Nullable<Text>,
         extent -> Nullable<Geography>,
         area_m2 -> Nullable<Float8>,
+        ward_code -> Nullable<Text>,
     }
 }
 

@@ -140,6 +140,7 @@ struct SeedServiceArea {
     description: Option<String>,
     description_en: Option<String>,
     province_code: Option<String>,
+    ward_code: Option<String>,
     extent: Option<geojson::Geometry>,
 }
 
@@ -397,6 +398,7 @@ fn service_rows<'a>(
             description: area.description.as_deref(),
             description_en: area.description_en.as_deref(),
             province_code: area.province_code.as_deref().map(province).transpose()?,
+            ward_code: area.ward_code.as_deref(),
             extent,
         });
     }

@@ -83,21 +83,33 @@ pub fn bbox_pattern() -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AreaPart {
     Province(String),
+    Ward(String),
     Polygon(geo::MultiPolygon<f64>),
+}
+
+/// Where a person is, as the service areas see it: the ward containing
+/// their point (or given by its code, its reference point then being the
+/// point) and that ward's province. Both `None` outside every ward.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Place<'a> {
+    pub province: Option<&'a str>,
+    pub ward: Option<&'a str>,
 }
 
 /// Whether a service area covers a point. No parts means no restriction;
 /// a province part covers the point when it is the province containing it
-/// (`province`, found from the boundaries); a polygon covers the points
-/// inside it or on its edge, edges being straight in longitude/latitude as
-/// GeoJSON (RFC 7946) defines them. A point inside no province is covered
-/// only by services without an area (DESIGN.md).
-pub fn area_covers(parts: &[AreaPart], point: Coordinates, province: Option<&str>) -> bool {
+/// and a ward part when it is the ward (`place`, found from the ward
+/// boundaries, or given); a polygon covers the points inside it or on its
+/// edge, edges being straight in longitude/latitude as GeoJSON (RFC 7946)
+/// defines them. A point inside no province is covered only by services
+/// without an area (DESIGN.md).
+pub fn area_covers(parts: &[AreaPart], point: Coordinates, place: Place<'_>) -> bool {
     use geo::Intersects;
     parts.is_empty()
-        || province.is_some()
+        || place.province.is_some()
             && parts.iter().any(|part| match part {
-                AreaPart::Province(code) => Some(code.as_str()) == province,
+                AreaPart::Province(code) => Some(code.as_str()) == place.province,
+                AreaPart::Ward(code) => Some(code.as_str()) == place.ward,
                 AreaPart::Polygon(polygon) => {
                     polygon.intersects(&geo::Point::new(point.lon(), point.lat()))
                 }
@@ -242,17 +254,37 @@ mod tests {
         let on_edge = Coordinates::new(22.0, 103.5).unwrap();
         let outside = Coordinates::new(21.9, 103.5).unwrap();
         let parts = [AreaPart::Polygon(square), AreaPart::Province("01".into())];
-        assert!(area_covers(&parts, inside, Some("15")));
-        assert!(area_covers(&parts, on_edge, Some("15")));
-        assert!(!area_covers(&parts, inside, None), "outside every province");
-        assert!(!area_covers(&parts, outside, Some("15")));
-        assert!(area_covers(&parts, outside, Some("01")));
-        assert!(area_covers(&[], outside, None), "no area serves everyone");
+        let place = |province| Place {
+            province,
+            ward: None,
+        };
+        assert!(area_covers(&parts, inside, place(Some("15"))));
+        assert!(area_covers(&parts, on_edge, place(Some("15"))));
+        assert!(
+            !area_covers(&parts, inside, place(None)),
+            "outside every province"
+        );
+        assert!(!area_covers(&parts, outside, place(Some("15"))));
+        assert!(area_covers(&parts, outside, place(Some("01"))));
+        assert!(
+            area_covers(&[], outside, place(None)),
+            "no area serves everyone"
+        );
         assert!(!area_covers(
             &[AreaPart::Province("01".into())],
             outside,
-            None
+            place(None)
         ));
+        let ward = [AreaPart::Ward("02647".into())];
+        let in_ward = Place {
+            province: Some("15"),
+            ward: Some("02647"),
+        };
+        assert!(
+            area_covers(&ward, outside, in_ward),
+            "by code, wherever the point"
+        );
+        assert!(!area_covers(&ward, inside, place(Some("15"))));
     }
 
     #[test]

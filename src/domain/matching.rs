@@ -15,11 +15,20 @@ use super::eligibility::{Admission, Evaluation, Profile, Rule};
 use super::geo::{Coordinates, RadiusM};
 use super::ids::ServiceId;
 use super::service::{DeliveryMode, ServiceStatus};
+use super::ward::WardCode;
+
+/// Where a person is: a point, or only their ward (a hotline operator knows
+/// the caller's commune), whose reference point then stands for them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    Point(Coordinates),
+    Ward(WardCode),
+}
 
 /// What a caseworker asks: one person, their needs, how far to look.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchQuery {
-    pub location: Coordinates,
+    pub origin: Origin,
     /// Distinct categories, in the order asked; 1 to 12.
     pub needs: Vec<Category>,
     pub profile: Profile,
@@ -199,7 +208,7 @@ mod tests {
 
     fn query() -> MatchQuery {
         MatchQuery {
-            location: Coordinates::new(22.33, 103.84).unwrap(),
+            origin: Origin::Point(Coordinates::new(22.33, 103.84).unwrap()),
             needs: vec![Category::Shelter],
             profile: Profile::default(),
             radius: RadiusM::new(10_000).unwrap(),

@@ -20,6 +20,7 @@ pub mod province;
 pub mod schedule;
 pub mod search;
 pub mod service;
+pub mod ward;
 
 /// Declares a fixed vocabulary as an enum: serde and strum agree on the
 /// snake_case code, and `parse` names the accepted values.

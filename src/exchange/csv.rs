@@ -42,6 +42,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "opens_at",
     "closes_at",
     "service_area_provinces",
+    "service_area_wards",
     "capacity_available",
     "capacity_maximum",
     "capacity_unit",
@@ -234,7 +235,10 @@ fn csv_service(
         "fees_description": cells.get("fees_description"),
         "phones": cells.get("phone").map(|n| vec![serde_json::json!({"number": n})]).unwrap_or_default(),
         "service_areas": list(cells, "service_area_provinces").unwrap_or_default()
-            .into_iter().map(|p| serde_json::json!({"province_code": p})).collect::<Vec<_>>(),
+            .into_iter().map(|p| serde_json::json!({"province_code": p}))
+            .chain(list(cells, "service_area_wards").unwrap_or_default()
+                .into_iter().map(|w| serde_json::json!({"ward_code": w})))
+            .collect::<Vec<_>>(),
     });
     if let Some(days) = cells.get("days") {
         service["schedules"] = serde_json::json!([{

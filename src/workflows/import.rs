@@ -127,9 +127,11 @@ fn check(entries: Vec<Entry>, importer: Importer) -> Result<Vec<Checked>, Import
     }
 }
 
-/// Whether two location documents describe the same place: equal, with
-/// coordinates within 1e-9 degree (0.1 mm). Stored geography can come back
-/// one unit in the last place off what was sent; that is not a change.
+/// Whether a stored location document (`a`) and an imported one (`b`)
+/// describe the same place: equal, with coordinates within 1e-9 degree (0.1
+/// mm). Stored geography can come back one unit in the last place off what
+/// was sent; that is not a change. Nor is leaving out a ward the point
+/// already gave: it would be derived again from the same point.
 fn same_location(a: &LocationDocument, b: &LocationDocument) -> bool {
     let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
     close(a.latitude, b.latitude)
@@ -138,6 +140,11 @@ fn same_location(a: &LocationDocument, b: &LocationDocument) -> bool {
             latitude: b.latitude,
             longitude: b.longitude,
             acknowledge_near_confidential: b.acknowledge_near_confidential,
+            ward_code: if b.ward_code.is_none() {
+                None
+            } else {
+                a.ward_code.clone()
+            },
             ..a.clone()
         } == *b
 }

@@ -15,17 +15,19 @@ use chrono::{DateTime, FixedOffset, Utc};
 use crate::db::DbConn;
 use crate::db::models::DbError;
 use crate::db::models::locations::LocationRecord;
-use crate::db::models::matcher as queries;
+use crate::db::models::matcher::{self as queries, Position};
+use crate::db::models::reference::{self, WardRecord};
 use crate::db::models::services::{ServiceRecord, load_records};
 use crate::db::postgis::to_geo;
 use crate::domain::access::Audience;
 use crate::domain::category::Category;
 use crate::domain::eligibility::{Admission, Evaluation};
-use crate::domain::geo::{AreaPart, area_covers};
+use crate::domain::geo::{AreaPart, Coordinates, Place, area_covers};
 use crate::domain::ids::{LocationId, ServiceId};
-use crate::domain::matching::{Assessment, Excluded, Facts, MatchQuery, assess};
+use crate::domain::matching::{Assessment, Excluded, Facts, MatchQuery, Origin, assess};
 use crate::domain::schedule::{open_at, vietnam_time};
 use crate::domain::service::DeliveryMode;
+use crate::domain::ward::WardCode;
 
 /// A service that takes the person for a need.
 #[derive(Debug, Clone)]
@@ -62,9 +64,28 @@ pub struct NeedOutcome {
 pub struct MatchOutcome {
     /// The moment "open now" refers to, in Vietnam's time.
     pub evaluated_at: DateTime<FixedOffset>,
-    /// The province whose boundary contains the person's location.
+    /// The point distances were measured from: the one given, or the
+    /// reference point of the ward given.
+    pub point: Coordinates,
+    /// Whether the person was given by their ward, so that distances are
+    /// approximate (measured from the ward's reference point).
+    pub by_ward: bool,
+    /// The person's ward: given, or the one containing the point.
+    pub ward: Option<WardRecord>,
+    /// The province whose boundary contains the person's location (the
+    /// ward's province).
     pub province: Option<String>,
     pub needs: Vec<NeedOutcome>,
+}
+
+/// Why the matcher could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    /// The ward code given names no ward.
+    #[error("unknown ward")]
+    UnknownWard,
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// The parts of a service's area, for the domain's coverage check.
@@ -72,10 +93,16 @@ fn area_parts(record: &ServiceRecord) -> Vec<AreaPart> {
     record
         .service_areas
         .iter()
-        .filter_map(|area| match (&area.province_code, &area.extent) {
-            (Some(code), _) => Some(AreaPart::Province(code.clone())),
-            (None, Some(extent)) => Some(AreaPart::Polygon(to_geo(extent))),
-            (None, None) => None,
+        .filter_map(|area| {
+            if let Some(code) = &area.province_code {
+                Some(AreaPart::Province(code.clone()))
+            } else if let Some(code) = &area.ward_code {
+                Some(AreaPart::Ward(code.clone()))
+            } else {
+                area.extent
+                    .as_ref()
+                    .map(|extent| AreaPart::Polygon(to_geo(extent)))
+            }
         })
         .collect()
 }
@@ -98,7 +125,8 @@ impl Candidate<'_> {
 
 struct Judge<'q> {
     query: &'q MatchQuery,
-    province: Option<&'q str>,
+    point: Coordinates,
+    place: Place<'q>,
 }
 
 impl Judge<'_> {
@@ -113,7 +141,7 @@ impl Judge<'_> {
                 languages: &record.languages,
                 interpretation_available: record.row.interpretation_available,
             },
-            covered: area_covers(&area_parts(record), self.query.location, self.province),
+            covered: area_covers(&area_parts(record), self.point, self.place),
             nearest_m,
         };
         assess(&facts, self.query)
@@ -131,14 +159,44 @@ pub async fn run(
     query: &MatchQuery,
     points: Audience,
     now: DateTime<Utc>,
-) -> Result<MatchOutcome, DbError> {
+) -> Result<MatchOutcome, MatchError> {
+    let (origin, given_ward) = match &query.origin {
+        Origin::Point(point) => (
+            Position {
+                point: *point,
+                ward: None,
+            },
+            None,
+        ),
+        Origin::Ward(code) => {
+            let ward = reference::find_ward(conn, code)
+                .await?
+                .ok_or(MatchError::UnknownWard)?;
+            let point = ward.reference_point().ok_or(MatchError::UnknownWard)?;
+            (
+                Position {
+                    point,
+                    ward: Some(ward.code.clone()),
+                },
+                Some(ward),
+            )
+        }
+    };
     let limit = usize::from(query.limit_per_need);
     // Room for the services also matched in person.
-    let found = queries::matches(conn, query, points, limit, 2 * limit).await?;
+    let found = queries::matches(conn, query, &origin, points, limit, 2 * limit).await?;
     let province = found.province.as_deref();
+    let person_ward = found.ward.clone();
     let (in_person, remote) = (&found.located, &found.remote);
 
-    let judge = Judge { query, province };
+    let judge = Judge {
+        query,
+        point: origin.point,
+        place: Place {
+            province,
+            ward: person_ward.as_deref(),
+        },
+    };
     let local_now = vietnam_time(now);
     let open_now = |record: &ServiceRecord| {
         open_at(
@@ -245,7 +303,7 @@ pub async fn run(
         .collect();
     if !unmet.is_empty() {
         let wanted = MatchQuery::NEAR_MISSES;
-        let near = queries::near_misses(conn, query, &unmet, points, wanted).await?;
+        let near = queries::near_misses(conn, query, &origin, &unmet, points, wanted).await?;
         // The first few candidates of each unmet need, located first.
         let missing: Vec<ServiceId> = unmet
             .iter()
@@ -310,8 +368,19 @@ pub async fn run(
         }
     }
 
+    let ward = match (given_ward, &person_ward) {
+        (Some(ward), _) => Some(ward),
+        (None, Some(code)) => match WardCode::parse(code) {
+            Ok(code) => reference::find_ward(conn, &code).await?,
+            Err(_) => None,
+        },
+        (None, None) => None,
+    };
     Ok(MatchOutcome {
         evaluated_at: local_now,
+        point: origin.point,
+        by_ward: matches!(query.origin, Origin::Ward(_)),
+        ward,
         province: province.map(str::to_owned),
         needs,
     })

@@ -57,6 +57,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             "/v1/categories"
             | "/v1/provinces"
             | "/v1/provinces/{code}"
+            | "/v1/wards"
+            | "/v1/wards/{code}"
             | "/v1/services"
             | "/v1/services/{id}"
             | "/v1/organizations"
@@ -275,7 +277,14 @@ fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -
     let path = template
         .replace("{id}", &id)
         .replace("{name}", "service.json")
-        .replace("{code}", "15")
+        .replace(
+            "{code}",
+            if template.starts_with("/v1/wards/") {
+                "02647"
+            } else {
+                "15"
+            },
+        )
         // Lào Cai at zoom 8: a tile with services in it.
         .replace("{z}/{x}/{y}", "8/201/111");
     assert!(

@@ -133,16 +133,16 @@ async fn a_shelters_hidden_fields_change_nothing_the_public_sees() {
             &location,
             Some(&json!({
                 "address": "Tổ dân phố 9 (địa chỉ mới, không công bố)",
-                "ward_code": "02647",
-                "latitude": 22.4201,
-                "longitude": 103.9802,
+                "ward_code": "02680",
+                "latitude": 22.3992,
+                "longitude": 103.9855,
                 "phones": [{"number": "+84 214 555 0177", "description": "Trực đêm"}]
             })),
             Some(&shelter.etag()),
         )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
-    assert_eq!(patched.body["ward_code"], "02647");
+    assert_eq!(patched.body["ward_code"], "02680");
 
     let after = public_outputs(&app, before_change).await;
     let changed: Vec<&str> = before

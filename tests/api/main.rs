@@ -8,6 +8,7 @@
 
 mod access;
 mod authz;
+mod communes;
 mod database;
 mod docs;
 mod errors;

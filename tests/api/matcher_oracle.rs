@@ -41,6 +41,8 @@ const DIRECTORIES: u64 = 20;
 const REQUESTS: usize = 10;
 const SERVICES: usize = 300;
 const ORGANIZATIONS: usize = 60;
+/// Wards per directory that ward-coded areas and requests draw from.
+const WARD_POOL: usize = 12;
 
 /// Northern Vietnam, from Lai Châu to Hà Nội, and a little of its
 /// neighbours (points inside no province are part of the test).
@@ -51,54 +53,104 @@ const NATIONALITIES: [&str; 4] = ["VN", "LA", "CN", "KH"];
 const LANGUAGES: [&str; 5] = ["vi", "hnj", "blt", "tyz", "km"];
 const STATUSES: [&str; 4] = ["active", "inactive", "defunct", "temporarily closed"];
 
+/// One ward of the reference file, with its bounding box for a quick
+/// point lookup.
+struct WardShape {
+    code: String,
+    province: String,
+    shape: geo::MultiPolygon<f64>,
+    bbox: geo::Rect<f64>,
+    /// The reference point, (lat, lon).
+    point: (f64, f64),
+}
+
+/// The reference geography, independently of the server's SQL: wards from
+/// the shipped file (a point's ward is the lowest code whose shape covers
+/// it, its province that ward's), province shapes as the database stores
+/// them (the union of their wards).
 struct Boundaries {
-    shapes: Vec<(String, geo::MultiPolygon<f64>)>,
+    wards: Vec<WardShape>,
+    provinces: HashMap<String, geo::MultiPolygon<f64>>,
+    /// Wards whose reference point lies in the test's box.
+    nearby: Vec<usize>,
 }
 
 impl Boundaries {
-    fn load() -> Self {
-        let collection: geojson::FeatureCollection = ketnoi::db::reference::PROVINCES_GEOJSON
-            .parse::<geojson::GeoJson>()
+    async fn load() -> Self {
+        use geo::BoundingRect;
+        let wards: Vec<WardShape> = ketnoi::db::reference::ward_shapes()
             .unwrap()
-            .try_into()
-            .unwrap();
-        let shapes: Vec<(String, geo::MultiPolygon<f64>)> = collection
-            .features
             .into_iter()
-            .map(|feature| {
-                let code = feature
-                    .property("code")
-                    .unwrap()
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-                let shape: geo::MultiPolygon<f64> = feature.geometry.unwrap().try_into().unwrap();
-                (code, shape)
+            .map(|ward| {
+                let geometry: geojson::Geometry = serde_json::from_value(ward.geometry).unwrap();
+                let shape: geo::MultiPolygon<f64> = geometry.try_into().unwrap();
+                let [lon, lat] = ward.properties.point_on_surface;
+                WardShape {
+                    code: ward.properties.code,
+                    province: ward.properties.province_code,
+                    bbox: shape.bounding_rect().unwrap(),
+                    shape,
+                    point: (lat, lon),
+                }
             })
             .collect();
-        Self { shapes }
+        let nearby = wards
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| {
+                (LAT.0..LAT.1).contains(&w.point.0) && (LON.0..LON.1).contains(&w.point.1)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let db = TestDb::bare().await;
+        let mut conn = db.conn().await;
+        let rows: Vec<crate::helpers::TextRow> = diesel::sql_query(
+            "SELECT code || '|' || ST_AsGeoJSON(boundary) AS text FROM provinces",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap();
+        let provinces = rows
+            .into_iter()
+            .map(|row| {
+                let (code, json) = row.text.split_once('|').unwrap();
+                let geometry: geojson::Geometry = json.parse().unwrap();
+                (code.to_owned(), geometry.try_into().unwrap())
+            })
+            .collect();
+        Self {
+            wards,
+            provinces,
+            nearby,
+        }
     }
 
     fn shape(&self, code: &str) -> &geo::MultiPolygon<f64> {
-        &self.shapes.iter().find(|(c, _)| c == code).unwrap().1
+        &self.provinces[code]
+    }
+
+    fn ward(&self, code: &str) -> &WardShape {
+        self.wards.iter().find(|w| w.code == code).unwrap()
+    }
+
+    fn ward_at(&self, lat: f64, lon: f64) -> Option<&WardShape> {
+        let point = geo::Point::new(lon, lat);
+        self.wards
+            .iter()
+            .filter(|w| w.bbox.intersects(&point))
+            .filter(|w| w.shape.intersects(&point))
+            .min_by(|a, b| a.code.cmp(&b.code))
     }
 
     fn province_at(&self, lat: f64, lon: f64) -> Option<&str> {
-        let point = geo::Point::new(lon, lat);
-        let mut codes: Vec<&str> = self
-            .shapes
-            .iter()
-            .filter(|(_, shape)| shape.intersects(&point))
-            .map(|(code, _)| code.as_str())
-            .collect();
-        codes.sort();
-        codes.into_iter().next()
+        self.ward_at(lat, lon).map(|w| w.province.as_str())
     }
 }
 
 #[derive(Debug, Clone)]
 enum Area {
     Province(&'static str),
+    Ward(String),
     Polygon(geo::Polygon<f64>),
 }
 
@@ -138,8 +190,11 @@ struct Person {
 }
 
 struct Request {
+    /// The point, or the ward's reference point when `ward` is given.
     lat: f64,
     lon: f64,
+    /// The person given by their ward (`ward_code`) instead of a point.
+    ward: Option<String>,
     needs: Vec<Category>,
     person: Person,
     radius_m: u32,
@@ -206,7 +261,18 @@ struct Directory {
     links: HashMap<ServiceId, (OrganizationId, Vec<LocationId>)>,
 }
 
-fn random_directory(rng: &mut ChaCha8Rng) -> Directory {
+/// A few wards of the box per directory: ward-coded service areas and
+/// ward-coded requests both draw from them, so that they meet.
+fn random_wards(rng: &mut ChaCha8Rng, boundaries: &Boundaries) -> Vec<String> {
+    (0..WARD_POOL)
+        .map(|_| {
+            let index = boundaries.nearby[rng.random_range(0..boundaries.nearby.len())];
+            boundaries.wards[index].code.clone()
+        })
+        .collect()
+}
+
+fn random_directory(rng: &mut ChaCha8Rng, wards: &[String]) -> Directory {
     let organizations: Vec<(OrganizationId, Vec<Place>)> = (0..ORGANIZATIONS)
         .map(|_| {
             let places = (0..rng.random_range(1..5))
@@ -241,13 +307,27 @@ fn random_directory(rng: &mut ChaCha8Rng) -> Directory {
         let min_age = maybe(rng, 0.2, |rng| rng.random_range(0..30u8));
         let max_age = maybe(rng, 0.2, |rng| rng.random_range(10..70u8))
             .map(|max| max.max(min_age.unwrap_or(0)));
-        let areas = match rng.random_range(0..10) {
+        let areas = match rng.random_range(0..12) {
             0..5 => Vec::new(),
             5..8 => subset(rng, &PROVINCES[..5])
                 .into_iter()
                 .take(2)
                 .map(Area::Province)
                 .collect(),
+            8..10 => {
+                let mut chosen: Vec<Area> = subset(rng, &[0, 1, 2, 3])
+                    .into_iter()
+                    .map(|_| Area::Ward(wards[rng.random_range(0..wards.len())].clone()))
+                    .collect();
+                // Sometimes with a province or a polygon too: the union.
+                if rng.random_bool(0.3) {
+                    chosen.push(Area::Province(PROVINCES[rng.random_range(0..5)]));
+                }
+                if rng.random_bool(0.2) {
+                    chosen.push(Area::Polygon(random_polygon(rng)));
+                }
+                chosen
+            }
             _ => vec![Area::Polygon(random_polygon(rng))],
         };
         let service = Service {
@@ -429,10 +509,14 @@ async fn insert(db: &TestDb, boundaries: &Boundaries, directory: &Directory) {
                 description_en: None,
                 province_code: match area {
                     Area::Province(code) => Some(ProvinceCode::parse(code).unwrap().as_str()),
-                    Area::Polygon(_) => None,
+                    Area::Ward(_) | Area::Polygon(_) => None,
+                },
+                ward_code: match area {
+                    Area::Ward(code) => Some(code.as_str()),
+                    Area::Province(_) | Area::Polygon(_) => None,
                 },
                 extent: match area {
-                    Area::Province(_) => None,
+                    Area::Province(_) | Area::Ward(_) => None,
                     Area::Polygon(polygon) => {
                         Some(to_postgis(&geo::MultiPolygon::new(vec![polygon.clone()])))
                     }
@@ -447,8 +531,27 @@ async fn insert(db: &TestDb, boundaries: &Boundaries, directory: &Directory) {
         .unwrap();
 }
 
-fn random_request(rng: &mut ChaCha8Rng) -> Request {
-    let (lat, lon) = random_point(rng);
+fn random_request(rng: &mut ChaCha8Rng, boundaries: &Boundaries, wards: &[String]) -> Request {
+    // A third by ward code, a sixth at a point near a pool ward, the rest
+    // anywhere in the box.
+    let (lat, lon, ward) = match rng.random_range(0..6) {
+        0..2 => {
+            let ward = boundaries.ward(&wards[rng.random_range(0..wards.len())]);
+            (ward.point.0, ward.point.1, Some(ward.code.clone()))
+        }
+        2 => {
+            let ward = boundaries.ward(&wards[rng.random_range(0..wards.len())]);
+            (
+                ward.point.0 + rng.random_range(-0.02..0.02),
+                ward.point.1 + rng.random_range(-0.02..0.02),
+                None,
+            )
+        }
+        _ => {
+            let (lat, lon) = random_point(rng);
+            (lat, lon, None)
+        }
+    };
     let count = rng.random_range(1..4);
     let mut needs = Vec::new();
     while needs.len() < count {
@@ -479,6 +582,7 @@ fn random_request(rng: &mut ChaCha8Rng) -> Request {
     Request {
         lat,
         lon,
+        ward,
         needs,
         person,
         radius_m: rng.random_range(5_000..200_000),
@@ -511,11 +615,19 @@ fn body(request: &Request) -> Value {
     if let Some(documents) = &p.documents {
         profile.insert("documents".into(), json!(documents));
     }
-    json!({
-        "lat": request.lat, "lon": request.lon, "needs": request.needs, "profile": profile,
+    let mut body = json!({
+        "needs": request.needs, "profile": profile,
         "radius_m": request.radius_m, "limit_per_need": request.limit,
         "include_remote": request.include_remote,
-    })
+    });
+    match &request.ward {
+        Some(code) => body["ward_code"] = json!(code),
+        None => {
+            body["lat"] = json!(request.lat);
+            body["lon"] = json!(request.lon);
+        }
+    }
+    body
 }
 
 /// Whether the person meets every rule the service states (a rule on a
@@ -548,14 +660,16 @@ fn admits(s: &Service, p: &Person) -> bool {
         && language_ok
 }
 
-fn covers(s: &Service, lat: f64, lon: f64, province: Option<&str>) -> bool {
+fn covers(s: &Service, lat: f64, lon: f64, ward: Option<&WardShape>) -> bool {
     let point = geo::Point::new(lon, lat);
     s.areas.is_empty()
-        || province.is_some()
-            && s.areas.iter().any(|area| match area {
-                Area::Province(code) => Some(*code) == province,
+        || ward.is_some_and(|ward| {
+            s.areas.iter().any(|area| match area {
+                Area::Province(code) => *code == ward.province,
+                Area::Ward(code) => *code == ward.code,
                 Area::Polygon(polygon) => polygon.intersects(&point),
             })
+        })
 }
 
 /// The geodesic area of the union of the service's areas, to the m².
@@ -568,6 +682,7 @@ fn area_m2(s: &Service, boundaries: &Boundaries) -> f64 {
         .iter()
         .map(|area| match area {
             Area::Province(code) => boundaries.shape(code).clone(),
+            Area::Ward(code) => boundaries.ward(code).shape.clone(),
             Area::Polygon(polygon) => geo::MultiPolygon::new(vec![polygon.clone()]),
         })
         .reduce(|a, b| a.union(&b))
@@ -592,7 +707,11 @@ fn oracle(
     need: Category,
     boundaries: &Boundaries,
 ) -> Vec<Expected> {
-    let province = boundaries.province_at(request.lat, request.lon);
+    // The ward given, or the one containing the point.
+    let ward = match &request.ward {
+        Some(code) => Some(boundaries.ward(code)),
+        None => boundaries.ward_at(request.lat, request.lon),
+    };
     let here = geo::Point::new(request.lon, request.lat);
     let mut in_person = Vec::new();
     let mut remote = Vec::new();
@@ -601,7 +720,7 @@ fn oracle(
             && s.accepting
             && s.categories.contains(&need)
             && admits(s, &request.person)
-            && covers(s, request.lat, request.lon, province);
+            && covers(s, request.lat, request.lon, ward);
         if !takes {
             continue;
         }
@@ -751,21 +870,49 @@ async fn the_matcher_agrees_with_a_brute_force_oracle() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_SEED);
-    let boundaries = Boundaries::load();
+    let boundaries = Boundaries::load().await;
     let mut cases = 0;
     let mut unmet = 0;
     let mut remote = 0;
+    // Matches only a ward-coded area lets through, and requests by ward.
+    let mut by_ward_area = 0;
+    let mut by_ward_code = 0;
     for number in 0..DIRECTORIES {
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(number));
-        let directory = random_directory(&mut rng);
+        let wards = random_wards(&mut rng, &boundaries);
+        let directory = random_directory(&mut rng, &wards);
         let db = TestDb::bare().await;
         insert(&db, &boundaries, &directory).await;
         let services = &directory.services;
         let app = TestApp::spawn_on(db).await;
         for request_index in 0..REQUESTS {
-            let request = random_request(&mut rng);
+            let request = random_request(&mut rng, &boundaries, &wards);
             let answer = app.post_match(&body(&request)).await;
             let results = answer["results"].as_array().unwrap();
+            if let Some(code) = &request.ward {
+                by_ward_code += 1;
+                assert_eq!(answer["ward"]["code"], json!(code));
+                assert_eq!(answer["origin"]["source"], "ward_reference_point");
+                assert_eq!(answer["origin"]["distances_approximate"], true);
+                assert_eq!(answer["origin"]["lat"], json!(request.lat));
+                assert_eq!(answer["origin"]["lon"], json!(request.lon));
+            } else {
+                assert_eq!(answer["origin"]["distances_approximate"], false);
+                let ward = boundaries.ward_at(request.lat, request.lon);
+                assert_eq!(
+                    answer["ward"]["code"].as_str(),
+                    ward.map(|w| w.code.as_str()),
+                    "the ward containing the point"
+                );
+            }
+            let ward = match &request.ward {
+                Some(code) => Some(boundaries.ward(code)),
+                None => boundaries.ward_at(request.lat, request.lon),
+            };
+            assert_eq!(
+                answer["province"]["code"].as_str(),
+                ward.map(|w| w.province.as_str())
+            );
             assert_eq!(results.len(), request.needs.len());
             for (need, result) in request.needs.iter().zip(results) {
                 assert_eq!(result["need"], json!(need));
@@ -776,6 +923,27 @@ async fn the_matcher_agrees_with_a_brute_force_oracle() {
                 let expected = oracle(services, &request, *need, &boundaries);
                 let nearest = nearest_of_category(services, &request, *need);
                 check(&case, &expected, request.limit, result, nearest);
+                // Matches that only a ward-coded area lets in.
+                by_ward_area += expected
+                    .iter()
+                    .take(request.limit)
+                    .filter(|e| {
+                        let (Expected::InPerson(id, _) | Expected::Remote(id, _)) = e;
+                        let s = services.iter().find(|s| s.id == *id).unwrap();
+                        let others = Service {
+                            areas: s
+                                .areas
+                                .iter()
+                                .filter(|a| !matches!(a, Area::Ward(_)))
+                                .cloned()
+                                .collect(),
+                            ..s.clone()
+                        };
+                        others.areas.len() < s.areas.len()
+                            && (others.areas.is_empty()
+                                || !covers(&others, request.lat, request.lon, ward))
+                    })
+                    .count();
                 unmet += usize::from(expected.is_empty());
                 remote += result["matches"]
                     .as_array()
@@ -791,4 +959,9 @@ async fn the_matcher_agrees_with_a_brute_force_oracle() {
     // The generator must exercise both branches, or the test proves little.
     assert!(unmet > 10, "only {unmet} unmet needs");
     assert!(remote > 10, "only {remote} remote matches");
+    assert!(by_ward_code > 40, "only {by_ward_code} requests by ward");
+    assert!(
+        by_ward_area > 10,
+        "only {by_ward_area} matches through a ward-coded area"
+    );
 }

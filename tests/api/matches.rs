@@ -346,8 +346,31 @@ async fn bad_match_requests_are_problems_naming_field_and_rule() {
     };
     let profile = |value: Value| with("profile", value);
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({}), "lat", "required"),
+        (json!({}), "needs", "required"),
+        (json!({"needs": ["shelter"]}), "lat", "required"),
+        (json!({"needs": ["shelter"]}), "lon", "required"),
+        (
+            json!({"lat": 21.0, "needs": ["shelter"]}),
+            "lon",
+            "required",
+        ),
         (json!({"lat": 21.0, "lon": 105.8}), "needs", "required"),
+        (with("ward_code", json!("02647")), "ward_code", "one_of"),
+        (
+            json!({"ward_code": "2647", "needs": ["shelter"]}),
+            "ward_code",
+            "format",
+        ),
+        (
+            json!({"ward_code": "99999", "needs": ["shelter"]}),
+            "ward_code",
+            "known_ward",
+        ),
+        (
+            json!({"ward_code": 2647, "needs": ["shelter"]}),
+            "ward_code",
+            "type",
+        ),
         (with("lat", json!(90.5)), "lat", "range"),
         (with("lon", json!(-180.5)), "lon", "range"),
         (with("lat", json!("21")), "lat", "type"),

@@ -13,7 +13,9 @@
 //! `$6` gender, `$7` victim status, `$8` nationality, `$9` residence
 //! province, `$10` languages (text[]), `$11` documents (text[]), `$12` how
 //! many remote services to return per need, `$13` how many nearest
-//! locations to scan.
+//! locations to scan, `$14` the ward the person was given by (NULL: the
+//! ward containing the point; when given, `$1`/`$2` are its reference
+//! point).
 
 use crate::db::postgis::make_point;
 use std::collections::HashMap;
@@ -31,6 +33,7 @@ use crate::db::DbConn;
 use crate::domain::access::{Audience, point_column};
 use crate::domain::category::Category;
 use crate::domain::eligibility::Rule;
+use crate::domain::geo::Coordinates;
 use crate::domain::ids::{LocationId, ServiceId};
 use crate::domain::matching::MatchQuery;
 
@@ -73,24 +76,28 @@ static ELIGIBILITY_SQL: LazyLock<String> = LazyLock::new(|| {
         .join("\n      AND ")
 });
 
-/// The province whose boundary contains the point, found in the plane of
-/// longitude/latitude (GiST on `boundary::geometry`).
+/// The person's ward (given, or the one whose boundary contains the point,
+/// found in the plane of longitude/latitude by the GiST index on
+/// `boundary::geometry`) and that ward's province: province boundaries are
+/// the union of their wards', so the two always agree.
 fn person_cte() -> String {
     format!(
         "person AS (
-    SELECT (SELECT code FROM provinces WHERE ST_Covers(boundary::geometry, {POINT_GEOMETRY})
-            ORDER BY code LIMIT 1) AS province
+    SELECT w.code AS ward, w.province_code AS province
+    FROM (SELECT coalesce($14::text, ketnoi_ward_at({POINT_GEOMETRY})) AS code) g
+    LEFT JOIN wards w ON w.code = g.code
 )"
     )
 }
 
-/// The service has no area, or one of its areas covers the point (a point
-/// inside no province is covered only by services without an area).
+/// The service has no area, or one of its areas covers the person: their
+/// province, their ward, or a polygon containing the point (a point inside
+/// no province is covered only by services without an area).
 static COVERAGE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "(s.service_area_m2 IS NULL OR (p.province IS NOT NULL AND EXISTS (SELECT 1 \
          FROM service_areas a WHERE a.service_id = s.id AND (a.province_code = p.province \
-         OR ST_Covers(a.extent::geometry, {POINT_GEOMETRY})))))"
+         OR a.ward_code = p.ward OR ST_Covers(a.extent::geometry, {POINT_GEOMETRY})))))"
     )
 });
 
@@ -127,23 +134,29 @@ const HAS_NEED: &str = "(SELECT true FROM service_categories sc \
     WHERE sc.service_id = s.id AND sc.category_code = n.need)";
 
 /// Remote services of the need's category that cover the point, from the
-/// three places coverage can come from, each walked by an index in the
+/// four places coverage can come from, each walked by an index in the
 /// matcher's order and cut at `$12`: match_reach's rows for the province
-/// (by the service's total area), polygons containing the point, and
-/// match_reach's rows for services with no area (by id: they rank last, as
-/// the whole country). The caller merges the three, drops duplicates and
+/// and for the ward (by the service's total area), polygons containing the
+/// point, and match_reach's rows for services with no area (by id: they
+/// rank last, as the whole country). The caller merges the three, drops duplicates and
 /// keeps the first.
 fn reach_rows(filters: &str) -> String {
     format!(
         "SELECT n.need, 'remote' AS kind, r.service_id, NULL::uuid AS location_id,
        NULL::float8 AS distance_m, r.service_area_m2, NULL::int8 AS scanned,
-       NULL::float8 AS horizon_m, p.province
+       NULL::float8 AS horizon_m, p.province, p.ward
 FROM unnest($3::text[]) AS n(need)
 CROSS JOIN person p
 CROSS JOIN LATERAL (
     (SELECT DISTINCT m.service_id, m.service_area_m2
      FROM match_reach m JOIN services s ON s.id = m.service_id
      WHERE m.category_code = n.need AND m.province_code = p.province{filters}
+     ORDER BY m.service_area_m2, m.service_id
+     LIMIT $12)
+    UNION ALL
+    (SELECT DISTINCT m.service_id, m.service_area_m2
+     FROM match_reach m JOIN services s ON s.id = m.service_id
+     WHERE m.category_code = n.need AND m.ward_code = p.ward{filters}
      ORDER BY m.service_area_m2, m.service_id
      LIMIT $12)
     UNION ALL
@@ -182,7 +195,7 @@ candidates AS (
 )
 SELECT n.need, 'located' AS kind, c.service_id, c.location_id, c.distance_m,
        NULL::float8 AS service_area_m2, coalesce(h.scanned, 0) AS scanned, h.knn_m AS horizon_m,
-       p.province
+       p.province, p.ward
 FROM unnest($3::text[]) AS n(need)
 CROSS JOIN person p
 LEFT JOIN horizon h ON h.need = n.need
@@ -260,6 +273,8 @@ struct ScanRow {
     horizon_m: Option<f64>,
     #[diesel(sql_type = Nullable<Text>)]
     province: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    ward: Option<String>,
 }
 
 /// A location of a candidate service, and how far it is.
@@ -284,6 +299,8 @@ pub struct AreaRow {
 pub struct Scan {
     /// The province containing the point.
     pub province: Option<String>,
+    /// The ward containing the point, or given.
+    pub ward: Option<String>,
     /// Per need, located candidates nearest first (ties by service id), one
     /// row per service at its nearest location.
     pub located: HashMap<Category, Vec<LocatedRow>>,
@@ -307,14 +324,30 @@ struct Binds {
     documents: Option<Vec<&'static str>>,
     remote_limit: i32,
     scan_limit: i32,
+    ward: Option<String>,
+}
+
+/// Where the person is, as the statements take it: a point, and the ward
+/// when they were given by one (its reference point being the point).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    pub point: Coordinates,
+    pub ward: Option<String>,
 }
 
 impl Binds {
-    fn new(query: &MatchQuery, needs: &[Category], remote_limit: usize, scan_limit: usize) -> Self {
+    fn new(
+        query: &MatchQuery,
+        origin: &Position,
+        needs: &[Category],
+        remote_limit: usize,
+        scan_limit: usize,
+    ) -> Self {
         let profile = &query.profile;
         Self {
-            lon: query.location.lon(),
-            lat: query.location.lat(),
+            lon: origin.point.lon(),
+            lat: origin.point.lat(),
+            ward: origin.ward.clone(),
             needs: needs.iter().map(|n| n.as_str()).collect(),
             radius_m: f64::from(query.radius.metres()),
             age: profile.age.map(i32::from),
@@ -375,6 +408,7 @@ impl QueryFragment<Pg> for Statement<'_> {
         out.push_bind_param_value_only::<Nullable<Array<Text>>, _>(&b.documents)?;
         out.push_bind_param_value_only::<Integer, _>(&b.remote_limit)?;
         out.push_bind_param_value_only::<Integer, _>(&b.scan_limit)?;
+        out.push_bind_param_value_only::<Nullable<Text>, _>(&b.ward)?;
         Ok(())
     }
 }
@@ -467,6 +501,7 @@ async fn scan(
     conn: &mut DbConn,
     statement: &str,
     query: &MatchQuery,
+    origin: &Position,
     needs: &[Category],
     wanted: usize,
     remote_limit: usize,
@@ -482,12 +517,15 @@ async fn scan(
     while !pending.is_empty() {
         let rows: Vec<ScanRow> = Statement {
             sql: statement,
-            binds: Binds::new(query, &pending, remote_limit, limit),
+            binds: Binds::new(query, origin, &pending, remote_limit, limit),
         }
         .load(conn)
         .await?;
         if let Some(province) = rows.iter().find_map(|row| row.province.clone()) {
             result.province = Some(province);
+        }
+        if let Some(ward) = rows.iter().find_map(|row| row.ward.clone()) {
+            result.ward = Some(ward);
         }
         let mut unresolved = Vec::new();
         for need in pending {
@@ -520,6 +558,7 @@ async fn scan(
 pub async fn matches(
     conn: &mut DbConn,
     query: &MatchQuery,
+    origin: &Position,
     points: Audience,
     limit: usize,
     remote_limit: usize,
@@ -538,6 +577,7 @@ pub async fn matches(
         conn,
         statement,
         query,
+        origin,
         &query.needs,
         limit,
         remote_limit,
@@ -552,6 +592,7 @@ pub async fn matches(
 pub async fn near_misses(
     conn: &mut DbConn,
     query: &MatchQuery,
+    origin: &Position,
     needs: &[Category],
     points: Audience,
     wanted: usize,
@@ -564,6 +605,7 @@ pub async fn near_misses(
         conn,
         statement,
         query,
+        origin,
         needs,
         wanted,
         wanted,
@@ -589,6 +631,7 @@ mod tests {
             scanned: Some(scanned),
             horizon_m: Some(horizon_m),
             province: Some("15".into()),
+            ward: None,
         }
     }
 

@@ -203,6 +203,7 @@ pub struct ServiceAreaRow {
     pub description_en: Option<String>,
     pub province_code: Option<String>,
     pub extent: Option<MultiPolygon<Point>>,
+    pub ward_code: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -215,6 +216,7 @@ pub struct NewServiceArea<'a> {
     pub description_en: Option<&'a str>,
     pub province_code: Option<&'static str>,
     pub extent: Option<MultiPolygon<Point>>,
+    pub ward_code: Option<&'a str>,
 }
 
 pub async fn load_service_areas(

@@ -22,6 +22,7 @@ use super::service::{
     CountryCode, DeliveryMode, DocumentType, Gender, LanguageCode, PhoneType, ServiceStatus,
     VictimStatus, Weekday,
 };
+use super::ward::WardCode;
 
 mod extent;
 mod text;
@@ -247,6 +248,13 @@ pub struct ServiceAreaDocument {
     #[serde(default)]
     #[schema(schema_with = super::province::optional_schema)]
     pub province_code: Option<String>,
+    /// A ward or commune served whole (a commune health station, a VBSP
+    /// transaction point): its five-digit code (see `GET /v1/wards`). It
+    /// covers a person whose point lies in the ward, or who is given by
+    /// its code.
+    #[serde(default)]
+    #[schema(pattern = "^[0-9]{5}$", example = "02647")]
+    pub ward_code: Option<String>,
     /// A GeoJSON (RFC 7946) `Polygon` or `MultiPolygon`, longitude first:
     /// closed rings of at least 4 positions, no self-intersection.
     #[serde(default)]
@@ -358,10 +366,11 @@ pub struct ServiceValues {
     pub areas: Vec<AreaValue>,
 }
 
-/// A service area as parsed: a province, or a polygon.
+/// A service area as parsed: a province, a ward, or a polygon.
 #[derive(Debug, Clone)]
 pub enum AreaValue {
     Province(ProvinceCode),
+    Ward(WardCode),
     Extent(geo::MultiPolygon<f64>),
 }
 
@@ -615,6 +624,7 @@ mod tests {
             description: None,
             description_en: None,
             province_code: None,
+            ward_code: None,
             extent: Some(json!({"type": "Polygon", "coordinates": [[[105, 21], [106, 21], [106, 22], [105, 21]]]})),
         });
         let mut b = service();

@@ -247,15 +247,22 @@ impl ServiceDocument {
         let mut areas = Vec::with_capacity(document.service_areas.len());
         for (i, area) in document.service_areas.iter().enumerate() {
             let at = format!("service_areas[{i}]");
-            match (&area.province_code, &area.extent) {
-                (Some(code), None) => {
+            match (&area.province_code, &area.ward_code, &area.extent) {
+                (Some(code), None, None) => {
                     if let Some(code) =
                         problems.check(format!("{at}.province_code"), ProvinceCode::parse(code))
                     {
                         areas.push(AreaValue::Province(code));
                     }
                 }
-                (None, Some(extent)) => {
+                (None, Some(code), None) => {
+                    if let Some(code) =
+                        problems.check(format!("{at}.ward_code"), WardCode::parse(code))
+                    {
+                        areas.push(AreaValue::Ward(code));
+                    }
+                }
+                (None, None, Some(extent)) => {
                     if let Some(multi) =
                         problems.check(format!("{at}.extent"), parse_extent(extent))
                     {
@@ -263,7 +270,11 @@ impl ServiceDocument {
                         areas.push(AreaValue::Extent(multi));
                     }
                 }
-                _ => problems.push(at.clone(), "one_of", "give either province_code or extent"),
+                _ => problems.push(
+                    at.clone(),
+                    "one_of",
+                    "give exactly one of province_code, ward_code or extent",
+                ),
             }
             problems.optional_text(
                 &format!("{at}.description"),

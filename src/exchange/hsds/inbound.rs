@@ -280,6 +280,7 @@ pub fn record(service: Service) -> Result<Record, Problems> {
             description: area.description.clone(),
             description_en: area.description_en.clone(),
             province_code: area.province_code.clone(),
+            ward_code: area.ward_code.clone(),
             extent,
         });
     }

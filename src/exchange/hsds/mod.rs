@@ -381,6 +381,7 @@ pub struct ServiceArea {
     pub extent: Option<String>,
     pub extent_type: Option<String>,
     pub province_code: Option<String>,
+    pub ward_code: Option<String>,
     pub description_en: Option<String>,
 }
 

@@ -207,11 +207,15 @@ pub(super) fn parts(
             .zip(document.service_areas)
             .map(|(row, area)| ServiceArea {
                 id: Some(row.id.to_string()),
-                name: area.province_code.clone(),
+                name: area
+                    .province_code
+                    .clone()
+                    .or_else(|| area.ward_code.clone()),
                 description: area.description,
                 extent_type: area.extent.is_some().then(|| "geojson".to_owned()),
                 extent: area.extent.map(|extent| extent.to_string()),
                 province_code: area.province_code,
+                ward_code: area.ward_code,
                 description_en: area.description_en,
             })
             .collect(),

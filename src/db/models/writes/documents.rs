@@ -75,6 +75,7 @@ pub fn service_document(record: &ServiceRecord, location_ids: Vec<LocationId>) -
                 description: area.description.clone(),
                 description_en: area.description_en.clone(),
                 province_code: area.province_code.clone(),
+                ward_code: area.ward_code.clone(),
                 extent: area
                     .extent
                     .as_ref()

@@ -12,7 +12,8 @@ pub struct LocationWrite<'a> {
 }
 
 /// Checks what needs the reference tables: each point near its province,
-/// each ward in its province.
+/// each ward in its province and containing the point. A ward left out is
+/// derived from the point by the database (migration 10).
 pub(super) async fn check_places(
     conn: &mut DbConn,
     writes: &[LocationWrite<'_>],
@@ -43,13 +44,31 @@ pub(super) async fn check_places(
     .bind::<Double, _>(PROVINCE_TOLERANCE_M)
     .load(conn)
     .await?;
-    let unknown_wards: Vec<Ordinal> = diesel::sql_query(
+    // A ward of another province (or none) is unknown; a known ward whose
+    // boundary is farther than WARD_TOLERANCE_M from the point does not
+    // contain it.
+    let wrong_wards: Vec<Ordinal> = diesel::sql_query(
         "SELECT t.ordinal FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(ward, code, ordinal) \
          LEFT JOIN wards w ON w.code = t.ward AND w.province_code = t.code \
          WHERE t.ward IS NOT NULL AND w.code IS NULL",
     )
     .bind::<Array<Nullable<Text>>, _>(&wards)
     .bind::<Array<Text>, _>(&codes)
+    .load(conn)
+    .await?;
+    let outside_ward: Vec<Ordinal> = diesel::sql_query(concat!(
+        "SELECT t.ordinal FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) \
+             WITH ORDINALITY AS t(ward, code, lon, lat, ordinal) \
+         JOIN wards w ON w.code = t.ward AND w.province_code = t.code \
+         WHERE w.boundary IS NOT NULL AND NOT ST_DWithin(w.boundary, ",
+        make_point!("t.lon", "t.lat"),
+        "::geography, $5)"
+    ))
+    .bind::<Array<Nullable<Text>>, _>(&wards)
+    .bind::<Array<Text>, _>(&codes)
+    .bind::<Array<Double>, _>(&lons)
+    .bind::<Array<Double>, _>(&lats)
+    .bind::<Double, _>(WARD_TOLERANCE_M)
     .load(conn)
     .await?;
     let index = |o: &Ordinal| usize::try_from(o.ordinal - 1).unwrap_or_default();
@@ -65,13 +84,25 @@ pub(super) async fn check_places(
                 ),
             )
         })
-        .chain(unknown_wards.iter().map(|o| {
+        .chain(wrong_wards.iter().map(|o| {
             (
                 index(o),
                 "ward_code".to_owned(),
                 Invalid::new(
                     "known_ward",
-                    "not a ward of the province (its wards: GET /v1/provinces/{province_code})",
+                    "not a ward of the province (its wards: GET /v1/provinces/{province_code}, \
+                     or GET /v1/wards?province={province_code})",
+                ),
+            )
+        }))
+        .chain(outside_ward.iter().map(|o| {
+            (
+                index(o),
+                "ward_code".to_owned(),
+                Invalid::new(
+                    "in_ward",
+                    "the point is not inside this ward; leave ward_code out to have it derived \
+                     from the point, or find the ward containing it with GET /v1/wards?at=lat,lon",
                 ),
             )
         }))

@@ -77,6 +77,10 @@ const CHUNK: usize = 500;
 /// the shipped boundaries are simplified to about 100 m.
 pub const PROVINCE_TOLERANCE_M: f64 = 5_000.0;
 
+/// How far (metres) a location may lie outside the ward it names: the ward
+/// boundaries are simplified to about 0.001° (110 m).
+pub const WARD_TOLERANCE_M: f64 = 150.0;
+
 /// Why a write was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

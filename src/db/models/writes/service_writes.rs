@@ -2,6 +2,7 @@
 //! hours and service areas, in batches.
 
 use super::*;
+use crate::db::schema::wards;
 
 /// One service to write.
 pub struct ServiceWrite<'a> {
@@ -145,6 +146,49 @@ pub(super) async fn check_extents(
     Err(WriteError::Invalid(problems))
 }
 
+/// Refuses ward areas naming no ward: a 422 on the area, not a foreign key
+/// violation.
+pub(super) async fn check_area_wards(
+    conn: &mut DbConn,
+    writes: &[ServiceWrite<'_>],
+) -> Result<(), WriteError> {
+    let mut named: Vec<(usize, usize, &str)> = Vec::new();
+    for (index, write) in writes.iter().enumerate() {
+        for (position, area) in write.document.values().areas.iter().enumerate() {
+            if let AreaValue::Ward(code) = area {
+                named.push((index, position, code.as_str()));
+            }
+        }
+    }
+    if named.is_empty() {
+        return Ok(());
+    }
+    let codes: Vec<&str> = named.iter().map(|(_, _, code)| *code).collect();
+    let known: HashSet<String> = wards::table
+        .filter(wards::code.eq_any(&codes))
+        .select(wards::code)
+        .load::<String>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let problems: Vec<(usize, String, Invalid)> = named
+        .into_iter()
+        .filter(|(_, _, code)| !known.contains(*code))
+        .map(|(index, position, _)| {
+            (
+                index,
+                format!("service_areas[{position}].ward_code"),
+                crate::domain::ward::unknown(),
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(WriteError::Invalid(problems))
+    }
+}
+
 /// Writes services as given (inserting new ones, replacing the parts of
 /// existing ones). The caller has checked ownership and locked what it
 /// compares against.
@@ -154,6 +198,7 @@ pub async fn write_services(
 ) -> Result<(), WriteError> {
     check_location_links(conn, writes).await?;
     check_extents(conn, writes).await?;
+    check_area_wards(conn, writes).await?;
     let ids: Vec<Uuid> = writes.iter().map(|w| w.id.0).collect();
 
     let now = chrono::Utc::now();
@@ -270,9 +315,10 @@ pub async fn write_services(
         }
         let areas = d.service_areas.iter().zip(&write.document.values().areas);
         for (position, (area, value)) in areas.enumerate() {
-            let (province_code, extent) = match value {
-                AreaValue::Province(code) => (Some(code.as_str()), None),
-                AreaValue::Extent(multi) => (None, Some(to_postgis(multi))),
+            let (province_code, ward_code, extent) = match value {
+                AreaValue::Province(code) => (Some(code.as_str()), None, None),
+                AreaValue::Ward(code) => (None, Some(code.as_str()), None),
+                AreaValue::Extent(multi) => (None, None, Some(to_postgis(multi))),
             };
             area_rows.push(NewServiceArea {
                 id: ServiceAreaId(part_id(service_id.0, "service_area", position)),
@@ -281,6 +327,7 @@ pub async fn write_services(
                 description: area.description.as_deref(),
                 description_en: area.description_en.as_deref(),
                 province_code,
+                ward_code,
                 extent,
             });
         }

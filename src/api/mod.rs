@@ -3,6 +3,7 @@
 //! layer, shape the answer.
 
 pub mod auth;
+pub mod coverage;
 pub mod etag;
 pub mod extract;
 pub mod health;
@@ -95,7 +96,8 @@ impl AppState {
         (name = "writes", description = "Agencies keep their own listings; admins everything. \
             Updates need `If-Match` with the `ETag` read; every write is audited"),
         (name = "keys", description = "API keys and roles, for admins"),
-        (name = "reference", description = "Categories and provinces"),
+        (name = "reference", description = "Categories, provinces, and wards with their geography"),
+        (name = "coverage", description = "Where eligible help is out of reach, ward by ward"),
         (name = "public", description = "The public map, for widgets on other sites: GeoJSON and \
             vector tiles, the same for every caller, cacheable, open to any origin (CORS), \
             limited per client. Confidential locations only at their rounded point, never their \
@@ -163,6 +165,9 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(reference::get_province)
                 .service(reference::list_wards)
                 .service(reference::get_ward)
+                .service(coverage::coverage_json)
+                .service(coverage::coverage_csv)
+                .service(coverage::coverage_geojson)
                 .service(organizations::list_organizations)
                 .service(organizations::get_organization)
                 .service(organizations::create_organization)

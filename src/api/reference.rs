@@ -202,7 +202,7 @@ pub async fn get_province(
 }
 
 /// A point, WGS84 decimal degrees.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PointView {
     #[schema(example = 22.4856)]
     pub lat: f64,

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod category;
+pub mod coverage;
 pub mod eligibility;
 pub mod geo;
 pub mod ids;

@@ -9,6 +9,7 @@
 //! rebuild the matcher's derived rows, record the audit row, and hand back
 //! the stored record for the caller to render. Nothing here knows HTTP.
 
+pub mod coverage;
 pub mod import;
 pub mod keys;
 pub mod listings;

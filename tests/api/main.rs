@@ -9,6 +9,7 @@
 mod access;
 mod authz;
 mod communes;
+mod coverage;
 mod database;
 mod docs;
 mod errors;

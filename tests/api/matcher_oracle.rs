@@ -175,6 +175,9 @@ struct Service {
     /// Exact points: the matcher serves caseworkers, who see confidential
     /// locations exactly.
     points: Vec<(f64, f64)>,
+    /// The points the public is shown: a confidential one snapped to the
+    /// 0.1° grid, as PostGIS's ST_SnapToGrid does.
+    public_points: Vec<(f64, f64)>,
     areas: Vec<Area>,
 }
 
@@ -355,6 +358,19 @@ fn random_directory(rng: &mut ChaCha8Rng, wards: &[String]) -> Directory {
             languages: maybe(rng, 0.4, |rng| subset(rng, &LANGUAGES)).unwrap_or_default(),
             interpretation: rng.random_bool(0.2),
             points: used.iter().map(|(_, lat, lon, _)| (*lat, *lon)).collect(),
+            public_points: used
+                .iter()
+                .map(|(_, lat, lon, confidential)| {
+                    let snap = |x: f64| {
+                        if *confidential {
+                            (x * 10.0).round_ties_even() / 10.0
+                        } else {
+                            x
+                        }
+                    };
+                    (snap(*lat), snap(*lon))
+                })
+                .collect(),
             areas,
         };
         links.insert(
@@ -963,5 +979,262 @@ async fn the_matcher_agrees_with_a_brute_force_oracle() {
     assert!(
         by_ward_area > 10,
         "only {by_ward_area} matches through a ward-coded area"
+    );
+}
+
+// --- The coverage review against the same kind of oracle -----------------
+
+/// A profile band, as the review takes it.
+#[derive(Debug, Clone, Default)]
+struct Band {
+    min_age: Option<u8>,
+    max_age: Option<u8>,
+    gender: Option<Gender>,
+    victim_status: Option<VictimStatus>,
+    languages: Option<Vec<&'static str>>,
+    documents: Option<Vec<DocumentType>>,
+}
+
+fn random_band(rng: &mut ChaCha8Rng) -> Band {
+    let min_age = maybe(rng, 0.4, |rng| rng.random_range(0..30u8));
+    let max_age =
+        maybe(rng, 0.4, |rng| rng.random_range(10..70u8)).map(|max| max.max(min_age.unwrap_or(0)));
+    Band {
+        min_age,
+        max_age,
+        gender: maybe(rng, 0.5, |rng| Gender::VARIANTS[rng.random_range(0..3)]),
+        victim_status: maybe(rng, 0.5, |rng| {
+            VictimStatus::VARIANTS[rng.random_range(0..3)]
+        }),
+        languages: maybe(rng, 0.3, |rng| subset(rng, &LANGUAGES)),
+        documents: maybe(rng, 0.3, |rng| {
+            DocumentType::VARIANTS[..4]
+                .iter()
+                .copied()
+                .filter(|_| rng.random_bool(0.5))
+                .collect()
+        }),
+    }
+}
+
+fn band_query(band: &Band) -> String {
+    let mut query = String::new();
+    let mut add = |key: &str, value: String| query.push_str(&format!("&{key}={value}"));
+    if let Some(age) = band.min_age {
+        add("min_age", age.to_string());
+    }
+    if let Some(age) = band.max_age {
+        add("max_age", age.to_string());
+    }
+    if let Some(gender) = band.gender {
+        add("gender", gender.as_str().to_owned());
+    }
+    if let Some(status) = band.victim_status {
+        add("victim_status", status.as_str().to_owned());
+    }
+    if let Some(languages) = &band.languages {
+        add("languages", languages.join(","));
+    }
+    if let Some(documents) = &band.documents {
+        add(
+            "documents",
+            documents
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    query
+}
+
+/// Whether the service admits every person of the band: every age of an
+/// age band (one end alone bounds that side), the other rules as for one
+/// person; nationality and residence are no part of a band.
+fn admits_band(s: &Service, b: &Band) -> bool {
+    let ages_ok = match (b.min_age, b.max_age) {
+        (None, None) => true,
+        (min, max) => {
+            let (min, max) = (min.unwrap_or(0), max.unwrap_or(130));
+            s.min_age.is_none_or(|m| m <= min) && s.max_age.is_none_or(|m| m >= max)
+        }
+    };
+    let person = Person {
+        gender: b.gender,
+        victim_status: b.victim_status,
+        languages: b.languages.clone(),
+        documents: b.documents.clone(),
+        ..Person::default()
+    };
+    ages_ok && admits(s, &person)
+}
+
+const HORIZON_M: f64 = 100_000.0;
+
+/// One ward's expected reach: the nearest eligible in-person distance
+/// (within the horizon) and whether a remote service covers it.
+fn coverage_oracle(
+    services: &[Service],
+    ward: &WardShape,
+    need: Category,
+    band: &Band,
+    public: bool,
+) -> (Option<f64>, bool) {
+    let here = geo::Point::new(ward.point.1, ward.point.0);
+    let mut nearest: Option<f64> = None;
+    let mut remote = false;
+    for s in services {
+        let eligible = s.status == "active"
+            && s.accepting
+            && s.categories.contains(&need)
+            && admits_band(s, band)
+            && covers(s, ward.point.0, ward.point.1, Some(ward));
+        if !eligible {
+            continue;
+        }
+        if s.in_person {
+            let points = if public { &s.public_points } else { &s.points };
+            for (lat, lon) in points {
+                let d = Geodesic.distance(here, geo::Point::new(*lon, *lat));
+                if d <= HORIZON_M && nearest.is_none_or(|n| d < n) {
+                    nearest = Some(d);
+                }
+            }
+        }
+        remote |= s.remote;
+    }
+    (nearest, remote)
+}
+
+fn band_of(distance: Option<f64>) -> &'static str {
+    match distance {
+        Some(d) if d <= 5_000.0 => "le_5km",
+        Some(d) if d <= 15_000.0 => "le_15km",
+        Some(d) if d <= 30_000.0 => "le_30km",
+        Some(d) if d <= 60_000.0 => "le_60km",
+        _ => "gt_60km",
+    }
+}
+
+/// Whether a distance is too close to a threshold for the sphere/spheroid
+/// and rounding differences to be judged.
+fn near_edge(distance: Option<f64>, edges: &[f64]) -> bool {
+    distance.is_some_and(|d| edges.iter().any(|e| (d - e).abs() < 1.0))
+}
+
+#[tokio::test]
+async fn the_coverage_review_agrees_with_a_brute_force_oracle() {
+    let seed = std::env::var("KETNOI_ORACLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_SEED)
+        .wrapping_add(1_000);
+    let boundaries = Boundaries::load().await;
+    let (mut compared, mut served, mut unserved, mut remote_only) = (0, 0, 0, 0);
+    for number in 0..4u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(number));
+        let wards = random_wards(&mut rng, &boundaries);
+        let mut directory = random_directory(&mut rng, &wards);
+        // Remote services that serve everywhere would serve every ward:
+        // give each an area, so that some wards have nothing at all.
+        for s in directory.services.iter_mut() {
+            if s.remote && s.areas.is_empty() {
+                s.areas = vec![Area::Province(
+                    PROVINCES[rng.random_range(0..PROVINCES.len())],
+                )];
+            }
+        }
+        let db = TestDb::bare().await;
+        insert(&db, &boundaries, &directory).await;
+        let services = &directory.services;
+        let app = TestApp::spawn_on(db).await;
+        let admin = app.key("admin", None).await;
+        for _ in 0..3 {
+            let need = Category::VARIANTS[rng.random_range(0..8)];
+            let band = random_band(&mut rng);
+            let radius_km = [5u32, 15, 30, 60][rng.random_range(0..4)];
+            let provinces: Vec<&str> = subset(&mut rng, &PROVINCES[..6]);
+            let path = format!(
+                "/v1/coverage?category={}&province={}&radius_km={radius_km}{}",
+                need.as_str(),
+                provinces.join(","),
+                band_query(&band)
+            );
+            let case = format!("seed {seed}, directory {number}: {path}");
+            let exact = app
+                .send(Some(&admin), reqwest::Method::GET, &path, None, None)
+                .await;
+            assert_eq!(exact.status, 200, "{case}: {}", exact.body);
+            assert_eq!(exact.body["distances"], "exact");
+            let (_, _, public) = app.get_json(&path).await;
+            assert_eq!(public["distances"], "banded", "{case}");
+            let listed: Vec<&WardShape> = boundaries
+                .wards
+                .iter()
+                .filter(|w| provinces.contains(&w.province.as_str()))
+                .collect();
+            let got = exact.body["wards"].as_array().unwrap();
+            let got_public = public["wards"].as_array().unwrap();
+            assert_eq!(got.len(), listed.len(), "{case}");
+            let radius = f64::from(radius_km) * 1000.0;
+            let (mut no_in_person, mut no_service) = (0, 0);
+            for ((ward, result), seen) in listed.iter().zip(got).zip(got_public) {
+                assert_eq!(result["code"], ward.code.as_str(), "{case}");
+                let at = format!("{case}, ward {}", ward.code);
+                let reach = &result["categories"][0];
+                let (nearest, remote) = coverage_oracle(services, ward, need, &band, false);
+                assert_eq!(reach["remote"], remote, "{at}: remote");
+                let edges = [radius, HORIZON_M, 5e3, 15e3, 30e3, 60e3];
+                if !near_edge(nearest, &edges) {
+                    match (nearest, reach["nearest_in_person_m"].as_f64()) {
+                        (Some(expected), Some(reported)) => assert!(
+                            (expected - reported).abs() <= 0.5,
+                            "{at}: nearest {reported} m, oracle {expected} m"
+                        ),
+                        (None, None) => {}
+                        (expected, _) => panic!("{at}: oracle {expected:?}, got {reach}"),
+                    }
+                    assert_eq!(reach["nearest_in_person_band"], band_of(nearest), "{at}");
+                    let within = nearest.is_some_and(|d| d <= radius);
+                    assert_eq!(reach["in_person_within_radius"], within, "{at}");
+                    assert_eq!(reach["served"], within || remote, "{at}");
+                    no_in_person += usize::from(!within);
+                    no_service += usize::from(!within && !remote);
+                    served += usize::from(within);
+                    unserved += usize::from(!within && !remote);
+                    remote_only += usize::from(!within && remote);
+                    compared += 1;
+                } else {
+                    no_in_person += usize::from(reach["in_person_within_radius"] == false);
+                    no_service += usize::from(reach["served"] == false);
+                }
+                // The public: the same from the public points, in bands.
+                let public_reach = &seen["categories"][0];
+                assert!(public_reach.get("nearest_in_person_m").is_none(), "{at}");
+                let (public_nearest, _) = coverage_oracle(services, ward, need, &band, true);
+                if !near_edge(public_nearest, &edges) {
+                    assert_eq!(
+                        public_reach["nearest_in_person_band"],
+                        band_of(public_nearest),
+                        "{at}: public band"
+                    );
+                }
+            }
+            let total = &exact.body["total"][0];
+            assert_eq!(total["all"]["wards"], listed.len(), "{case}");
+            assert_eq!(
+                total["no_in_person_within_radius"]["wards"], no_in_person,
+                "{case}"
+            );
+            assert_eq!(total["no_service"]["wards"], no_service, "{case}");
+        }
+    }
+    // Every outcome must be exercised, or the test proves little.
+    assert!(compared > 1000, "only {compared} wards compared");
+    assert!(served > 50, "only {served} wards served in person");
+    assert!(unserved > 50, "only {unserved} wards with nothing");
+    assert!(
+        remote_only > 50,
+        "only {remote_only} wards served only remotely"
     );
 }

@@ -40,41 +40,83 @@ use crate::domain::matching::MatchQuery;
 const POINT_GEOGRAPHY: &str = concat!(make_point!("$1", "$2"), "::geography");
 const POINT_GEOMETRY: &str = make_point!("$1", "$2");
 
+/// Where a statement binds each of the person's values: the matcher binds
+/// one age (`age_min` and `age_max` the same parameter); the coverage
+/// review binds an age band, whose every age a service must admit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProfileBinds {
+    pub age_min: &'static str,
+    pub age_max: &'static str,
+    pub gender: &'static str,
+    pub victim_status: &'static str,
+    pub nationality: &'static str,
+    pub residence_province: &'static str,
+    pub languages: &'static str,
+    pub documents: &'static str,
+}
+
+/// The matcher's parameters (see the module documentation).
+const MATCHER_BINDS: ProfileBinds = ProfileBinds {
+    age_min: "$5",
+    age_max: "$5",
+    gender: "$6",
+    victim_status: "$7",
+    nationality: "$8",
+    residence_province: "$9",
+    languages: "$10",
+    documents: "$11",
+};
+
 /// The SQL form of one rule over `services s`; a profile field left out
 /// (NULL) never excludes, as in the domain.
-fn rule_sql(rule: Rule) -> &'static str {
+fn rule_sql(rule: Rule, b: &ProfileBinds) -> String {
     match rule {
-        Rule::Age => {
-            "($5::int4 IS NULL OR ((s.min_age IS NULL OR s.min_age <= $5::int4) \
-             AND (s.max_age IS NULL OR s.max_age >= $5::int4)))"
-        }
-        Rule::Gender => "(s.genders IS NULL OR $6::text IS NULL OR $6::text = ANY (s.genders))",
-        Rule::VictimStatus => {
-            "(s.victim_statuses IS NULL OR $7::text IS NULL OR $7::text = ANY (s.victim_statuses))"
-        }
-        Rule::Nationality => {
-            "(s.nationalities IS NULL OR $8::text IS NULL OR $8::text = ANY (s.nationalities))"
-        }
-        Rule::ResidenceProvince => {
-            "(s.residence_provinces IS NULL OR $9::text IS NULL \
-             OR $9::text = ANY (s.residence_provinces))"
-        }
-        Rule::Documents => "($11::text[] IS NULL OR s.required_documents <@ $11::text[])",
-        Rule::Language => {
-            "(cardinality(s.languages) = 0 OR $10::text[] IS NULL \
-             OR s.interpretation_available OR s.languages && $10::text[])"
-        }
+        Rule::Age => format!(
+            "(({min}::int4 IS NULL OR s.min_age IS NULL OR s.min_age <= {min}::int4) \
+             AND ({max}::int4 IS NULL OR s.max_age IS NULL OR s.max_age >= {max}::int4))",
+            min = b.age_min,
+            max = b.age_max,
+        ),
+        Rule::Gender => format!(
+            "(s.genders IS NULL OR {g}::text IS NULL OR {g}::text = ANY (s.genders))",
+            g = b.gender
+        ),
+        Rule::VictimStatus => format!(
+            "(s.victim_statuses IS NULL OR {v}::text IS NULL OR {v}::text = ANY (s.victim_statuses))",
+            v = b.victim_status
+        ),
+        Rule::Nationality => format!(
+            "(s.nationalities IS NULL OR {n}::text IS NULL OR {n}::text = ANY (s.nationalities))",
+            n = b.nationality
+        ),
+        Rule::ResidenceProvince => format!(
+            "(s.residence_provinces IS NULL OR {r}::text IS NULL \
+             OR {r}::text = ANY (s.residence_provinces))",
+            r = b.residence_province
+        ),
+        Rule::Documents => format!(
+            "({d}::text[] IS NULL OR s.required_documents <@ {d}::text[])",
+            d = b.documents
+        ),
+        Rule::Language => format!(
+            "(cardinality(s.languages) = 0 OR {l}::text[] IS NULL \
+             OR s.interpretation_available OR s.languages && {l}::text[])",
+            l = b.languages
+        ),
     }
 }
 
-/// Every rule, joined.
-static ELIGIBILITY_SQL: LazyLock<String> = LazyLock::new(|| {
+/// Every rule, joined, over `services s` with the values bound at `binds`.
+pub(crate) fn eligibility_sql(binds: &ProfileBinds) -> String {
     Rule::VARIANTS
         .iter()
-        .map(|rule| rule_sql(*rule))
+        .map(|rule| rule_sql(*rule, binds))
         .collect::<Vec<_>>()
         .join("\n      AND ")
-});
+}
+
+/// Every rule, joined, as the matcher binds them.
+static ELIGIBILITY_SQL: LazyLock<String> = LazyLock::new(|| eligibility_sql(&MATCHER_BINDS));
 
 /// The person's ward (given, or the one whose boundary contains the point,
 /// found in the plane of longitude/latitude by the GiST index on
@@ -638,11 +680,11 @@ mod tests {
     #[test]
     fn every_rule_has_its_sql() {
         for rule in Rule::VARIANTS {
-            assert!(ELIGIBILITY_SQL.contains(rule_sql(*rule)));
-            assert!(MATCH_PUBLIC.contains(rule_sql(*rule)));
+            assert!(ELIGIBILITY_SQL.contains(&rule_sql(*rule, &MATCHER_BINDS)));
+            assert!(MATCH_PUBLIC.contains(&rule_sql(*rule, &MATCHER_BINDS)));
         }
         assert!(
-            !NEAR_PUBLIC.contains(rule_sql(Rule::Age)),
+            !NEAR_PUBLIC.contains(&rule_sql(Rule::Age, &MATCHER_BINDS)),
             "near misses are not filtered"
         );
     }

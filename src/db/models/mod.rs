@@ -2,6 +2,7 @@
 //! resource. Rows mirror columns; the `*Record` types assembled here carry
 //! parsed domain values, so the API layer never sees a raw code string.
 
+pub mod coverage;
 pub mod keys;
 pub mod locations;
 pub mod matcher;

@@ -224,3 +224,41 @@ pub async fn search_wards(
     };
     Ok((rows.into_iter().map(|row| row.ward).collect(), total))
 }
+
+/// The wards of some provinces (all of them for none), by code.
+pub async fn wards_of(
+    conn: &mut DbConn,
+    provinces: &[ProvinceCode],
+) -> Result<Vec<WardRecord>, DbError> {
+    let codes: Option<Vec<&str>> =
+        (!provinces.is_empty()).then(|| provinces.iter().map(|p| p.as_str()).collect());
+    Ok(diesel::sql_query(format!(
+        "SELECT {WARD_COLUMNS} FROM wards w JOIN provinces p ON p.code = w.province_code \
+         WHERE $1::text[] IS NULL OR w.province_code = ANY ($1::text[]) ORDER BY w.code"
+    ))
+    .bind::<Nullable<Array<Text>>, _>(codes)
+    .load(conn)
+    .await?)
+}
+
+/// The boundaries of some wards as GeoJSON text, by code.
+pub async fn boundaries_geojson(
+    conn: &mut DbConn,
+    codes: &[&str],
+) -> Result<std::collections::HashMap<String, String>, DbError> {
+    #[derive(QueryableByName)]
+    struct Shape {
+        #[diesel(sql_type = Text)]
+        code: String,
+        #[diesel(sql_type = Text)]
+        geojson: String,
+    }
+    let shapes: Vec<Shape> = diesel::sql_query(
+        "SELECT code, ST_AsGeoJSON(boundary, 5) AS geojson FROM wards \
+         WHERE code = ANY ($1::text[]) AND boundary IS NOT NULL",
+    )
+    .bind::<Array<Text>, _>(codes)
+    .load(conn)
+    .await?;
+    Ok(shapes.into_iter().map(|s| (s.code, s.geojson)).collect())
+}

@@ -85,7 +85,7 @@ pub fn bbox() -> Object {
 
 /// Map layers, comma-separated.
 pub fn layers() -> Object {
-    list(&["services", "provinces"], "provinces")
+    list(&["services", "provinces", "wards"], "provinces,wards")
 }
 
 /// The same parameter in a JSON body, where `null` is leaving it out.

@@ -82,9 +82,10 @@ pub struct TileQuery {
     /// Only services of this category in the `services` layer.
     #[param(schema_with = super::params::category)]
     pub category: Option<String>,
-    /// The layers wanted, comma-separated, among `services` and
-    /// `provinces`; default both. A base map of boundaries only asks for
-    /// `provinces`.
+    /// The layers wanted, comma-separated, among `services`, `provinces`
+    /// and `wards` (which brings `wards` and `ward_labels`); default
+    /// `services` and `provinces`. A base map of boundaries only asks for
+    /// `provinces,wards`.
     #[param(schema_with = super::params::layers)]
     pub layers: Option<String>,
 }
@@ -94,21 +95,24 @@ fn parse_layers(value: Option<&str>) -> Result<Layers, FieldError> {
         return Ok(Layers {
             services: true,
             provinces: true,
+            wards: false,
         });
     };
     let mut layers = Layers {
         services: false,
         provinces: false,
+        wards: false,
     };
     for name in value.split(',') {
         match name {
             "services" => layers.services = true,
             "provinces" => layers.provinces = true,
+            "wards" => layers.wards = true,
             _ => {
                 return Err(FieldError::new(
                     "layers",
                     "one_of",
-                    "expected layer names among: services, provinces",
+                    "expected layer names among: services, provinces, wards",
                 ));
             }
         }
@@ -538,8 +542,10 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
 /// location, at its public point: a confidential location only at its
 /// point snapped to the 0.1° grid; properties `service_id`, `location_id`,
 /// `name`, `organization`, `categories` (codes, comma-separated),
-/// `approximate`) and `provinces` (boundaries, simplified to the tile's
-/// pixel; `code`, `name`). XYZ numbering (`y` from the north), zoom 0 to
+/// `approximate`), `provinces` (boundaries, simplified to the tile's
+/// pixel; `code`, `name`) and, when asked for, from zoom 7, `wards` (ward
+/// and commune boundaries, likewise; `code`, `name`) with `ward_labels` (a
+/// point per ward at its reference point; `code`, `name`). XYZ numbering (`y` from the north), zoom 0 to
 /// 22, extent 4096. A tile with nothing in it is a `204`. Cacheable: `ETag`, `Cache-Control`, and `304`
 /// to `If-None-Match`. Open to any origin (CORS); without a key, limited
 /// per client (`429`).

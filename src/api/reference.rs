@@ -323,10 +323,11 @@ pub struct WardListQuery {
     #[param(schema_with = super::params::province)]
     pub province: Option<String>,
     /// Words of the name, Vietnamese or English, with or without diacritics
-    /// (`ban phiet` finds `Bản Phiệt`); every word must appear. An exact
-    /// name comes first, then names starting with the words, then by code.
+    /// (`ban lau` finds `Bản Lầu`); each word must begin a word of the
+    /// name. An exact name comes first, then names starting with the
+    /// words, then by code.
     /// At most 200 characters.
-    #[param(example = "ban phiet", min_length = 1, max_length = 200)]
+    #[param(example = "ban lau", min_length = 1, max_length = 200)]
     pub q: Option<String>,
     /// `lat,lon`: the ward containing this point (none at sea). On an edge
     /// two wards share, the lower code.

@@ -64,6 +64,7 @@ async fn wards_are_found_by_name_without_diacritics_by_province_and_by_point() {
         ("dong da", "Phường Đống Đa"),
         ("Đống Đa", "Phường Đống Đa"),
         ("lao cai", "Phường Lào Cai"),
+        ("sa pa", "Phường Sa Pa"),
     ] {
         let (status, _, page) = app.get_json(&format!("/v1/wards?q={q}")).await;
         assert_eq!(status, 200, "{q}: {page}");
@@ -71,6 +72,22 @@ async fn wards_are_found_by_name_without_diacritics_by_province_and_by_point() {
     }
     let (_, _, none) = app.get_json("/v1/wards?q=khong+co+xa+nay").await;
     assert_eq!(none["total_items"], 0);
+    // Words begin words: "ao cai" is not the middle of "Lào Cai".
+    let (_, _, middle) = app.get_json("/v1/wards?q=ao+cai&per_page=100").await;
+    assert!(
+        middle["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["code"] != "02647"),
+        "{middle}"
+    );
+    // What a regular expression would read is taken literally.
+    for q in ["(", "a.b", "%5C", "[x", "*"] {
+        let (status, _, page) = app.get_json(&format!("/v1/wards?q={q}")).await;
+        assert_eq!(status, 200, "{q}: {page}");
+        assert_eq!(page["total_items"], 0, "{q}: {page}");
+    }
 
     // A province's wards: the same list as the province itself gives.
     let (_, _, province) = app.get_json("/v1/provinces/15").await;

@@ -938,3 +938,64 @@ async fn public_reads_answer_304_to_the_etag_they_gave() {
         .unwrap();
     assert_eq!(again.status(), 304);
 }
+
+/// The names a tile's layer carries in its `name` property.
+fn layer_names(tile: &Tile, layer: &str) -> BTreeSet<String> {
+    let Some(layer) = tile.layers.iter().find(|l| l.name == layer) else {
+        return BTreeSet::new();
+    };
+    let key = layer.keys.iter().position(|k| k == "name").unwrap();
+    layer
+        .features
+        .iter()
+        .filter_map(|feature| {
+            feature
+                .tags
+                .chunks(2)
+                .find(|pair| pair[0] as usize == key)
+                .and_then(|pair| layer.values[pair[1] as usize].string_value.clone())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tiles_carry_wards_and_their_names_when_asked_from_zoom_7() {
+    let app = TestApp::spawn().await;
+    // Lào Cai city at zoom 11.
+    let (x, y) = tile_of(104.0, 22.5, 11);
+    for (lang, name) in [("vi", "Phường Lào Cai"), ("en", "Lao Cai Ward")] {
+        let response = app
+            .get(&format!(
+                "/v1/public/tiles/11/{x}/{y}.mvt?layers=provinces,wards&lang={lang}"
+            ))
+            .await;
+        assert_eq!(response.status(), 200);
+        let tile = Tile::decode(response.bytes().await.unwrap().as_ref()).unwrap();
+        let names: BTreeSet<&str> = tile.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, BTreeSet::from(["provinces", "ward_labels", "wards"]));
+        let wards = tile.layers.iter().find(|l| l.name == "wards").unwrap();
+        assert!(wards.keys.contains(&"ward_id".to_owned()));
+        assert!(
+            wards
+                .features
+                .iter()
+                .all(|f| f.r#type == Some(tile::GeomType::Polygon as i32))
+        );
+        assert!(layer_names(&tile, "wards").contains(name), "{lang}");
+        assert!(layer_names(&tile, "ward_labels").contains(name), "{lang}");
+    }
+    // Not asked for, or too far out: no wards.
+    let plain = app
+        .get(&format!("/v1/public/tiles/11/{x}/{y}.mvt"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let tile = Tile::decode(plain.as_ref()).unwrap();
+    assert!(tile.layers.iter().all(|l| !l.name.starts_with("ward")));
+    let (x6, y6) = tile_of(104.0, 22.5, 6);
+    let far = app
+        .get(&format!("/v1/public/tiles/6/{x6}/{y6}.mvt?layers=wards"))
+        .await;
+    assert_eq!(far.status(), 204, "no ward below zoom 7");
+}

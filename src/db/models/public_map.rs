@@ -91,7 +91,14 @@ pub const SERVICES_MIN_ZOOM: u8 = 8;
 pub struct Layers {
     pub services: bool,
     pub provinces: bool,
+    /// Ward boundaries (`wards`) and their names at their reference points
+    /// (`ward_labels`): a base map that needs no other server.
+    pub wards: bool,
 }
+
+/// Wards are drawn from this zoom: below it their 3,321 outlines are a
+/// blur (about 2 pixels per ward at zoom 6).
+pub const WARDS_MIN_ZOOM: u8 = 7;
 
 /// One tile, two layers: `services` (a point per service at a location,
 /// at its public point; when `services`) and `provinces` (boundaries
@@ -110,7 +117,7 @@ tile AS (
            ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), ",
     srid!(),
     ") AS search,
-           lang, category, pixel_m, services, provinces
+           lang, category, pixel_m, services, provinces, wards
     FROM params
 ),
 points AS MATERIALIZED (
@@ -139,10 +146,36 @@ boundaries AS MATERIALIZED (
     FROM provinces pr, tile
     WHERE tile.provinces AND pr.boundary_mercator && tile.envelope
     ORDER BY pr.code
+),
+ward_shapes AS MATERIALIZED (
+    SELECT ST_AsMVTGeom(
+               ST_SimplifyPreserveTopology(
+                   ST_ClipByBox2D(w.boundary_mercator, ST_Expand(tile.envelope, tile.pixel_m * 64)),
+                   tile.pixel_m),
+               tile.envelope, 4096, 64, true) AS geom,
+           w.code,
+           -- A number too, for map clients' feature state (promoteId).
+           w.code::int AS ward_id,
+           CASE WHEN tile.lang = 'en' THEN w.full_name_en ELSE w.full_name END AS name
+    FROM wards w, tile
+    WHERE tile.wards AND w.boundary_mercator && tile.envelope
+    ORDER BY w.code
+),
+ward_labels AS MATERIALIZED (
+    SELECT ST_AsMVTGeom(ST_Transform(w.reference_point::geometry, 3857), tile.envelope, 4096, 64, true) AS geom,
+           w.code,
+           CASE WHEN tile.lang = 'en' THEN w.full_name_en ELSE w.full_name END AS name
+    FROM wards w, tile
+    WHERE tile.wards AND w.reference_point::geometry && tile.search
+    ORDER BY w.code
 )
 SELECT coalesce((SELECT ST_AsMVT(points, 'services', 4096, 'geom') FROM points
                  WHERE geom IS NOT NULL), ''::bytea)
     || coalesce((SELECT ST_AsMVT(boundaries, 'provinces', 4096, 'geom') FROM boundaries
+                 WHERE geom IS NOT NULL), ''::bytea)
+    || coalesce((SELECT ST_AsMVT(ward_shapes, 'wards', 4096, 'geom') FROM ward_shapes
+                 WHERE geom IS NOT NULL), ''::bytea)
+    || coalesce((SELECT ST_AsMVT(ward_labels, 'ward_labels', 4096, 'geom') FROM ward_labels
                  WHERE geom IS NOT NULL), ''::bytea)"
 );
 
@@ -158,6 +191,7 @@ struct TileStatement {
     pixel_m: f64,
     services: bool,
     provinces: bool,
+    wards: bool,
 }
 
 impl QueryId for TileStatement {
@@ -187,7 +221,9 @@ impl QueryFragment<Pg> for TileStatement {
         out.push_bind_param::<Bool, _>(&self.services)?;
         out.push_sql("::bool AS services, ");
         out.push_bind_param::<Bool, _>(&self.provinces)?;
-        out.push_sql("::bool AS provinces),");
+        out.push_sql("::bool AS provinces, ");
+        out.push_bind_param::<Bool, _>(&self.wards)?;
+        out.push_sql("::bool AS wards),");
         out.push_sql(TILE);
         Ok(())
     }
@@ -216,6 +252,7 @@ pub async fn tile(
         pixel_m,
         services: layers.services && tile.z() >= SERVICES_MIN_ZOOM,
         provinces: layers.provinces,
+        wards: layers.wards && tile.z() >= WARDS_MIN_ZOOM,
     };
     Ok(statement.get_result(conn).await?)
 }

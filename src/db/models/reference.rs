@@ -179,7 +179,8 @@ pub async fn ward_boundary(
 #[derive(Debug, Clone, Default)]
 pub struct WardFilter {
     pub province: Option<ProvinceCode>,
-    /// Words that must all appear in the names, diacritics and case aside.
+    /// Words that must all begin a word of the names, diacritics and case
+    /// aside.
     pub words: Vec<String>,
     /// Only the ward containing this point (the lowest code on an edge).
     pub at: Option<Coordinates>,
@@ -197,7 +198,7 @@ pub async fn search_wards(
          SELECT {WARD_COLUMNS}, count(*) OVER () AS total \
          FROM wards w JOIN provinces p ON p.code = w.province_code CROSS JOIN q \
          WHERE ($1::text IS NULL OR w.province_code = $1) \
-           AND (SELECT bool_and(strpos(w.folded_names, ketnoi_fold(word)) > 0) \
+           AND (SELECT bool_and(strpos(' ' || w.folded_names, ' ' || ketnoi_fold(word)) > 0) \
                 FROM unnest($2::text[]) AS word) IS NOT FALSE \
            AND ($3::float8 IS NULL OR w.code = ketnoi_ward_at({point})) \
          ORDER BY ketnoi_fold(w.name) = q.phrase DESC, \

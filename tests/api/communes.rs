@@ -374,4 +374,25 @@ async fn near_searches_take_a_ward_code_for_its_reference_point() {
         .await;
     app.bad_request("/v1/services?ward_code=lao", "ward_code", "format")
         .await;
+
+    // HSDS's lat/lon search takes the same extension.
+    for path in ["/hsds/services", "/hsds/service_at_locations"] {
+        let (status, _, by_ward) = app
+            .get_json(&format!("{path}?ward_code={LAO_CAI_WARD}&proximity=30000"))
+            .await;
+        assert_eq!(status, 200, "{by_ward}");
+        assert!(by_ward["total_items"].as_i64().unwrap() > 0);
+        let (_, _, by_point) = app
+            .get_json(&format!("{path}?lat=22.50643&lon=104.00511&proximity=30000"))
+            .await;
+        assert_eq!(by_ward, by_point, "{path}");
+        app.bad_request(
+            &format!("{path}?ward_code={LAO_CAI_WARD}&lat=22.5&lon=104.0"),
+            "ward_code",
+            "one_of",
+        )
+        .await;
+        app.bad_request(&format!("{path}?ward_code=99999"), "ward_code", "known_ward")
+            .await;
+    }
 }

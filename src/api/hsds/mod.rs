@@ -345,7 +345,8 @@ async fn hsds_services_of(
     mut query: HsdsServiceQuery,
 ) -> Result<HttpResponse, ApiError> {
     query.format = Format::negotiated(&request);
-    let listing = query.parse(&caller)?;
+    let mut listing = query.parse(&caller)?;
+    listing.locate(&state, &caller).await?;
     let shape = query.shape();
     let reader = caller;
     let render = move |record: &ServiceRecord, categories: &HashMap<String, CategoryRow>| {
@@ -472,7 +473,8 @@ async fn hsds_service_at_locations_of(
     mut query: HsdsServiceQuery,
 ) -> Result<HttpResponse, ApiError> {
     query.format = Format::negotiated(&request);
-    let listing = query.parse(&caller)?;
+    let mut listing = query.parse(&caller)?;
+    listing.locate(&state, &caller).await?;
     let full = query.full == Some(true);
     if listing.ndjson {
         if listing.nothing {

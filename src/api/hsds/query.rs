@@ -2,6 +2,7 @@
 //! directory's filters.
 
 use super::*;
+use crate::domain::ward::WardCode;
 
 /// The filters HSDS defines for services and services at locations.
 #[derive(Debug, Deserialize, IntoParams, ToSchema)]
@@ -76,6 +77,13 @@ pub struct HsdsServiceQuery {
     #[param(minimum = 1, maximum = 500000, default = 50000)]
     #[schema(minimum = 1, maximum = 500000, default = 50000)]
     pub proximity: Option<u32>,
+    /// Kết Nối extension: instead of `lat` and `lon`, a ward or commune
+    /// (five digits, see `GET /v1/wards`), searched around from its
+    /// reference point (distances approximate); with `proximity` as for a
+    /// point. A code that names no ward is a 400.
+    #[param(pattern = "^[0-9]{5}$", example = "02647")]
+    #[schema(pattern = "^[0-9]{5}$", example = "02647")]
+    pub ward_code: Option<String>,
     /// Not supported (Vietnam's listings carry no postcodes): a 400 that
     /// says to use `lat`, `lon` and `proximity`. Not in the description,
     /// since no value of it is valid.
@@ -92,6 +100,21 @@ pub(super) struct Listing {
     /// A taxonomy or term id that names nothing we have: no service
     /// matches, whatever else is asked.
     pub(super) nothing: bool,
+    /// The ward to search around, whose reference point [`Listing::locate`]
+    /// looks up, and the radius.
+    pub(super) ward: Option<(WardCode, RadiusM)>,
+}
+
+impl Listing {
+    /// Turns a ward to search around into its reference point.
+    pub(super) async fn locate(&mut self, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+        if let Some((code, radius)) = self.ward.take() {
+            let mut conn = state.reader(caller).await?;
+            let centre = crate::api::params::ward_point(&mut conn, &code).await?;
+            self.filter.near = Some((centre, radius));
+        }
+        Ok(())
+    }
 }
 
 /// The category a taxonomy term id names, if any.
@@ -183,6 +206,16 @@ impl HsdsServiceQuery {
                 .map(|centre| (centre, radius)),
             _ => None,
         };
+        let ward = errors
+            .parse("ward_code", self.ward_code.as_deref(), WardCode::parse)
+            .map(|code| (code, radius));
+        if self.ward_code.is_some() && (self.lat.is_some() || self.lon.is_some()) {
+            errors.push(FieldError::new(
+                "ward_code",
+                "one_of",
+                "give lat and lon, or ward_code, not both",
+            ));
+        }
         let modified_after = errors.since("modified_after", self.modified_after);
         if self.postcode.is_some() {
             errors.push(FieldError::new(
@@ -207,6 +240,7 @@ impl HsdsServiceQuery {
             page,
             ndjson,
             nothing,
+            ward,
         })
     }
 }

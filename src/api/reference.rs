@@ -327,7 +327,12 @@ pub struct WardListQuery {
     /// name. An exact name comes first, then names starting with the
     /// words, then by code.
     /// At most 200 characters.
-    #[param(example = "ban lau", min_length = 1, max_length = 200)]
+    #[param(
+        example = "ban lau",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub q: Option<String>,
     /// `lat,lon`: the ward containing this point (none at sea). On an edge
     /// two wards share, the lower code.

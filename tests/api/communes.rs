@@ -383,7 +383,9 @@ async fn near_searches_take_a_ward_code_for_its_reference_point() {
         assert_eq!(status, 200, "{by_ward}");
         assert!(by_ward["total_items"].as_i64().unwrap() > 0);
         let (_, _, by_point) = app
-            .get_json(&format!("{path}?lat=22.50643&lon=104.00511&proximity=30000"))
+            .get_json(&format!(
+                "{path}?lat=22.50643&lon=104.00511&proximity=30000"
+            ))
             .await;
         assert_eq!(by_ward, by_point, "{path}");
         app.bad_request(
@@ -392,7 +394,11 @@ async fn near_searches_take_a_ward_code_for_its_reference_point() {
             "one_of",
         )
         .await;
-        app.bad_request(&format!("{path}?ward_code=99999"), "ward_code", "known_ward")
-            .await;
+        app.bad_request(
+            &format!("{path}?ward_code=99999"),
+            "ward_code",
+            "known_ward",
+        )
+        .await;
     }
 }

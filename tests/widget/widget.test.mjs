@@ -63,6 +63,20 @@ const APPROXIMATE_MAX_DEG = 0.05;
 /** "Near me" centres the map on the position snapped to this grid (widget.js NEAR_ME_GRID_DEG). */
 const NEAR_ME_GRID_DEG = 0.05;
 const EMBED_ORIGIN = 'http://embed.test';
+/** Lào Cai city, zoomed in far enough for ward names (widget.js WARD_LABELS_MIN_ZOOM is 10). */
+const LAO_CAI = { center: [103.97, 22.49], zoom: 11 };
+/** A ward in that view, as the reference data names it. */
+const LAO_CAI_WARD = { code: '02647', vi: 'Phường Lào Cai', en: 'Lao Cai Ward' };
+/** The coverage view checked: a category, and the group's profile band (widget.js GROUPS). */
+const COVERAGE = {
+  category: 'legal_aid',
+  group: 'girls',
+  query: { category: 'legal_aid', radius_km: '30', gender: 'female', max_age: '17' },
+};
+const BAND_LABELS = {
+  vi: ['≤ 5 km', '≤ 15 km', '≤ 30 km', '≤ 60 km', 'Trên 60 km'],
+  en: ['≤ 5 km', '≤ 15 km', '≤ 30 km', '≤ 60 km', '> 60 km'],
+};
 
 const BBOX = CASE.bbox.join(',');
 
@@ -252,6 +266,51 @@ async function markers(target) {
     approximate: e.classList.contains('ketnoi-approximate'),
     label: e.getAttribute('aria-label'),
   })));
+}
+
+/**
+ * Resolves once the map has drawn everything it is loading and its own
+ * 'idle' handlers (the ward names) have run.
+ */
+async function mapIdle(target) {
+  await target.evaluate(() => new Promise((resolve) => {
+    const { map } = window.ketnoiWidget;
+    map.once('idle', resolve);
+    map.triggerRepaint();
+  }));
+}
+
+/** Moves the map and waits for the services fetch that follows, and for the map to settle. */
+async function jumpTo(target, view) {
+  await afterFetch(target, () => target.evaluate(({ center, zoom }) => {
+    window.ketnoiWidget.map.jumpTo({ center, zoom });
+  }, view));
+  await mapIdle(target);
+}
+
+/** The ward names shown, as the page shows them. */
+async function wardLabels(target) {
+  return target.$$eval('.ketnoi-ward-label:not([hidden])', (elements) => elements.map((e) => e.textContent));
+}
+
+/** Waits until a ward name is shown. */
+async function waitForWardLabel(target, name) {
+  await target.waitForFunction(
+    (text) => [...document.querySelectorAll('.ketnoi-ward-label:not([hidden])')].some((e) => e.textContent === text),
+    name,
+    { timeout: WAIT_MS },
+  );
+}
+
+/** The wards (code → band feature state) among the features of `layer` drawn now. */
+async function renderedWardBands(target, layer) {
+  return target.evaluate((id) => {
+    const bands = {};
+    for (const f of window.ketnoiWidget.map.queryRenderedFeatures({ layers: [id] })) {
+      bands[f.properties.code] = f.state && f.state.band;
+    }
+    return bands;
+  }, layer);
 }
 
 function sortedUnique(values) {
@@ -634,11 +693,218 @@ test('embed.js on another site makes an iframe that shows the markers', async ()
   await page.context().close();
 });
 
-test('the vector tiles asked for are only the provinces layer', async () => {
+test('zoomed in, the wards are the base layer: outlines, and names in vi and en', async () => {
+  // The names as the reference data has them (a different path from the tiles).
+  const ward = await (await fetch(`${BASE}/v1/wards/${LAO_CAI_WARD.code}`)).json();
+  assert.equal(ward.full_name, LAO_CAI_WARD.vi, `ward ${LAO_CAI_WARD.code} is not ${LAO_CAI_WARD.vi}`);
+  assert.equal(ward.full_name_en, LAO_CAI_WARD.en, `ward ${LAO_CAI_WARD.code} is not ${LAO_CAI_WARD.en} in English`);
+
+  const page = await newPage('wards');
+  await page.goto(`${BASE}/widget`);
+  await waitFirstLoad(page);
+
+  // Zoom 9: outlines, but no names yet.
+  await jumpTo(page, { center: LAO_CAI.center, zoom: 9 });
+  const far = await renderedWardBands(page, 'wards-outline');
+  assert.ok(Object.keys(far).length > 10, `zoom 9: only ${Object.keys(far).length} ward outlines are drawn`);
+  assert.deepEqual(await wardLabels(page), [], 'zoom 9: ward names are shown (they start at zoom 10)');
+
+  await jumpTo(page, LAO_CAI);
+  const outlines = await renderedWardBands(page, 'wards-outline');
+  assert.ok(LAO_CAI_WARD.code in outlines, `the outline of ward ${LAO_CAI_WARD.code} is not drawn at Lào Cai, zoom 11`);
+  await waitForWardLabel(page, LAO_CAI_WARD.vi);
+  const shown = await wardLabels(page);
+  assert.ok(shown.length >= 5, `only ${shown.length} ward names are shown at zoom 11: ${shown}`);
+  assert.equal(new Set(shown).size, shown.length, `a ward name is shown twice: ${shown}`);
+
+  // Decoration only: hidden from screen readers, never in the way of a
+  // click, under the markers, and not on top of each other.
+  const layout = await page.evaluate(() => {
+    const overlay = document.querySelector('.ketnoi-ward-labels');
+    const labels = [...overlay.querySelectorAll('.ketnoi-ward-label:not([hidden])')];
+    const marker = document.querySelector('.maplibregl-marker');
+    return {
+      ariaHidden: overlay.getAttribute('aria-hidden'),
+      pointerEvents: getComputedStyle(overlay).pointerEvents,
+      // DOCUMENT_POSITION_FOLLOWING: the marker comes after, so it is drawn above.
+      markerAbove: !marker || Boolean(overlay.compareDocumentPosition(marker) & Node.DOCUMENT_POSITION_FOLLOWING),
+      boxes: labels.map((e) => {
+        const r = e.getBoundingClientRect();
+        return { text: e.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+      }),
+    };
+  });
+  assert.equal(layout.ariaHidden, 'true', 'the ward names are not aria-hidden');
+  assert.equal(layout.pointerEvents, 'none', 'the ward names take pointer events');
+  assert.ok(layout.markerAbove, 'the service markers are not above the ward names');
+  for (const [i, a] of layout.boxes.entries()) {
+    for (const b of layout.boxes.slice(i + 1)) {
+      const overlap = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+      assert.ok(!overlap, `the ward names "${a.text}" and "${b.text}" overlap`);
+    }
+  }
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-wards.png') });
+
+  // The tiles come again in English, and so do the names.
+  await afterFetch(page, () => page.locator('#ketnoi-lang').click());
+  await waitForWardLabel(page, LAO_CAI_WARD.en);
+  await mapIdle(page);
+  const english = await wardLabels(page);
+  const vietnamese = english.filter((name) => /^(Phường|Xã|Đặc khu) /.test(name));
+  assert.deepEqual(vietnamese, [], 'after the switch to English, names are still in Vietnamese');
+
+  // Closer in, the view lies inside the ward, away from its label's point:
+  // the ward is named in the corner.
+  const close = { center: LAO_CAI.center, zoom: 15 };
+  await jumpTo(page, close);
+  const bounds = await page.evaluate(() => window.ketnoiWidget.map.getBounds().toArray());
+  const [lon, lat] = close.center;
+  const here = (await (await fetch(`${BASE}/v1/wards?at=${lat},${lon}`)).json()).contents[0];
+  const reference = (await (await fetch(`${BASE}/v1/wards/${here.code}`)).json()).reference_point;
+  const [[west, south], [east, north]] = bounds;
+  assert.ok(reference.lon < west || reference.lon > east || reference.lat < south || reference.lat > north,
+    `the reference point of ward ${here.code} is in the zoom 15 view: pick another view for this check`);
+  const caption = page.locator('.ketnoi-ward-caption');
+  assert.ok(await caption.isVisible(), 'zoomed in inside a ward, no ward is named');
+  assert.equal(await caption.textContent(), here.full_name_en, 'the corner names another ward than the one in view');
+  await page.context().close();
+});
+
+test('the coverage view colours the wards by distance band, with a legend, in vi and en', async () => {
+  const categories = await (await fetch(`${BASE}/v1/categories`)).json();
+  const category = categories.find((c) => c.code === COVERAGE.category);
+  assert.ok(category, `no category ${COVERAGE.category}`);
+  // What the public API says, to compare the map with.
+  const expectedUrl = `${BASE}/v1/coverage?${new URLSearchParams(COVERAGE.query)}`;
+  const response = await fetch(expectedUrl);
+  assert.equal(response.status, 200, `${expectedUrl}: HTTP ${response.status}`);
+  const expected = {};
+  for (const ward of (await response.json()).wards) {
+    expected[ward.code] = ward.categories.find((c) => c.category === COVERAGE.category).nearest_in_person_band;
+  }
+  assert.ok(LAO_CAI_WARD.code in expected, `${expectedUrl} has no ward ${LAO_CAI_WARD.code}`);
+
+  const page = await newPage('coverage');
+  const coverageRequests = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === '/v1/coverage') coverageRequests.push(url);
+  });
+  await page.goto(`${BASE}/widget`);
+  await waitFirstLoad(page);
+  await jumpTo(page, LAO_CAI);
+  assert.ok(await page.locator('#ketnoi-group-field').isHidden(), 'the group choice is shown with the coverage view off');
+  assert.equal(await page.locator('#ketnoi-coverage').textContent(), 'Độ bao phủ');
+
+  await afterFetch(page, () => page.selectOption('#ketnoi-category', COVERAGE.category));
+  await page.locator('#ketnoi-coverage').click();
+  assert.equal(await page.locator('#ketnoi-coverage').getAttribute('aria-pressed'), 'true');
+  assert.ok(await page.locator('#ketnoi-group-field').isVisible(), 'the group choice is not shown with the coverage view on');
+  assert.ok(await page.locator('#ketnoi-category option[value=""]').isDisabled(),
+    '"all categories" can be chosen while the coverage view, which is of one category, is on');
+  await page.selectOption('#ketnoi-group', COVERAGE.group);
+  const waitCoverage = () => page.waitForFunction(
+    (group) => window.ketnoiWidget.coverage().group === group
+      && document.getElementById('ketnoi').dataset.coverage === 'ready',
+    COVERAGE.group,
+    { timeout: WAIT_MS },
+  );
+  await waitCoverage();
+  await mapIdle(page);
+
+  // The request is the public one, for the group's profile band.
+  const girls = coverageRequests.filter((u) => u.searchParams.get('max_age') === '17');
+  assert.equal(girls.length, 1, `not one coverage request for ${COVERAGE.group}: ${girls.map((u) => u.href)}`);
+  assert.deepEqual(Object.fromEntries(girls[0].searchParams), COVERAGE.query,
+    `the coverage request ${girls[0].href} is not for ${JSON.stringify(COVERAGE.query)}`);
+
+  // Every ward's feature state is the API's band.
+  const states = await page.evaluate((codes) => {
+    const { map } = window.ketnoiWidget;
+    return Object.fromEntries(codes.map((code) => [code,
+      map.getFeatureState({ source: 'ketnoi', sourceLayer: 'wards', id: Number(code) }).band]));
+  }, Object.keys(expected));
+  assert.equal(states[LAO_CAI_WARD.code], expected[LAO_CAI_WARD.code],
+    `ward ${LAO_CAI_WARD.code}: the map's band is not the API's`);
+  const differ = Object.keys(expected).filter((code) => states[code] !== expected[code]);
+  assert.deepEqual(differ.slice(0, 10), [], `${differ.length} wards have another band on the map than in the API`);
+
+  // And so are the colours drawn: several bands among the wards in view.
+  const assertRendered = async (what) => {
+    const rendered = await renderedWardBands(page, 'wards-fill');
+    assert.ok(LAO_CAI_WARD.code in rendered, `${what}: ward ${LAO_CAI_WARD.code} is not drawn in the coverage layer`);
+    for (const [code, band] of Object.entries(rendered)) {
+      assert.equal(band, expected[code], `${what}: ward ${code} is drawn with band ${band}, not ${expected[code]}`);
+    }
+    const bands = new Set(Object.values(rendered));
+    assert.ok(bands.size >= 2, `${what}: the wards in view are all drawn with one band: ${[...bands]}`);
+  };
+  await assertRendered('vi');
+
+  const assertLegend = async (lang, titleParts) => {
+    const legend = page.locator('#ketnoi-legend');
+    assert.ok(await legend.isVisible(), `${lang}: the legend is not shown`);
+    const labels = await legend.locator('.ketnoi-legend-band').allTextContents();
+    assert.deepEqual(labels.map((t) => t.trim()), BAND_LABELS[lang], `${lang}: the legend's bands`);
+    const title = await legend.locator('.ketnoi-legend-title').textContent();
+    for (const part of titleParts) assert.ok(title.includes(part), `${lang}: the legend's title "${title}" does not name "${part}"`);
+    return legend.textContent();
+  };
+  const vi = await assertLegend('vi', [category.label_vi, 'Trẻ em gái (dưới 18 tuổi)']);
+  assert.match(vi, /trực tiếp gần nhất/, 'vi: the legend does not say it is the nearest in-person service');
+  assert.match(vi, /theo dải.*điểm công khai/, 'vi: the legend does not say distances are banded, to public points');
+  assert.match(page.url(), new RegExp(`coverage=${COVERAGE.group}`), 'the address does not keep the coverage view');
+  assert.match(page.url(), new RegExp(`category=${COVERAGE.category}`), 'the address does not keep the category');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-coverage.png') });
+
+  // In English: the tiles come again; the colours stay (MapLibre keeps
+  // feature state by id), with no new request; the legend is in English.
+  await afterFetch(page, () => page.locator('#ketnoi-lang').click());
+  await waitForWardLabel(page, LAO_CAI_WARD.en);
+  await mapIdle(page);
+  await assertRendered('en');
+  const en = await assertLegend('en', [category.label_en, 'Girls (under 18)']);
+  assert.match(en, /nearest in-person service/, 'en: the legend does not say it is the nearest in-person service');
+  assert.match(en, /banded and measured to the services' public points/, 'en: the legend does not say distances are banded, to public points');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-coverage-en.png') });
+
+  // Another group and back: the first answer is reused.
+  await page.selectOption('#ketnoi-group', 'everyone');
+  await page.waitForFunction(() => window.ketnoiWidget.coverage().group === 'everyone'
+    && document.getElementById('ketnoi').dataset.coverage === 'ready', null, { timeout: WAIT_MS });
+  await page.selectOption('#ketnoi-group', COVERAGE.group);
+  await waitCoverage();
+  assert.equal(coverageRequests.filter((u) => u.searchParams.get('max_age') === '17').length, 1,
+    'the coverage of a group was asked for twice');
+
+  // The address opens the same view; zoomed out, the legend asks to zoom in.
+  const shared = await newPage('coverage, shared');
+  await shared.goto(page.url());
+  await waitFirstLoad(shared);
+  await shared.waitForFunction(() => document.getElementById('ketnoi').dataset.coverage === 'ready', null, { timeout: WAIT_MS });
+  assert.deepEqual(await shared.evaluate(() => window.ketnoiWidget.coverage()),
+    { group: COVERAGE.group, category: COVERAGE.category, state: 'ready' });
+  assert.equal(await shared.locator('#ketnoi-group').inputValue(), COVERAGE.group);
+  assert.equal((await shared.locator('.ketnoi-legend-status').textContent()).trim(), 'Zoom in to see each commune and ward',
+    'zoomed out to the whole country, the legend does not ask to zoom in');
+  await shared.context().close();
+
+  // Off again: no colours, no legend, "all" can be chosen.
+  await page.locator('#ketnoi-coverage').click();
+  assert.equal(await page.locator('#ketnoi-coverage').getAttribute('aria-pressed'), 'false');
+  assert.ok(await page.locator('#ketnoi-legend').isHidden(), 'the legend stays with the coverage view off');
+  assert.equal(await page.evaluate(() => window.ketnoiWidget.map.getPaintProperty('wards-fill', 'fill-opacity')), 0,
+    'the wards stay coloured with the coverage view off');
+  assert.ok(!(await page.locator('#ketnoi-category option[value=""]').isDisabled()), '"all categories" stays disabled');
+  assert.doesNotMatch(page.url(), /coverage=/, 'the address keeps the coverage view after it is turned off');
+  await page.context().close();
+});
+
+test('the vector tiles asked for are the provinces and wards layers only', async () => {
   const tiles = requestedUrls.map((u) => new URL(u)).filter((u) => /^\/v1\/public\/tiles\/\d+\/\d+\/\d+\.mvt$/.test(u.pathname));
   assert.ok(tiles.length > 0, 'no vector tile was requested');
   for (const url of tiles) {
-    assert.equal(url.searchParams.get('layers'), 'provinces', `${url.href} does not ask for layers=provinces only`);
+    assert.equal(url.searchParams.get('layers'), 'provinces,wards', `${url.href} does not ask for layers=provinces,wards`);
     assert.ok(['vi', 'en'].includes(url.searchParams.get('lang')), `${url.href} has no lang`);
   }
 });

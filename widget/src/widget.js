@@ -4,6 +4,11 @@
  * Shows the public listings of the directory on a MapLibre map: services
  * from GET /v1/public/services.geojson for the area in view, a category
  * filter, a Vietnamese/English switch, "near me", and a popup per service.
+ * Its base layer is Kết Nối's own vector tiles: province and ward
+ * boundaries, with ward names when zoomed in, so that every view has its
+ * context with no other server. The coverage view colours the wards by
+ * the distance band to the nearest eligible in-person service, from
+ * GET /v1/coverage, for one category and one group of people.
  *
  * Plain browser JavaScript, no build step. It runs under a strict
  * Content-Security-Policy (see index.html), which is why:
@@ -12,11 +17,13 @@
  *     textContent or attributes, so a listing cannot inject markup;
  *   - there are no symbol (text) layers: MapLibre would need glyph files
  *     from a font server. Clusters and points are HTML markers instead
- *     (MapLibre's "HTML clusters" pattern).
+ *     (MapLibre's "HTML clusters" pattern), and ward names are HTML labels
+ *     on an overlay (see the ward labels section).
  *
  * For tests and embedding pages' scripts in the same origin, the widget
  * exposes window.ketnoiWidget (see the end of this file) and sets
- * data-state="loading|ready|error" on #ketnoi around every services fetch.
+ * data-state="loading|ready|error" on #ketnoi around every services fetch,
+ * and data-coverage="off|loading|ready|error" for the coverage view.
  */
 (function () {
   'use strict';
@@ -25,6 +32,7 @@
 
   const SERVICES_PATH = '/v1/public/services.geojson';
   const CATEGORIES_PATH = '/v1/categories';
+  const COVERAGE_PATH = '/v1/coverage';
   const WORKER_URL = '/widget/vendor/maplibre-gl-csp-worker.js';
   const DEFAULT_TILES = '/v1/public/tiles/{z}/{x}/{y}.mvt';
 
@@ -59,6 +67,59 @@
   const VIETNAM_UTC_OFFSET_MS = 7 * 60 * 60 * 1000;
 
   const LANGUAGES = ['vi', 'en'];
+
+  /** The tiles carry wards from this zoom (the server's WARDS_MIN_ZOOM). */
+  const WARDS_MIN_ZOOM = 7;
+  /** Ward names from this zoom: further out they would cover the map. */
+  const WARD_LABELS_MIN_ZOOM = 10;
+  /** At most this many ward names at once (a very large window). */
+  const MAX_WARD_LABELS = 250;
+  /** Pixels kept free around a ward name. */
+  const WARD_LABEL_PADDING = 4;
+  /**
+   * From this zoom the view can lie inside one ward, away from the point
+   * its name is drawn at; the ward in the middle of the view is then named
+   * in the map's corner.
+   */
+  const WARD_CAPTION_MIN_ZOOM = 12;
+
+  /**
+   * The coverage view's radius. The public may only ask for a band's edge
+   * (5, 15, 30 or 60 km); the colours are the bands themselves, which do
+   * not depend on it, so the default of the review is kept.
+   */
+  const COVERAGE_RADIUS_KM = 30;
+  /** The distance bands of GET /v1/coverage, nearest first. */
+  const BANDS = ['le_5km', 'le_15km', 'le_30km', 'le_60km', 'gt_60km'];
+  /**
+   * One colour per band: ColorBrewer's YlOrRd, five classes, which
+   * ColorBrewer marks safe for colour-blind readers. Pale is near, dark red
+   * is far: the eye goes to where help is out of reach. No band is blue,
+   * so none looks like the background beyond the borders.
+   */
+  const BAND_COLOURS = {
+    le_5km: '#ffffb2',
+    le_15km: '#fecc5c',
+    le_30km: '#fd8d3c',
+    le_60km: '#f03b20',
+    gt_60km: '#bd0026',
+  };
+  /** The coverage colours' opacity: the boundaries and a base map show through. */
+  const COVERAGE_OPACITY = 0.75;
+  /**
+   * The groups of people the coverage view asks about, as GET /v1/coverage
+   * profile bands. A band leaves out what it does not say, and a service
+   * must admit every age of it: "women" is 18 and over (otherwise a
+   * service for girls only would count as covering women), "children" and
+   * "girls" are 0 to 17.
+   */
+  const GROUPS = {
+    everyone: {},
+    women: { gender: 'female', min_age: '18' },
+    children: { max_age: '17' },
+    girls: { gender: 'female', max_age: '17' },
+  };
+  const GROUP_CODES = Object.keys(GROUPS);
 
   // --- UI strings ----------------------------------------------------------
 
@@ -102,6 +163,23 @@
       zoomOutButton: 'Thu nhỏ',
       cooperativeDesktop: 'Giữ Ctrl và cuộn để phóng to bản đồ',
       cooperativeMobile: 'Dùng hai ngón tay để di chuyển bản đồ',
+      coverage: 'Độ bao phủ',
+      coverageLabel: 'Xem độ bao phủ theo xã, phường',
+      group: 'Nhóm',
+      groups: {
+        everyone: 'Mọi người',
+        women: 'Phụ nữ (từ 18 tuổi)',
+        children: 'Trẻ em (dưới 18 tuổi)',
+        girls: 'Trẻ em gái (dưới 18 tuổi)',
+      },
+      legendTitle: (category, group) => `Độ bao phủ: ${category} — ${group}`,
+      legendExplain: 'Khoảng cách từ mỗi xã, phường đến dịch vụ gặp trực tiếp gần nhất phù hợp với nhóm này. '
+        + 'Khoảng cách được chia theo dải và đo đến điểm công khai của dịch vụ.',
+      bands: ['≤ 5 km', '≤ 15 km', '≤ 30 km', '≤ 60 km', 'Trên 60 km'],
+      coverageLoading: 'Đang tải…',
+      coverageZoomIn: 'Phóng to để xem từng xã, phường',
+      coverageChooseCategory: 'Chọn một loại dịch vụ',
+      coverageError: 'Không tải được dữ liệu độ bao phủ. Vui lòng thử lại sau.',
       days: {
         MO: 'Thứ Hai', TU: 'Thứ Ba', WE: 'Thứ Tư', TH: 'Thứ Năm',
         FR: 'Thứ Sáu', SA: 'Thứ Bảy', SU: 'Chủ nhật',
@@ -145,6 +223,23 @@
       zoomOutButton: 'Zoom out',
       cooperativeDesktop: 'Use Ctrl + scroll to zoom the map',
       cooperativeMobile: 'Use two fingers to move the map',
+      coverage: 'Coverage',
+      coverageLabel: 'Show coverage by commune and ward',
+      group: 'Group',
+      groups: {
+        everyone: 'Everyone',
+        women: 'Women (18 and over)',
+        children: 'Children (under 18)',
+        girls: 'Girls (under 18)',
+      },
+      legendTitle: (category, group) => `Coverage: ${category} — ${group}`,
+      legendExplain: 'Distance from each commune or ward to the nearest in-person service that admits this group. '
+        + 'Distances are banded and measured to the services\' public points.',
+      bands: ['≤ 5 km', '≤ 15 km', '≤ 30 km', '≤ 60 km', '> 60 km'],
+      coverageLoading: 'Loading…',
+      coverageZoomIn: 'Zoom in to see each commune and ward',
+      coverageChooseCategory: 'Choose a service type',
+      coverageError: 'The coverage could not be loaded. Please try again later.',
       days: {
         MO: 'Mon', TU: 'Tue', WE: 'Wed', TH: 'Thu',
         FR: 'Fri', SA: 'Sat', SU: 'Sun',
@@ -188,12 +283,16 @@
     return valid ? parts : null;
   }
 
-  /** lang, category and bbox from the page's URL. The base map is the server's choice only. */
+  /**
+   * lang, category, coverage (a group, or null when the coverage view is
+   * off) and bbox from the page's URL. The base map is the server's choice only.
+   */
   function readParams() {
     const params = new URLSearchParams(location.search);
     const lang = LANGUAGES.includes(params.get('lang')) ? params.get('lang') : 'vi';
     const category = /^[a-z_]{1,64}$/.test(params.get('category') || '') ? params.get('category') : '';
-    return { lang, category, bbox: parseBbox(params.get('bbox')) || VIETNAM_BBOX };
+    const coverage = GROUP_CODES.includes(params.get('coverage')) ? params.get('coverage') : null;
+    return { lang, category, coverage, bbox: parseBbox(params.get('bbox')) || VIETNAM_BBOX };
   }
 
   /**
@@ -397,6 +496,9 @@
   const categorySelect = document.getElementById('ketnoi-category');
   const nearMeButton = document.getElementById('ketnoi-near-me');
   const langButton = document.getElementById('ketnoi-lang');
+  const coverageButton = document.getElementById('ketnoi-coverage');
+  const groupField = document.getElementById('ketnoi-group-field');
+  const groupSelect = document.getElementById('ketnoi-group');
   const moreNote = document.getElementById('ketnoi-more');
   const messageNote = document.getElementById('ketnoi-message');
   const mapContainer = document.getElementById('ketnoi-map');
@@ -430,6 +532,22 @@
     moveTimer: null,
     retryTimer: null,
     positionMarker: null,
+    /** The coverage view's group (a key of GROUPS), or null when it is off. */
+    coverage: params.coverage,
+    /** The group last chosen, for when the view is turned on again. */
+    lastGroup: params.coverage || 'everyone',
+    /** "category|group" → promise of Map(ward code → band); see loadCoverage(). */
+    coverageCache: new Map(),
+    /** Incremented per showCoverage(); an older one's result is dropped. */
+    coverageSeq: 0,
+    coverageRetryTimer: null,
+    /** Why the last coverage request failed, for the legend. */
+    coverageError: null,
+    /** Set once the style and categories are there: from then on changes show at once. */
+    started: false,
+    /** Ward code → {name, lngLat, element, width, height, shown}; see refreshWardLabels(). */
+    wardLabels: new Map(),
+    wardLabelsDirty: true,
   };
 
   function strings() {
@@ -449,28 +567,44 @@
   // --- Map and style ---------------------------------------------------------------
 
   /**
-   * The vector tiles' URL template. Only the `provinces` layer is drawn
-   * from tiles (services come from the GeoJSON), so only that one is asked
-   * for. The query is appended to the template as it is: {z}/{x}/{y} stay
-   * unescaped for MapLibre.
+   * The vector tiles' URL template. Only the boundaries are drawn from
+   * tiles (services come from the GeoJSON), so only `provinces` and
+   * `wards` are asked for; the latter brings the `wards` and `ward_labels`
+   * layers, from zoom 7, with names in the tile's `lang`. The query is
+   * appended to the template as it is: {z}/{x}/{y} stay unescaped for
+   * MapLibre.
    */
   function tileUrl() {
-    return withQuery(absoluteTemplate(config.tiles), { layers: 'provinces', lang: state.lang });
+    return withQuery(absoluteTemplate(config.tiles), { layers: 'provinces,wards', lang: state.lang });
+  }
+
+  /** The coverage colour of a ward, from its feature state; transparent without one. */
+  function bandColourExpression() {
+    const expression = ['match', ['coalesce', ['feature-state', 'band'], '']];
+    for (const band of BANDS) expression.push(band, BAND_COLOURS[band]);
+    expression.push('rgba(0, 0, 0, 0)');
+    return expression;
   }
 
   /**
    * The style, built here rather than fetched: a background, the base map
-   * (raster tiles, only when the server configures one), and province
-   * boundaries from our own vector tiles, which are the offline base map.
+   * (raster tiles, only when the server configures one), and province and
+   * ward boundaries from our own vector tiles, which are the offline base
+   * map. The wards' fill sits under the boundaries: transparent until the
+   * coverage view colours it, and always there to find the ward at a point
+   * (see wardCaption). Ward names are HTML (see refreshWardLabels).
    */
   function buildStyle() {
     const sources = {
       ketnoi: {
         type: 'vector',
         tiles: [tileUrl()],
-        // Provinces are simplified per zoom level up to here and over-zoomed
+        // Boundaries are simplified per zoom level up to here and over-zoomed
         // past it: closer tiles would add requests, not detail.
         maxzoom: 12,
+        // The ward code as a number is each ward's id, for its feature
+        // state (the coverage band).
+        promoteId: { wards: 'ward_id' },
         attribution: 'Ranh giới hành chính / boundaries: vietnamese-provinces-database (MIT)',
       },
     };
@@ -494,6 +628,27 @@
         paint: { 'fill-color': '#f7f4ec' },
       });
     }
+    layers.push({
+      id: 'wards-fill',
+      type: 'fill',
+      source: 'ketnoi',
+      'source-layer': 'wards',
+      minzoom: WARDS_MIN_ZOOM,
+      paint: { 'fill-color': bandColourExpression(), 'fill-opacity': 0 },
+    });
+    layers.push({
+      id: 'wards-outline',
+      type: 'line',
+      source: 'ketnoi',
+      'source-layer': 'wards',
+      minzoom: WARDS_MIN_ZOOM,
+      paint: {
+        'line-color': config.basemap ? '#5d6b7a' : '#8f8776',
+        // Faint when the wards are small on screen, clearer closer in.
+        'line-opacity': ['interpolate', ['linear'], ['zoom'], WARDS_MIN_ZOOM, 0.25, 11, 0.7],
+        'line-width': ['interpolate', ['linear'], ['zoom'], WARDS_MIN_ZOOM, 0.3, 12, 1],
+      },
+    });
     layers.push({
       id: 'provinces-outline',
       type: 'line',
@@ -689,6 +844,179 @@
       state.markersDirty = false;
       syncMarkers();
     }
+  });
+
+  // --- Ward names: HTML labels ----------------------------------------------------------
+
+  /**
+   * Ward names are HTML, like the markers: a symbol layer would need glyph
+   * files from a font server. They sit on one overlay right above the map's
+   * canvas and so under the markers and popups, which MapLibre appends to
+   * the same container later; the overlay lets every pointer event through
+   * to the map. They are aria-hidden: what a screen reader needs is in the
+   * markers' labels and the popups.
+   */
+  const wardLabelLayer = element('div', 'ketnoi-ward-labels');
+  wardLabelLayer.setAttribute('aria-hidden', 'true');
+  map.getCanvasContainer().insertBefore(wardLabelLayer, map.getCanvas().nextSibling);
+  /** The name of the ward in the middle of a close view, in its corner (see wardCaption). */
+  const wardCaptionElement = element('span', 'ketnoi-ward-caption');
+  wardCaptionElement.hidden = true;
+  wardLabelLayer.append(wardCaptionElement);
+
+  /**
+   * The ward_labels features of the loaded tiles, one per ward (a label
+   * near a tile's edge is in both tiles), as [code, {name, lngLat}] in code
+   * order. The name is in the tiles' language.
+   */
+  function wardLabelFeatures() {
+    const byCode = new Map();
+    for (const feature of map.querySourceFeatures('ketnoi', { sourceLayer: 'ward_labels' })) {
+      const p = feature.properties || {};
+      const geometry = feature.geometry;
+      if (typeof p.code !== 'string' || !p.name || byCode.has(p.code)
+        || !geometry || geometry.type !== 'Point') continue;
+      byCode.set(p.code, { name: String(p.name), lngLat: geometry.coordinates });
+    }
+    return [...byCode.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  }
+
+  /**
+   * The name of the ward in the middle of the view when its own label is
+   * not shown (its point is out of view, or its name did not fit), from
+   * WARD_CAPTION_MIN_ZOOM on: close in, a view can lie wholly inside one
+   * ward and would otherwise name no place at all. Empty otherwise.
+   */
+  function wardCaption(width, height) {
+    if (map.getZoom() < WARD_CAPTION_MIN_ZOOM) return '';
+    const [ward] = map.queryRenderedFeatures([width / 2, height / 2], { layers: ['wards-fill'] });
+    if (!ward || !ward.properties || !ward.properties.name) return '';
+    const entry = state.wardLabels.get(ward.properties.code);
+    return entry && entry.shown ? '' : String(ward.properties.name);
+  }
+
+  /** Centres a label on its point (in pixels of the map). */
+  function placeWardLabel(entry, point) {
+    const x = Math.round(point.x - entry.width / 2);
+    const y = Math.round(point.y - entry.height / 2);
+    entry.element.style.transform = `translate(${x}px, ${y}px)`;
+  }
+
+  function hideWardLabels() {
+    for (const entry of state.wardLabels.values()) {
+      entry.shown = false;
+      entry.element.hidden = true;
+    }
+    wardCaptionElement.hidden = true;
+  }
+
+  /**
+   * Shows the names of the wards in view that fit, from zoom
+   * WARD_LABELS_MIN_ZOOM: in code order (a province's city wards usually
+   * have its lowest codes), each only where it overlaps no name already
+   * placed.
+   * Run when the map is idle after a move or new tiles; while the map
+   * moves, the names shown just follow it (moveWardLabels).
+   */
+  function refreshWardLabels() {
+    state.wardLabelsDirty = false;
+    if (map.getZoom() < WARD_LABELS_MIN_ZOOM) {
+      hideWardLabels();
+      return;
+    }
+    const canvas = map.getCanvas();
+    const width = canvas.clientWidth;
+    const height = canvas.clientHeight;
+    const features = wardLabelFeatures();
+    // Wards whose tiles are gone are forgotten; the others keep their element.
+    const loaded = new Set(features.map(([code]) => code));
+    for (const [code, entry] of state.wardLabels) {
+      if (!loaded.has(code)) {
+        entry.element.remove();
+        state.wardLabels.delete(code);
+      }
+    }
+    const candidates = [];
+    for (const [code, feature] of features) {
+      const point = map.project(feature.lngLat);
+      if (point.x < 0 || point.y < 0 || point.x > width || point.y > height) continue;
+      let entry = state.wardLabels.get(code);
+      if (!entry) {
+        entry = { element: element('span', 'ketnoi-ward-label'), width: 0, height: 0, shown: false };
+        entry.element.hidden = true;
+        entry.element.dataset.code = code;
+        wardLabelLayer.append(entry.element);
+        state.wardLabels.set(code, entry);
+      }
+      entry.lngLat = feature.lngLat;
+      if (entry.element.textContent !== feature.name) {
+        // New, or the language changed.
+        entry.element.textContent = feature.name;
+        entry.width = 0;
+      }
+      candidates.push({ entry, point });
+    }
+    // New names are measured together: one layout for all of them.
+    const unmeasured = candidates.filter((c) => !c.entry.width).map((c) => c.entry);
+    for (const entry of unmeasured) {
+      entry.element.classList.add('ketnoi-measuring');
+      entry.element.hidden = false;
+    }
+    for (const entry of unmeasured) {
+      entry.width = entry.element.offsetWidth;
+      entry.height = entry.element.offsetHeight;
+    }
+    for (const entry of unmeasured) entry.element.classList.remove('ketnoi-measuring');
+
+    const boxes = [];
+    const placed = new Map();
+    for (const { entry, point } of candidates) {
+      if (placed.size >= MAX_WARD_LABELS) break;
+      const box = {
+        left: point.x - entry.width / 2 - WARD_LABEL_PADDING,
+        right: point.x + entry.width / 2 + WARD_LABEL_PADDING,
+        top: point.y - entry.height / 2 - WARD_LABEL_PADDING,
+        bottom: point.y + entry.height / 2 + WARD_LABEL_PADDING,
+      };
+      const overlaps = boxes.some((b) => b.left < box.right && box.left < b.right
+        && b.top < box.bottom && box.top < b.bottom);
+      if (overlaps) continue;
+      boxes.push(box);
+      placed.set(entry, point);
+    }
+    for (const entry of state.wardLabels.values()) {
+      entry.shown = placed.has(entry);
+      entry.element.hidden = !entry.shown;
+      if (entry.shown) placeWardLabel(entry, placed.get(entry));
+    }
+    wardCaptionElement.textContent = wardCaption(width, height);
+    wardCaptionElement.hidden = !wardCaptionElement.textContent;
+  }
+
+  /**
+   * While the map moves, the names shown follow it (none below their
+   * zoom); the corner's name waits for the map to stop.
+   */
+  function moveWardLabels() {
+    wardCaptionElement.hidden = true;
+    if (map.getZoom() < WARD_LABELS_MIN_ZOOM) {
+      hideWardLabels();
+      return;
+    }
+    for (const entry of state.wardLabels.values()) {
+      if (entry.shown) placeWardLabel(entry, map.project(entry.lngLat));
+    }
+  }
+
+  map.on('move', moveWardLabels);
+  map.on('moveend', () => { state.wardLabelsDirty = true; });
+  map.on('resize', () => { state.wardLabelsDirty = true; });
+  // New tiles, or the same tiles in the other language (setTiles).
+  map.on('sourcedata', (event) => {
+    if (event.sourceId === 'ketnoi') state.wardLabelsDirty = true;
+  });
+  map.on('idle', () => {
+    if (state.wardLabelsDirty) refreshWardLabels();
   });
 
   // --- Popup ---------------------------------------------------------------------------
@@ -964,6 +1292,8 @@
   function renderCategories() {
     const options = [element('option', null, strings().allCategories)];
     options[0].value = '';
+    // The coverage view is of one category (see ensureCoverageCategory).
+    options[0].disabled = Boolean(state.coverage);
     for (const category of state.categories) {
       const option = element('option', null, categoryLabel(category));
       option.value = category.code;
@@ -988,12 +1318,17 @@
     renderCategories();
   }
 
-  /** Keeps lang and category in the address, so a reload or a shared link shows the same. */
+  /**
+   * Keeps lang, category and the coverage view's group in the address, so
+   * a reload or a shared link shows the same.
+   */
   function updateAddress() {
     const url = new URL(location.href);
     url.searchParams.set('lang', state.lang);
     if (state.category) url.searchParams.set('category', state.category);
     else url.searchParams.delete('category');
+    if (state.coverage) url.searchParams.set('coverage', state.coverage);
+    else url.searchParams.delete('coverage');
     history.replaceState(null, '', url);
   }
 
@@ -1023,6 +1358,8 @@
     if (mobile) mobile.textContent = s.cooperativeMobile;
     if (state.positionMarker) state.positionMarker.getElement().setAttribute('aria-label', s.yourPosition);
     renderCategories();
+    renderCoverageControls();
+    renderLegend();
     const source = map.getSource('ketnoi');
     if (source) source.setTiles([tileUrl()]);
   }
@@ -1031,6 +1368,7 @@
     state.category = categorySelect.value;
     updateAddress();
     loadServices();
+    if (state.coverage) showCoverage();
   });
 
   langButton.addEventListener('click', () => {
@@ -1044,6 +1382,211 @@
     updateAddress();
     loadServices();
   });
+
+  // --- Coverage view ---------------------------------------------------------------------
+
+  /**
+   * The legend, a MapLibre control in the bottom left corner, made once
+   * and filled again for each language and choice (renderLegend).
+   */
+  const legend = element('div', 'ketnoi-legend maplibregl-ctrl');
+  legend.id = 'ketnoi-legend';
+  legend.setAttribute('role', 'group');
+  legend.setAttribute('aria-labelledby', 'ketnoi-legend-title');
+  legend.hidden = true;
+  map.addControl({ onAdd: () => legend, onRemove: () => legend.remove() }, 'bottom-left');
+
+  function setCoverageState(value) {
+    root.dataset.coverage = value;
+  }
+
+  function coverageUrl(category, group) {
+    const query = { category, radius_km: String(COVERAGE_RADIUS_KM), ...GROUPS[group] };
+    return withQuery(location.origin + COVERAGE_PATH, query);
+  }
+
+  /**
+   * The band of every ward of the country for one category and group, as
+   * Map(ward code → band). Asked once per (category, group) and kept: the
+   * whole country is about 1 MB of JSON and a fraction of a second for
+   * the server, and switching back and forth then costs nothing. A failed
+   * request is forgotten, so that it is asked again.
+   */
+  function loadCoverage(category, group) {
+    const key = `${category}|${group}`;
+    if (!state.coverageCache.has(key)) {
+      const promise = getJson(coverageUrl(category, group), 'application/json').then((body) => {
+        const bands = new Map();
+        for (const ward of Array.isArray(body.wards) ? body.wards : []) {
+          const reach = ward && Array.isArray(ward.categories)
+            ? ward.categories.find((c) => c && c.category === category)
+            : null;
+          if (reach && /^\d{5}$/.test(ward.code) && BANDS.includes(reach.nearest_in_person_band)) {
+            bands.set(ward.code, reach.nearest_in_person_band);
+          }
+        }
+        return bands;
+      });
+      promise.catch(() => state.coverageCache.delete(key));
+      state.coverageCache.set(key, promise);
+    }
+    return state.coverageCache.get(key);
+  }
+
+  /**
+   * The coverage view is of one category, and the widget's category filter
+   * is that category, so that the markers shown are the services the
+   * colours are about. Turned on while the filter says "all", it takes the
+   * first category of the list rather than showing nothing until the user
+   * finds the filter; "all" cannot be chosen while it is on. Returns
+   * whether the filter changed.
+   */
+  function ensureCoverageCategory() {
+    if (!state.coverage || state.category || !state.categories.length) return false;
+    state.category = state.categories[0].code;
+    return true;
+  }
+
+  /** What the legend says under the bands, if anything: loading, an error, or "zoom in". */
+  function coverageStatus() {
+    const s = strings();
+    switch (root.dataset.coverage) {
+      case 'loading': return s.coverageLoading;
+      case 'error':
+        if (!state.category) return s.coverageChooseCategory;
+        return state.coverageError instanceof RateLimited
+          ? s.rateLimited(state.coverageError.seconds)
+          : s.coverageError;
+      default:
+        return map.getZoom() < WARDS_MIN_ZOOM ? s.coverageZoomIn : '';
+    }
+  }
+
+  function renderLegendStatus() {
+    const status = legend.querySelector('.ketnoi-legend-status');
+    if (!status) return;
+    status.textContent = coverageStatus();
+    status.hidden = !status.textContent;
+  }
+
+  /** The legend in the current language: title, the five bands, what they measure. */
+  function renderLegend() {
+    legend.hidden = !state.coverage;
+    if (!state.coverage) {
+      legend.replaceChildren();
+      return;
+    }
+    const s = strings();
+    legend.lang = state.lang;
+    const category = state.categories.find((c) => c.code === state.category);
+    const categoryText = category ? categoryLabel(category) : state.category;
+    const title = element('p', 'ketnoi-legend-title', s.legendTitle(categoryText, s.groups[state.coverage]));
+    title.id = 'ketnoi-legend-title';
+    const list = element('ul', 'ketnoi-legend-bands');
+    BANDS.forEach((band, i) => {
+      const item = element('li', 'ketnoi-legend-band');
+      item.dataset.band = band;
+      const swatch = element('span', 'ketnoi-legend-swatch');
+      swatch.style.backgroundColor = BAND_COLOURS[band];
+      swatch.setAttribute('aria-hidden', 'true');
+      item.append(swatch, element('span', 'ketnoi-legend-label', s.bands[i]));
+      list.append(item);
+    });
+    const explain = element('p', 'ketnoi-legend-explain', s.legendExplain);
+    const status = element('p', 'ketnoi-legend-status');
+    status.setAttribute('aria-live', 'polite');
+    legend.replaceChildren(title, list, explain, status);
+    renderLegendStatus();
+  }
+
+  /** The toolbar's coverage button and group choice, in the current language. */
+  function renderCoverageControls() {
+    const s = strings();
+    coverageButton.setAttribute('aria-pressed', String(Boolean(state.coverage)));
+    coverageButton.title = s.coverageLabel;
+    groupField.hidden = !state.coverage;
+    const options = GROUP_CODES.map((code) => {
+      const option = element('option', null, s.groups[code]);
+      option.value = code;
+      return option;
+    });
+    groupSelect.replaceChildren(...options);
+    groupSelect.value = state.coverage || state.lastGroup;
+  }
+
+  /**
+   * Colours the wards for the current category and group, or hides the
+   * colours when the view is off. The bands go into each ward's feature
+   * state (by its numeric id, see promoteId), which MapLibre keeps per id
+   * and applies to every tile loaded later, in either language. Until the
+   * answer is there the colours are hidden: those of the previous choice
+   * under the new legend would mislead.
+   */
+  async function showCoverage() {
+    const seq = ++state.coverageSeq;
+    clearTimeout(state.coverageRetryTimer);
+    state.coverageError = null;
+    map.setPaintProperty('wards-fill', 'fill-opacity', 0);
+    if (!state.coverage) {
+      setCoverageState('off');
+      renderLegend();
+      return;
+    }
+    if (!state.category) {
+      // Only when the categories could not be loaded.
+      setCoverageState('error');
+      renderLegend();
+      return;
+    }
+    setCoverageState('loading');
+    renderLegend();
+    try {
+      const bands = await loadCoverage(state.category, state.coverage);
+      if (seq !== state.coverageSeq) return;
+      const target = { source: 'ketnoi', sourceLayer: 'wards' };
+      map.removeFeatureState(target);
+      for (const [code, band] of bands) {
+        map.setFeatureState({ ...target, id: Number(code) }, { band });
+      }
+      map.setPaintProperty('wards-fill', 'fill-opacity', COVERAGE_OPACITY);
+      setCoverageState('ready');
+    } catch (error) {
+      if (seq !== state.coverageSeq) return;
+      state.coverageError = error;
+      if (error instanceof RateLimited) {
+        state.coverageRetryTimer = setTimeout(showCoverage, error.seconds * 1000);
+      } else {
+        console.warn('ketnoi widget: coverage could not be loaded', error);
+      }
+      setCoverageState('error');
+    }
+    renderLegendStatus();
+  }
+
+  /** After a change of the coverage choice: controls, address, colours, and the services if the filter changed. */
+  function coverageChanged() {
+    const categoryChanged = ensureCoverageCategory();
+    renderCategories();
+    renderCoverageControls();
+    updateAddress();
+    if (!state.started) return; // ready() shows it
+    showCoverage();
+    if (categoryChanged) loadServices();
+  }
+
+  coverageButton.addEventListener('click', () => {
+    state.coverage = state.coverage ? null : state.lastGroup;
+    coverageChanged();
+  });
+
+  groupSelect.addEventListener('change', () => {
+    if (!GROUP_CODES.includes(groupSelect.value)) return;
+    state.coverage = groupSelect.value;
+    state.lastGroup = groupSelect.value;
+    coverageChanged();
+  });
+
+  map.on('zoomend', renderLegendStatus);
 
   // --- Near me ---------------------------------------------------------------------------------
 
@@ -1093,10 +1636,16 @@
 
   /** Resolves after the first services fetch has settled (shown, or failed with a message). */
   const ready = (async () => {
+    setCoverageState(state.coverage ? 'loading' : 'off');
     applyLanguage();
     await Promise.all([styleLoaded, loadCategories()]);
     addServicesSource();
+    // A coverage view from the address needs a category before the
+    // services are fetched for it.
+    if (ensureCoverageCategory()) updateAddress();
     applyLanguage();
+    state.started = true;
+    showCoverage();
     await loadServices();
     map.on('moveend', scheduleLoad);
   })();
@@ -1111,6 +1660,10 @@
     settledCount: () => state.settledCount,
     language: () => state.lang,
     category: () => state.category,
+    /** The coverage view: its group (null when off), category, and data-coverage. */
+    coverage: () => ({ group: state.coverage, category: state.category, state: root.dataset.coverage }),
+    /** The ward names shown now, as on the page. */
+    wardLabels: () => [...state.wardLabels.values()].filter((e) => e.shown).map((e) => e.element.textContent),
     /** Exposed so that tests can check the rules without waiting for the clock. */
     openNow,
   };

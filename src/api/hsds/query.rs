@@ -107,7 +107,11 @@ pub(super) struct Listing {
 
 impl Listing {
     /// Turns a ward to search around into its reference point.
-    pub(super) async fn locate(&mut self, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    pub(super) async fn locate(
+        &mut self,
+        state: &AppState,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
         if let Some((code, radius)) = self.ward.take() {
             let mut conn = state.reader(caller).await?;
             let centre = crate::api::params::ward_point(&mut conn, &code).await?;

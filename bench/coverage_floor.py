@@ -4,7 +4,8 @@ bench/sql.rs prints it) with its bind parameters as literals.
     python3 bench/coverage_floor.py CATEGORY BAND < statement.sql
 
 BAND is 1 for the band bench/coverage asks for (a girl under 18 being
-identified), 0 for none. $2 (provinces) is NULL: every province.
+identified), 0 for none. $2 (provinces) and $10 (wards) are NULL: every
+ward of the country.
 """
 import re
 import sys
@@ -20,6 +21,7 @@ values = {
     "7": "'being_identified'" if band else "NULL",
     "8": "NULL",
     "9": "NULL",
+    "10": "NULL::text[]",
 }
 sql = re.sub(r"\$(\d+)", lambda m: values[m.group(1)], sys.stdin.read())
 print(" ".join(sql.split()) + ";")

@@ -57,7 +57,10 @@ BEGIN
             WHERE a.service_id = service);
 END $$;
 
-DELETE FROM service_areas WHERE ward_code IS NOT NULL;
+-- A ward area becomes the ward's polygon, so that no service that served
+-- one commune serves the whole country after going down.
+UPDATE service_areas a SET extent = w.boundary, ward_code = NULL
+    FROM wards w WHERE w.code = a.ward_code;
 ALTER TABLE service_areas
     DROP CONSTRAINT service_areas_one_kind,
     DROP COLUMN ward_code,

@@ -102,7 +102,7 @@ impl CoverageParams {
         {
             errors.push(FieldError::new(
                 "max_age",
-                "order",
+                "ordered",
                 "max_age must not be below min_age",
             ));
         }
@@ -326,7 +326,7 @@ pub async fn coverage_json(
 
 /// The same review as a spreadsheet: one row per ward and category, UTF-8
 /// with a byte order mark so that Excel reads the Vietnamese names right.
-/// `nearest_in_person_km` is empty for readers given bands.
+/// `nearest_in_person_km` (to the metre) is empty for readers given bands.
 #[utoipa::path(
     tag = "coverage",
     params(CoverageParams),
@@ -379,7 +379,7 @@ pub async fn coverage_csv(
             let km = seen
                 .nearest_in_person_m
                 .flatten()
-                .map(|m| format!("{:.1}", m / 1000.0))
+                .map(|m| format!("{:.3}", m / 1000.0))
                 .unwrap_or_default();
             write(
                 &mut writer,
@@ -482,4 +482,90 @@ pub async fn coverage_geojson(
     Ok(HttpResponse::Ok()
         .content_type("application/geo+json")
         .body(body.to_string()))
+}
+
+/// The review as vector tiles for the public map: one layer, `coverage`,
+/// from zoom 7: the wards reaching into the tile, their boundaries clipped
+/// and simplified as the map's `wards` layer, with `code`, `ward_id` (the
+/// code as a number), `band`, `in_person_within_radius`, `remote` and
+/// `served` for the one `category` asked (required here). Always in bands
+/// from the public points, whoever asks, so `radius_km` is a band edge. A
+/// tile with no ward (or below zoom 7) is a `204`. Cacheable like the map's
+/// tiles (`ETag`, `Cache-Control`, `304`); open to any origin, limited per
+/// client without a key.
+#[utoipa::path(
+    tag = "coverage",
+    params(
+        ("z" = u32, Path, description = "Zoom, 0 to 22", minimum = 0, maximum = 22),
+        ("x" = u32, Path, description = "Column from the west; a column at or beyond 2^z is a 404"),
+        ("y" = u32, Path, description = "Row from the north; a row at or beyond 2^z is a 404"),
+        CoverageParams,
+    ),
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The tile", body = super::public::VectorTile,
+            content_type = "application/vnd.mapbox-vector-tile",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 204, description = "No ward in this tile",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        responses::ListProblems,
+        (status = 404, description = "No such tile: `x` or `y` beyond its zoom's grid",
+            body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/coverage/{z}/{x}/{y}.mvt")]
+pub async fn coverage_tile(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<(String, String, String)>,
+    params: ApiQuery<CoverageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let (tile, off_grid) = super::public::tile_of_path(path.into_inner(), &mut errors);
+    let one_category = params.0.category.is_some();
+    let query = params.0.parse(false);
+    if !one_category {
+        errors.push(FieldError::new(
+            "category",
+            "required",
+            "a coverage tile shows one category",
+        ));
+    }
+    let query = match query {
+        Ok(query) => Some(query),
+        Err(ApiError::InvalidRequest(problems)) => {
+            for problem in problems {
+                errors.push(problem);
+            }
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    if let Some(query) = &query
+        && one_category
+        && query.categories.len() > 1
+    {
+        errors.push(FieldError::new(
+            "category",
+            "one",
+            "a coverage tile shows one category",
+        ));
+    }
+    if off_grid && errors.is_empty() {
+        return Err(ApiError::NotFound("tile"));
+    }
+    errors.finish(())?;
+    let (Some(tile), Some(query)) = (tile, query) else {
+        return Err(ApiError::NotFound("tile"));
+    };
+    let category = query.categories[0];
+    let mut conn = state.anonymous_reader().await?;
+    let bytes = workflow::tile(&mut conn, &query, category, tile).await?;
+    Ok(super::etag::cacheable(
+        "application/vnd.mapbox-vector-tile",
+        super::public::CACHE_CONTROL,
+        bytes,
+    ))
 }

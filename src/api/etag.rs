@@ -285,6 +285,7 @@ where
                 | "/hsds/services"
                 | "/hsds/service_at_locations"
                 | "/hsds/organizations"
+                | "/v1/wards/search"
         );
     let may_locate_a_shelter = keyed
         && [
@@ -292,6 +293,7 @@ where
             "/v1/locations",
             "/v1/organizations",
             "/v1/import",
+            "/v1/coverage",
             "/hsds/",
         ]
         .iter()

@@ -156,7 +156,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(
             utoipa_actix_web::scope("/v1/public")
                 .service(public::services_geojson)
-                .service(public::tile),
+                .service(public::tile)
+                .service(coverage::coverage_tile),
         )
         .service(
             utoipa_actix_web::scope("/v1")
@@ -164,6 +165,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(reference::list_provinces)
                 .service(reference::get_province)
                 .service(reference::list_wards)
+                .service(reference::search_wards)
                 .service(reference::get_ward)
                 .service(coverage::coverage_json)
                 .service(coverage::coverage_csv)

@@ -32,7 +32,7 @@ use crate::domain::province::ProvinceCode;
 /// How long a browser or proxy may reuse a map answer without asking
 /// again; after that it revalidates with `If-None-Match`. Five minutes: an
 /// agency's change shows on public maps within that.
-const CACHE_CONTROL: &str = "public, max-age=300";
+pub(super) const CACHE_CONTROL: &str = "public, max-age=300";
 
 /// Features per GeoJSON page, unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 500;
@@ -118,6 +118,37 @@ fn parse_layers(value: Option<&str>) -> Result<Layers, FieldError> {
         }
     }
     Ok(layers)
+}
+
+/// The tile a path names, its problems collected in `errors`, and whether
+/// it lies off its zoom's grid. A zoom beyond the document's range is a bad
+/// request; a column or row beyond its zoom's grid names a tile that does
+/// not exist, a 404 (the document cannot state a bound that depends on
+/// `z`).
+pub(super) fn tile_of_path(
+    (z, x, y): (String, String, String),
+    errors: &mut FieldErrors,
+) -> (Option<Tile>, bool) {
+    let mut number = |value: &str, field| {
+        tile_number(value, field)
+            .map_err(|error| errors.push(error))
+            .ok()
+    };
+    let (z, x, y) = (number(&z, "z"), number(&x, "x"), number(&y, "y"));
+    let mut off_grid = false;
+    let found = match (z, x, y) {
+        (Some(z), Some(x), Some(y)) => Tile::new(z, x, y)
+            .map_err(|(field, invalid)| {
+                if field == "z" {
+                    errors.push(FieldError::invalid(field, invalid));
+                } else {
+                    off_grid = true;
+                }
+            })
+            .ok(),
+        _ => None,
+    };
+    (found, off_grid)
 }
 
 /// A tile coordinate from the path: plain decimal digits, no sign or
@@ -578,30 +609,8 @@ pub async fn tile(
     path: web::Path<(String, String, String)>,
     query: ApiQuery<TileQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (z, x, y) = path.into_inner();
     let mut errors = FieldErrors::default();
-    let mut number = |value: &str, field| {
-        tile_number(value, field)
-            .map_err(|error| errors.push(error))
-            .ok()
-    };
-    let (z, x, y) = (number(&z, "z"), number(&x, "x"), number(&y, "y"));
-    // A zoom beyond the document's range is a bad request; a column or
-    // row beyond its zoom's grid names a tile that does not exist (the
-    // document cannot state a bound that depends on `z`).
-    let mut off_grid = false;
-    let tile = match (z, x, y) {
-        (Some(z), Some(x), Some(y)) => Tile::new(z, x, y)
-            .map_err(|(field, invalid)| {
-                if field == "z" {
-                    errors.push(FieldError::invalid(field, invalid));
-                } else {
-                    off_grid = true;
-                }
-            })
-            .ok(),
-        _ => None,
-    };
+    let (tile, off_grid) = tile_of_path(path.into_inner(), &mut errors);
     let category = errors.parse("category", trimmed(&query.0.category), Category::parse);
     let layers = parse_layers(query.0.layers.as_deref())
         .map_err(|error| errors.push(error))

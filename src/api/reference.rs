@@ -1,7 +1,7 @@
 //! The reference vocabularies: categories, provinces, and wards with their
 //! geography.
 
-use actix_web::{get, web};
+use actix_web::{get, post, web};
 use serde::Serialize;
 use utoipa::IntoParams;
 use utoipa::ToSchema;
@@ -315,12 +315,13 @@ fn ward_detail(
 }
 
 /// Ward search parameters; every filter given narrows the list.
-#[derive(Debug, serde::Deserialize, IntoParams)]
+#[derive(Debug, serde::Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WardListQuery {
     /// Only this province's wards.
     #[param(schema_with = super::params::province)]
+    #[schema(schema_with = super::params::province_or_null)]
     pub province: Option<String>,
     /// Words of the name, Vietnamese or English, with or without diacritics
     /// (`ban lau` finds `Bản Lầu`); each word must begin a word of the
@@ -333,16 +334,26 @@ pub struct WardListQuery {
         max_length = 200,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
+    #[schema(
+        example = "ban lau",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub q: Option<String>,
     /// `lat,lon`: the ward containing this point (none at sea). On an edge
-    /// two wards share, the lower code.
+    /// two wards share, the lower code. A client looking up where a person
+    /// is sends it in the body of `POST /v1/wards/search`, never in a URL.
     #[param(schema_with = super::params::near)]
+    #[schema(schema_with = super::params::near_or_null)]
     pub at: Option<String>,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 1000000, default = 1)]
+    #[schema(minimum = 1, maximum = 1000000, default = 1)]
     pub page: Option<u32>,
     /// Items per page, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 20)]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
 }
 
@@ -363,7 +374,36 @@ pub async fn list_wards(
     _caller: super::auth::Caller,
     query: ApiQuery<WardListQuery>,
 ) -> Result<web::Json<Page<WardView>>, ApiError> {
-    let query = query.0;
+    wards_page(&state, query.0).await
+}
+
+/// The same search with its parameters as a JSON body: a client looking up
+/// the ward a person is in sends `at` here, never in a URL, which proxies
+/// and caches log. The same answer as the `GET`.
+#[utoipa::path(
+    tag = "reference",
+    request_body = WardListQuery,
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of wards", body = Page<WardView>),
+        responses::BodySearchProblems,
+    )
+)]
+#[post("/wards/search")]
+pub async fn search_wards(
+    state: web::Data<AppState>,
+    _caller: super::auth::Caller,
+    body: super::extract::ApiJson<WardListQuery>,
+) -> Result<web::Json<Page<WardView>>, ApiError> {
+    wards_page(&state, body.parse()?)
+        .await
+        .map_err(ApiError::in_body)
+}
+
+async fn wards_page(
+    state: &AppState,
+    query: WardListQuery,
+) -> Result<web::Json<Page<WardView>>, ApiError> {
     let mut errors = FieldErrors::default();
     let province = errors.parse("province", query.province.as_deref(), ProvinceCode::parse);
     let words = errors.words("q", query.q.as_deref());

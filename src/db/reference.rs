@@ -186,11 +186,16 @@ pub async fn sync(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
         )
         .execute(conn)
         .await?;
-        // Locations written before the wards had boundaries get theirs.
+        // Locations written before the wards had boundaries get theirs, and
+        // so do those whose ward does not contain them (written before the
+        // rule): the same test as a write's (WARD_TOLERANCE_M).
         diesel::sql_query(
-            "UPDATE locations SET ward_code = ketnoi_location_ward(point, province_code) \
-             WHERE ward_code IS NULL",
+            "UPDATE locations l SET ward_code = ketnoi_location_ward(l.point, l.province_code) \
+             WHERE l.ward_code IS NULL OR NOT EXISTS ( \
+                 SELECT 1 FROM wards w WHERE w.code = l.ward_code \
+                 AND (w.boundary IS NULL OR ST_DWithin(w.boundary, l.point, $1)))",
         )
+        .bind::<Double, _>(crate::db::models::writes::WARD_TOLERANCE_M)
         .execute(conn)
         .await?;
         // Provinces' and wards' areas rank remote matches; keep the sums in

@@ -52,7 +52,7 @@ pub async fn run(
     let wards = reference::wards_of(conn, &query.provinces).await?;
     let mut reach: Vec<Vec<Reach>> = vec![Vec::with_capacity(query.categories.len()); wards.len()];
     for category in &query.categories {
-        let found = coverage::reach(conn, &query, *category, distances).await?;
+        let found = coverage::reach(conn, &query, *category, distances, None).await?;
         let by_code: std::collections::HashMap<String, Reach> = found.into_iter().collect();
         for (ward, results) in wards.iter().zip(reach.iter_mut()) {
             results.push(by_code.get(&ward.code).copied().unwrap_or(Reach {
@@ -89,4 +89,36 @@ pub async fn run(
         total,
         query,
     })
+}
+
+/// A vector tile of the review for the public map: one category, the wards
+/// in the tile, always in bands from the public points (whoever asks: a
+/// public map is the same for every caller). Empty below the zoom from
+/// which the map shows wards.
+pub async fn tile(
+    conn: &mut DbConn,
+    query: &CoverageQuery,
+    category: crate::domain::category::Category,
+    tile: crate::domain::map::Tile,
+) -> Result<Vec<u8>, DbError> {
+    use crate::domain::coverage::Band;
+    if tile.z() < crate::db::models::public_map::WARDS_MIN_ZOOM {
+        return Ok(Vec::new());
+    }
+    let codes = coverage::wards_in_tile(conn, tile).await?;
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = coverage::reach(conn, query, category, Audience::Public, Some(&codes)).await?;
+    let wards: Vec<coverage::TileWard> = found
+        .into_iter()
+        .map(|(code, reach)| coverage::TileWard {
+            code,
+            band: Band::of(reach.nearest_in_person_m).as_str(),
+            in_person_within_radius: reach.in_person(query.radius),
+            remote: reach.remote,
+            served: reach.served(query.radius),
+        })
+        .collect();
+    coverage::tile(conn, tile, &wards).await
 }

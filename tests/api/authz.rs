@@ -68,14 +68,16 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/v1/organizations/{id}"
             | "/v1/locations/{id}"
             | "/v1/public/services.geojson"
-            | "/v1/public/tiles/{z}/{x}/{y}.mvt",
+            | "/v1/public/tiles/{z}/{x}/{y}.mvt"
+            | "/v1/public/coverage/{z}/{x}/{y}.mvt",
         ) => Public,
         (
             "POST",
             "/hsds/services"
             | "/hsds/service_at_locations"
             | "/hsds/organizations"
-            | "/v1/services/search",
+            | "/v1/services/search"
+            | "/v1/wards/search",
         ) => Public,
         ("POST", "/v1/matches") => Matching,
         ("PUT" | "PATCH" | "DELETE", "/v1/services/{id}" | "/v1/locations/{id}")
@@ -294,6 +296,10 @@ fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -
         !path.contains('{'),
         "no value for a parameter of {template}"
     );
+    // A coverage tile shows one category.
+    if template.starts_with("/v1/public/coverage/") {
+        return format!("{path}?category=legal_aid");
+    }
     path
 }
 

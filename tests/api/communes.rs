@@ -111,6 +111,29 @@ async fn wards_are_found_by_name_without_diacritics_by_province_and_by_point() {
     let (_, _, abroad) = app.get_json("/v1/wards?at=15.0,100.0").await;
     assert_eq!(abroad["total_items"], 0, "Thailand");
 
+    // A person's point goes in a body, and is never stored by a cache.
+    let posted = app
+        .send(
+            None,
+            Method::POST,
+            "/v1/wards/search",
+            Some(&json!({"at": "22.50643,104.00511"})),
+            None,
+        )
+        .await;
+    assert_eq!(posted.status, 200);
+    assert_eq!(posted.body, here);
+    assert_eq!(posted.headers["cache-control"], "no-store");
+    app.send(
+        None,
+        Method::POST,
+        "/v1/wards/search",
+        Some(&json!({"at": "22.5"})),
+        None,
+    )
+    .await
+    .assert_problem(422, Some("at"), Some("format"));
+
     app.bad_request("/v1/wards?at=22.5", "at", "format").await;
     app.bad_request("/v1/wards?at=91,0", "at", "range").await;
     app.bad_request("/v1/wards?province=99", "province", "known_province")

@@ -3,6 +3,9 @@
 //! its public 0.1° cell. (Its figures are checked against a brute-force
 //! oracle in matcher_oracle.rs.)
 
+use std::collections::BTreeMap;
+
+use geozero::mvt::{Message, Tile};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -166,7 +169,7 @@ async fn bad_reviews_are_problems_naming_the_field_and_rule() {
         ("province=99", "province", "known_province"),
         ("province=1", "province", "format"),
         ("min_age=131", "min_age", "range"),
-        ("min_age=18&max_age=17", "max_age", "order"),
+        ("min_age=18&max_age=17", "max_age", "ordered"),
         ("gender=robot", "gender", "type"),
         ("languages=Vietnamese", "languages", "format"),
         ("documents=visa", "documents", "one_of"),
@@ -249,6 +252,14 @@ async fn outputs(app: &TestApp, key: Option<&str>) -> Vec<String> {
             assert_eq!(answer.status, 200, "{path}: {}", answer.body);
             all.push(answer.body.to_string());
         }
+        // The map's tiles around the shelter, zoom 9 to 11.
+        for (z, x, y) in [(9, 403, 223), (10, 807, 446), (11, 1615, 893)] {
+            let path =
+                format!("/v1/public/coverage/{z}/{x}/{y}.mvt?category=shelter&radius_km={radius}");
+            let (status, bytes) = app.get_with(key, &path).await;
+            assert_eq!(status, 200, "{path}");
+            all.push(format!("{path}: {:?}", tile_features(&bytes)));
+        }
     }
     all
 }
@@ -300,4 +311,154 @@ async fn the_public_coverage_cannot_narrow_a_shelter_below_its_public_cell() {
     // Caseworkers, who see the shelter exactly, see the move: the test
     // would notice a review that ignored where the shelter is.
     assert_ne!(outputs(&app, Some(&caseworker)).await, exact_before);
+}
+
+/// A coverage tile's features: code → properties.
+fn tile_features(bytes: &[u8]) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut found = BTreeMap::new();
+    if bytes.is_empty() {
+        return found;
+    }
+    let tile = Tile::decode(bytes).unwrap();
+    for layer in &tile.layers {
+        assert_eq!(layer.name, "coverage");
+        for feature in &layer.features {
+            let mut properties = BTreeMap::new();
+            for pair in feature.tags.chunks(2) {
+                let value = &layer.values[pair[1] as usize];
+                let text = value
+                    .string_value
+                    .clone()
+                    .or(value.bool_value.map(|b| b.to_string()))
+                    .or(value.int_value.map(|i| i.to_string()))
+                    .or(value.sint_value.map(|i| i.to_string()))
+                    .or(value.uint_value.map(|i| i.to_string()))
+                    .unwrap_or_default();
+                properties.insert(layer.keys[pair[0] as usize].clone(), text);
+            }
+            found.insert(properties["code"].clone(), properties);
+        }
+    }
+    found
+}
+
+impl TestApp {
+    /// GET with a key (or none): the status and the body's bytes.
+    async fn get_with(&self, key: Option<&str>, path: &str) -> (u16, Vec<u8>) {
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn coverage_tiles_carry_each_wards_result_in_bands() {
+    let app = TestApp::spawn().await;
+    let query = format!("{GIRL}&radius_km=30");
+    let (_, _, review) = app
+        .get_json(&format!("/v1/coverage?{query}&province=15"))
+        .await;
+    let by_code: BTreeMap<&str, &Value> = review["wards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["code"].as_str().unwrap(), &w["categories"][0]))
+        .collect();
+    // Lào Cai city at zoom 10.
+    let path = format!("/v1/public/coverage/10/807/446.mvt?{query}");
+    let (status, bytes) = app.get_with(None, &path).await;
+    assert_eq!(status, 200);
+    let features = tile_features(&bytes);
+    assert!(features.contains_key("02647"), "{features:?}");
+    let mut compared = 0;
+    for (code, properties) in &features {
+        let Some(expected) = by_code.get(code.as_str()) else {
+            continue; // a ward of a neighbouring province
+        };
+        assert_eq!(
+            properties["band"],
+            expected["nearest_in_person_band"].as_str().unwrap(),
+            "{code}"
+        );
+        for field in ["served", "remote", "in_person_within_radius"] {
+            assert_eq!(
+                properties[field],
+                expected[field].to_string(),
+                "{code} {field}"
+            );
+        }
+        assert_eq!(
+            properties["ward_id"],
+            code.trim_start_matches('0'),
+            "{code}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 5, "only {compared} wards compared");
+    // The same bands for a caseworker: the public map is the same for all.
+    let caseworker = app.key("caseworker", None).await;
+    let (_, as_caseworker) = app.get_with(Some(&caseworker), &path).await;
+    assert_eq!(as_caseworker, bytes);
+    // Below zoom 7, nothing; the open sea, nothing.
+    let (status, _) = app
+        .get_with(None, &format!("/v1/public/coverage/6/50/27.mvt?{query}"))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .get_with(None, &format!("/v1/public/coverage/10/847/459.mvt?{query}"))
+        .await;
+    assert_eq!(status, 204, "the South China Sea");
+    // Bad requests name the field and rule.
+    for (path, field, rule) in [
+        ("/v1/public/coverage/10/807/446.mvt", "category", "required"),
+        (
+            "/v1/public/coverage/10/807/446.mvt?category=legal_aid,shelter",
+            "category",
+            "one",
+        ),
+        (
+            "/v1/public/coverage/10/807/446.mvt?category=legal_aid&radius_km=25",
+            "radius_km",
+            "band",
+        ),
+        (
+            "/v1/public/coverage/23/0/0.mvt?category=legal_aid",
+            "z",
+            "range",
+        ),
+        (
+            "/v1/public/coverage/01/0/0.mvt?category=legal_aid",
+            "z",
+            "format",
+        ),
+    ] {
+        app.bad_request(path, field, rule).await;
+    }
+    app.problem("/v1/public/coverage/1/2/0.mvt?category=legal_aid", 404)
+        .await;
+}
+
+#[tokio::test]
+async fn a_caseworkers_review_is_never_stored_by_a_cache() {
+    let app = TestApp::spawn().await;
+    let caseworker = app.key("caseworker", None).await;
+    for format in ["", ".csv", ".geojson"] {
+        let answer = app
+            .send(
+                Some(&caseworker),
+                Method::GET,
+                &format!("/v1/coverage{format}?category=shelter&province=15"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.headers["cache-control"], "no-store", "{format}");
+    }
 }

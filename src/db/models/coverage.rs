@@ -15,8 +15,9 @@
 //!
 //! Bind parameters: `$1` category, `$2` provinces (text[], NULL: all), `$3`
 //! horizon (metres), `$4`/`$5` the age band, `$6` gender, `$7` victim
-//! status, `$8` languages (text[]), `$9` documents (text[]). Nationality and
-//! residence are not part of a band: their rules do not exclude.
+//! status, `$8` languages (text[]), `$9` documents (text[]), `$10` ward
+//! codes (text[], NULL: all of the provinces). Nationality and residence
+//! are not part of a band: their rules do not exclude.
 
 use std::sync::LazyLock;
 
@@ -30,6 +31,7 @@ use crate::db::DbConn;
 use crate::domain::access::{Audience, point_column};
 use crate::domain::category::Category;
 use crate::domain::coverage::{CoverageQuery, HORIZON_M, Reach};
+use crate::domain::map::Tile;
 
 const BINDS: ProfileBinds = ProfileBinds {
     age_min: "$4",
@@ -52,6 +54,7 @@ fn statement(points: Audience) -> String {
         "WITH w AS MATERIALIZED (
     SELECT code, province_code, reference_point AS pt FROM wards
     WHERE reference_point IS NOT NULL AND ($2::text[] IS NULL OR province_code = ANY ($2::text[]))
+      AND ($10::text[] IS NULL OR code = ANY ($10::text[]))
 ), everywhere AS MATERIALIZED (
     SELECT EXISTS (SELECT 1 FROM match_reach m JOIN services s ON s.id = m.service_id
                    WHERE m.category_code = $1 AND m.province_code IS NULL AND m.ward_code IS NULL
@@ -110,14 +113,15 @@ struct Row {
     remote: bool,
 }
 
-/// Every reviewed ward's reach for one category, by ward code. Distances
-/// are measured to the points `points` names (the public ones for readers
-/// who are given bands).
+/// Every reviewed ward's reach for one category, by ward code (only the
+/// `wards` given, if any). Distances are measured to the points `points`
+/// names (the public ones for readers who are given bands).
 pub async fn reach(
     conn: &mut DbConn,
     query: &CoverageQuery,
     category: Category,
     points: Audience,
+    wards: Option<&[String]>,
 ) -> Result<Vec<(String, Reach)>, DbError> {
     let provinces: Option<Vec<&str>> =
         (!query.provinces.is_empty()).then(|| query.provinces.iter().map(|p| p.as_str()).collect());
@@ -144,6 +148,7 @@ pub async fn reach(
                 .as_ref()
                 .map(|ds| ds.iter().map(|d| d.as_str()).collect::<Vec<_>>()),
         )
+        .bind::<Nullable<Array<Text>>, _>(wards)
         .load(conn)
         .await?;
     Ok(rows
@@ -158,4 +163,79 @@ pub async fn reach(
             )
         })
         .collect())
+}
+
+/// The wards whose boundary reaches into a tile, by code.
+pub async fn wards_in_tile(conn: &mut DbConn, tile: Tile) -> Result<Vec<String>, DbError> {
+    #[derive(QueryableByName)]
+    struct Code {
+        #[diesel(sql_type = Text)]
+        code: String,
+    }
+    let rows: Vec<Code> = sql_query(
+        "SELECT code FROM wards \
+         WHERE boundary_mercator && ST_TileEnvelope($1, $2, $3) ORDER BY code",
+    )
+    .bind::<Integer, _>(i32::from(tile.z()))
+    .bind::<Integer, _>(i32::try_from(tile.x()).unwrap_or(i32::MAX))
+    .bind::<Integer, _>(i32::try_from(tile.y()).unwrap_or(i32::MAX))
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.code).collect())
+}
+
+/// One ward's result as a coverage tile carries it.
+#[derive(Debug, Clone)]
+pub struct TileWard {
+    pub code: String,
+    pub band: &'static str,
+    pub in_person_within_radius: bool,
+    pub remote: bool,
+    pub served: bool,
+}
+
+/// A Mapbox Vector Tile with one layer, `coverage`: the wards' boundaries
+/// (clipped to the tile and simplified to its pixel, as the public map's
+/// `wards` layer) with their results as properties. Empty when no ward is
+/// in it.
+pub async fn tile(conn: &mut DbConn, tile: Tile, wards: &[TileWard]) -> Result<Vec<u8>, DbError> {
+    let codes: Vec<&str> = wards.iter().map(|w| w.code.as_str()).collect();
+    let bands: Vec<&str> = wards.iter().map(|w| w.band).collect();
+    let within: Vec<bool> = wards.iter().map(|w| w.in_person_within_radius).collect();
+    let remote: Vec<bool> = wards.iter().map(|w| w.remote).collect();
+    let served: Vec<bool> = wards.iter().map(|w| w.served).collect();
+    #[derive(QueryableByName)]
+    struct Bytes {
+        #[diesel(sql_type = diesel::sql_types::Bytea)]
+        tile: Vec<u8>,
+    }
+    let found: Bytes = sql_query(
+        "WITH t AS (SELECT ST_TileEnvelope($1, $2, $3) AS envelope, $4::float8 AS pixel_m),
+         r AS (SELECT * FROM unnest($5::text[], $6::text[], $7::bool[], $8::bool[], $9::bool[])
+               AS r(code, band, in_person_within_radius, remote, served)),
+         f AS MATERIALIZED (
+             SELECT ST_AsMVTGeom(
+                        ST_SimplifyPreserveTopology(
+                            ST_ClipByBox2D(w.boundary_mercator, ST_Expand(t.envelope, t.pixel_m * 64)),
+                            t.pixel_m),
+                        t.envelope, 4096, 64, true) AS geom,
+                    w.code, w.code::int AS ward_id, r.band, r.in_person_within_radius,
+                    r.remote, r.served
+             FROM r JOIN wards w ON w.code = r.code, t
+             ORDER BY w.code)
+         SELECT coalesce((SELECT ST_AsMVT(f, 'coverage', 4096, 'geom') FROM f
+                          WHERE geom IS NOT NULL), ''::bytea) AS tile",
+    )
+    .bind::<Integer, _>(i32::from(tile.z()))
+    .bind::<Integer, _>(i32::try_from(tile.x()).unwrap_or(i32::MAX))
+    .bind::<Integer, _>(i32::try_from(tile.y()).unwrap_or(i32::MAX))
+    .bind::<Double, _>(super::public_map::pixel_m(tile))
+    .bind::<Array<Text>, _>(&codes)
+    .bind::<Array<Text>, _>(&bands)
+    .bind::<Array<diesel::sql_types::Bool>, _>(&within)
+    .bind::<Array<diesel::sql_types::Bool>, _>(&remote)
+    .bind::<Array<diesel::sql_types::Bool>, _>(&served)
+    .get_result(conn)
+    .await?;
+    Ok(found.tile)
 }

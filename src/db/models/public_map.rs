@@ -232,6 +232,12 @@ impl QueryFragment<Pg> for TileStatement {
 /// Half the Earth's circumference at the equator, in Web Mercator metres.
 const HALF_WORLD_M: f64 = 20_037_508.342_789_244;
 
+/// One pixel of a tile in Web Mercator metres: finer detail would be lost
+/// in the tile's integer grid anyway.
+pub fn pixel_m(tile: Tile) -> f64 {
+    2.0 * HALF_WORLD_M / f64::from(1u32 << tile.z()) / f64::from(EXTENT)
+}
+
 /// The Mapbox Vector Tile of `tile`, empty when nothing is in it.
 pub async fn tile(
     conn: &mut DbConn,
@@ -240,9 +246,7 @@ pub async fn tile(
     lang: Lang,
     category: Option<Category>,
 ) -> Result<Vec<u8>, DbError> {
-    // One pixel of the tile in Web Mercator metres: finer detail would be
-    // lost in the tile's integer grid anyway.
-    let pixel_m = 2.0 * HALF_WORLD_M / f64::from(1u32 << tile.z()) / f64::from(EXTENT);
+    let pixel_m = pixel_m(tile);
     let statement = TileStatement {
         z: i32::from(tile.z()),
         x: i32::try_from(tile.x()).unwrap_or(i32::MAX),

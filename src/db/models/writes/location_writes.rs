@@ -101,8 +101,9 @@ pub(super) async fn check_places(
                 "ward_code".to_owned(),
                 Invalid::new(
                     "in_ward",
-                    "the point is not inside this ward; leave ward_code out to have it derived \
-                     from the point, or find the ward containing it with GET /v1/wards?at=lat,lon",
+                    "the point is not inside this ward; set ward_code to null (or leave it out \
+                     of a whole document) to have it derived from the point, or find the ward \
+                     containing it with POST /v1/wards/search {\"at\": \"lat,lon\"}",
                 ),
             )
         }))

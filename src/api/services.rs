@@ -299,10 +299,11 @@ pub async fn search_services(
         .map_err(ApiError::in_body)
 }
 
-/// `/v1/services/search` is only searched by `POST`; any other method is a
-/// 405 there, not a read or write of a service whose id is `search`.
-pub fn search_other_methods() -> actix_web::Resource {
-    web::resource("/services/search")
+/// A search by `POST` body (`/services/search`, `/wards/search`) answers
+/// any other method with a 405, not as a read or write of a record whose
+/// id or code is `search`.
+pub fn search_other_methods(path: &'static str) -> actix_web::Resource {
+    web::resource(path)
         .guard(actix_web::guard::Not(actix_web::guard::Post()))
         .to(|| async {
             let mut response =

@@ -133,6 +133,11 @@ async fn wards_are_found_by_name_without_diacritics_by_province_and_by_point() {
     )
     .await
     .assert_problem(422, Some("at"), Some("format"));
+    let other = app
+        .send(None, Method::GET, "/v1/wards/search", None, None)
+        .await;
+    assert_eq!(other.status, 405, "not the ward whose code is `search`");
+    assert_eq!(other.headers["allow"], "POST");
 
     app.bad_request("/v1/wards?at=22.5", "at", "format").await;
     app.bad_request("/v1/wards?at=91,0", "at", "range").await;

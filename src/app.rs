@@ -551,6 +551,110 @@ async fn export_command(database_args: &DatabaseArgs, args: &ExportArgs) -> anyh
     .await
 }
 
+async fn leaflets_command(
+    database_args: &DatabaseArgs,
+    args: &crate::config::LeafletsArgs,
+) -> anyhow::Result<()> {
+    use crate::api::links::PublicUrl;
+    use crate::domain::province::ProvinceCode;
+    use crate::workflows::leaflets::{self as workflow, LeafletRequest, Written};
+    use futures_util::StreamExt;
+
+    // Before touching anything: the fonts, the URL, the province.
+    crate::print::typesetting_digest()?;
+    let public_url = PublicUrl::parse(&args.public_url)
+        .context("--public-url (KETNOI_PUBLIC_URL)")?
+        .as_str()
+        .to_owned();
+    let province = match &args.province {
+        Some(code) => Some(
+            ProvinceCode::parse(code).map_err(|error| anyhow::anyhow!("--province: {error}"))?,
+        ),
+        None => None,
+    };
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(2, usize::from),
+        usize::from,
+    );
+    with_shared_database(database_args, |url, _| async move {
+        migrate(&url).await?;
+        let pool = pool::build(&url, jobs, Duration::from_secs(30))?;
+        let mut conn = pool
+            .get()
+            .await
+            .map_err(|error| anyhow::anyhow!("could not connect to the database: {error}"))?;
+        let wards = workflow::wards_to_print(&mut conn, province.map(ProvinceCode::as_str)).await?;
+        drop(conn);
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("creating {}", args.output.display()))?;
+
+        let mut langs = args.lang.clone();
+        langs.dedup();
+        let work: Vec<LeafletRequest> = wards
+            .iter()
+            .flat_map(|ward| {
+                langs.iter().map(|lang| LeafletRequest {
+                    ward: ward.clone(),
+                    lang: *lang,
+                    categories: Vec::new(),
+                    public_url: public_url.clone(),
+                })
+            })
+            .collect();
+        let bar = indicatif::ProgressBar::new(work.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} leaflets, {per_sec}, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let started = std::time::Instant::now();
+        let now = chrono::Utc::now();
+        let dir = args.output.as_path();
+        let mut results = futures_util::stream::iter(work)
+            .map(|request| {
+                let pool = pool.clone();
+                async move {
+                    let mut conn = pool
+                        .get()
+                        .await
+                        .map_err(|error| anyhow::anyhow!("database: {error}"))?;
+                    let written = workflow::write_one(&mut conn, &request, dir, now).await;
+                    written.with_context(|| {
+                        format!("{}-{}", request.ward.as_str(), request.lang.as_str())
+                    })
+                }
+            })
+            .buffer_unordered(jobs);
+        let (mut new, mut up_to_date, mut failed) = (0_usize, 0_usize, 0_usize);
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(Written::New) => new += 1,
+                Ok(Written::UpToDate) => up_to_date += 1,
+                Err(error) => {
+                    failed += 1;
+                    bar.suspend(|| tracing::error!("leaflet {error:#}"));
+                }
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "leaflets: {new} written, {up_to_date} already up to date, {failed} failed, \
+             in {seconds:.1} s ({:.1} per second), into {}",
+            (new + up_to_date) as f64 / seconds.max(0.001),
+            dir.display()
+        );
+        anyhow::ensure!(
+            failed == 0,
+            "{failed} leaflets failed; run again to retry them"
+        );
+        Ok(())
+    })
+    .await
+}
+
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
@@ -564,5 +668,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys_command(&cli.database, command).await,
         Command::Import(args) => import_command(&cli.database, args).await,
         Command::Export(args) => export_command(&cli.database, args).await,
+        Command::Leaflets(args) => leaflets_command(&cli.database, args).await,
     }
 }

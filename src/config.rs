@@ -103,6 +103,37 @@ pub enum Command {
     Import(ImportArgs),
     /// Write the whole directory as HSDS 3.0 services.
     Export(ExportArgs),
+    /// Print every commune's leaflet of a province (or of the country) as
+    /// PDF files, in parallel; a second run writes only what changed.
+    Leaflets(LeafletsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["province", "all"])))]
+pub struct LeafletsArgs {
+    /// The province whose communes are printed (its two-digit code).
+    #[arg(long)]
+    pub province: Option<String>,
+    /// Every commune of the country.
+    #[arg(long)]
+    pub all: bool,
+    /// The folder the leaflets are written to (created if missing), as
+    /// `<ward code>-<lang>.pdf`.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Languages, comma-separated: `vi`, `en`.
+    #[arg(long, value_delimiter = ',', default_value = "vi")]
+    pub lang: Vec<crate::domain::leaflet::Lang>,
+    /// Leaflets made at once (default: one per CPU core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Where the public reaches Kết Nối: the QR codes open its map there.
+    #[arg(
+        long,
+        env = "KETNOI_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
 }
 
 #[derive(Debug, Subcommand)]

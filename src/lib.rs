@@ -20,6 +20,7 @@ pub mod domain;
 pub mod embedded;
 pub mod exchange;
 pub mod metrics;
+pub mod print;
 pub mod startup;
 pub mod telemetry;
 pub mod workflows;

@@ -289,6 +289,10 @@ pub fn run(
              before building (scripts/serve and scripts/test do)"
         );
     }
+    // Loads the fonts now, so that the first leaflet is not the one to wait.
+    if let Err(error) = crate::print::typesetting_digest() {
+        tracing::warn!("{error}: GET /v1/wards/{{code}}/leaflet.pdf answers 500");
+    }
     let limits = PublicRateLimit::new(settings.public_rate_per_second, settings.public_rate_burst);
     if let Some(limits) = &limits {
         ratelimit::forget_idle_every_minute(limits);

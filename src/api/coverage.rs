@@ -6,7 +6,6 @@
 
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
-use strum::VariantArray;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -63,20 +62,7 @@ pub struct CoverageParams {
 impl CoverageParams {
     fn parse(self, exact: bool) -> Result<CoverageQuery, ApiError> {
         let mut errors = FieldErrors::default();
-        let categories = match self.category.as_deref() {
-            Some(value) => errors.list("category", value, Category::parse),
-            None => Category::VARIANTS.to_vec(),
-        };
-        let mut unique = categories.clone();
-        unique.sort();
-        unique.dedup();
-        if unique.len() != categories.len() {
-            errors.push(FieldError::new(
-                "category",
-                "unique",
-                "a category is listed twice",
-            ));
-        }
+        let categories = errors.categories("category", self.category.as_deref());
         let provinces = self
             .province
             .as_deref()

@@ -167,7 +167,7 @@ pub fn cacheable(
 
 /// Whether the request's `If-None-Match` names `etag` (weak comparison,
 /// RFC 9110 13.1.2; `*` matches), so the answer is a 304.
-fn none_match_fails(headers: &header::HeaderMap, etag: &str) -> bool {
+pub fn none_match_fails(headers: &header::HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|value| value.to_str().ok())

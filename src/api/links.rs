@@ -29,6 +29,11 @@ impl PublicUrl {
         );
         Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
     }
+
+    /// The URL, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The base of the links an answer gives: the public URL when one is

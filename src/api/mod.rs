@@ -10,6 +10,7 @@ pub mod health;
 pub mod hsds;
 pub mod import;
 pub mod keys;
+pub mod leaflets;
 pub mod links;
 pub mod locations;
 pub mod matches;
@@ -168,6 +169,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(reference::search_wards)
                 .map(|scope| scope.service(services::search_other_methods("/wards/search")))
                 .service(reference::get_ward)
+                .service(leaflets::ward_leaflet)
                 .service(coverage::coverage_json)
                 .service(coverage::coverage_csv)
                 .service(coverage::coverage_geojson)

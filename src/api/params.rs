@@ -160,6 +160,25 @@ impl FieldErrors {
             .collect()
     }
 
+    /// Distinct categories, comma-separated; all twelve when not given.
+    pub fn categories(&mut self, field: &str, value: Option<&str>) -> Vec<Category> {
+        let categories = match value {
+            Some(value) => self.list(field, value, Category::parse),
+            None => <Category as strum::VariantArray>::VARIANTS.to_vec(),
+        };
+        let mut unique = categories.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != categories.len() {
+            self.push(FieldError::new(
+                field,
+                "unique",
+                "a category is listed twice",
+            ));
+        }
+        categories
+    }
+
     /// The page asked for (the first page of the default size if it breaks
     /// a rule, which is then reported).
     pub fn page(&mut self, page: Option<u32>, per_page: Option<u32>) -> PageRequest {

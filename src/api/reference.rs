@@ -246,6 +246,15 @@ pub struct WardPath(
     String,
 );
 
+impl WardPath {
+    /// The code: a 400 when it is not five digits.
+    pub fn parse(self) -> Result<WardCode, ApiError> {
+        let mut errors = FieldErrors::default();
+        let code = errors.parse("code", Some(self.0.as_str()), WardCode::parse);
+        errors.finish(code)?.ok_or(ApiError::NotFound("ward"))
+    }
+}
+
 /// What to include with a ward.
 #[derive(Debug, serde::Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -274,9 +283,7 @@ pub async fn get_ward(
     path: web::Path<WardPath>,
     query: ApiQuery<WardQuery>,
 ) -> Result<web::Json<WardDetailView>, ApiError> {
-    let mut errors = FieldErrors::default();
-    let code = errors.parse("code", Some(path.into_inner().0.as_str()), WardCode::parse);
-    let code = errors.finish(code)?.ok_or(ApiError::NotFound("ward"))?;
+    let code = path.into_inner().parse()?;
     let mut conn = state.anonymous_reader().await?;
     let ward = reference::find_ward(&mut conn, &code)
         .await?

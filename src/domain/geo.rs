@@ -135,7 +135,7 @@ impl RadiusM {
         }
     }
 
-    pub fn metres(self) -> u32 {
+    pub const fn metres(self) -> u32 {
         self.0
     }
 }

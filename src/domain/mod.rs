@@ -13,6 +13,7 @@ pub mod eligibility;
 pub mod geo;
 pub mod ids;
 pub mod keys;
+pub mod leaflet;
 pub mod listing;
 pub mod map;
 pub mod matching;

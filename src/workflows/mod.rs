@@ -12,6 +12,7 @@
 pub mod coverage;
 pub mod import;
 pub mod keys;
+pub mod leaflets;
 pub mod listings;
 pub mod locations;
 pub mod matching;

@@ -59,6 +59,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/v1/provinces/{code}"
             | "/v1/wards"
             | "/v1/wards/{code}"
+            | "/v1/wards/{code}/leaflet.pdf"
             | "/v1/coverage"
             | "/v1/coverage.csv"
             | "/v1/coverage.geojson"

@@ -197,7 +197,7 @@ async fn bad_reviews_are_problems_naming_the_field_and_rule() {
 /// Creates, as an admin, an organisation with one confidential shelter at
 /// `at` and a shelter service there; returns the organisation's and the
 /// location's ids.
-async fn one_shelter(app: &TestApp, admin: &str, at: (f64, f64)) -> (String, String) {
+pub(crate) async fn one_shelter(app: &TestApp, admin: &str, at: (f64, f64)) -> (String, String) {
     let organization = app
         .send(
             Some(admin),

@@ -353,8 +353,12 @@ impl TestApp {
         let address = Self::serve_with(&db.url, Duration::from_secs(5), &settings);
         Self {
             address,
+            // A new connection per request: a reused one that the server's
+            // 5 s keep-alive is closing at that moment fails the request
+            // ("IncompleteMessage"), which a slow machine made happen in CI.
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
                 .build()
                 .unwrap(),
             db,

@@ -22,6 +22,7 @@ mod hidden_changes;
 mod hostile;
 mod hsds;
 mod imports;
+mod leaflets;
 mod matcher_oracle;
 mod matches;
 mod near_confidential;

@@ -30,6 +30,17 @@ pub struct LeafletQuery {
     pub categories: Option<String>,
 }
 
+/// A PDF document, one A4 page.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PdfDocument(
+    #[expect(
+        dead_code,
+        reason = "only describes the response in the OpenAPI document"
+    )]
+    Vec<u8>,
+);
+
 /// A leaflet's answer may be kept an hour by anyone (the date it prints
 /// changes daily, its `ETag` with it).
 const CACHE_CONTROL: &str = "public, max-age=3600";
@@ -65,7 +76,7 @@ impl From<LeafletError> for ApiError {
     security((), ("api_key" = [])),
     responses(
         (status = 200, description = "The leaflet", content_type = "application/pdf",
-            body = inline(Vec<u8>),
+            body = PdfDocument,
             headers(("ETag" = String), ("Cache-Control" = String), ("Content-Disposition" = String))),
         (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`",
             headers(("ETag" = String), ("Cache-Control" = String))),

@@ -386,6 +386,13 @@ pub fn hours_in_words(lang: Lang, hours: &[&WeeklyHours], today: NaiveDate) -> O
     let parts: Vec<String> = by_days
         .iter()
         .map(|(days, times)| {
+            let all_day = match lang {
+                Lang::Vi => "cả ngày",
+                Lang::En => "all day",
+            };
+            if days.len() == every_day && times.iter().all(|t| t == all_day) {
+                return "24/7".to_owned();
+            }
             let days = if days.len() == every_day {
                 match lang {
                     Lang::Vi => "Hằng ngày".to_owned(),
@@ -487,7 +494,7 @@ mod tests {
         let always = hours(&[Mo, Tu, We, Th, Fr, Sa, Su], None, None);
         assert_eq!(
             hours_in_words(Lang::Vi, &[&always], today).as_deref(),
-            Some("Hằng ngày cả ngày")
+            Some("24/7")
         );
         let odd = hours(&[Mo, We, Th, Su], Some("08:00"), Some("12:00"));
         assert_eq!(

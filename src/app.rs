@@ -589,6 +589,7 @@ async fn leaflets_command(
             .with_context(|| format!("creating {}", args.output.display()))?;
 
         let mut langs = args.lang.clone();
+        langs.sort();
         langs.dedup();
         let work: Vec<LeafletRequest> = wards
             .iter()

@@ -127,12 +127,9 @@ pub struct LeafletsArgs {
     /// Leaflets made at once (default: one per CPU core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
-    /// Where the public reaches Kết Nối: the QR codes open its map there.
-    #[arg(
-        long,
-        env = "KETNOI_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
+    /// Where the public reaches Kết Nối (`https://ketnoi.example.vn`): the
+    /// QR codes open its map there. Required: paper cannot be recalled.
+    #[arg(long, env = "KETNOI_PUBLIC_URL")]
     pub public_url: String,
 }
 

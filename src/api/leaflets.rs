@@ -1,6 +1,6 @@
 //! A commune's printed leaflet, as a PDF for anyone.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -47,10 +47,15 @@ const CACHE_CONTROL: &str = "public, max-age=3600";
 
 /// Typesetting is CPU work: at most one leaflet per core at a time, so
 /// that a burst of them queues instead of starving the other requests.
-fn typesetters() -> &'static Semaphore {
-    static TYPESETTERS: OnceLock<Semaphore> = OnceLock::new();
+fn typesetters() -> Arc<Semaphore> {
+    static TYPESETTERS: OnceLock<Arc<Semaphore>> = OnceLock::new();
     TYPESETTERS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))
+        .get_or_init(|| {
+            Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            ))
+        })
+        .clone()
 }
 
 impl From<LeafletError> for ApiError {
@@ -113,13 +118,18 @@ pub async fn ward_leaflet(
             .finish());
     }
     let permit = typesetters()
-        .acquire()
+        .acquire_owned()
         .await
         .map_err(|error| ApiError::Internal(error.into()))?;
-    let pdf = web::block(move || workflow::render(&prepared))
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))??;
-    drop(permit);
+    // The permit goes with the work: a client that hangs up does not free
+    // its core while the typesetting goes on.
+    let pdf = web::block(move || {
+        let pdf = workflow::render(&prepared);
+        drop(permit);
+        pdf
+    })
+    .await
+    .map_err(|error| ApiError::Internal(error.into()))??;
     let filename = format!("{}-{}.pdf", leaflet.ward.as_str(), leaflet.lang.as_str());
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")

@@ -128,6 +128,8 @@ pub struct Entry {
     pub reach: Option<String>,
     /// Address (or the safe-place line), phones, hours, who and fees.
     pub lines: Vec<String>,
+    /// When the service was last verified (for the sheet's line).
+    pub verified: Option<NaiveDate>,
 }
 
 impl Sheet {
@@ -163,7 +165,19 @@ impl Sheet {
         for (section, kept) in sheet.sections.iter_mut().zip(kept) {
             section.entries.truncate(kept);
         }
+        sheet.verified_line = sheet.verification();
         sheet
+    }
+
+    /// How recently the services printed were verified (see
+    /// [`verified_line`]).
+    pub fn verification(&self) -> String {
+        let dates: Vec<Option<NaiveDate>> = self
+            .sections
+            .iter()
+            .flat_map(|s| s.entries.iter().map(|e| e.verified))
+            .collect();
+        verified_line(self.lang, &dates)
     }
 }
 
@@ -275,9 +289,10 @@ pub fn verified_line(lang: Lang, verified: &[Option<NaiveDate>]) -> String {
     let dates: Vec<NaiveDate> = verified.iter().flatten().copied().collect();
     let never = verified.len() - dates.len();
     let (oldest, newest) = (dates.iter().min(), dates.iter().max());
+    let same_month = |a: &NaiveDate, b: &NaiveDate| month(lang, *a) == month(lang, *b);
     let mut line = match (lang, oldest, newest) {
         (_, None, _) | (_, _, None) => String::new(),
-        (Lang::Vi, Some(a), Some(b)) if a == b => {
+        (Lang::Vi, Some(a), Some(b)) if same_month(a, b) => {
             format!("Dịch vụ được xác minh vào {}.", month(lang, *a))
         }
         (Lang::Vi, Some(a), Some(b)) => format!(
@@ -285,7 +300,7 @@ pub fn verified_line(lang: Lang, verified: &[Option<NaiveDate>]) -> String {
             month(lang, *a),
             month(lang, *b)
         ),
-        (Lang::En, Some(a), Some(b)) if a == b => {
+        (Lang::En, Some(a), Some(b)) if same_month(a, b) => {
             format!("Services verified in {}.", month(lang, *a))
         }
         (Lang::En, Some(a), Some(b)) => format!(
@@ -362,10 +377,11 @@ pub fn hours_in_words(lang: Lang, hours: &[&WeeklyHours], today: NaiveDate) -> O
     let every_day = <Weekday as strum::VariantArray>::VARIANTS.len();
     // Hours of the same days together: "T2–T6 07:30–11:30, 13:30–17:00".
     let mut by_days: Vec<(Vec<Weekday>, Vec<String>)> = Vec::new();
-    for h in hours
-        .iter()
-        .filter(|h| h.valid_to.is_none_or(|to| to >= today) && !h.byday.is_empty())
-    {
+    for h in hours.iter().filter(|h| {
+        h.valid_to.is_none_or(|to| to >= today)
+            && h.valid_from.is_none_or(|from| from <= today)
+            && !h.byday.is_empty()
+    }) {
         let mut days = h.byday.clone();
         days.sort_by_key(|d| *d as usize);
         days.dedup();
@@ -373,7 +389,15 @@ pub fn hours_in_words(lang: Lang, hours: &[&WeeklyHours], today: NaiveDate) -> O
             (Some(opens), Some(closes)) => {
                 format!("{}–{}", opens.format("%H:%M"), closes.format("%H:%M"))
             }
-            _ => match lang {
+            (Some(opens), None) => match lang {
+                Lang::Vi => format!("từ {}", opens.format("%H:%M")),
+                Lang::En => format!("from {}", opens.format("%H:%M")),
+            },
+            (None, Some(closes)) => match lang {
+                Lang::Vi => format!("đến {}", closes.format("%H:%M")),
+                Lang::En => format!("until {}", closes.format("%H:%M")),
+            },
+            (None, None) => match lang {
                 Lang::Vi => "cả ngày".to_owned(),
                 Lang::En => "all day".to_owned(),
             },
@@ -501,6 +525,14 @@ mod tests {
             hours_in_words(Lang::En, &[&odd], today).as_deref(),
             Some("Mon, Wed, Thu, Sun 08:00–12:00")
         );
+        let later = WeeklyHours {
+            valid_from: Some(day("2027-01-01")),
+            ..saturday.clone()
+        };
+        assert_eq!(
+            hours_in_words(Lang::En, &[&office, &later], today).as_deref(),
+            Some("Mon–Fri 07:30–17:00")
+        );
         let expired = WeeklyHours {
             valid_to: Some(day("2026-01-01")),
             ..office.clone()
@@ -517,7 +549,7 @@ mod tests {
             "Dịch vụ được xác minh từ 03/2025 đến 11/2026. 1 dịch vụ chưa được xác minh."
         );
         assert_eq!(
-            verified_line(Lang::En, &[Some(a), Some(a)]),
+            verified_line(Lang::En, &[Some(a), Some(day("2025-03-28"))]),
             "Services verified in March 2025."
         );
         assert_eq!(
@@ -561,6 +593,7 @@ mod tests {
             organization: String::new(),
             reach: None,
             lines: vec![],
+            verified: None,
         };
         let section = |names: &[&str]| Section {
             label: String::new(),
@@ -604,6 +637,11 @@ mod tests {
             names(&sheet.keeping(4)),
             [vec!["a1", "a2"], vec![], vec!["c1", "c2"]]
         );
-        assert_eq!(sheet.keeping(9), sheet);
+        assert_eq!(sheet.keeping(9).sections, sheet.sections);
+        // The line on verification speaks of what is printed only.
+        assert_eq!(
+            sheet.keeping(0).verified_line,
+            "2 dịch vụ chưa được xác minh."
+        );
     }
 }

@@ -53,8 +53,8 @@ struct Resources {
     library: LazyHash<Library>,
     book: LazyHash<FontBook>,
     fonts: Vec<Font>,
-    /// Changes when the font files or the template change: part of every
-    /// leaflet's `ETag`.
+    /// Changes when the font files, the template or the crates (Typst's
+    /// version) change: part of every leaflet's `ETag`.
     digest: String,
 }
 
@@ -73,6 +73,8 @@ fn load() -> Result<Resources, String> {
     let mut fonts = Vec::new();
     let mut digest = Sha256::new();
     digest.update(LEAFLET_TEMPLATE.as_bytes());
+    // The typesetter's version too: the lockfile names every crate's.
+    digest.update(include_str!("../../Cargo.lock").as_bytes());
     for file in FONT_FILES {
         let path = dir.join(file);
         let data = std::fs::read(&path).map_err(|_| path.display().to_string())?;

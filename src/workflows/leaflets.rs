@@ -4,8 +4,8 @@
 //!
 //! [`prepare`] reads (a few statements) and decides what is printed, so
 //! that its `ETag` is known before anything is typeset; [`render`]
-//! typesets, dropping the farthest services of each category until the
-//! page fits (3, then 2, then 1 per category).
+//! typesets as many of the services as fit the page, every category's
+//! nearest first ([`Sheet::keeping`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -80,7 +80,7 @@ fn phone_text(phone: &PhoneRecord) -> String {
 
 /// One service as printed, through the one decision of what the public
 /// sees of its location.
-fn entry(found: &Matched, lang: Lang, today: NaiveDate) -> (Entry, Option<NaiveDate>) {
+fn entry(found: &Matched, lang: Lang, today: NaiveDate) -> Entry {
     let record = &found.record;
     let row = &record.row;
     let words = leaflet::words(lang);
@@ -147,15 +147,13 @@ fn entry(found: &Matched, lang: Lang, today: NaiveDate) -> (Entry, Option<NaiveD
         lines.push(who);
     }
     let organization = &record.organization.row;
-    (
-        Entry {
-            name: pick(&row.name, row.name_en.as_deref()),
-            organization: pick(&organization.name, organization.name_en.as_deref()),
-            reach,
-            lines,
-        },
-        row.assured_date,
-    )
+    Entry {
+        name: pick(&row.name, row.name_en.as_deref()),
+        organization: pick(&organization.name, organization.name_en.as_deref()),
+        reach,
+        lines,
+        verified: row.assured_date,
+    }
 }
 
 /// The map widget, centred on the commune's reference point.
@@ -208,7 +206,6 @@ pub async fn prepare(
     let today = vietnam_time(now).date_naive();
     let words = leaflet::words(lang);
 
-    let mut verified = Vec::new();
     let mut any_in_person = false;
     let sections: Vec<Section> = outcome
         .needs
@@ -219,9 +216,7 @@ pub async fn prepare(
                 .iter()
                 .map(|found| {
                     any_in_person |= found.mode == DeliveryMode::InPerson;
-                    let (entry, assured) = entry(found, lang, today);
-                    verified.push(assured);
-                    entry
+                    entry(found, lang, today)
                 })
                 .collect();
             let label = labels
@@ -242,7 +237,7 @@ pub async fn prepare(
         (None, false) => ward.province_name.clone(),
         (None, true) => ward.province_name_en.clone(),
     };
-    let sheet = Sheet {
+    let mut sheet = Sheet {
         lang,
         title: words.title.to_owned(),
         ward: if english {
@@ -252,7 +247,7 @@ pub async fn prepare(
         },
         province: province_name,
         read_line: leaflet::read_line(lang, today),
-        verified_line: leaflet::verified_line(lang, &verified),
+        verified_line: String::new(),
         nothing_nearby: (!any_in_person).then(|| leaflet::nothing_nearby_line(lang)),
         hotlines_title: words.hotlines_title.to_owned(),
         hotlines: HOTLINES
@@ -268,6 +263,7 @@ pub async fn prepare(
         map_caption: words.map_caption.to_owned(),
         footer: words.footer.to_owned(),
     };
+    sheet.verified_line = sheet.verification();
     let mut hash = Sha256::new();
     hash.update(digest.as_bytes());
     hash.update(serde_json::to_vec(&sheet).unwrap_or_default());
@@ -347,11 +343,29 @@ pub async fn write_one(
     let pdf =
         tokio::task::spawn_blocking(move || render(&prepared).map(|pdf| (pdf, prepared))).await??;
     let (pdf, prepared) = pdf;
-    let partial = pdf_path.with_extension("pdf.partial");
-    tokio::fs::write(&partial, &pdf).await?;
-    tokio::fs::rename(&partial, &pdf_path).await?;
-    tokio::fs::write(&etag_path, prepared.etag.as_bytes()).await?;
+    // The tag goes first and comes back last: a run stopped in between
+    // leaves a PDF without a tag, which the next run makes again.
+    match tokio::fs::remove_file(&etag_path).await {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+        _ => {}
+    }
+    write_whole(&pdf_path, &pdf).await?;
+    write_whole(&etag_path, prepared.etag.as_bytes()).await?;
     Ok(Written::New)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushed to the disk,
+/// and renames it to `path`: `path` is the whole file or what it was.
+async fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut file = tokio::fs::File::create(&partial).await?;
+    file.write_all(bytes).await?;
+    file.sync_all().await?;
+    drop(file);
+    tokio::fs::rename(&partial, path).await
 }
 
 /// The wards of a province, or of the whole country, in code order.

@@ -512,9 +512,42 @@ async fn the_command_line_prints_a_provinces_leaflets_and_resumes() {
     let refused = Command::new(env!("CARGO_BIN_EXE_ketnoi"))
         .args(["--log", "warn", "leaflets", "--province", "99", "--output"])
         .arg(dir.path())
+        .args(["--public-url", "https://ketnoi.example.vn"])
         .env("DATABASE_URL", &app.db.url)
         .output()
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--province"));
+}
+
+#[tokio::test]
+async fn a_busy_communes_leaflet_stays_one_page_with_the_hotlines_first_and_every_category() {
+    // Sa Pa in the sample: services in all twelve categories, more than
+    // fit at three each.
+    let app = TestApp::spawn().await;
+    let response = app.get("/v1/wards/03006/leaflet.pdf").await;
+    assert_eq!(response.status(), 200);
+    let dir = tempfile::tempdir().unwrap();
+    let read = read(dir.path(), "sa-pa", &response.bytes().await.unwrap());
+    read.is_one_a4_page_with_embedded_fonts();
+    read.is_printed_on("03006-vi.png");
+    let (_, _, categories) = app.get_json("/v1/categories").await;
+    let labels: Vec<&str> = categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label_vi"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 12);
+    for label in &labels {
+        read.has(&format!("{label} "));
+    }
+    // The first category, health, comes after the three hotlines.
+    let first_category = read.text.find(labels[0]).unwrap();
+    for hotline in ["111 ", "113 ", "115 "] {
+        let at = read.text.find(hotline).unwrap();
+        assert!(at < first_category, "{hotline} after the first category");
+    }
+    // Nothing says a category is empty here.
+    read.lacks("Chưa có dịch vụ");
 }

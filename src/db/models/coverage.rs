@@ -26,7 +26,7 @@ use diesel::{QueryableByName, sql_query};
 use diesel_async::RunQueryDsl;
 
 use super::DbError;
-use super::matcher::{ProfileBinds, eligibility_sql};
+use super::eligibility::{ProfileBinds, eligibility_sql};
 use crate::db::DbConn;
 use crate::domain::access::{Audience, point_column};
 use crate::domain::category::Category;

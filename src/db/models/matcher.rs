@@ -3,9 +3,8 @@
 //! whatever the number of needs (a LATERAL subquery per need), a second
 //! only for the near misses of unmet needs, and rarely a wider scan.
 //!
-//! The eligibility filter is built from [`Rule`]: one SQL fragment per rule,
-//! chosen by an exhaustive match, so the SQL and the domain cannot drift
-//! apart silently. Nothing here logs or stores the person's values; they
+//! The eligibility filter comes from [`super::eligibility`], bound at the
+//! matcher's parameters. Nothing here logs or stores the person's values; they
 //! travel only as bind parameters.
 //!
 //! Bind parameters, shared by every statement:
@@ -26,34 +25,18 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Untyped, Uuid as SqlUuid};
 use diesel::{QueryResult, QueryableByName};
 use diesel_async::RunQueryDsl;
-use strum::VariantArray;
 
 use super::DbError;
+use super::eligibility::{ProfileBinds, eligibility_sql};
 use crate::db::DbConn;
 use crate::domain::access::{Audience, point_column};
 use crate::domain::category::Category;
-use crate::domain::eligibility::Rule;
 use crate::domain::geo::Coordinates;
 use crate::domain::ids::{LocationId, ServiceId};
 use crate::domain::matching::MatchQuery;
 
 const POINT_GEOGRAPHY: &str = concat!(make_point!("$1", "$2"), "::geography");
 const POINT_GEOMETRY: &str = make_point!("$1", "$2");
-
-/// Where a statement binds each of the person's values: the matcher binds
-/// one age (`age_min` and `age_max` the same parameter); the coverage
-/// review binds an age band, whose every age a service must admit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ProfileBinds {
-    pub age_min: &'static str,
-    pub age_max: &'static str,
-    pub gender: &'static str,
-    pub victim_status: &'static str,
-    pub nationality: &'static str,
-    pub residence_province: &'static str,
-    pub languages: &'static str,
-    pub documents: &'static str,
-}
 
 /// The matcher's parameters (see the module documentation).
 const MATCHER_BINDS: ProfileBinds = ProfileBinds {
@@ -66,54 +49,6 @@ const MATCHER_BINDS: ProfileBinds = ProfileBinds {
     languages: "$10",
     documents: "$11",
 };
-
-/// The SQL form of one rule over `services s`; a profile field left out
-/// (NULL) never excludes, as in the domain.
-fn rule_sql(rule: Rule, b: &ProfileBinds) -> String {
-    match rule {
-        Rule::Age => format!(
-            "(({min}::int4 IS NULL OR s.min_age IS NULL OR s.min_age <= {min}::int4) \
-             AND ({max}::int4 IS NULL OR s.max_age IS NULL OR s.max_age >= {max}::int4))",
-            min = b.age_min,
-            max = b.age_max,
-        ),
-        Rule::Gender => format!(
-            "(s.genders IS NULL OR {g}::text IS NULL OR {g}::text = ANY (s.genders))",
-            g = b.gender
-        ),
-        Rule::VictimStatus => format!(
-            "(s.victim_statuses IS NULL OR {v}::text IS NULL OR {v}::text = ANY (s.victim_statuses))",
-            v = b.victim_status
-        ),
-        Rule::Nationality => format!(
-            "(s.nationalities IS NULL OR {n}::text IS NULL OR {n}::text = ANY (s.nationalities))",
-            n = b.nationality
-        ),
-        Rule::ResidenceProvince => format!(
-            "(s.residence_provinces IS NULL OR {r}::text IS NULL \
-             OR {r}::text = ANY (s.residence_provinces))",
-            r = b.residence_province
-        ),
-        Rule::Documents => format!(
-            "({d}::text[] IS NULL OR s.required_documents <@ {d}::text[])",
-            d = b.documents
-        ),
-        Rule::Language => format!(
-            "(cardinality(s.languages) = 0 OR {l}::text[] IS NULL \
-             OR s.interpretation_available OR s.languages && {l}::text[])",
-            l = b.languages
-        ),
-    }
-}
-
-/// Every rule, joined, over `services s` with the values bound at `binds`.
-pub(crate) fn eligibility_sql(binds: &ProfileBinds) -> String {
-    Rule::VARIANTS
-        .iter()
-        .map(|rule| rule_sql(*rule, binds))
-        .collect::<Vec<_>>()
-        .join("\n      AND ")
-}
 
 /// Every rule, joined, as the matcher binds them.
 static ELIGIBILITY_SQL: LazyLock<String> = LazyLock::new(|| eligibility_sql(&MATCHER_BINDS));
@@ -660,6 +595,9 @@ pub async fn near_misses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::models::eligibility::rule_sql;
+    use crate::domain::eligibility::Rule;
+    use strum::VariantArray;
     use uuid::Uuid;
 
     fn row(service: u128, distance_m: f64, scanned: i64, horizon_m: f64) -> ScanRow {

@@ -3,6 +3,7 @@
 //! parsed domain values, so the API layer never sees a raw code string.
 
 pub mod coverage;
+pub mod eligibility;
 pub mod keys;
 pub mod locations;
 pub mod matcher;

@@ -1,5 +1,7 @@
 //! What each `ketnoi` command does, given the parsed command line.
 
+mod referral;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::time::Duration;
@@ -376,12 +378,14 @@ async fn keys_command(args: &DatabaseArgs, command: &KeysCommand) -> anyhow::Res
             KeysCommand::Create {
                 role,
                 organization,
+                province,
                 label,
                 expires_at,
             } => {
                 let request = KeyRequest {
                     role: *role,
                     organization_id: organization.map(crate::domain::ids::OrganizationId),
+                    province_code: province.clone(),
                     label: label.clone(),
                     expires_at: *expires_at,
                 };
@@ -670,5 +674,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import_command(&cli.database, args).await,
         Command::Export(args) => export_command(&cli.database, args).await,
         Command::Leaflets(args) => leaflets_command(&cli.database, args).await,
+        Command::Referral(command) => referral::run(command),
     }
 }

@@ -106,6 +106,37 @@ pub enum Command {
     /// Print every commune's leaflet of a province (or of the country) as
     /// PDF files, in parallel; a second run writes only what changed.
     Leaflets(LeafletsArgs),
+    /// Seal and open referral hand-offs (libsodium sealed boxes), as a
+    /// caseworker's app and a receiving organisation do; touches no
+    /// database.
+    #[command(subcommand)]
+    Referral(ReferralCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReferralCommand {
+    /// Make an organisation's key pair: write the secret key (base64) to a
+    /// new file readable by its owner only, and print the public key to
+    /// register (`PUT /v1/organizations/{id}/referral-endpoint`).
+    Keygen {
+        /// The file the secret key is written to; never overwritten.
+        #[arg(long, default_value = "referral-secret.key")]
+        secret_key_file: PathBuf,
+    },
+    /// Seal standard input (1 byte to 8 KiB, as is) to a public key and
+    /// print the sealed box in base64, as the API's `handoff` takes it.
+    Seal {
+        /// The receiving organisation's public key (standard base64).
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Open a sealed box read in base64 from standard input and write the
+    /// plaintext to standard output.
+    Open {
+        /// The file holding the organisation's secret key (from `keygen`).
+        #[arg(long)]
+        secret_key_file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -137,12 +168,16 @@ pub struct LeafletsArgs {
 pub enum KeysCommand {
     /// Create a key and print its secret (shown this once only).
     Create {
-        /// admin, agency or caseworker.
+        /// admin, agency, caseworker or steward.
         #[arg(long)]
         role: crate::domain::access::Role,
-        /// The organisation an agency key writes for (its id).
+        /// The organisation an agency key writes for, or a caseworker key
+        /// refers for (its id).
         #[arg(long)]
         organization: Option<uuid::Uuid>,
+        /// The province a steward key reads indicators of (its code).
+        #[arg(long)]
+        province: Option<String>,
         /// Who holds the key.
         #[arg(long, default_value = "")]
         label: String,

@@ -283,6 +283,9 @@ pub fn run(
     let metrics = Arc::new(Metrics::new(&pools)?);
     let pools = Arc::new(pools);
     pools.watch(settings.replica_check_interval);
+    // Sends the webhook outbox (and expires overdue referrals) while the
+    // server's pools live; nothing in it needs a graceful stop.
+    tokio::spawn(crate::workflows::webhooks::run(Arc::downgrade(&pools)));
     if !widget::vendor_installed() {
         tracing::warn!(
             "MapLibre GL JS is missing, so /widget shows no map: run `npm ci --prefix widget` \

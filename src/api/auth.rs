@@ -78,7 +78,10 @@ impl FromRequest for Caller {
             if !key.is_live(Utc::now()) {
                 return Err(refuse("this API key has expired"));
             }
-            Ok(Caller(Actor::key(key.id, key.role, key.organization_id)))
+            Ok(Caller(match key.province {
+                Some(province) => Actor::steward(key.id, province),
+                None => Actor::key(key.id, key.role, key.organization_id),
+            }))
         })
     }
 }

@@ -266,7 +266,7 @@ pub fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
 /// [`revalidate`] marks it). An answer to a key is `private`. An answer
 /// that may carry a shelter's exact data (a keyed read of services,
 /// locations or organisations, in either API) or describes a person (a
-/// match, a search sent as a body) is `no-store`: kept nowhere, not even
+/// match, a search sent as a body, a referral) is `no-store`: kept nowhere, not even
 /// in the browser.
 pub fn cache_policy<S>(
     request: ServiceRequest,
@@ -294,6 +294,9 @@ where
             "/v1/organizations",
             "/v1/import",
             "/v1/coverage",
+            // A referral's hand-off, and counts of referrals.
+            "/v1/referrals",
+            "/v1/indicators",
             "/hsds/",
         ]
         .iter()

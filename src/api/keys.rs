@@ -24,8 +24,12 @@ pub struct KeyView {
     #[schema(example = "kn_3q2Lx9aBc")]
     pub prefix: String,
     pub role: Role,
-    /// The organisation an agency key writes for.
+    /// The organisation an agency key writes for (or a caseworker key
+    /// refers for).
     pub organization_id: Option<OrganizationId>,
+    /// The province a steward key reads.
+    #[schema(example = "15")]
+    pub province_code: Option<String>,
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -42,6 +46,7 @@ impl From<KeyRecord> for KeyView {
             prefix: key.prefix,
             role: key.role,
             organization_id: key.organization_id,
+            province_code: key.province.map(|code| code.as_str().to_owned()),
             label: key.label,
             created_at: key.created_at,
             expires_at: key.expires_at,

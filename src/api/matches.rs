@@ -320,6 +320,10 @@ pub struct MatchView {
     /// Whether it is open at `evaluated_at`; null when it lists no hours.
     pub open_now: Option<bool>,
     pub capacity: Option<CapacityView>,
+    /// Referrals to this service declined for `no_capacity` in the last
+    /// 30 days: read beside `capacity`, a sign that it is fuller than it
+    /// says.
+    pub no_capacity_declines_30d: i64,
     pub explanation: Explanation,
 }
 
@@ -446,7 +450,10 @@ fn organization_brief(record: &ServiceRecord) -> OrganizationBrief {
     }
 }
 
-fn match_view(matched: Matched, audience: Audience) -> MatchView {
+/// Recent `no_capacity` declines, by service.
+type Declines = std::collections::HashMap<crate::domain::ids::ServiceId, i64>;
+
+fn match_view(matched: Matched, audience: Audience, declines: &Declines) -> MatchView {
     let record = matched.record;
     let location = matched
         .location
@@ -485,6 +492,7 @@ fn match_view(matched: Matched, audience: Audience) -> MatchView {
             unit: capacity.unit.clone(),
             updated: record.row.capacity_updated,
         }),
+        no_capacity_declines_30d: declines.get(&record.row.id).copied().unwrap_or(0),
         explanation: Explanation {
             satisfied: matched.evaluation.satisfied,
             unverified: matched.evaluation.unverified,
@@ -511,14 +519,14 @@ fn near_miss_view(miss: NearMiss, audience: Audience) -> NearMissView {
     }
 }
 
-fn need_result(outcome: NeedOutcome, audience: Audience) -> NeedResult {
+fn need_result(outcome: NeedOutcome, audience: Audience, declines: &Declines) -> NeedResult {
     NeedResult {
         need: outcome.need,
         met: !outcome.matches.is_empty(),
         matches: outcome
             .matches
             .into_iter()
-            .map(|matched| match_view(matched, audience))
+            .map(|matched| match_view(matched, audience, declines))
             .collect(),
         near_misses: outcome
             .near_misses
@@ -565,6 +573,15 @@ pub async fn create_match(
             )]),
             MatchError::Db(error) => ApiError::from_private_query(error),
         })?;
+    let matched: Vec<_> = outcome
+        .needs
+        .iter()
+        .flat_map(|need| need.matches.iter().map(|m| m.record.row.id))
+        .collect();
+    let declines: Declines = crate::workflows::referrals::recent_no_capacity(&mut conn, &matched)
+        .await?
+        .into_iter()
+        .collect();
     // Counted by category and outcome only: nothing of the person.
     for need in &outcome.needs {
         state
@@ -592,7 +609,7 @@ pub async fn create_match(
         results: outcome
             .needs
             .into_iter()
-            .map(|need| need_result(need, audience))
+            .map(|need| need_result(need, audience, &declines))
             .collect(),
     }))
 }

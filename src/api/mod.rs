@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod hsds;
 pub mod import;
+pub mod indicators;
 pub mod keys;
 pub mod leaflets;
 pub mod links;
@@ -20,8 +21,10 @@ pub mod problem;
 pub mod public;
 pub mod ratelimit;
 pub mod reference;
+pub mod referrals;
 pub mod services;
 pub mod views;
+pub mod webhooks;
 pub mod widget;
 
 use actix_web::App;
@@ -97,6 +100,9 @@ impl AppState {
         (name = "writes", description = "Agencies keep their own listings; admins everything. \
             Updates need `If-Match` with the `ETag` read; every write is audited"),
         (name = "keys", description = "API keys and roles, for admins"),
+        (name = "referrals", description = "Referrals (chuyển tuyến) from match to completion, \
+            without the person's data: the hand-off travels sealed to the receiving \
+            organisation's key; signed webhooks announce each change"),
         (name = "reference", description = "Categories, provinces, and wards with their geography"),
         (name = "coverage", description = "Where eligible help is out of reach, ward by ward"),
         (name = "public", description = "The public map, for widgets on other sites: GeoJSON and \
@@ -127,7 +133,8 @@ impl utoipa::Modify for BearerKeys {
                     .description(Some(
                         "An API key (`kn_…`), from `ketnoi keys create` or `POST /v1/keys`: \
                          `Authorization: Bearer <key>`. Roles: admin, agency (one \
-                         organisation), caseworker.",
+                         organisation), caseworker (optionally for one organisation), steward \
+                         (one province's referral indicators).",
                     ))
                     .build(),
             ),
@@ -200,7 +207,18 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(keys::change_key)
                 .service(keys::revoke_key)
                 .service(import::import_services)
-                .service(matches::create_match),
+                .service(matches::create_match)
+                .service(referrals::get_endpoint)
+                .service(referrals::put_endpoint)
+                .service(referrals::create_referral)
+                .service(referrals::list_referrals)
+                .service(referrals::get_referral)
+                .service(referrals::change_status)
+                .service(indicators::indicators_json)
+                .service(indicators::indicators_csv)
+                .service(webhooks::list_deliveries)
+                .service(webhooks::get_delivery)
+                .service(webhooks::replay_delivery),
         )
         .service(
             utoipa_actix_web::scope("/hsds")

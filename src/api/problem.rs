@@ -116,6 +116,10 @@ pub enum ApiError {
     /// The request contradicts the resource's state.
     #[error("conflict")]
     Conflict(&'static str),
+    /// A change of status the resource's state does not allow; the detail
+    /// names the statuses allowed.
+    #[error("invalid transition")]
+    Transition(String),
     #[error("no such route")]
     NoRoute,
     #[error("method not allowed")]
@@ -161,6 +165,7 @@ impl ApiError {
             Self::PreconditionRequired => ("precondition-required", "Precondition required"),
             Self::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             Self::Conflict(_) => ("conflict", "Conflict"),
+            Self::Transition(_) => ("invalid-transition", "Invalid transition"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::PayloadTooLarge => ("payload-too-large", "Payload too large"),
@@ -181,7 +186,7 @@ impl ApiError {
                 .map(|e| format!("{}: {}", e.field, e.message))
                 .collect::<Vec<_>>()
                 .join("; "),
-            Self::MalformedBody(reason) => reason.clone(),
+            Self::MalformedBody(reason) | Self::Transition(reason) => reason.clone(),
             Self::NotFound(what) => format!("no {what} has this id"),
             Self::Unauthorized(why) | Self::Forbidden(why) | Self::Conflict(why) => {
                 (*why).to_owned()
@@ -245,7 +250,7 @@ impl ResponseError for ApiError {
             Self::TooManyRequests(_) | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Transition(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -324,6 +329,7 @@ impl From<crate::workflows::WorkflowError> for ApiError {
             WorkflowError::Invalid(problems) => Self::invalid_document(problems),
             WorkflowError::PreconditionRequired => Self::PreconditionRequired,
             WorkflowError::PreconditionFailed => Self::PreconditionFailed,
+            WorkflowError::Conflict(why) => Self::Transition(why),
             WorkflowError::Db(error) => error.into(),
             WorkflowError::Internal(error) => Self::Internal(error),
         }
@@ -436,6 +442,12 @@ pub mod responses {
     #[derive(IntoResponses)]
     #[response(status = 404, content_type = "application/problem+json")]
     pub struct NotFound(Problem);
+
+    /// The change is not one the resource's state allows (a referral's
+    /// status); `detail` names the statuses it may take.
+    #[derive(IntoResponses)]
+    #[response(status = 409, content_type = "application/problem+json")]
+    pub struct Conflict(Problem);
 
     /// What a JSON body can be refused for.
     #[derive(IntoResponses)]
@@ -564,6 +576,22 @@ pub mod responses {
     group!(
         /// A search sent as a JSON body.
         BodySearchProblems = BodyProblems, OptionalAuthProblems, ServerProblems
+    );
+
+    group!(
+        /// A change of status by id, with a body and `If-Match`, that the
+        /// resource's state may not allow.
+        TransitionProblems = NotFound, BodyProblems, AuthProblems, PreconditionProblems, Conflict, ServerProblems
+    );
+
+    group!(
+        /// A read by id that needs a key.
+        KeyedReadProblems = BadRequest, NotFound, AuthProblems, ServerProblems
+    );
+
+    group!(
+        /// A list by query parameters that needs a key.
+        KeyedListProblems = BadRequest, AuthProblems, ServerProblems
     );
 
     group!(

@@ -174,6 +174,86 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        province_code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    referral_endpoints (organization_id) {
+        organization_id -> Uuid,
+        public_key -> Bytea,
+        webhook_url -> Nullable<Text>,
+        webhook_secret -> Nullable<Bytea>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    referrals (id) {
+        id -> Uuid,
+        service_id -> Uuid,
+        need -> Text,
+        location_id -> Nullable<Uuid>,
+        receiving_organization_id -> Uuid,
+        referring_key_id -> Nullable<Uuid>,
+        referring_organization_id -> Nullable<Uuid>,
+        province_code -> Nullable<Text>,
+        ward_code -> Nullable<Text>,
+        consent -> Bool,
+        status -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        in_service_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    referral_handoffs (referral_id) {
+        referral_id -> Uuid,
+        ciphertext -> Bytea,
+    }
+}
+
+diesel::table! {
+    referral_events (id) {
+        id -> Int8,
+        referral_id -> Uuid,
+        at -> Timestamptz,
+        key_id -> Nullable<Uuid>,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        referral_id -> Uuid,
+        event -> Text,
+        payload -> Text,
+        created_at -> Timestamptz,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        delivery_id -> Uuid,
+        at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        duration_ms -> Int4,
     }
 }
 
@@ -279,7 +359,17 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(referral_handoffs -> referrals (referral_id));
+diesel::joinable!(referral_events -> referrals (referral_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    referrals,
+    referral_handoffs,
+    referral_events,
+    referral_endpoints,
+    webhook_deliveries,
+    webhook_attempts,
     ketnoi_meta,
     service_search,
     provinces,

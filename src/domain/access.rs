@@ -13,17 +13,23 @@
 use chrono::{DateTime, Utc};
 
 use super::ids::{KeyId, OrganizationId};
+use super::province::ProvinceCode;
+use super::referral::Side;
 use super::service::ServiceStatus;
 use super::{Invalid, vocabulary};
 
 vocabulary!(
     /// What a key may do: `admin` everything; `agency` write its own
-    /// organisation's listings; `caseworker` use the matcher and see
-    /// confidential locations. No key at all is the public.
+    /// organisation's listings and answer its referrals; `caseworker` use
+    /// the matcher, see confidential locations and make referrals (for its
+    /// organisation, if bound to one); `steward` (a provincial department)
+    /// read the referral indicators of its province. No key at all is the
+    /// public.
     Role, "role" {
         Admin,
         Agency,
         Caseworker,
+        Steward,
     }
 );
 
@@ -49,8 +55,10 @@ pub struct Actor {
     key_id: Option<KeyId>,
     /// The key's role; the command line acts as an admin.
     role: Option<Role>,
-    /// The organisation an agency key is bound to.
+    /// The organisation an agency (or caseworker) key is bound to.
     organization: Option<OrganizationId>,
+    /// The province a steward key reads.
+    province: Option<ProvinceCode>,
 }
 
 impl Actor {
@@ -59,6 +67,7 @@ impl Actor {
         key_id: None,
         role: None,
         organization: None,
+        province: None,
     };
 
     /// The operator at the command line: an admin without a key (its audit
@@ -67,6 +76,7 @@ impl Actor {
         key_id: None,
         role: Some(Role::Admin),
         organization: None,
+        province: None,
     };
 
     /// The operator at the command line acting for one organisation, as
@@ -76,6 +86,7 @@ impl Actor {
             key_id: None,
             role: Some(Role::Agency),
             organization: Some(organization),
+            province: None,
         }
     }
 
@@ -85,6 +96,36 @@ impl Actor {
             key_id: Some(key_id),
             role: Some(role),
             organization,
+            province: None,
+        }
+    }
+
+    /// The holder of a steward key, reading one province.
+    pub fn steward(key_id: KeyId, province: ProvinceCode) -> Self {
+        Self {
+            key_id: Some(key_id),
+            role: Some(Role::Steward),
+            organization: None,
+            province: Some(province),
+        }
+    }
+
+    /// The organisation the key is bound to (an agency's, or a bound
+    /// caseworker's): the side of a referral it acts for.
+    pub fn organization(&self) -> Option<OrganizationId> {
+        self.organization
+    }
+
+    /// The provinces whose indicators the actor reads: all for admins,
+    /// its own for a steward, none for anyone else.
+    pub fn indicator_scope(&self) -> Result<Option<ProvinceCode>, Refusal> {
+        match self.role {
+            Some(Role::Admin) => Ok(None),
+            Some(Role::Steward) => self
+                .province
+                .map(Some)
+                .ok_or(Refusal::Forbidden("this steward key names no province")),
+            _ => self.require(&[Role::Admin, Role::Steward]).map(|()| None),
         }
     }
 
@@ -179,10 +220,47 @@ impl Actor {
         }
     }
 
+    /// Which side of a referral the actor is on: the receiving
+    /// organisation's agency keys, the key that made it or the keys of the
+    /// organisation it was made for, admins; `None` (not found) for
+    /// everyone else.
+    pub fn referral_side(
+        &self,
+        receiving: OrganizationId,
+        referring_key: Option<KeyId>,
+        referring_organization: Option<OrganizationId>,
+    ) -> Option<Side> {
+        match self.role {
+            Some(Role::Admin) => Some(Side::Admin),
+            Some(Role::Agency) if self.organization == Some(receiving) => Some(Side::Receiver),
+            Some(Role::Caseworker)
+                if (self.key_id.is_some() && self.key_id == referring_key)
+                    || (self.organization.is_some()
+                        && self.organization == referring_organization) =>
+            {
+                Some(Side::Referrer)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whose referrals the actor lists: an agency its inbox, a caseworker
+    /// those it (or its organisation) made, an admin all.
+    pub fn referral_party(&self) -> Result<ReferralParty, Refusal> {
+        self.require(&[Role::Admin, Role::Agency, Role::Caseworker])?;
+        Ok(match (self.role, self.organization, self.key_id) {
+            (Some(Role::Agency), Some(own), _) => ReferralParty::Receiver(own),
+            (Some(Role::Caseworker), Some(own), _) => ReferralParty::ReferringOrganization(own),
+            (Some(Role::Caseworker), None, Some(key)) => ReferralParty::ReferringKey(key),
+            _ => ReferralParty::Anyone,
+        })
+    }
+
     /// Which listings the actor can see at all.
     pub fn visibility(&self) -> Visibility {
         match self.role {
             Some(Role::Admin | Role::Caseworker) => Visibility::Everything,
+            Some(Role::Steward) => Visibility::Listed,
             Some(Role::Agency) => match self.agency_of() {
                 Some(own) => Visibility::ListedOr(own),
                 None => Visibility::Listed,
@@ -190,6 +268,19 @@ impl Actor {
             None => Visibility::Listed,
         }
     }
+}
+
+/// Whose referrals a listing holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferralParty {
+    /// Sent to this organisation.
+    Receiver(OrganizationId),
+    /// Made for this organisation (by its caseworker keys).
+    ReferringOrganization(OrganizationId),
+    /// Made by this key.
+    ReferringKey(KeyId),
+    /// All of them (admins).
+    Anyone,
 }
 
 /// Which listings a reader can see at all.

@@ -29,6 +29,14 @@ id_type!(
     OrganizationId
 );
 id_type!(
+    /// Identifies a referral.
+    ReferralId
+);
+id_type!(
+    /// Identifies a webhook delivery (its `webhook-id`).
+    DeliveryId
+);
+id_type!(
     /// Identifies a service.
     ServiceId
 );

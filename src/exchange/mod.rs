@@ -8,3 +8,4 @@ pub mod export;
 pub mod hsds;
 pub mod import;
 pub mod json;
+pub mod sealed;

@@ -17,15 +17,22 @@ use crate::domain::Invalid;
 use crate::domain::access::{Actor, Refusal, Role};
 use crate::domain::ids::{KeyId, OrganizationId};
 use crate::domain::page::storable_year;
+use crate::domain::province::ProvinceCode;
 
 /// What a new key is for.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
     pub role: Role,
-    /// Required for `agency`, refused otherwise.
+    /// Required for `agency`; optional for `caseworker` (the organisation
+    /// it refers for); refused otherwise.
     #[serde(default)]
     pub organization_id: Option<OrganizationId>,
+    /// Required for `steward` (the province whose indicators it reads),
+    /// refused otherwise.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "15")]
+    pub province_code: Option<String>,
     /// Who holds it, up to 200 characters.
     #[serde(default)]
     pub label: String,
@@ -52,7 +59,7 @@ async fn check_request(conn: &mut DbConn, request: KeyRequest) -> Result<KeySpec
             "required",
             "an agency key is bound to one organisation",
         ),
-        (Role::Agency, Some(id)) => {
+        (Role::Agency | Role::Caseworker, Some(id)) => {
             if !organizations::exists(conn, id).await? {
                 problem("organization_id", "exists", "no organisation has this id");
             }
@@ -60,10 +67,37 @@ async fn check_request(conn: &mut DbConn, request: KeyRequest) -> Result<KeySpec
         (_, Some(_)) => problem(
             "organization_id",
             "agency_only",
-            "only agency keys are bound to an organisation",
+            "only agency and caseworker keys are bound to an organisation",
         ),
         (_, None) => {}
     }
+    let province = match (request.role, request.province_code.as_deref()) {
+        (Role::Steward, Some(code)) => match ProvinceCode::parse(code) {
+            Ok(code) => Some(code),
+            Err(invalid) => {
+                problems.push(("province_code".to_owned(), invalid));
+                None
+            }
+        },
+        (Role::Steward, None) => {
+            problems.push((
+                "province_code".to_owned(),
+                Invalid::new("required", "a steward key reads one province"),
+            ));
+            None
+        }
+        (_, Some(_)) => {
+            problems.push((
+                "province_code".to_owned(),
+                Invalid::new("steward_only", "only steward keys are bound to a province"),
+            ));
+            None
+        }
+        (_, None) => None,
+    };
+    let mut problem = |field: &str, rule, message: &str| {
+        problems.push((field.to_owned(), Invalid::new(rule, message)));
+    };
     if request.label.chars().count() > 200 {
         problem("label", "length", "at most 200 characters");
     }
@@ -83,6 +117,7 @@ async fn check_request(conn: &mut DbConn, request: KeyRequest) -> Result<KeySpec
         Ok(KeySpec {
             role: request.role,
             organization_id: request.organization_id,
+            province,
             label: request.label,
             expires_at: request.expires_at,
         })

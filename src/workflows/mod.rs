@@ -17,7 +17,9 @@ pub mod listings;
 pub mod locations;
 pub mod matching;
 pub mod organizations;
+pub mod referrals;
 pub mod services;
+pub mod webhooks;
 
 use crate::db::models::DbError;
 use crate::db::models::writes::WriteError;
@@ -43,6 +45,10 @@ pub enum WorkflowError {
     /// The version named is not the current one.
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A change the record's state does not allow (a referral's status):
+    /// what it is now, and what it may become.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -28,6 +28,19 @@ enum Rule {
     Agencies,
     /// Admins only.
     Admin,
+    /// Referring: caseworkers and admins.
+    Referring,
+    /// Any key that takes part in referrals (agencies, caseworkers,
+    /// admins): each sees its own.
+    ReferralKeys,
+    /// The parties of one referral: the receiving agency (`OwnAgency`),
+    /// the referrer (the admin here); anyone else does not see it.
+    ReferralParty,
+    /// A referral endpoint's key: caseworkers (to seal to), the owning
+    /// agency and admins.
+    EndpointRead,
+    /// Indicators: admins and stewards.
+    Indicators,
 }
 
 /// The rule of each operation. New operations must be added here.
@@ -81,6 +94,18 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/v1/wards/search",
         ) => Public,
         ("POST", "/v1/matches") => Matching,
+        ("POST", "/v1/referrals") => Referring,
+        ("GET", "/v1/referrals") => ReferralKeys,
+        ("GET", "/v1/referrals/{id}") | ("POST", "/v1/referrals/{id}/status") => ReferralParty,
+        ("GET", "/v1/organizations/{id}/referral-endpoint") => EndpointRead,
+        ("PUT", "/v1/organizations/{id}/referral-endpoint") => Owner,
+        (
+            "GET",
+            "/v1/organizations/{id}/webhook-deliveries"
+            | "/v1/organizations/{id}/webhook-deliveries/{delivery_id}",
+        )
+        | ("POST", "/v1/organizations/{id}/webhook-deliveries/{delivery_id}/replay") => Owner,
+        ("GET", "/v1/indicators" | "/v1/indicators.csv") => Indicators,
         ("PUT" | "PATCH" | "DELETE", "/v1/services/{id}" | "/v1/locations/{id}")
         | ("PUT", "/v1/services/{id}/capacity")
         | ("POST", "/v1/services/{id}/restore" | "/v1/locations/{id}/restore")
@@ -111,9 +136,11 @@ enum Caller {
     OwnAgency,
     OtherAgency,
     Admin,
+    /// A provincial department's key (Lào Cai).
+    Steward,
 }
 
-const CALLERS: [Caller; 8] = [
+const CALLERS: [Caller; 9] = [
     Caller::Nobody,
     Caller::Malformed,
     Caller::Unknown,
@@ -122,6 +149,7 @@ const CALLERS: [Caller; 8] = [
     Caller::OwnAgency,
     Caller::OtherAgency,
     Caller::Admin,
+    Caller::Steward,
 ];
 
 /// What a caller must get under a rule.
@@ -151,8 +179,30 @@ fn expect(rule: Rule, caller: Caller, method: &str, path: &str) -> Expect {
             Caseworker | Admin => Status(200),
             _ => Status(403),
         },
+        Rule::Referring => match caller {
+            Caseworker | Admin => Allowed,
+            _ => Status(403),
+        },
+        Rule::ReferralKeys => match caller {
+            Steward => Status(403),
+            _ => Status(200),
+        },
+        Rule::ReferralParty => match caller {
+            Steward => Status(403),
+            OwnAgency | Admin => Allowed,
+            _ => Status(404),
+        },
+        Rule::EndpointRead => match caller {
+            Steward => Status(403),
+            OtherAgency => Status(404),
+            _ => Status(200),
+        },
+        Rule::Indicators => match caller {
+            Admin | Steward => Status(200),
+            _ => Status(403),
+        },
         Rule::Owner => match caller {
-            Caseworker => Status(403),
+            Caseworker | Steward => Status(403),
             OwnAgency | Admin => Allowed,
             // Creating is checked on the body's organisation; a resource
             // of someone else's does not exist for it.
@@ -160,7 +210,7 @@ fn expect(rule: Rule, caller: Caller, method: &str, path: &str) -> Expect {
             _ => Status(404),
         },
         Rule::Agencies => match caller {
-            Caseworker => Status(403),
+            Caseworker | Steward => Status(403),
             _ => Allowed,
         },
         Rule::Admin => match caller {
@@ -174,7 +224,48 @@ fn expect(rule: Rule, caller: Caller, method: &str, path: &str) -> Expect {
 async fn every_route_answers_every_caller_as_its_rule_says() {
     let app = TestApp::spawn_for_refused_keys().await;
     let keys = Keys::make(&app).await;
+    let steward = app.steward_key("15").await;
     let revoked_id = key_id(&app, &keys.admin, &keys.revoked).await;
+    // The Sa Pa organisation receives referrals; the admin has made one.
+    let endpoint = app
+        .send(
+            Some(&keys.own),
+            Method::PUT,
+            &format!(
+                "/v1/organizations/{}/referral-endpoint",
+                *SA_PA_ORGANIZATION
+            ),
+            Some(&json!({"public_key": PUBLIC_KEY})),
+            None,
+        )
+        .await;
+    assert_eq!(endpoint.status, 200, "{}", endpoint.body);
+    let referral = app
+        .send(
+            Some(&keys.admin),
+            Method::POST,
+            "/v1/referrals",
+            Some(&json!({"service_id": *SHELTER_SERVICE, "need": "shelter", "consent": true})),
+            None,
+        )
+        .await;
+    assert_eq!(referral.status, 201, "{}", referral.body);
+    let referral = referral.body["id"].as_str().unwrap().to_owned();
+    // A delivery in the Sa Pa organisation's webhook log (it has no URL:
+    // the referral queued none).
+    let delivery = uuid::Uuid::new_v4().to_string();
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.db.conn().await;
+        diesel::sql_query(format!(
+            "INSERT INTO webhook_deliveries (id, organization_id, referral_id, event, payload, state)
+             VALUES ('{delivery}', '{}', '{referral}', 'referral.created', '{{}}', 'delivered')",
+            *SA_PA_ORGANIZATION
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
     // Ids for the HSDS items, read from their lists.
     let first_id = |list: &'static str| {
         let app = &app;
@@ -207,7 +298,9 @@ async fn every_route_answers_every_caller_as_its_rule_says() {
                 missing.push(format!("{method} {template}"));
                 continue;
             };
-            let path = concrete(template, &pair, &taxonomy, &term, &revoked_id);
+            let path = concrete(template, &pair, &taxonomy, &term, &revoked_id)
+                .replace(REFERRAL, &referral)
+                .replace(DELIVERY, &delivery);
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let body = body_for(&method, &path, &bodies);
             for caller in CALLERS {
@@ -219,6 +312,7 @@ async fn every_route_answers_every_caller_as_its_rule_says() {
                     Caller::OwnAgency => Some(keys.own.clone()),
                     Caller::OtherAgency => Some(keys.other.clone()),
                     Caller::Admin => Some(keys.admin.clone()),
+                    Caller::Steward => Some(steward.clone()),
                 };
                 let mut request = app
                     .client
@@ -269,6 +363,8 @@ fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -
         || template.starts_with("/hsds/organizations/")
     {
         SA_PA_ORGANIZATION.to_string()
+    } else if template.starts_with("/v1/referrals/") {
+        REFERRAL.to_owned()
     } else if template.starts_with("/v1/keys/") {
         key.to_owned()
     } else if template.starts_with("/hsds/service_at_locations/") {
@@ -283,6 +379,7 @@ fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -
     let path = template
         .replace("{id}", &id)
         .replace("{name}", "service.json")
+        .replace("{delivery_id}", DELIVERY)
         .replace(
             "{code}",
             if template.starts_with("/v1/wards/") {
@@ -319,6 +416,11 @@ fn body_for(
             Some(json!({"lat": 22.3363, "lon": 103.8438, "needs": ["legal_aid"]}))
         }
         ("POST", "/v1/import") => Some(json!([])),
+        ("POST", "/v1/referrals") => {
+            Some(json!({"service_id": *SHELTER_SERVICE, "need": "shelter", "consent": false}))
+        }
+        ("POST", p) if p.ends_with("/status") => Some(json!({"status": "accepted"})),
+        ("PUT", p) if p.ends_with("/referral-endpoint") => Some(json!({"public_key": PUBLIC_KEY})),
         // Whole documents of the owning organisation.
         ("PUT", p) if p.starts_with("/v1/services/") && p.matches('/').count() == 3 => {
             let mut document = crate::writes::new_service();
@@ -335,6 +437,15 @@ fn body_for(
         _ => None,
     }
 }
+
+/// A referral's id in a path, replaced by the one made for the test.
+const REFERRAL: &str = "REFERRAL";
+
+/// A webhook delivery's id in a path, replaced by the one made for the test.
+const DELIVERY: &str = "DELIVERY";
+
+/// An X25519 public key (any 32 bytes are one).
+const PUBLIC_KEY: &str = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
 
 /// The id of the key whose secret is `secret`, as the admin lists it.
 async fn key_id(app: &TestApp, admin: &str, secret: &str) -> String {

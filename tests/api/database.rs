@@ -30,7 +30,7 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
         .count
 }
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 20] = [
     "provinces",
     "wards",
     "categories",
@@ -45,6 +45,12 @@ const TABLES: [&str; 14] = [
     "service_areas",
     "api_keys",
     "audit_log",
+    "referral_endpoints",
+    "referrals",
+    "referral_handoffs",
+    "referral_events",
+    "webhook_deliveries",
+    "webhook_attempts",
 ];
 
 /// A digest of every row of every directory table.

@@ -375,7 +375,23 @@ impl TestApp {
         let spec = KeySpec {
             role: ketnoi::domain::access::Role::parse(role).unwrap(),
             organization_id: organization.map(ketnoi::domain::ids::OrganizationId),
+            province: None,
             label: format!("test {role}"),
+            expires_at: None,
+        };
+        create(&mut conn, &spec).await.unwrap().1
+    }
+
+    /// A steward key for the province `code`.
+    pub async fn steward_key(&self, code: &str) -> String {
+        use ketnoi::db::models::keys::{KeySpec, create};
+        let pool = pool::build(&self.db.url, 1, Duration::from_secs(5)).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        let spec = KeySpec {
+            role: ketnoi::domain::access::Role::Steward,
+            organization_id: None,
+            province: Some(ketnoi::domain::province::ProvinceCode::parse(code).unwrap()),
+            label: format!("test steward {code}"),
             expires_at: None,
         };
         create(&mut conn, &spec).await.unwrap().1

@@ -203,6 +203,7 @@ pub async fn key_at(url: &str, role: ketnoi::domain::access::Role) -> String {
     let spec = KeySpec {
         role,
         organization_id: None,
+        province: None,
         label: format!("test {role:?}"),
         expires_at: None,
     };

@@ -10,6 +10,7 @@ use crate::db::schema::api_keys;
 use crate::domain::access::Role;
 use crate::domain::ids::{KeyId, OrganizationId};
 use crate::domain::keys::{NewSecret, PresentedToken};
+use crate::domain::province::ProvinceCode;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
@@ -23,6 +24,7 @@ pub struct KeyRow {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub province_code: Option<String>,
 }
 
 /// A key as listed: everything but its secret.
@@ -36,6 +38,8 @@ pub struct KeyRecord {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The province a steward key reads.
+    pub province: Option<ProvinceCode>,
 }
 
 impl KeyRecord {
@@ -58,6 +62,11 @@ impl TryFrom<KeyRow> for KeyRecord {
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
+            province: row
+                .province_code
+                .as_deref()
+                .map(|code| parse_stored("api_keys.province_code", code, ProvinceCode::parse))
+                .transpose()?,
         })
     }
 }
@@ -67,6 +76,7 @@ impl TryFrom<KeyRow> for KeyRecord {
 pub struct KeySpec {
     pub role: Role,
     pub organization_id: Option<OrganizationId>,
+    pub province: Option<ProvinceCode>,
     pub label: String,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -82,6 +92,7 @@ pub async fn create(conn: &mut DbConn, spec: &KeySpec) -> Result<(KeyRecord, Str
             api_keys::secret_hash.eq(secret.hash.as_slice()),
             api_keys::role.eq(spec.role.as_str()),
             api_keys::organization_id.eq(spec.organization_id),
+            api_keys::province_code.eq(spec.province.map(ProvinceCode::as_str)),
             api_keys::label.eq(&spec.label),
             api_keys::expires_at.eq(spec.expires_at),
         ))
@@ -166,6 +177,7 @@ pub fn audit_view(key: &KeyRecord) -> serde_json::Value {
         "prefix": key.prefix,
         "role": key.role.as_str(),
         "organization_id": key.organization_id,
+        "province_code": key.province.map(ProvinceCode::as_str),
         "label": key.label,
         "expires_at": key.expires_at,
         "revoked_at": key.revoked_at,

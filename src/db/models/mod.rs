@@ -11,8 +11,10 @@ pub mod organizations;
 pub mod parts;
 pub mod public_map;
 pub mod reference;
+pub mod referrals;
 pub mod search;
 pub mod services;
+pub mod webhooks;
 pub mod writes;
 
 use crate::domain::Invalid;

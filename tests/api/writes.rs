@@ -911,11 +911,39 @@ async fn admins_manage_keys_and_failed_attempts_are_slowed_down() {
         Some(&admin),
         Method::POST,
         "/v1/keys",
-        Some(&json!({"role": "caseworker", "organization_id": *LEGAL_AID})),
+        Some(&json!({"role": "admin", "organization_id": *LEGAL_AID})),
         None,
     )
     .await
     .assert_problem(422, Some("organization_id"), Some("agency_only"));
+    // Stewards read one province; no other key is bound to one.
+    app.send(
+        Some(&admin),
+        Method::POST,
+        "/v1/keys",
+        Some(&json!({"role": "steward"})),
+        None,
+    )
+    .await
+    .assert_problem(422, Some("province_code"), Some("required"));
+    app.send(
+        Some(&admin),
+        Method::POST,
+        "/v1/keys",
+        Some(&json!({"role": "caseworker", "province_code": "15"})),
+        None,
+    )
+    .await
+    .assert_problem(422, Some("province_code"), Some("steward_only"));
+    app.send(
+        Some(&admin),
+        Method::POST,
+        "/v1/keys",
+        Some(&json!({"role": "steward", "province_code": "99"})),
+        None,
+    )
+    .await
+    .assert_problem(422, Some("province_code"), Some("known_province"));
     app.send(
         Some(&admin),
         Method::POST,

@@ -68,6 +68,7 @@ async fn table(
     caller: &Caller,
     params: IndicatorParams,
 ) -> Result<IndicatorsView, ApiError> {
+    caller.indicator_scope()?;
     let mut errors = FieldErrors::default();
     let period = errors
         .parse("period", params.period.as_deref(), PeriodKind::parse)
@@ -80,7 +81,6 @@ async fn table(
     let from = errors.parse("from", params.from.as_deref(), day);
     let to = errors.parse("to", params.to.as_deref(), day);
     errors.finish(())?;
-    caller.indicator_scope()?;
     let mut conn = state.reader(caller).await?;
     let (cube, scope) = workflow::indicators(&mut conn, caller).await?;
     let province = match (scope, province) {

@@ -424,6 +424,7 @@ pub async fn list_referrals(
     caller: Caller,
     query: ApiQuery<ReferralListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.referral_party()?;
     let query = query.0;
     let mut errors = FieldErrors::default();
     let status = errors.parse("status", query.status.as_deref(), ReferralStatus::parse);
@@ -435,7 +436,6 @@ pub async fn list_referrals(
         errors.push(FieldError::new("per_page", "range", "between 1 and 100"));
     }
     errors.finish(())?;
-    caller.referral_party()?;
     let mut conn = state.primary().await?;
     let mut records =
         workflow::list(&mut conn, &caller, status, after, i64::from(per_page) + 1).await?;

@@ -15,6 +15,7 @@ use super::extract::ApiQuery;
 use super::params::{self, FieldErrors};
 use super::problem::{ApiError, FieldError, responses};
 use crate::db::models::webhooks::{AttemptRow, DeliveryRow, DeliveryState};
+use crate::domain::access::Role;
 use crate::domain::ids::{DeliveryId, OrganizationId, ReferralId};
 use crate::workflows::webhooks as workflow;
 
@@ -139,6 +140,8 @@ pub async fn list_deliveries(
     id: web::Path<String>,
     query: ApiQuery<DeliveryListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // Who may read a delivery log is known before its parameters are read.
+    caller.require(&[Role::Admin, Role::Agency])?;
     let query = query.0;
     let mut errors = FieldErrors::default();
     let organization = errors.uuid("id", Some(id.as_str())).map(OrganizationId);

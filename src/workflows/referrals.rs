@@ -379,8 +379,7 @@ async fn apply(
     let id = record.row.id;
     referrals::set_status(
         conn,
-        id,
-        record.status,
+        record,
         transition.to,
         transition.reason,
         key,

@@ -226,54 +226,45 @@ pub async fn handoff(conn: &mut DbConn, id: ReferralId) -> Result<Option<Vec<u8>
         .optional()?)
 }
 
-/// Records a change of status (the row's times follow it), deletes the
-/// hand-off unless `keep_handoff`, and appends the event.
-#[allow(clippy::too_many_arguments)]
+/// Records a change of status of `record` in one statement (the row's
+/// times follow it), deletes the hand-off unless `keep_handoff`, and
+/// appends the event.
 pub async fn set_status(
     conn: &mut DbConn,
-    id: ReferralId,
-    from: ReferralStatus,
+    record: &ReferralRecord,
     to: ReferralStatus,
     reason: Option<ReferralReason>,
     key: Option<KeyId>,
     keep_handoff: bool,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    use ReferralStatus::*;
-    let stamp = |status: ReferralStatus| (to == status).then_some(at);
-    diesel::update(referrals::table.find(id))
+    let row = &record.row;
+    let stamp = |status: ReferralStatus, current: Option<DateTime<Utc>>| {
+        if to == status { Some(at) } else { current }
+    };
+    let closed_at = if crate::domain::referral::is_final(to) {
+        Some(at)
+    } else {
+        row.closed_at
+    };
+    diesel::update(referrals::table.find(row.id))
         .set((
             referrals::status.eq(to.as_str()),
             referrals::reason.eq(reason.map(ReferralReason::as_str)),
+            referrals::accepted_at.eq(stamp(ReferralStatus::Accepted, row.accepted_at)),
+            referrals::in_service_at.eq(stamp(ReferralStatus::InService, row.in_service_at)),
+            referrals::closed_at.eq(closed_at),
             referrals::updated_at.eq(at),
             referrals::version.eq(referrals::version + 1),
         ))
         .execute(conn)
         .await?;
-    if let Some(at) = stamp(Accepted) {
-        diesel::update(referrals::table.find(id))
-            .set(referrals::accepted_at.eq(at))
-            .execute(conn)
-            .await?;
-    }
-    if let Some(at) = stamp(InService) {
-        diesel::update(referrals::table.find(id))
-            .set(referrals::in_service_at.eq(at))
-            .execute(conn)
-            .await?;
-    }
-    if crate::domain::referral::is_final(to) {
-        diesel::update(referrals::table.find(id))
-            .set(referrals::closed_at.eq(at))
-            .execute(conn)
-            .await?;
-    }
     if !keep_handoff {
-        diesel::delete(referral_handoffs::table.find(id))
+        diesel::delete(referral_handoffs::table.find(row.id))
             .execute(conn)
             .await?;
     }
-    record_event(conn, id, Some(from), to, reason, key, at).await
+    record_event(conn, row.id, Some(record.status), to, reason, key, at).await
 }
 
 pub async fn record_event(

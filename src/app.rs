@@ -208,6 +208,7 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
             args.widget_basemap_attribution.as_deref(),
         )
         .context("KETNOI_WIDGET_BASEMAP_URL")?,
+        tile_cache_bytes: args.tile_cache_mb * 1024 * 1024,
         ..ServerSettings::default()
     };
     // Listen before anything starts, so that Ctrl-C during initdb,

@@ -304,6 +304,11 @@ pub struct ServeArgs {
     /// The attribution the base map's licence requires, shown on the map.
     #[arg(long, env = "KETNOI_WIDGET_BASEMAP_ATTRIBUTION")]
     pub widget_basemap_attribution: Option<String>,
+    /// Megabytes of vector tiles each server keeps in memory, drawn once
+    /// per change of the map instead of once per request. 0 keeps none.
+    #[arg(long, env = "KETNOI_TILE_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub tile_cache_mb: u64,
 }
 
 #[derive(Debug, Args)]

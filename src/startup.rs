@@ -50,6 +50,8 @@ pub struct ServerSettings {
     pub widget: WidgetSettings,
     /// Where the API's own links point; `None`: this server's own address.
     pub public_url: Option<crate::api::links::PublicUrl>,
+    /// Bytes of vector tiles kept in memory; 0 keeps none.
+    pub tile_cache_bytes: u64,
 }
 
 impl Default for ServerSettings {
@@ -65,6 +67,7 @@ impl Default for ServerSettings {
             client_ip_header: None,
             widget: WidgetSettings::default(),
             public_url: None,
+            tile_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -312,6 +315,9 @@ pub fn run(
         clients: clients.clone(),
         widget: settings.widget.clone(),
         public_url: settings.public_url.clone(),
+        tiles: Arc::new(crate::api::tile_cache::TileCache::new(
+            settings.tile_cache_bytes,
+        )),
     });
     let metrics = Arc::clone(&state.metrics);
     let mut server = HttpServer::new(move || {

@@ -26,7 +26,7 @@ pub fn of(representation: &impl Serialize) -> Result<String, ApiError> {
     Ok(tag(&body))
 }
 
-fn tag(body: &[u8]) -> String {
+pub(crate) fn tag(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
@@ -150,13 +150,24 @@ pub fn cacheable(
     cache_control: &'static str,
     body: Vec<u8>,
 ) -> HttpResponse {
+    let etag = tag(&body);
+    cacheable_tagged(content_type, cache_control, body.into(), etag)
+}
+
+/// [`cacheable`] for a body whose tag is already known (kept with it).
+pub fn cacheable_tagged(
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: actix_web::web::Bytes,
+    etag: String,
+) -> HttpResponse {
     let mut response = if body.is_empty() {
         HttpResponse::NoContent()
     } else {
         HttpResponse::Ok()
     };
     response
-        .insert_header((header::ETAG, tag(&body)))
+        .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache_control));
     if body.is_empty() {
         response.finish()

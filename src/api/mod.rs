@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod reference;
 pub mod referrals;
 pub mod services;
+pub mod tile_cache;
 pub mod views;
 pub mod webhooks;
 pub mod widget;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub widget: widget::WidgetSettings,
     /// Where the API's own links point (`KETNOI_PUBLIC_URL`).
     pub public_url: Option<links::PublicUrl>,
+    /// Vector tiles drawn since the map last changed.
+    pub tiles: Arc<tile_cache::TileCache>,
 }
 
 impl AppState {

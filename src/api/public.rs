@@ -19,6 +19,7 @@ use super::etag;
 use super::extract::ApiQuery;
 use super::params::FieldErrors;
 use super::problem::{ApiError, FieldError, Problem, responses};
+use super::tile_cache::TileRequest;
 use super::views::LocationView;
 use crate::db::models::public_map::{self, Layers, MapFilter};
 use crate::db::models::reference;
@@ -623,12 +624,23 @@ pub async fn tile(
     let (Some(tile), Some(layers)) = (tile, layers) else {
         return Err(ApiError::NotFound("tile"));
     };
-    let lang = query.0.lang.unwrap_or_default();
+    let request = TileRequest {
+        tile,
+        layers,
+        lang: query.0.lang.unwrap_or_default(),
+        category,
+    };
     let mut conn = state.anonymous_reader().await?;
-    let bytes = public_map::tile(&mut conn, tile, layers, lang, category).await?;
-    Ok(etag::cacheable(
+    let drawn = state
+        .tiles
+        .get(&mut conn, request, async |conn| {
+            public_map::tile(conn, tile, layers, request.lang, category).await
+        })
+        .await?;
+    Ok(etag::cacheable_tagged(
         "application/vnd.mapbox-vector-tile",
         CACHE_CONTROL,
-        bytes,
+        drawn.body.clone(),
+        drawn.etag.clone(),
     ))
 }

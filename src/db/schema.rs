@@ -15,6 +15,15 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+
+    map_version (singleton) {
+        singleton -> Bool,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use postgis_diesel::sql_types::Geography;
 
     provinces (code) {
@@ -371,6 +380,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_attempts,
     ketnoi_meta,
+    map_version,
     service_search,
     provinces,
     wards,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use diesel::QueryableByName;
 use diesel::sql_types::{Double, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use geozero::mvt::{Message, Tile, tile};
 use ketnoi::startup::ServerSettings;
 use serde_json::Value;
@@ -998,4 +998,140 @@ async fn tiles_carry_wards_and_their_names_when_asked_from_zoom_7() {
         .get(&format!("/v1/public/tiles/6/{x6}/{y6}.mvt?layers=wards"))
         .await;
     assert_eq!(far.status(), 204, "no ward below zoom 7");
+}
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    version: i64,
+}
+
+async fn map_version(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
+    diesel::sql_query("SELECT version FROM map_version")
+        .get_result::<Version>(conn)
+        .await
+        .unwrap()
+        .version
+}
+
+/// Tiles are kept in memory under the map's version, which every change
+/// to what the map shows moves, once per transaction: whether the change
+/// comes through the API or straight from SQL, the next tile has it.
+#[tokio::test]
+async fn kept_tiles_follow_every_change_to_the_map() {
+    let app = TestApp::spawn().await;
+    let (x, y) = tile_of(103.97, 22.48, 12);
+    let path = format!("/v1/public/tiles/12/{x}/{y}.mvt?layers=services");
+    let fetch = || async {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200);
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let bytes = response.bytes().await.unwrap();
+        (
+            etag,
+            layer_names(&Tile::decode(&bytes[..]).unwrap(), "services"),
+        )
+    };
+    let (etag, names) = fetch().await;
+    assert!(!names.is_empty());
+    // Kept: the same tile again.
+    assert_eq!(fetch().await, (etag.clone(), names.clone()));
+
+    // A service on the tile renamed through the API.
+    let mut conn = app.db.conn().await;
+    let on_tile: TextRow = diesel::sql_query(format!(
+        "SELECT p.service_id::text AS text FROM public_map_points p
+          JOIN services s ON s.id = p.service_id
+         WHERE p.geom && ST_Transform(ST_TileEnvelope(12, {x}, {y}), 4326)
+           AND NOT p.approximate
+         ORDER BY p.service_id LIMIT 1"
+    ))
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    let service = format!("/v1/services/{}", on_tile.text);
+    let key = app.key("admin", None).await;
+    let current = app
+        .send(Some(&key), reqwest::Method::GET, &service, None, None)
+        .await;
+    let before = map_version(&mut conn).await;
+    let renamed = app
+        .send(
+            Some(&key),
+            reqwest::Method::PATCH,
+            &service,
+            Some(&serde_json::json!({"name": "Dịch vụ đổi tên"})),
+            Some(&current.etag()),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(
+        map_version(&mut conn).await,
+        before + 1,
+        "one write, one move"
+    );
+    let (renamed_etag, renamed_names) = fetch().await;
+    assert_ne!(renamed_etag, etag);
+    assert!(
+        renamed_names.contains("Dịch vụ đổi tên"),
+        "{renamed_names:?}"
+    );
+
+    // Several statements in one transaction move it once; straight SQL
+    // reaches the tiles too.
+    let before = map_version(&mut conn).await;
+    conn.batch_execute(&format!(
+        "BEGIN;
+         UPDATE services SET name = 'Đổi trong SQL' WHERE id = '{}';
+         UPDATE organizations SET name = name;
+         COMMIT;",
+        on_tile.text
+    ))
+    .await
+    .unwrap();
+    assert_eq!(map_version(&mut conn).await, before + 1);
+    let (_, names) = fetch().await;
+    assert!(names.contains("Đổi trong SQL"), "{names:?}");
+    assert!(!names.contains("Dịch vụ đổi tên"), "{names:?}");
+
+    // A transaction rolled back moves nothing and keeps the kept tile.
+    let before = map_version(&mut conn).await;
+    conn.batch_execute("BEGIN; UPDATE services SET name = 'Không lưu'; ROLLBACK;")
+        .await
+        .unwrap();
+    assert_eq!(map_version(&mut conn).await, before);
+    let (_, names) = fetch().await;
+    assert!(!names.contains("Không lưu"));
+
+    // Reads do not move it.
+    app.get(&format!("{GEOJSON}?bbox={LAO_CAI}")).await;
+    assert_eq!(map_version(&mut conn).await, before);
+}
+
+/// With no room for tiles, every tile is drawn when asked.
+#[tokio::test]
+async fn tiles_are_drawn_every_time_when_none_are_kept() {
+    let app = TestApp::spawn_with(
+        TestDb::seeded().await,
+        ServerSettings {
+            workers: Some(1),
+            shutdown_timeout_s: 1,
+            public_rate_per_second: 0,
+            tile_cache_bytes: 0,
+            ..ServerSettings::default()
+        },
+    )
+    .await;
+    let (x, y) = tile_of(103.97, 22.48, 12);
+    let path = format!("/v1/public/tiles/12/{x}/{y}.mvt?layers=services");
+    let first = app.get(&path).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let mut conn = app.db.conn().await;
+    diesel::sql_query("UPDATE services SET name = name || ' (mới)'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let second = app.get(&path).await;
+    assert_ne!(second.headers()["etag"].to_str().unwrap(), etag);
 }

@@ -87,7 +87,7 @@ const EXTENT: i32 = 4096;
 pub const SERVICES_MIN_ZOOM: u8 = 8;
 
 /// Which layers a tile carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Layers {
     pub services: bool,
     pub provinces: bool,

@@ -570,11 +570,16 @@ fn next_page(request: &HttpRequest, service: ServiceId, location: LocationId) ->
 
 /// A Mapbox Vector Tile of the public map.
 ///
-/// Layers: `services` (from zoom 8: a point per active service at a
+/// Layers: `services` (from zoom 12: a point per active service at a
 /// location, at its public point: a confidential location only at its
 /// point snapped to the 0.1° grid; properties `service_id`, `location_id`,
 /// `name`, `organization`, `categories` (codes, comma-separated),
-/// `approximate`), `provinces` (boundaries, simplified to the tile's
+/// `approximate`), or below zoom 12, for the same `layers=services`,
+/// `clusters` (the services at a location counted per cell of a sixteenth
+/// of the tile, over the whole directory: `count`, and one property per
+/// need category code with its count; placed at the mean of the public
+/// points counted, so never at a confidential location's exact point),
+/// `provinces` (boundaries, simplified to the tile's
 /// pixel; `code`, `name`) and, when asked for, from zoom 7, `wards` (ward
 /// and commune boundaries, likewise; `code`, `name`) with `ward_labels` (a
 /// point per ward at its reference point; `code`, `name`). XYZ numbering (`y` from the north), zoom 0 to

@@ -3,7 +3,7 @@
 //! address is ever served; CORS for public paths only; the public's rate
 //! limit; and the widget's files.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use diesel::QueryableByName;
@@ -375,18 +375,23 @@ fn decode_services(bytes: &[u8], z: u32, x: u32, y: u32) -> Vec<(String, f64, f6
                 .find(|pair| pair[0] as usize == key)
                 .and_then(|pair| layer.values[pair[1] as usize].string_value.clone())
                 .unwrap();
-            // One MoveTo of one point: command 9, then zigzag dx, dy.
-            assert_eq!(feature.geometry[0], 9, "one point per feature");
-            let unzig = |v: u32| f64::from(((v >> 1) as i32) ^ -((v & 1) as i32));
-            let (px, py) = (unzig(feature.geometry[1]), unzig(feature.geometry[2]));
-            let n = f64::from(1u32 << z);
-            let lon = (f64::from(x) + px / extent) / n * 360.0 - 180.0;
-            let merc = std::f64::consts::PI * (1.0 - 2.0 * (f64::from(y) + py / extent) / n);
-            let lat = merc.sinh().atan().to_degrees();
+            let (lon, lat) = point_of(feature, extent, (z, x, y));
             found.push((location, lon, lat));
         }
     }
     found
+}
+
+/// A point feature's position in degrees, from the tile's integer grid.
+fn point_of(feature: &tile::Feature, extent: f64, (z, x, y): (u32, u32, u32)) -> (f64, f64) {
+    // One MoveTo of one point: command 9, then zigzag dx, dy.
+    assert_eq!(feature.geometry[0], 9, "one point per feature");
+    let unzig = |v: u32| f64::from(((v >> 1) as i32) ^ -((v & 1) as i32));
+    let (px, py) = (unzig(feature.geometry[1]), unzig(feature.geometry[2]));
+    let n = f64::from(1u32 << z);
+    let lon = (f64::from(x) + px / extent) / n * 360.0 - 180.0;
+    let merc = std::f64::consts::PI * (1.0 - 2.0 * (f64::from(y) + py / extent) / n);
+    (lon, merc.sinh().atan().to_degrees())
 }
 
 fn tile_of(lon: f64, lat: f64, z: u32) -> (u32, u32) {
@@ -464,8 +469,8 @@ async fn tiles_hold_services_and_provinces_and_are_cached() {
         names.sort();
         assert_eq!(names, expected, "layers={layers}");
     }
-    // Below zoom 8 a tile covers too much for one point per service: only
-    // the boundaries.
+    // Below zoom 12 a tile covers too much for one point per service: the
+    // services come as clusters (their own tests are below).
     let (x7, y7) = tile_of(103.97, 22.48, 7);
     let shallow = app
         .get(&format!("/v1/public/tiles/7/{x7}/{y7}.mvt"))
@@ -473,13 +478,16 @@ async fn tiles_hold_services_and_provinces_and_are_cached() {
         .bytes()
         .await
         .unwrap();
-    let names: Vec<String> = Tile::decode(&shallow[..])
+    let names: BTreeSet<String> = Tile::decode(&shallow[..])
         .unwrap()
         .layers
         .into_iter()
         .map(|l| l.name)
         .collect();
-    assert_eq!(names, ["provinces"]);
+    assert_eq!(
+        names,
+        BTreeSet::from(["clusters".into(), "provinces".into()])
+    );
 
     // The category filter thins the services layer.
     let legal = app
@@ -566,17 +574,18 @@ async fn no_confidential_location_is_ever_served_exactly() {
         }
     }
 
-    // Tiles: each listed shelter is in the zoom-8 tile of its public
-    // point, at that point (so the checks below look at something).
+    // Tiles: each listed shelter is in the zoom-12 tile of its public
+    // point (the first zoom with a point per service), at that point (so
+    // the checks below look at something).
     for place in hidden.iter().filter(|place| place.listed) {
-        let (x, y) = tile_of(place.public_lon, place.public_lat, 8);
+        let (x, y) = tile_of(place.public_lon, place.public_lat, 12);
         let bytes = app
-            .get(&format!("/v1/public/tiles/8/{x}/{y}.mvt"))
+            .get(&format!("/v1/public/tiles/12/{x}/{y}.mvt"))
             .await
             .bytes()
             .await
             .unwrap();
-        let found = decode_services(&bytes, 8, x, y)
+        let found = decode_services(&bytes, 12, x, y)
             .into_iter()
             .find(|(location, _, _)| *location == place.location_id)
             .expect("a listed shelter is in the tile of its public point");
@@ -1134,4 +1143,211 @@ async fn tiles_are_drawn_every_time_when_none_are_kept() {
         .unwrap();
     let second = app.get(&path).await;
     assert_ne!(second.headers()["etag"].to_str().unwrap(), etag);
+}
+
+/// A tile's clusters: (lon, lat, count, count per category).
+fn decode_clusters(
+    bytes: &[u8],
+    z: u32,
+    x: u32,
+    y: u32,
+) -> Vec<(f64, f64, i64, BTreeMap<String, i64>)> {
+    let tile = Tile::decode(bytes).unwrap();
+    let mut found = Vec::new();
+    for layer in tile.layers.iter().filter(|l| l.name == "clusters") {
+        let extent = f64::from(layer.extent.unwrap_or(4096));
+        for feature in &layer.features {
+            let (lon, lat) = point_of(feature, extent, (z, x, y));
+            let mut count = None;
+            let mut categories = BTreeMap::new();
+            for pair in feature.tags.chunks(2) {
+                let key = layer.keys[pair[0] as usize].clone();
+                let value = &layer.values[pair[1] as usize];
+                let number = value
+                    .int_value
+                    .or(value.sint_value)
+                    .or(value.uint_value.map(|v| v as i64))
+                    .or(value.double_value.map(|v| v as i64))
+                    .or(value.float_value.map(|v| v as i64))
+                    .unwrap_or_else(|| panic!("{key} is not a number: {value:?}"));
+                if key == "count" {
+                    count = Some(number);
+                } else {
+                    categories.insert(key, number);
+                }
+            }
+            found.push((
+                lon,
+                lat,
+                count.unwrap_or_else(|| panic!("no count")),
+                categories,
+            ));
+        }
+    }
+    found
+}
+
+#[derive(QueryableByName)]
+struct CategoryCount {
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Every tile over Vietnam (lon 102–110, lat 8–24) at zoom `z`.
+fn tiles_over_vietnam(z: u32) -> Vec<(u32, u32)> {
+    let (x0, y0) = tile_of(102.0, 24.0, z);
+    let (x1, y1) = tile_of(110.0, 8.0, z);
+    (x0..=x1)
+        .flat_map(|x| (y0..=y1).map(move |y| (x, y)))
+        .collect()
+}
+
+/// Below zoom 12 the services come as clusters whose counts are those of
+/// the whole directory (not of what a map loaded), per category too.
+#[tokio::test]
+async fn clusters_count_the_whole_directory() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.db.conn().await;
+    let total: Version = diesel::sql_query("SELECT count(*) AS version FROM public_map_points")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    let per_category: BTreeMap<String, i64> = diesel::sql_query(
+        "SELECT sc.category_code AS code, count(*) AS n
+           FROM public_map_points p JOIN service_categories sc ON sc.service_id = p.service_id
+          GROUP BY 1",
+    )
+    .load::<CategoryCount>(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|c| (c.code, c.n))
+    .collect();
+    for z in [0, 3, 6, 9, 11] {
+        let mut count = 0;
+        let mut categories = BTreeMap::<String, i64>::new();
+        let mut clusters = 0;
+        for (x, y) in tiles_over_vietnam(z) {
+            let response = app
+                .get(&format!("/v1/public/tiles/{z}/{x}/{y}.mvt?layers=services"))
+                .await;
+            if response.status() == 204 {
+                continue;
+            }
+            let bytes = response.bytes().await.unwrap();
+            assert!(
+                decode_services(&bytes, z, x, y).is_empty(),
+                "z{z}: no points"
+            );
+            for (lon, lat, n, per) in decode_clusters(&bytes, z, x, y) {
+                assert!((101.0..111.0).contains(&lon) && (7.0..25.0).contains(&lat));
+                assert!(n > 0);
+                assert!(per.values().all(|&c| c > 0 && c <= n), "{per:?} of {n}");
+                count += n;
+                clusters += 1;
+                for (code, n) in per {
+                    *categories.entry(code).or_default() += n;
+                }
+            }
+        }
+        assert_eq!(
+            count, total.version,
+            "z{z}: every service at a location, once"
+        );
+        assert_eq!(categories, per_category, "z{z}: per category");
+        assert!(z < 9 || clusters > 10, "z{z}: only {clusters} clusters");
+    }
+
+    // One category: only its services, counted whole.
+    let bytes = app
+        .get("/v1/public/tiles/0/0/0.mvt?layers=services&category=legal_aid")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let clusters = decode_clusters(&bytes, 0, 0, 0);
+    assert_eq!(
+        clusters.iter().map(|c| c.2).sum::<i64>(),
+        per_category["legal_aid"]
+    );
+    assert!(
+        clusters
+            .iter()
+            .all(|c| c.3.keys().any(|k| k == "legal_aid"))
+    );
+}
+
+/// A cluster places a shelter no more exactly than its public 0.1° point:
+/// no cluster of one sits at a shelter's exact point, and moving every shelter
+/// within its public cell changes no cluster tile at any zoom.
+#[tokio::test]
+async fn clusters_never_place_a_shelter_more_exactly_than_its_public_cell() {
+    let app = TestApp::spawn().await;
+    let hidden = confidential(&app.db).await;
+    let tiles: BTreeSet<(u32, u32, u32)> = hidden
+        .iter()
+        .filter(|place| place.listed)
+        .flat_map(|place| {
+            (0..12u32).map(move |z| {
+                let (x, y) = tile_of(place.lon, place.lat, z);
+                (z, x, y)
+            })
+        })
+        .collect();
+    let mut before = Vec::new();
+    for &(z, x, y) in &tiles {
+        let response = app
+            .get(&format!("/v1/public/tiles/{z}/{x}/{y}.mvt?layers=services"))
+            .await;
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let bytes = response.bytes().await.unwrap();
+        for place in &hidden {
+            for (lon, lat, n, _) in decode_clusters(&bytes, z, x, y) {
+                let at_exact = (lon - place.lon).abs() < 0.002 && (lat - place.lat).abs() < 0.002;
+                let at_public =
+                    (lon - place.public_lon).abs() < 0.01 && (lat - place.public_lat).abs() < 0.01;
+                // A cluster of several may fall anywhere among them (the
+                // move below shows it does not follow the shelter); a
+                // cluster of one is where that one is shown.
+                assert!(
+                    n > 1 || !at_exact || at_public,
+                    "z{z}: a shelter's exact point"
+                );
+            }
+        }
+        before.push(((z, x, y), etag));
+    }
+    // Half-way towards its public point: the same public cell.
+    let mut conn = app.db.conn().await;
+    diesel::sql_query(
+        "UPDATE locations
+            SET point = ST_LineInterpolatePoint(
+                    ST_MakeLine(point::geometry, public_point::geometry), 0.5)::geography
+          WHERE confidential",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let moved = confidential(&app.db).await;
+    for (old, new) in hidden.iter().zip(&moved) {
+        assert_eq!(old.location_id, new.location_id);
+        assert_ne!((old.lon, old.lat), (new.lon, new.lat), "moved");
+        assert_eq!(
+            (old.public_lon, old.public_lat),
+            (new.public_lon, new.public_lat),
+            "in the same public cell"
+        );
+    }
+    for ((z, x, y), etag) in before {
+        let response = app
+            .get(&format!("/v1/public/tiles/{z}/{x}/{y}.mvt?layers=services"))
+            .await;
+        assert_eq!(
+            response.headers()["etag"].to_str().unwrap(),
+            etag,
+            "z{z}/{x}/{y}"
+        );
+    }
 }

@@ -79,12 +79,16 @@ pub async fn points(
 /// Tile extent, in the tile's own integer coordinates (the MVT default).
 const EXTENT: i32 = 4096;
 
-/// The shallowest zoom whose tiles carry the `services` layer. Below it a
-/// tile covers much of the country (a zoom-7 tile is about 300 km wide), so
-/// the layer would hold most of the directory at once: megabytes and
-/// seconds for 100,000 services. Maps show services at those zooms from
-/// the paged GeoJSON, clustered.
-pub const SERVICES_MIN_ZOOM: u8 = 8;
+/// The shallowest zoom whose tiles carry the `services` layer, a point per
+/// service at a location. Below it a tile covers a province or more (a
+/// zoom-11 tile is about 20 km wide, a zoom-8 one 150 km), and one point
+/// each would be megabytes and a second for 100,000 services; such tiles
+/// carry the `clusters` layer instead.
+pub const SERVICES_MIN_ZOOM: u8 = 12;
+
+/// A cluster's cell, in tile units: a sixteenth of the tile's side (32
+/// pixels of a 512-pixel tile), so a tile holds at most 256 clusters.
+pub const CLUSTER_CELL: i32 = 256;
 
 /// Which layers a tile carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,7 +121,11 @@ tile AS (
            ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), ",
     srid!(),
     ") AS search,
-           lang, category, pixel_m, services, provinces, wards
+           ST_Transform(ST_TileEnvelope(z, x, y), ",
+    srid!(),
+    ") AS inside,
+           lang, category, pixel_m, pixel_m * cluster_cell AS cell_m,
+           4096 / cluster_cell - 1 AS last_cell, services, clusters, provinces, wards
     FROM params
 ),
 points AS MATERIALIZED (
@@ -134,6 +142,42 @@ points AS MATERIALIZED (
             SELECT 1 FROM service_categories sc
             WHERE sc.service_id = p.service_id AND sc.category_code = tile.category))
     ORDER BY p.service_id, p.location_id
+),
+-- Clusters: the public points in the tile (no margin: a point belongs to
+-- one tile's cell), counted per cell of CLUSTER_CELL units and per
+-- category, placed at the mean of their public points. Every point counted
+-- is already public (a shelter's is its 0.1° point), so a cluster places
+-- nothing more exactly than the points themselves.
+clustered AS MATERIALIZED (
+    SELECT ST_Transform(p.geom, 3857) AS m, p.service_id
+    FROM public_map_points p, tile
+    WHERE tile.clusters AND p.geom && tile.inside
+      AND (tile.category IS NULL OR EXISTS (
+            SELECT 1 FROM service_categories sc
+            WHERE sc.service_id = p.service_id AND sc.category_code = tile.category))
+),
+cells AS (
+    SELECT greatest(0, least(floor((ST_X(c.m) - ST_XMin(tile.envelope)) / tile.cell_m), tile.last_cell))::int AS cx,
+           greatest(0, least(floor((ST_YMax(tile.envelope) - ST_Y(c.m)) / tile.cell_m), tile.last_cell))::int AS cy,
+           c.m, c.service_id
+    FROM clustered c, tile
+),
+cell_categories AS (
+    SELECT per.cx, per.cy, jsonb_object_agg(per.category_code, per.n) AS counts
+    FROM (SELECT cells.cx, cells.cy, sc.category_code, count(*)::int AS n
+          FROM cells JOIN service_categories sc ON sc.service_id = cells.service_id
+          GROUP BY 1, 2, 3) per
+    GROUP BY per.cx, per.cy
+),
+clusters AS MATERIALIZED (
+    SELECT ST_AsMVTGeom(g.centre, tile.envelope, 4096, 0, true) AS geom,
+           g.count,
+           coalesce(cc.counts, '{}'::jsonb) AS categories
+    FROM (SELECT cx, cy, ST_Centroid(ST_Collect(m)) AS centre, count(*)::int AS count
+          FROM cells GROUP BY cx, cy) g
+    LEFT JOIN cell_categories cc USING (cx, cy)
+    CROSS JOIN tile
+    ORDER BY g.cy, g.cx
 ),
 boundaries AS MATERIALIZED (
     SELECT ST_AsMVTGeom(
@@ -171,6 +215,8 @@ ward_labels AS MATERIALIZED (
 )
 SELECT coalesce((SELECT ST_AsMVT(points, 'services', 4096, 'geom') FROM points
                  WHERE geom IS NOT NULL), ''::bytea)
+    || coalesce((SELECT ST_AsMVT(clusters, 'clusters', 4096, 'geom') FROM clusters
+                 WHERE geom IS NOT NULL), ''::bytea)
     || coalesce((SELECT ST_AsMVT(boundaries, 'provinces', 4096, 'geom') FROM boundaries
                  WHERE geom IS NOT NULL), ''::bytea)
     || coalesce((SELECT ST_AsMVT(ward_shapes, 'wards', 4096, 'geom') FROM ward_shapes
@@ -190,6 +236,7 @@ struct TileStatement {
     category: Option<&'static str>,
     pixel_m: f64,
     services: bool,
+    clusters: bool,
     provinces: bool,
     wards: bool,
 }
@@ -218,8 +265,12 @@ impl QueryFragment<Pg> for TileStatement {
         out.push_sql("::text AS category, ");
         out.push_bind_param::<Double, _>(&self.pixel_m)?;
         out.push_sql("::float8 AS pixel_m, ");
+        out.push_bind_param::<Integer, _>(&CLUSTER_CELL)?;
+        out.push_sql("::int AS cluster_cell, ");
         out.push_bind_param::<Bool, _>(&self.services)?;
         out.push_sql("::bool AS services, ");
+        out.push_bind_param::<Bool, _>(&self.clusters)?;
+        out.push_sql("::bool AS clusters, ");
         out.push_bind_param::<Bool, _>(&self.provinces)?;
         out.push_sql("::bool AS provinces, ");
         out.push_bind_param::<Bool, _>(&self.wards)?;
@@ -255,6 +306,7 @@ pub async fn tile(
         category: category.map(Category::as_str),
         pixel_m,
         services: layers.services && tile.z() >= SERVICES_MIN_ZOOM,
+        clusters: layers.services && tile.z() < SERVICES_MIN_ZOOM,
         provinces: layers.provinces,
         wards: layers.wards && tile.z() >= WARDS_MIN_ZOOM,
     };

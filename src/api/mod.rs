@@ -3,6 +3,7 @@
 //! layer, shape the answer.
 
 pub mod auth;
+pub mod clusters;
 pub mod coverage;
 pub mod etag;
 pub mod extract;
@@ -167,6 +168,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(
             utoipa_actix_web::scope("/v1/public")
                 .service(public::services_geojson)
+                .service(clusters::clusters_geojson)
                 .service(public::tile)
                 .service(coverage::coverage_tile),
         )

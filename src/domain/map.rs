@@ -122,6 +122,99 @@ impl Tile {
     }
 }
 
+/// Half the Earth's circumference at the equator, in Web Mercator metres:
+/// the grid runs from minus this to plus this on both axes.
+pub const HALF_WORLD_M: f64 = 20_037_508.342_789_244;
+
+/// Web Mercator's northern and southern limit, in degrees.
+const MAX_MERCATOR_LAT: f64 = 85.051_128_779_806_59;
+
+/// The shallowest zoom at which the map shows a point per service; below
+/// it a tile covers a province or more (a zoom-11 tile is about 20 km wide,
+/// a zoom-8 one 150 km), and the map shows clusters instead.
+pub const SERVICES_MIN_ZOOM: u8 = 12;
+
+/// Cluster cells per tile side: a cell is a sixteenth of a tile, 32 pixels
+/// of a 512-pixel tile, so a tile holds at most 256 clusters.
+pub const CLUSTER_CELLS_PER_TILE: u32 = 16;
+
+/// The cells of the cluster grid at one zoom: Web Mercator cut into
+/// squares of a sixteenth of a tile, numbered like tiles (`x` from the
+/// west, `y` from the north). A tile's clusters and the clusters GeoJSON
+/// use the same cells, so they give the same clusters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClusterCells {
+    pub zoom: u8,
+    /// The side of a cell, in Web Mercator metres.
+    pub cell_m: f64,
+    /// The first and last cell columns and rows, inclusive.
+    pub min_x: u32,
+    pub max_x: u32,
+    pub min_y: u32,
+    pub max_y: u32,
+}
+
+impl ClusterCells {
+    /// The side of a cell at `zoom`, in Web Mercator metres.
+    pub fn cell_m(zoom: u8) -> f64 {
+        2.0 * HALF_WORLD_M / f64::from(1u32 << zoom) / f64::from(CLUSTER_CELLS_PER_TILE)
+    }
+
+    /// The cells of one tile.
+    pub fn of_tile(tile: Tile) -> Self {
+        let n = CLUSTER_CELLS_PER_TILE;
+        Self {
+            zoom: tile.z,
+            cell_m: Self::cell_m(tile.z),
+            min_x: tile.x * n,
+            max_x: tile.x * n + n - 1,
+            min_y: tile.y * n,
+            max_y: tile.y * n + n - 1,
+        }
+    }
+
+    /// The cells a box touches at `zoom` (whole cells: a cluster is never
+    /// cut by the box's edge).
+    pub fn covering(bbox: Bbox, zoom: u8) -> Self {
+        let cell_m = Self::cell_m(zoom);
+        let last = (1u32 << zoom) * CLUSTER_CELLS_PER_TILE - 1;
+        let column = |lon: f64| {
+            let x = lon.to_radians() * HALF_WORLD_M / std::f64::consts::PI;
+            cell_index((x + HALF_WORLD_M) / cell_m, last)
+        };
+        let row = |lat: f64| {
+            let lat = lat.clamp(-MAX_MERCATOR_LAT, MAX_MERCATOR_LAT).to_radians();
+            let y = (std::f64::consts::FRAC_PI_4 + lat / 2.0).tan().ln() * HALF_WORLD_M
+                / std::f64::consts::PI;
+            cell_index((HALF_WORLD_M - y) / cell_m, last)
+        };
+        Self {
+            zoom,
+            cell_m,
+            min_x: column(bbox.min_lon),
+            max_x: column(bbox.max_lon),
+            min_y: row(bbox.max_lat),
+            max_y: row(bbox.min_lat),
+        }
+    }
+
+    /// The cells' extent in Web Mercator metres: west, south, east, north.
+    pub fn envelope_m(&self) -> [f64; 4] {
+        [
+            f64::from(self.min_x) * self.cell_m - HALF_WORLD_M,
+            HALF_WORLD_M - f64::from(self.max_y + 1) * self.cell_m,
+            f64::from(self.max_x + 1) * self.cell_m - HALF_WORLD_M,
+            HALF_WORLD_M - f64::from(self.min_y) * self.cell_m,
+        ]
+    }
+}
+
+/// A cell number from a position in cells, within the grid.
+fn cell_index(cells: f64, last: u32) -> u32 {
+    // In range after the clamp; `as` saturates anyway.
+    cells.floor().clamp(0.0, f64::from(last)) as u32
+}
+
 /// The language of names and labels on the map.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize, utoipa::ToSchema,
@@ -192,6 +285,35 @@ mod tests {
         assert_eq!(Tile::new(23, 0, 0).unwrap_err().0, "z");
         assert_eq!(Tile::new(300, 0, 0).unwrap_err().0, "z");
         assert!(Tile::new(22, (1 << 22) - 1, 0).is_ok());
+    }
+
+    #[test]
+    fn cluster_cells_cover_whole_cells_on_the_tile_grid() {
+        // A tile's cells are the sixteen columns and rows under it.
+        let tile = Tile::new(8, 203, 112).unwrap();
+        let cells = ClusterCells::of_tile(tile);
+        assert_eq!((cells.min_x, cells.max_x), (203 * 16, 203 * 16 + 15));
+        assert_eq!((cells.min_y, cells.max_y), (112 * 16, 112 * 16 + 15));
+        // A box inside that tile is covered by cells of that tile, and the
+        // cells' envelope holds the box.
+        let bbox = Bbox::parse("105.6,20.9,105.9,21.1").unwrap();
+        let covering = ClusterCells::covering(bbox, 8);
+        assert!(covering.min_x >= cells.min_x && covering.max_x <= cells.max_x);
+        assert!(covering.min_y >= cells.min_y && covering.max_y <= cells.max_y);
+        let [west, south, east, north] = covering.envelope_m();
+        let x = |lon: f64| lon.to_radians() * HALF_WORLD_M / std::f64::consts::PI;
+        assert!(west <= x(105.6) && east >= x(105.9) && south < north);
+        // The whole world at zoom 0: all 16 x 16 cells, poles clamped.
+        let world = ClusterCells::covering(Bbox::world(), 0);
+        assert_eq!(
+            (world.min_x, world.max_x, world.min_y, world.max_y),
+            (0, 15, 0, 15)
+        );
+        let [west, south, east, north] = world.envelope_m();
+        assert_eq!(
+            (west, south, east, north),
+            (-HALF_WORLD_M, -HALF_WORLD_M, HALF_WORLD_M, HALF_WORLD_M)
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/v1/organizations/{id}"
             | "/v1/locations/{id}"
             | "/v1/public/services.geojson"
+            | "/v1/public/clusters.geojson"
             | "/v1/public/tiles/{z}/{x}/{y}.mvt"
             | "/v1/public/coverage/{z}/{x}/{y}.mvt",
         ) => Public,
@@ -397,6 +398,10 @@ fn concrete(template: &str, pair: &str, taxonomy: &str, term: &str, key: &str) -
     // A coverage tile shows one category.
     if template.starts_with("/v1/public/coverage/") {
         return format!("{path}?category=legal_aid");
+    }
+    // Clusters are for one zoom.
+    if template == "/v1/public/clusters.geojson" {
+        return format!("{path}?zoom=8");
     }
     path
 }

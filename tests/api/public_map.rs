@@ -1319,17 +1319,7 @@ async fn clusters_never_place_a_shelter_more_exactly_than_its_public_cell() {
         }
         before.push(((z, x, y), etag));
     }
-    // Half-way towards its public point: the same public cell.
-    let mut conn = app.db.conn().await;
-    diesel::sql_query(
-        "UPDATE locations
-            SET point = ST_LineInterpolatePoint(
-                    ST_MakeLine(point::geometry, public_point::geometry), 0.5)::geography
-          WHERE confidential",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    move_shelters_within_their_cells(&app.db).await;
     let moved = confidential(&app.db).await;
     for (old, new) in hidden.iter().zip(&moved) {
         assert_eq!(old.location_id, new.location_id);
@@ -1350,4 +1340,138 @@ async fn clusters_never_place_a_shelter_more_exactly_than_its_public_cell() {
             "z{z}/{x}/{y}"
         );
     }
+}
+
+const CLUSTERS: &str = "/v1/public/clusters.geojson";
+const VIETNAM: &str = "102,8,110,24";
+
+/// The clusters GeoJSON gives the tiles' clusters (same cells, counts and
+/// places), counted over the whole directory, filtered by category; a
+/// shelter moved within its public cell changes nothing in it; bad
+/// parameters are problems naming them.
+#[tokio::test]
+async fn clusters_geojson_matches_the_tiles_and_hides_shelters() {
+    let app = TestApp::spawn().await;
+    for z in [2u32, 6, 9, 11] {
+        let (status, _, body) = app
+            .get_json(&format!("{CLUSTERS}?zoom={z}&bbox={VIETNAM}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["type"], "FeatureCollection");
+        let from_geojson: Vec<(i64, f64, f64, BTreeMap<String, i64>)> = body["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let [lon, lat] = [0, 1].map(|i| f["geometry"]["coordinates"][i].as_f64().unwrap());
+                let per = f["properties"]["categories"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
+                    .collect();
+                (f["properties"]["count"].as_i64().unwrap(), lon, lat, per)
+            })
+            .collect();
+        let mut from_tiles = Vec::new();
+        for (x, y) in tiles_over_vietnam(z) {
+            let response = app
+                .get(&format!("/v1/public/tiles/{z}/{x}/{y}.mvt?layers=services"))
+                .await;
+            if response.status() == 204 {
+                continue;
+            }
+            let bytes = response.bytes().await.unwrap();
+            for (lon, lat, n, per) in decode_clusters(&bytes, z, x, y) {
+                from_tiles.push((n, lon, lat, per));
+            }
+        }
+        // Each cluster of the GeoJSON is one of the tiles', within the
+        // tile's grid unit (the tile rounds to 4096 units a side).
+        let unit = 360.0 / f64::from(1u32 << z) / 4096.0;
+        assert_eq!(from_geojson.len(), from_tiles.len(), "z{z}");
+        for g in &from_geojson {
+            let found = from_tiles.iter().position(|t| {
+                t.0 == g.0 && t.3 == g.3 && (g.1 - t.1).abs() <= unit && (g.2 - t.2).abs() <= unit
+            });
+            let found = found.unwrap_or_else(|| panic!("z{z}: {g:?} not in the tiles"));
+            from_tiles.swap_remove(found);
+        }
+    }
+
+    // A category: only its services.
+    let (_, _, all) = app.get_json(&format!("{CLUSTERS}?zoom=5")).await;
+    let (_, _, legal) = app
+        .get_json(&format!("{CLUSTERS}?zoom=5&category=legal_aid"))
+        .await;
+    let sum = |body: &Value, key: &str| -> i64 {
+        body["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                if key == "count" {
+                    f["properties"]["count"].as_i64().unwrap()
+                } else {
+                    f["properties"]["categories"][key].as_i64().unwrap_or(0)
+                }
+            })
+            .sum()
+    };
+    assert_eq!(sum(&legal, "count"), sum(&all, "legal_aid"));
+    assert!(sum(&legal, "count") < sum(&all, "count"));
+
+    // Shelters moved within their public cells: the same answers.
+    let hidden = confidential(&app.db).await;
+    let paths: Vec<String> = (0..12)
+        .map(|z| format!("{CLUSTERS}?zoom={z}&bbox={VIETNAM}"))
+        .collect();
+    let mut before = Vec::new();
+    for path in &paths {
+        let body = app.get(path).await.text().await.unwrap();
+        for place in &hidden {
+            assert!(!body.contains(&place.address));
+        }
+        before.push(body);
+    }
+    move_shelters_within_their_cells(&app.db).await;
+    for (path, body) in paths.iter().zip(before) {
+        assert_eq!(app.get(path).await.text().await.unwrap(), body, "{path}");
+    }
+
+    // Bad parameters.
+    app.bad_request(CLUSTERS, "zoom", "required").await;
+    app.bad_request(&format!("{CLUSTERS}?zoom=12"), "zoom", "range")
+        .await;
+    app.bad_request(&format!("{CLUSTERS}?zoom=-1"), "zoom", "type")
+        .await;
+    app.bad_request(&format!("{CLUSTERS}?zoom=3&bbox=1,2,3"), "bbox", "format")
+        .await;
+    app.bad_request(
+        &format!("{CLUSTERS}?zoom=3&category=tea"),
+        "category",
+        "one_of",
+    )
+    .await;
+    app.bad_request(
+        &format!("{CLUSTERS}?zoom=3&limit=5"),
+        "limit",
+        "unknown_field",
+    )
+    .await;
+}
+
+/// Moves every confidential location half-way towards its public point:
+/// a hidden change, in the same public 0.1° cell.
+async fn move_shelters_within_their_cells(db: &TestDb) {
+    let mut conn = db.conn().await;
+    diesel::sql_query(
+        "UPDATE locations
+            SET point = ST_LineInterpolatePoint(
+                    ST_MakeLine(point::geometry, public_point::geometry), 0.5)::geography
+          WHERE confidential",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
 }

@@ -14,7 +14,7 @@ use super::DbError;
 use crate::db::DbConn;
 use crate::domain::category::Category;
 use crate::domain::ids::{LocationId, ServiceId};
-use crate::domain::map::{Bbox, Lang, Tile};
+use crate::domain::map::{Bbox, ClusterCells, HALF_WORLD_M, Lang, Tile};
 use crate::domain::province::ProvinceCode;
 
 /// What a map asks for: the box it shows, and optionally one category and
@@ -79,16 +79,7 @@ pub async fn points(
 /// Tile extent, in the tile's own integer coordinates (the MVT default).
 const EXTENT: i32 = 4096;
 
-/// The shallowest zoom whose tiles carry the `services` layer, a point per
-/// service at a location. Below it a tile covers a province or more (a
-/// zoom-11 tile is about 20 km wide, a zoom-8 one 150 km), and one point
-/// each would be megabytes and a second for 100,000 services; such tiles
-/// carry the `clusters` layer instead.
-pub const SERVICES_MIN_ZOOM: u8 = 12;
-
-/// A cluster's cell, in tile units: a sixteenth of the tile's side (32
-/// pixels of a 512-pixel tile), so a tile holds at most 256 clusters.
-pub const CLUSTER_CELL: i32 = 256;
+pub use crate::domain::map::SERVICES_MIN_ZOOM;
 
 /// Which layers a tile carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,6 +95,57 @@ pub struct Layers {
 /// blur (about 2 pixels per ward at zoom 6).
 pub const WARDS_MIN_ZOOM: u8 = 7;
 
+/// Clusters (the CTEs `clustered`, `cells`, `cell_categories` and
+/// `clusters`), after a CTE `grid` giving `wanted`, `search` (a box of
+/// public points to read, holding the cells), `category` (or null),
+/// `cell_m` (a cell's side in Web Mercator metres) and the first and last
+/// cell columns and rows (`min_x`, `max_x`, `min_y`, `max_y`): every public
+/// point whose cell is in range, counted per cell of the grid
+/// ([`crate::domain::map::ClusterCells`]) and per category, at the mean of
+/// the points counted. Every point counted is already public (a shelter's
+/// is its 0.1° point), so a cluster places nothing more exactly than its
+/// points. One text for tiles and GeoJSON, so both give the same clusters.
+macro_rules! clusters_cte {
+    () => {
+        "
+clustered AS MATERIALIZED (
+    SELECT ST_Transform(p.geom, 3857) AS m, p.service_id
+    FROM public_map_points p, grid
+    WHERE grid.wanted AND p.geom && grid.search
+      AND (grid.category IS NULL OR EXISTS (
+            SELECT 1 FROM service_categories sc
+            WHERE sc.service_id = p.service_id AND sc.category_code = grid.category))
+),
+cells AS (
+    SELECT floor((ST_X(c.m) + 20037508.342789244) / grid.cell_m)::int AS cx,
+           floor((20037508.342789244 - ST_Y(c.m)) / grid.cell_m)::int AS cy,
+           c.m, c.service_id
+    FROM clustered c, grid
+),
+cell_categories AS (
+    SELECT per.cx, per.cy, jsonb_object_agg(per.category_code, per.n) AS counts
+    FROM (SELECT cells.cx, cells.cy, sc.category_code, count(*)::int AS n
+          FROM cells JOIN service_categories sc ON sc.service_id = cells.service_id
+          GROUP BY 1, 2, 3) per
+    GROUP BY per.cx, per.cy
+),
+clusters AS MATERIALIZED (
+    SELECT g.cx, g.cy, g.centre, g.count, coalesce(cc.counts, '{}'::jsonb) AS categories
+    -- Points collected in the order of their coordinates: the same points
+    -- give the same centre to the last bit, whatever order the rows come
+    -- in (a hidden change rewrites a shelter's row and moves it).
+    FROM (SELECT cells.cx, cells.cy,
+                 ST_Centroid(ST_Collect(cells.m ORDER BY ST_X(cells.m), ST_Y(cells.m))) AS centre,
+                 count(*)::int AS count
+          FROM cells, grid
+          WHERE cells.cx BETWEEN grid.min_x AND grid.max_x
+            AND cells.cy BETWEEN grid.min_y AND grid.max_y
+          GROUP BY cells.cx, cells.cy) g
+    LEFT JOIN cell_categories cc USING (cx, cy)
+),"
+    };
+}
+
 /// One tile, two layers: `services` (a point per service at a location,
 /// at its public point; when `services`) and `provinces` (boundaries
 /// clipped to the tile, then simplified to its pixel; when `provinces`).
@@ -118,16 +160,22 @@ const TILE: &str = concat!(
     "
 tile AS (
     SELECT ST_TileEnvelope(z, x, y) AS envelope,
-           ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), ",
+           -- With its margin, cut at the world's edge (beyond it the box
+           -- would wrap round to the other side).
+           ST_Transform(ST_ClipByBox2D(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096),
+                                       ST_TileEnvelope(0, 0, 0)), ",
     srid!(),
     ") AS search,
-           ST_Transform(ST_TileEnvelope(z, x, y), ",
-    srid!(),
-    ") AS inside,
-           lang, category, pixel_m, pixel_m * cluster_cell AS cell_m,
-           4096 / cluster_cell - 1 AS last_cell, services, clusters, provinces, wards
+           lang, category, pixel_m, services, provinces, wards
     FROM params
 ),
+grid AS (
+    SELECT p.clusters AS wanted, tile.search, p.category, p.cell_m,
+           p.min_x, p.max_x, p.min_y, p.max_y
+    FROM params p, tile
+),",
+    clusters_cte!(),
+    "
 points AS MATERIALIZED (
     SELECT ST_AsMVTGeom(ST_Transform(p.geom, 3857), tile.envelope, 4096, 64, true) AS geom,
            p.service_id::text AS service_id,
@@ -143,41 +191,11 @@ points AS MATERIALIZED (
             WHERE sc.service_id = p.service_id AND sc.category_code = tile.category))
     ORDER BY p.service_id, p.location_id
 ),
--- Clusters: the public points in the tile (no margin: a point belongs to
--- one tile's cell), counted per cell of CLUSTER_CELL units and per
--- category, placed at the mean of their public points. Every point counted
--- is already public (a shelter's is its 0.1° point), so a cluster places
--- nothing more exactly than the points themselves.
-clustered AS MATERIALIZED (
-    SELECT ST_Transform(p.geom, 3857) AS m, p.service_id
-    FROM public_map_points p, tile
-    WHERE tile.clusters AND p.geom && tile.inside
-      AND (tile.category IS NULL OR EXISTS (
-            SELECT 1 FROM service_categories sc
-            WHERE sc.service_id = p.service_id AND sc.category_code = tile.category))
-),
-cells AS (
-    SELECT greatest(0, least(floor((ST_X(c.m) - ST_XMin(tile.envelope)) / tile.cell_m), tile.last_cell))::int AS cx,
-           greatest(0, least(floor((ST_YMax(tile.envelope) - ST_Y(c.m)) / tile.cell_m), tile.last_cell))::int AS cy,
-           c.m, c.service_id
-    FROM clustered c, tile
-),
-cell_categories AS (
-    SELECT per.cx, per.cy, jsonb_object_agg(per.category_code, per.n) AS counts
-    FROM (SELECT cells.cx, cells.cy, sc.category_code, count(*)::int AS n
-          FROM cells JOIN service_categories sc ON sc.service_id = cells.service_id
-          GROUP BY 1, 2, 3) per
-    GROUP BY per.cx, per.cy
-),
-clusters AS MATERIALIZED (
-    SELECT ST_AsMVTGeom(g.centre, tile.envelope, 4096, 0, true) AS geom,
-           g.count,
-           coalesce(cc.counts, '{}'::jsonb) AS categories
-    FROM (SELECT cx, cy, ST_Centroid(ST_Collect(m)) AS centre, count(*)::int AS count
-          FROM cells GROUP BY cx, cy) g
-    LEFT JOIN cell_categories cc USING (cx, cy)
-    CROSS JOIN tile
-    ORDER BY g.cy, g.cx
+tile_clusters AS MATERIALIZED (
+    SELECT ST_AsMVTGeom(c.centre, tile.envelope, 4096, 0, true) AS geom,
+           c.count, c.categories
+    FROM clusters c, tile
+    ORDER BY c.cy, c.cx
 ),
 boundaries AS MATERIALIZED (
     SELECT ST_AsMVTGeom(
@@ -215,7 +233,7 @@ ward_labels AS MATERIALIZED (
 )
 SELECT coalesce((SELECT ST_AsMVT(points, 'services', 4096, 'geom') FROM points
                  WHERE geom IS NOT NULL), ''::bytea)
-    || coalesce((SELECT ST_AsMVT(clusters, 'clusters', 4096, 'geom') FROM clusters
+    || coalesce((SELECT ST_AsMVT(tile_clusters, 'clusters', 4096, 'geom') FROM tile_clusters
                  WHERE geom IS NOT NULL), ''::bytea)
     || coalesce((SELECT ST_AsMVT(boundaries, 'provinces', 4096, 'geom') FROM boundaries
                  WHERE geom IS NOT NULL), ''::bytea)
@@ -235,6 +253,10 @@ struct TileStatement {
     lang: &'static str,
     category: Option<&'static str>,
     pixel_m: f64,
+    /// A cluster cell's side, and the tile's first and last cell columns
+    /// and rows.
+    cell_m: f64,
+    cell_range: [i32; 4],
     services: bool,
     clusters: bool,
     provinces: bool,
@@ -265,8 +287,18 @@ impl QueryFragment<Pg> for TileStatement {
         out.push_sql("::text AS category, ");
         out.push_bind_param::<Double, _>(&self.pixel_m)?;
         out.push_sql("::float8 AS pixel_m, ");
-        out.push_bind_param::<Integer, _>(&CLUSTER_CELL)?;
-        out.push_sql("::int AS cluster_cell, ");
+        out.push_bind_param::<Double, _>(&self.cell_m)?;
+        out.push_sql("::float8 AS cell_m, ");
+        for (value, name) in self
+            .cell_range
+            .iter()
+            .zip(["min_x", "max_x", "min_y", "max_y"])
+        {
+            out.push_bind_param::<Integer, _>(value)?;
+            out.push_sql("::int AS ");
+            out.push_sql(name);
+            out.push_sql(", ");
+        }
         out.push_bind_param::<Bool, _>(&self.services)?;
         out.push_sql("::bool AS services, ");
         out.push_bind_param::<Bool, _>(&self.clusters)?;
@@ -279,9 +311,6 @@ impl QueryFragment<Pg> for TileStatement {
         Ok(())
     }
 }
-
-/// Half the Earth's circumference at the equator, in Web Mercator metres.
-const HALF_WORLD_M: f64 = 20_037_508.342_789_244;
 
 /// One pixel of a tile in Web Mercator metres: finer detail would be lost
 /// in the tile's integer grid anyway.
@@ -298,6 +327,7 @@ pub async fn tile(
     category: Option<Category>,
 ) -> Result<Vec<u8>, DbError> {
     let pixel_m = pixel_m(tile);
+    let cells = ClusterCells::of_tile(tile);
     let statement = TileStatement {
         z: i32::from(tile.z()),
         x: i32::try_from(tile.x()).unwrap_or(i32::MAX),
@@ -305,10 +335,89 @@ pub async fn tile(
         lang: lang.as_str(),
         category: category.map(Category::as_str),
         pixel_m,
+        cell_m: cells.cell_m,
+        cell_range: cell_range(&cells),
         services: layers.services && tile.z() >= SERVICES_MIN_ZOOM,
         clusters: layers.services && tile.z() < SERVICES_MIN_ZOOM,
         provinces: layers.provinces,
         wards: layers.wards && tile.z() >= WARDS_MIN_ZOOM,
     };
     Ok(statement.get_result(conn).await?)
+}
+
+/// The first and last cell columns and rows, as SQL integers (a grid of at
+/// most 2^22 tiles of 16 cells fits).
+fn cell_range(cells: &ClusterCells) -> [i32; 4] {
+    [cells.min_x, cells.max_x, cells.min_y, cells.max_y]
+        .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+/// The clusters of a box at one zoom, with the parameters of a `grid`: the
+/// box's whole cells ([`ClusterCells::covering`]).
+const CLUSTERS: &str = concat!(
+    "
+WITH grid AS (
+    SELECT true AS wanted,
+           ST_Transform(ST_ClipByBox2D(ST_Expand(ST_MakeEnvelope($1, $2, $3, $4, 3857), $5 / 64),
+                                       ST_TileEnvelope(0, 0, 0)), ",
+    srid!(),
+    ") AS search,
+           $6::text AS category, $5::float8 AS cell_m,
+           $7::int AS min_x, $8::int AS max_x, $9::int AS min_y, $10::int AS max_y
+),",
+    clusters_cte!(),
+    "
+point AS (
+    SELECT cx, cy, count, categories, ST_Transform(centre, ",
+    srid!(),
+    ") AS centre FROM clusters
+)
+SELECT cx, cy, count,
+       round(ST_X(centre)::numeric, 6)::float8 AS lon, round(ST_Y(centre)::numeric, 6)::float8 AS lat,
+       categories::text AS categories
+FROM point
+ORDER BY cy, cx"
+);
+
+/// One cluster: its cell, how many services at a location it counts, where
+/// it is shown (longitude, latitude) and its counts per category code.
+#[derive(Debug, diesel::QueryableByName)]
+pub struct ClusterRow {
+    #[diesel(sql_type = Integer)]
+    pub cx: i32,
+    #[diesel(sql_type = Integer)]
+    pub cy: i32,
+    #[diesel(sql_type = Integer)]
+    pub count: i32,
+    #[diesel(sql_type = Double)]
+    pub lon: f64,
+    #[diesel(sql_type = Double)]
+    pub lat: f64,
+    /// A JSON object, category code to count.
+    #[diesel(sql_type = Text)]
+    pub categories: String,
+}
+
+/// The clusters of the services on the map in `cells`, of one category if
+/// given, west to east then north to south.
+pub async fn clusters(
+    conn: &mut DbConn,
+    cells: &ClusterCells,
+    category: Option<Category>,
+) -> Result<Vec<ClusterRow>, DbError> {
+    let [west, south, east, north] = cells.envelope_m();
+    let [min_x, max_x, min_y, max_y] = cell_range(cells);
+    Ok(diesel::sql_query(CLUSTERS)
+        .bind::<Double, _>(west)
+        .bind::<Double, _>(south)
+        .bind::<Double, _>(east)
+        .bind::<Double, _>(north)
+        .bind::<Double, _>(cells.cell_m)
+        .bind::<Nullable<Text>, _>(category.map(Category::as_str))
+        .bind::<Integer, _>(min_x)
+        .bind::<Integer, _>(max_x)
+        .bind::<Integer, _>(min_y)
+        .bind::<Integer, _>(max_y)
+        .load(conn)
+        .await?)
 }

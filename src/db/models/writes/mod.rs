@@ -208,32 +208,55 @@ pub async fn write_organization(
     id: OrganizationId,
     document: &Validated<OrganizationDocument>,
 ) -> Result<(), DbError> {
-    let d = document.get();
-    let row = NewOrganization {
-        id,
-        name: &d.name,
-        name_en: d.name_en.as_deref(),
-        description: &d.description,
-        description_en: d.description_en.as_deref(),
-        email: d.email.as_deref(),
-        website: d.website.as_deref(),
-    };
-    diesel::insert_into(organizations::table)
-        .values(&row)
-        .on_conflict(organizations::id)
-        .do_update()
-        .set(replaced!(organizations: name, name_en, description, description_en, email, website))
-        .execute(conn)
-        .await?;
-    diesel::delete(phones::table.filter(phones::organization_id.eq(id)))
-        .execute(conn)
-        .await?;
+    write_organizations(conn, &[(id, document)]).await
+}
+
+/// Writes organisations (insert or replace, phones included), a few
+/// statements for the whole batch: an import may describe thousands.
+pub async fn write_organizations(
+    conn: &mut DbConn,
+    writes: &[(OrganizationId, &Validated<OrganizationDocument>)],
+) -> Result<(), DbError> {
+    let rows: Vec<NewOrganization<'_>> = writes
+        .iter()
+        .map(|(id, document)| {
+            let d = document.get();
+            NewOrganization {
+                id: *id,
+                name: &d.name,
+                name_en: d.name_en.as_deref(),
+                description: &d.description,
+                description_en: d.description_en.as_deref(),
+                email: d.email.as_deref(),
+                website: d.website.as_deref(),
+            }
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        diesel::insert_into(organizations::table)
+            .values(chunk)
+            .on_conflict(organizations::id)
+            .do_update()
+            .set(replaced!(organizations: name, name_en, description, description_en, email, website))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let ids: Vec<OrganizationId> = writes.iter().map(|(id, _)| *id).collect();
+    for chunk in ids.chunks(CHUNK * 10) {
+        diesel::delete(phones::table.filter(phones::organization_id.eq_any(chunk)))
+            .execute(&mut *conn)
+            .await?;
+    }
     let mut rows = Vec::new();
-    phone_rows((Some(id), None, None), id.0, &d.phones, &mut rows)?;
-    diesel::insert_into(phones::table)
-        .values(&rows)
-        .execute(conn)
-        .await?;
+    for (id, document) in writes {
+        phone_rows(
+            (Some(*id), None, None),
+            id.0,
+            &document.get().phones,
+            &mut rows,
+        )?;
+    }
+    insert_all!(conn, phones::table, rows, CHUNK);
     Ok(())
 }
 

@@ -107,15 +107,19 @@ pub async fn defer_refresh(conn: &mut DbConn) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Rebuilds the matcher's derived rows of these services.
+/// Rebuilds the matcher's derived rows of these services, in one
+/// statement however many there are: the rebuild joins the services' parts
+/// set-wise, and in batches it read whole part tables once per batch (an
+/// import of 100,000 services spent 24 s rebuilding 500 at a time).
 pub async fn refresh(conn: &mut DbConn, ids: &[ServiceId]) -> Result<(), DbError> {
-    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
-    for chunk in ids.chunks(CHUNK) {
-        diesel::sql_query("SELECT ketnoi_refresh_match_many($1::uuid[])")
-            .bind::<Array<SqlUuid>, _>(chunk)
-            .execute(conn)
-            .await?;
+    if ids.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    diesel::sql_query("SELECT ketnoi_refresh_match_many($1::uuid[])")
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

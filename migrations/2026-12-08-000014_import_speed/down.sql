@@ -67,3 +67,11 @@ BEGIN
     JOIN service_categories sc ON sc.service_id = s.id
     WHERE s.id = ANY (ids) AND s.delivery_remote AND s.service_area_m2 IS NULL;
 END $$;
+
+DROP TRIGGER locations_derive_ward ON locations;
+CREATE TRIGGER locations_derive_ward BEFORE INSERT OR UPDATE OF point, province_code, ward_code
+    ON locations FOR EACH ROW EXECUTE FUNCTION ketnoi_derive_location_ward();
+DROP TRIGGER services_check_codes ON services;
+CREATE TRIGGER services_check_codes
+    BEFORE INSERT OR UPDATE OF residence_provinces, required_documents ON services
+    FOR EACH ROW EXECUTE FUNCTION ketnoi_check_service_codes();

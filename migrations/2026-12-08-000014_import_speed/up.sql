@@ -90,3 +90,17 @@ BEGIN
     JOIN service_categories sc ON sc.service_id = s.id
     WHERE s.id = ANY (ids) AND s.delivery_remote AND s.service_area_m2 IS NULL;
 END $$;
+
+-- 3. Two BEFORE triggers that have nothing to do for most rows say so in a
+--    WHEN clause too: a location whose ward is given keeps it (the trigger
+--    only derives a missing one), and a service that names no residence
+--    province and no required document has no code to check.
+DROP TRIGGER locations_derive_ward ON locations;
+CREATE TRIGGER locations_derive_ward BEFORE INSERT OR UPDATE OF point, province_code, ward_code
+    ON locations FOR EACH ROW WHEN (NEW.ward_code IS NULL)
+    EXECUTE FUNCTION ketnoi_derive_location_ward();
+DROP TRIGGER services_check_codes ON services;
+CREATE TRIGGER services_check_codes
+    BEFORE INSERT OR UPDATE OF residence_provinces, required_documents ON services
+    FOR EACH ROW WHEN (NEW.residence_provinces IS NOT NULL OR NEW.required_documents <> '{}')
+    EXECUTE FUNCTION ketnoi_check_service_codes();

@@ -130,9 +130,9 @@ pub fn parse(
     match format {
         Format::HsdsJson => {
             // The common case, an array of good records, straight into
-            // services: building a tree of values first costs as much
-            // again. Any error, and a page, take the tree, which names
-            // each bad record.
+            // services, without a tree of values for the whole file first
+            // (a second pass, and an allocation per value). Any error, and
+            // a page, take the tree, which names each bad record.
             if let Ok(services) = serde_json::from_slice::<Vec<hsds::Service>>(bytes) {
                 return Ok(services
                     .into_iter()

@@ -129,6 +129,17 @@ pub fn parse(
 ) -> Result<Vec<Entry>, ImportError> {
     match format {
         Format::HsdsJson => {
+            // The common case, an array of good records, straight into
+            // services, without a tree of values for the whole file first
+            // (a second pass, and an allocation per value). Any error, and
+            // a page, take the tree, which names each bad record.
+            if let Ok(services) = serde_json::from_slice::<Vec<hsds::Service>>(bytes) {
+                return Ok(services
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, service)| entry(Position { index, line: None }, Ok(service)))
+                    .collect());
+            }
             let value: serde_json::Value = serde_json::from_slice(bytes)
                 .map_err(|error| ImportError::Malformed(error.to_string()))?;
             let items = match value {

@@ -285,6 +285,7 @@ async fn apply(
     let stored = organizations::load_many(conn, &organization_ids).await?;
     if importer.agency.is_none() {
         let mut written = HashSet::new();
+        let mut organization_writes = Vec::new();
         for checked in records {
             let Some(document) = &checked.record.organization else {
                 continue;
@@ -303,7 +304,7 @@ async fn apply(
                 checked.position,
                 "organization.",
             )?;
-            writes::write_organization(conn, checked.organization_id, &valid).await?;
+            organization_writes.push((checked.organization_id, valid));
             if before.is_some() {
                 report.organizations_updated += 1;
             } else {
@@ -317,6 +318,11 @@ async fn apply(
                 Some(json(document)?),
             ));
         }
+        let organization_writes: Vec<_> = organization_writes
+            .iter()
+            .map(|(id, document)| (*id, document))
+            .collect();
+        writes::write_organizations(conn, &organization_writes).await?;
     }
     let mut missing = Vec::new();
     for checked in records {

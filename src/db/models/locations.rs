@@ -235,16 +235,23 @@ pub async fn neighbours_of_other_kind(
     ids: &[uuid::Uuid],
     within_m: f64,
 ) -> Result<Vec<crate::domain::geo::Neighbour>, DbError> {
+    // An organisation has a handful of locations: pair them first, then
+    // measure. Left to itself the planner also probed the spatial index
+    // for every written location (about 100 µs each: 9.5 s of an import
+    // of 100,000 services) although the organisation's index finds the
+    // few candidates alone.
     let rows: Vec<NeighbourRow> = diesel::sql_query(
-        "SELECT w.id AS written, w.confidential AS written_confidential, \
-                o.id AS other, o.confidential AS other_confidential, \
-                ST_Distance(w.point, o.point) AS distance_m \
-         FROM locations w \
-         JOIN locations o ON o.organization_id = w.organization_id AND o.id <> w.id \
-              AND o.confidential <> w.confidential AND o.archived_at IS NULL \
-              AND ST_DWithin(w.point, o.point, $2) \
-         WHERE w.id = ANY($1) AND w.archived_at IS NULL \
-         ORDER BY w.id, o.id",
+        "WITH pairs AS MATERIALIZED ( \
+             SELECT w.id AS written, w.confidential AS written_confidential, w.point AS w_point, \
+                    o.id AS other, o.confidential AS other_confidential, o.point AS o_point \
+             FROM locations w \
+             JOIN locations o ON o.organization_id = w.organization_id AND o.id <> w.id \
+                  AND o.confidential <> w.confidential AND o.archived_at IS NULL \
+             WHERE w.id = ANY($1) AND w.archived_at IS NULL) \
+         SELECT written, written_confidential, other, other_confidential, \
+                ST_Distance(w_point, o_point) AS distance_m \
+         FROM pairs WHERE ST_DWithin(w_point, o_point, $2) \
+         ORDER BY written, other",
     )
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
     .bind::<diesel::sql_types::Double, _>(within_m)

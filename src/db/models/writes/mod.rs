@@ -107,15 +107,19 @@ pub async fn defer_refresh(conn: &mut DbConn) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Rebuilds the matcher's derived rows of these services.
+/// Rebuilds the matcher's derived rows of these services, in one
+/// statement however many there are: the rebuild joins the services' parts
+/// set-wise, and in batches it read whole part tables once per batch (an
+/// import of 100,000 services spent 24 s rebuilding 500 at a time).
 pub async fn refresh(conn: &mut DbConn, ids: &[ServiceId]) -> Result<(), DbError> {
-    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
-    for chunk in ids.chunks(CHUNK) {
-        diesel::sql_query("SELECT ketnoi_refresh_match_many($1::uuid[])")
-            .bind::<Array<SqlUuid>, _>(chunk)
-            .execute(conn)
-            .await?;
+    if ids.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    diesel::sql_query("SELECT ketnoi_refresh_match_many($1::uuid[])")
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -208,32 +212,55 @@ pub async fn write_organization(
     id: OrganizationId,
     document: &Validated<OrganizationDocument>,
 ) -> Result<(), DbError> {
-    let d = document.get();
-    let row = NewOrganization {
-        id,
-        name: &d.name,
-        name_en: d.name_en.as_deref(),
-        description: &d.description,
-        description_en: d.description_en.as_deref(),
-        email: d.email.as_deref(),
-        website: d.website.as_deref(),
-    };
-    diesel::insert_into(organizations::table)
-        .values(&row)
-        .on_conflict(organizations::id)
-        .do_update()
-        .set(replaced!(organizations: name, name_en, description, description_en, email, website))
-        .execute(conn)
-        .await?;
-    diesel::delete(phones::table.filter(phones::organization_id.eq(id)))
-        .execute(conn)
-        .await?;
+    write_organizations(conn, &[(id, document)]).await
+}
+
+/// Writes organisations (insert or replace, phones included), a few
+/// statements for the whole batch: an import may describe thousands.
+pub async fn write_organizations(
+    conn: &mut DbConn,
+    writes: &[(OrganizationId, &Validated<OrganizationDocument>)],
+) -> Result<(), DbError> {
+    let rows: Vec<NewOrganization<'_>> = writes
+        .iter()
+        .map(|(id, document)| {
+            let d = document.get();
+            NewOrganization {
+                id: *id,
+                name: &d.name,
+                name_en: d.name_en.as_deref(),
+                description: &d.description,
+                description_en: d.description_en.as_deref(),
+                email: d.email.as_deref(),
+                website: d.website.as_deref(),
+            }
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        diesel::insert_into(organizations::table)
+            .values(chunk)
+            .on_conflict(organizations::id)
+            .do_update()
+            .set(replaced!(organizations: name, name_en, description, description_en, email, website))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let ids: Vec<OrganizationId> = writes.iter().map(|(id, _)| *id).collect();
+    for chunk in ids.chunks(CHUNK * 10) {
+        diesel::delete(phones::table.filter(phones::organization_id.eq_any(chunk)))
+            .execute(&mut *conn)
+            .await?;
+    }
     let mut rows = Vec::new();
-    phone_rows((Some(id), None, None), id.0, &d.phones, &mut rows)?;
-    diesel::insert_into(phones::table)
-        .values(&rows)
-        .execute(conn)
-        .await?;
+    for (id, document) in writes {
+        phone_rows(
+            (Some(*id), None, None),
+            id.0,
+            &document.get().phones,
+            &mut rows,
+        )?;
+    }
+    insert_all!(conn, phones::table, rows, CHUNK);
     Ok(())
 }
 

@@ -25,6 +25,10 @@ const BBOX: [f64; 4] = [102.44, 22.17, 102.48, 22.20];
 /// How far around BBOX nothing else may be.
 const MARGIN_DEG: f64 = 0.2;
 const CATEGORY: &str = "financial_support";
+/// The widget's first view without `bbox` (widget.js VIETNAM_BBOX): the
+/// whole directory must lie in it, so that the server's clusters the page
+/// shows there add up to the directory's count.
+const VIETNAM_BBOX: [f64; 4] = [102.1, 8.4, 109.5, 23.4];
 
 /// What is missing to run the browser test, if anything.
 fn missing_tools(root: &Path) -> Vec<&'static str> {
@@ -73,6 +77,38 @@ async fn services_in(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> V
     .await
     .unwrap();
     rows.into_iter().map(|row| row.text).collect()
+}
+
+/// How many services at a location the public map has, optionally of one
+/// category, and how many of them lie outside `bbox`: what the clusters
+/// count (an active service at a location that is not archived), written
+/// against the tables, independently of the public_map_points view and of
+/// the tiles.
+async fn listings(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> (i64, i64) {
+    let mut conn = app.db.conn().await;
+    let rows: Vec<TextRow> = sql_query(
+        "SELECT json_build_array(
+                    count(*),
+                    count(*) FILTER (WHERE NOT ST_Intersects(
+                        l.public_point::geometry, ST_MakeEnvelope($1, $2, $3, $4, 4326))))::text AS text
+         FROM service_at_location sal
+         JOIN services s ON s.id = sal.service_id
+         JOIN locations l ON l.id = sal.location_id
+         WHERE s.status = 'active'
+           AND l.archived_at IS NULL
+           AND ($5::text IS NULL OR EXISTS (
+                 SELECT 1 FROM service_categories sc
+                 WHERE sc.service_id = s.id AND sc.category_code = $5))",
+    )
+    .bind::<diesel::sql_types::Double, _>(bbox[0])
+    .bind::<diesel::sql_types::Double, _>(bbox[1])
+    .bind::<diesel::sql_types::Double, _>(bbox[2])
+    .bind::<diesel::sql_types::Double, _>(bbox[3])
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(category)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    serde_json::from_str(&rows[0].text).unwrap()
 }
 
 /// Every confidential location, exactly: id, point, address, and whether
@@ -135,6 +171,19 @@ async fn case(app: &TestApp) -> Value {
         "filtering by {CATEGORY} must show some of the services, not all"
     );
 
+    // What the clusters of the whole-country view must add up to.
+    let (listed, outside) = listings(app, VIETNAM_BBOX, None).await;
+    let (category_listed, _) = listings(app, VIETNAM_BBOX, Some(CATEGORY)).await;
+    assert_eq!(
+        outside, 0,
+        "{outside} services at a location are outside the widget's first view {VIETNAM_BBOX:?}: \
+         its clusters would not add up to the whole directory"
+    );
+    assert!(
+        0 < category_listed && category_listed < listed,
+        "{CATEGORY} must be some of the directory's services, not none or all"
+    );
+
     let confidential = confidential_locations(app).await;
     assert!(
         confidential
@@ -151,6 +200,8 @@ async fn case(app: &TestApp) -> Value {
         "services": services,
         "category": CATEGORY,
         "category_services": category_services,
+        "listed": listed,
+        "category_listed": category_listed,
         "confidential": confidential,
     })
 }

@@ -16,6 +16,9 @@
 //       "services": ["<service id>", ...],         service ids with a public point in (and around) it
 //       "category": "<code>",                       a category to filter by
 //       "category_services": ["<service id>", ...], the ids of that category there
+//       "listed": n,                                services at a location in the whole directory,
+//                                                   all inside the widget's first view
+//       "category_listed": n,                       the same, of "category" only
 //       "confidential": [{"location_id": "<id>", "lon": x, "lat": y, "address": "...",
 //                         "listed": true|false}]
 //                                                   every confidential location, exactly;
@@ -60,6 +63,8 @@ const CONFIDENTIAL_RADIUS_DEG = 0.01;
 const SAME_POINT_DEG = 1e-6;
 /** A confidential location's public point is its point snapped to a 0.1° grid: within 0.05° on each axis. */
 const APPROXIMATE_MAX_DEG = 0.05;
+/** Below this zoom the widget shows the server's clusters; from it, the services (widget.js POINTS_MIN_ZOOM). */
+const POINTS_MIN_ZOOM = 12;
 /** "Near me" centres the map on the position snapped to this grid (widget.js NEAR_ME_GRID_DEG). */
 const NEAR_ME_GRID_DEG = 0.05;
 const EMBED_ORIGIN = 'http://embed.test';
@@ -89,7 +94,7 @@ function required(name) {
 function readCase(value) {
   const text = value.trim().startsWith('{') ? value : fs.readFileSync(value, 'utf8');
   const parsed = JSON.parse(text);
-  for (const key of ['bbox', 'services', 'category', 'category_services', 'confidential']) {
+  for (const key of ['bbox', 'services', 'category', 'category_services', 'listed', 'category_listed', 'confidential']) {
     assert.ok(key in parsed, `KETNOI_WIDGET_CASE has no "${key}"`);
   }
   assert.ok(parsed.services.length > 0, 'the case expects no services: the test would prove nothing');
@@ -266,6 +271,32 @@ async function markers(target) {
     approximate: e.classList.contains('ketnoi-approximate'),
     label: e.getAttribute('aria-label'),
   })));
+}
+
+/** The server's cluster markers on the map: their counts, points and labels. */
+async function serverClusters(target) {
+  return target.$$eval('.ketnoi-server-cluster', (elements) => elements.map((e) => ({
+    count: Number(e.dataset.count),
+    text: e.textContent,
+    lon: Number(e.dataset.lon),
+    lat: Number(e.dataset.lat),
+    label: e.getAttribute('aria-label'),
+    button: e.tagName === 'BUTTON',
+  })));
+}
+
+function sum(values) {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** The vector tiles among `urls`: {z, x, y, layers, category, lang}. */
+function tileRequests(urls) {
+  return urls.map((u) => new URL(u)).flatMap((u) => {
+    const match = /^\/v1\/public\/tiles\/(\d+)\/(\d+)\/(\d+)\.mvt$/.exec(u.pathname);
+    if (!match) return [];
+    const [z, x, y] = match.slice(1).map(Number);
+    return [{ href: u.href, z, x, y, layers: u.searchParams.get('layers'), category: u.searchParams.get('category'), lang: u.searchParams.get('lang') }];
+  });
 }
 
 /**
@@ -518,49 +549,69 @@ test('a confidential location is never shown at its exact point or with its addr
   await assertNoConfidentialMarker(main, 'case bbox');
   await assertNoConfidentialAddress(main, 'case bbox');
 
-  // All of Vietnam: every confidential location is in the data.
+  // All of Vietnam: below POINTS_MIN_ZOOM the widget holds the server's
+  // clusters and no services; no cluster is at a shelter's exact point.
   const page = await newPage('widget, Vietnam');
   const urls = [];
   page.on('request', (request) => urls.push(request.url()));
   await page.goto(`${BASE}/widget`);
   await waitFirstLoad(page);
-  const features = await page.evaluate(() => window.ketnoiWidget.lastFeatures());
-  assert.ok(features.length > 0, 'no services in the whole of Vietnam');
-  assert.ok(await page.locator('#ketnoi-more').isHidden(),
-    'the whole-Vietnam view has more services than the widget loads (MAX_PAGES): the checks below would miss some');
-  const view = await page.evaluate(() => {
-    const { map } = window.ketnoiWidget;
-    return { zoom: map.getZoom(), bounds: map.getBounds().toArray() };
-  });
-  assertBboxesOnGrid(servicesBboxes(urls), view.zoom, view.bounds, 'Vietnam');
-  const listed = CASE.confidential.filter((place) => place.listed);
-  assert.ok(listed.length > 0, 'the case has no listed confidential location');
-  for (const place of listed) {
-    const shown = features.filter((f) => f.properties.location_id === place.location_id);
-    assert.ok(shown.length > 0,
-      `listed confidential location ${place.location_id} is not among the features of the whole-Vietnam view`);
-    for (const f of shown) {
-      const [lon, lat] = f.geometry.coordinates;
-      assert.equal(f.properties.approximate, true, `confidential location ${place.location_id} is not marked approximate`);
-      assert.equal(f.properties.address, null, `confidential location ${place.location_id} comes with an address`);
-      assert.ok(Math.abs(lon - place.lon) <= APPROXIMATE_MAX_DEG + 1e-9 && Math.abs(lat - place.lat) <= APPROXIMATE_MAX_DEG + 1e-9,
-        `confidential location ${place.location_id} is at [${lon},${lat}], not at its approximate point (its 0.1° cell)`);
-    }
-  }
-  const leaks = leaksIn(features, 'lastFeatures()');
-  assert.deepEqual(leaks, [], 'the features the widget holds give confidential locations away');
-  const approximate = features.filter((f) => f.properties.approximate);
-  assert.ok(approximate.length > 0, 'no approximate (confidential) location among the features: nothing was checked');
-  for (const f of approximate) {
-    assert.equal(f.properties.address, null, `approximate location ${f.properties.location_id} comes with an address`);
+  const first = await page.evaluate(() => window.ketnoiWidget.map.getZoom());
+  assert.ok(first < POINTS_MIN_ZOOM, `the whole-Vietnam view is at zoom ${first}`);
+  assert.deepEqual(servicesBboxes(urls), [], 'below zoom 12 the widget fetched services.geojson');
+  assert.deepEqual(await page.evaluate(() => window.ketnoiWidget.lastFeatures()), [],
+    'below zoom 12 the widget holds services');
+  const clusters = await serverClusters(page);
+  assert.ok(clusters.length > 0, 'no clusters in the whole of Vietnam');
+  for (const cluster of clusters) {
+    const leak = pointLeak(cluster.lon, cluster.lat, null);
+    assert.equal(leak, null, `a cluster gives a confidential location away: ${leak}`);
   }
   await assertNoConfidentialMarker(page, 'Vietnam');
   await assertNoConfidentialAddress(page, 'Vietnam');
   // The whole directory: province boundaries from our own tiles, clusters.
   await page.screenshot({ path: path.join(ARTIFACTS, 'widget-vietnam.png') });
 
+  // Zoomed in on each listed confidential location's public point (its
+  // 0.1° cell): the widget's services there mark it approximate, with no
+  // address, in its cell. A view that holds several checks them all.
+  const listed = CASE.confidential.filter((place) => place.listed);
+  assert.ok(listed.length > 0, 'the case has no listed confidential location');
+  const seen = new Map();
+  for (const place of listed) {
+    if (seen.has(place.location_id)) continue;
+    const center = [Math.round(place.lon * 10) / 10, Math.round(place.lat * 10) / 10];
+    const before = urls.length;
+    await jumpTo(page, { center, zoom: POINTS_MIN_ZOOM });
+    const view = await page.evaluate(() => {
+      const { map } = window.ketnoiWidget;
+      return { zoom: map.getZoom(), bounds: map.getBounds().toArray() };
+    });
+    assertBboxesOnGrid(servicesBboxes(urls.slice(before)), view.zoom, view.bounds, `around ${place.location_id}`);
+    const features = await page.evaluate(() => window.ketnoiWidget.lastFeatures());
+    const leaks = leaksIn(features, 'lastFeatures()');
+    assert.deepEqual(leaks, [], `the features the widget holds around ${place.location_id} give confidential locations away`);
+    for (const f of features) {
+      if (f.properties.approximate) {
+        assert.equal(f.properties.address, null, `approximate location ${f.properties.location_id} comes with an address`);
+      }
+      const other = listed.find((l) => l.location_id === f.properties.location_id);
+      if (other && !seen.has(other.location_id)) seen.set(other.location_id, f);
+    }
+    assert.ok(seen.has(place.location_id),
+      `listed confidential location ${place.location_id} is not among the widget's services at its public point`);
+  }
+  for (const place of listed) {
+    const f = seen.get(place.location_id);
+    const [lon, lat] = f.geometry.coordinates;
+    assert.equal(f.properties.approximate, true, `confidential location ${place.location_id} is not marked approximate`);
+    assert.equal(f.properties.address, null, `confidential location ${place.location_id} comes with an address`);
+    assert.ok(Math.abs(lon - place.lon) <= APPROXIMATE_MAX_DEG + 1e-9 && Math.abs(lat - place.lat) <= APPROXIMATE_MAX_DEG + 1e-9,
+      `confidential location ${place.location_id} is at [${lon},${lat}], not at its approximate point (its 0.1° cell)`);
+  }
+
   // Zoomed in on one: its marker is approximate, and so is its popup.
-  const target = approximate[0];
+  const target = seen.get(listed[0].location_id);
   await afterFetch(page, () => page.evaluate((center) => {
     window.ketnoiWidget.map.jumpTo({ center, zoom: 14 });
   }, target.geometry.coordinates));
@@ -592,7 +643,9 @@ test('"near me" moves the map near the position and never sends the position', a
   await page.goto(`${BASE}/widget`);
   await waitFirstLoad(page);
   const first = await page.evaluate(() => window.ketnoiWidget.map.getZoom());
-  assertBboxesOnGrid(servicesBboxes(urls), first, null, 'near me, before');
+  assert.ok(first < POINTS_MIN_ZOOM, `the first view is at zoom ${first}`);
+  // Below zoom 12, clusters from the tiles: no services box is sent at all.
+  assert.deepEqual(servicesBboxes(urls), [], 'near me, before: services.geojson was fetched below zoom 12');
   const clickedAt = urls.length;
   await afterFetch(page, () => page.locator('#ketnoi-near-me').click());
   const view = await page.evaluate(() => {
@@ -646,6 +699,99 @@ test('"near me" moves the map near the position and never sends the position', a
   await message.waitFor({ state: 'visible', timeout: WAIT_MS });
   assert.match(await message.textContent(), /location/i, 'no message when location is refused');
   await denied.context().close();
+});
+
+test('below zoom 12 the clusters are the server\'s: they add up to the directory, follow the filter, and zoom in', async () => {
+  const page = await newPage('clusters');
+  const urls = [];
+  page.on('request', (request) => urls.push(request.url()));
+  await page.goto(`${BASE}/widget`);
+  await waitFirstLoad(page);
+  const zoom = () => page.evaluate(() => window.ketnoiWidget.map.getZoom());
+  const start = await zoom();
+  assert.ok(start < POINTS_MIN_ZOOM, `the first view is at zoom ${start}`);
+
+  // The whole directory lies in the first view (the case checks it), so
+  // the counts the markers show add up to the directory's, whatever was
+  // loaded: no services were fetched, and no note asks to zoom in.
+  const assertClusters = async (expected, lang, what) => {
+    const clusters = await serverClusters(page);
+    assert.ok(clusters.length > 1, `${what}: ${clusters.length} clusters`);
+    assert.equal(sum(clusters.map((c) => c.count)), expected,
+      `${what}: the clusters' counts do not add up to the directory's ${expected}: ${clusters.map((c) => c.count)}`);
+    for (const c of clusters) {
+      assert.ok(c.button, `${what}: a cluster is not a button`);
+      assert.equal(c.text, String(c.count), `${what}: a cluster shows ${c.text}, not its count ${c.count}`);
+      const label = lang === 'vi' ? `${c.count} dịch vụ — bấm để phóng to` : `${c.count} services — click to zoom in`;
+      assert.equal(c.label, label, `${what}: a cluster's aria-label`);
+    }
+    assert.equal(await page.locator('.ketnoi-marker').count(), 0, `${what}: service markers below zoom 12`);
+    assert.ok(await page.locator('#ketnoi-more').isHidden(), `${what}: the "zoom in" note is shown below zoom 12`);
+    return clusters;
+  };
+  await assertClusters(CASE.listed, 'vi', 'Vietnam');
+
+  // The filter reloads the clusters' tiles for the category.
+  await afterFetch(page, () => page.selectOption('#ketnoi-category', CASE.category));
+  await assertClusters(CASE.category_listed, 'vi', `Vietnam, ${CASE.category}`);
+  const filtered = tileRequests(urls).filter((t) => t.layers === 'services' && t.category === CASE.category);
+  assert.ok(filtered.length > 0, `no clusters' tile was asked for category=${CASE.category}`);
+
+  // In English, the labels; all categories again, the whole directory.
+  await afterFetch(page, () => page.locator('#ketnoi-lang').click());
+  await assertClusters(CASE.category_listed, 'en', `Vietnam, ${CASE.category}, en`);
+  await afterFetch(page, () => page.selectOption('#ketnoi-category', ''));
+  await assertClusters(CASE.listed, 'en', 'Vietnam, all categories again, en');
+  assert.deepEqual(servicesBboxes(urls), [], 'services.geojson was fetched below zoom 12');
+
+  // A click on a cluster zooms in on it, two levels at a time, up to zoom
+  // 12; the cluster followed is the one nearest the case's services.
+  const [cx, cy] = [(CASE.bbox[0] + CASE.bbox[2]) / 2, (CASE.bbox[1] + CASE.bbox[3]) / 2];
+  for (let step = 0; (await zoom()) < POINTS_MIN_ZOOM; step += 1) {
+    assert.ok(step < 8, 'clicking clusters does not reach zoom 12');
+    const before = await zoom();
+    const clusters = await serverClusters(page);
+    const nearest = clusters.reduce((a, b) => (Math.hypot(a.lon - cx, a.lat - cy) <= Math.hypot(b.lon - cx, b.lat - cy) ? a : b));
+    // Dispatched to the marker itself: neighbouring clusters may overlap it.
+    await afterFetch(page, () => page.locator(`.ketnoi-server-cluster[data-lon="${nearest.lon}"][data-lat="${nearest.lat}"]`).dispatchEvent('click'));
+    const view = await page.evaluate(() => {
+      const { map } = window.ketnoiWidget;
+      return { zoom: map.getZoom(), center: map.getCenter() };
+    });
+    assert.equal(view.zoom, Math.min(POINTS_MIN_ZOOM, Math.floor(before) + 2), `a click at zoom ${before} went to zoom ${view.zoom}`);
+    assert.ok(Math.abs(view.center.lng - nearest.lon) < 1e-6 && Math.abs(view.center.lat - nearest.lat) < 1e-6,
+      `a click on the cluster at [${nearest.lon},${nearest.lat}] centred the map on ${JSON.stringify(view.center)}`);
+  }
+
+  // From zoom 12: no clusters' tiles, the services of the view are fetched,
+  // and the server's clusters are gone.
+  const tiles = tileRequests(urls).filter((t) => t.layers === 'services');
+  assert.deepEqual(tiles.filter((t) => t.z >= POINTS_MIN_ZOOM).map((t) => t.href), [],
+    'clusters\' tiles were asked for at zoom 12 or closer');
+  assert.ok(servicesBboxes(urls).length > 0, 'at zoom 12 the services in view were not fetched');
+  assert.equal(await page.locator('.ketnoi-server-cluster').count(), 0, 'the server\'s clusters stay at zoom 12');
+
+  // Closer still (through the browser's clusters of what was fetched), a
+  // marker per service, with its popup.
+  for (let step = 0; ; step += 1) {
+    const shown = new Set((await markers(page)).map((m) => m.serviceId));
+    if (CASE.services.every((id) => shown.has(id))) break;
+    assert.ok(step < 6, `clicking clusters does not show the case's services: ${[...shown]}`);
+    const nearest = (await page.$$eval('.ketnoi-cluster', (elements) => elements.map((e) => [Number(e.dataset.lon), Number(e.dataset.lat)])))
+      .reduce((a, b) => (Math.hypot(a[0] - cx, a[1] - cy) <= Math.hypot(b[0] - cx, b[1] - cy) ? a : b));
+    await afterFetch(page, () => page.locator(`.ketnoi-cluster[data-lon="${nearest[0]}"][data-lat="${nearest[1]}"]`).dispatchEvent('click'));
+    await mapIdle(page);
+  }
+  const opened = await openPopupWithDetails(page);
+  await assertPopup(page, opened, 'en');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-drilled.png') });
+
+  // Back out below zoom 12: clusters again, no services, no popup.
+  await jumpTo(page, { center: [cx, cy], zoom: 7 });
+  assert.ok((await serverClusters(page)).length > 0, 'zoomed out again, no clusters');
+  assert.equal(await page.locator('.ketnoi-marker').count(), 0, 'zoomed out again, service markers stay');
+  assert.equal(await page.locator('.maplibregl-popup').count(), 0, 'zoomed out again, the popup stays');
+  await page.context().close();
 });
 
 test('embed.js on another site makes an iframe that shows the markers', async () => {
@@ -900,12 +1046,20 @@ test('the coverage view colours the wards by distance band, with a legend, in vi
   await page.context().close();
 });
 
-test('the vector tiles asked for are the provinces and wards layers only', async () => {
-  const tiles = requestedUrls.map((u) => new URL(u)).filter((u) => /^\/v1\/public\/tiles\/\d+\/\d+\/\d+\.mvt$/.test(u.pathname));
-  assert.ok(tiles.length > 0, 'no vector tile was requested');
-  for (const url of tiles) {
-    assert.equal(url.searchParams.get('layers'), 'provinces,wards', `${url.href} does not ask for layers=provinces,wards`);
-    assert.ok(['vi', 'en'].includes(url.searchParams.get('lang')), `${url.href} has no lang`);
+test('the vector tiles asked for are the base map, and the services\' clusters below zoom 12 only', async () => {
+  const tiles = tileRequests(requestedUrls);
+  assert.ok(tiles.some((t) => t.layers === 'provinces,wards'), 'no base map tile was requested');
+  assert.ok(tiles.some((t) => t.layers === 'services'), 'no clusters\' tile was requested');
+  for (const tile of tiles) {
+    assert.ok(['vi', 'en'].includes(tile.lang), `${tile.href} has no lang`);
+    if (tile.layers === 'services') {
+      // From zoom 12 the tiles' services layer is a point per service: the
+      // widget takes those from the GeoJSON, with their popups.
+      assert.ok(tile.z < POINTS_MIN_ZOOM, `${tile.href} asks for services at zoom ${tile.z}`);
+    } else {
+      assert.equal(tile.layers, 'provinces,wards', `${tile.href} asks for layers=${tile.layers}`);
+      assert.equal(tile.category, null, `${tile.href}: the base map has no category`);
+    }
   }
 });
 

@@ -1,9 +1,13 @@
 /*
  * Kết Nối public map widget.
  *
- * Shows the public listings of the directory on a MapLibre map: services
- * from GET /v1/public/services.geojson for the area in view, a category
+ * Shows the public listings of the directory on a MapLibre map, a category
  * filter, a Vietnamese/English switch, "near me", and a popup per service.
+ * Below zoom 12 the services are the server's clusters, from the
+ * `clusters` layer of the vector tiles: counted over the whole directory,
+ * so a count on the map is true whatever is in view. From zoom 12 they
+ * are the services of GET /v1/public/services.geojson for the area in
+ * view, each with its popup.
  * Its base layer is Kết Nối's own vector tiles: province and ward
  * boundaries, with ward names when zoomed in, so that every view has its
  * context with no other server. The coverage view colours the wards by
@@ -22,7 +26,8 @@
  *
  * For tests and embedding pages' scripts in the same origin, the widget
  * exposes window.ketnoiWidget (see the end of this file) and sets
- * data-state="loading|ready|error" on #ketnoi around every services fetch,
+ * data-state="loading|ready|error" on #ketnoi around every update of the
+ * services (a fetch, or the clusters' tiles loading),
  * and data-coverage="off|loading|ready|error" for the coverage view.
  */
 (function () {
@@ -44,7 +49,17 @@
   /** Pages followed per view; past that the user is asked to zoom in. */
   const MAX_PAGES = 5;
 
-  /** Above this zoom every service is its own marker. */
+  /**
+   * From this zoom the services are loaded one by one (GeoJSON, with
+   * popups); below it they are the server's clusters. The server's
+   * SERVICES_MIN_ZOOM: its tiles carry the `clusters` layer below it.
+   */
+  const POINTS_MIN_ZOOM = 12;
+  /**
+   * From POINTS_MIN_ZOOM up to this zoom the services loaded are still
+   * clustered in the browser (a zoom-12 view of a city can hold thousands);
+   * above it every service is its own marker.
+   */
   const CLUSTER_MAX_ZOOM = 12;
   const CLUSTER_RADIUS = 50;
   /** Zoom that "near me" flies to. */
@@ -524,6 +539,8 @@
     /** Marker key → {marker, kind}; see syncMarkers(). */
     markers: new Map(),
     markersDirty: false,
+    /** The clusters' tile URL last given to their source; see updateClusterTiles(). */
+    clusterTiles: null,
     /** Incremented per fetch; a response for an older one is dropped. */
     fetchSeq: 0,
     /** Fetches that have settled (shown or failed), for tests to wait on. */
@@ -567,15 +584,25 @@
   // --- Map and style ---------------------------------------------------------------
 
   /**
-   * The vector tiles' URL template. Only the boundaries are drawn from
-   * tiles (services come from the GeoJSON), so only `provinces` and
-   * `wards` are asked for; the latter brings the `wards` and `ward_labels`
-   * layers, from zoom 7, with names in the tile's `lang`. The query is
-   * appended to the template as it is: {z}/{x}/{y} stay unescaped for
-   * MapLibre.
+   * The base map's vector tiles' URL template: `provinces` and `wards`;
+   * the latter brings the `wards` and `ward_labels` layers, from zoom 7,
+   * with names in the tile's `lang`. The query is appended to the
+   * template as it is: {z}/{x}/{y} stay unescaped for MapLibre.
    */
   function tileUrl() {
     return withQuery(absoluteTemplate(config.tiles), { layers: 'provinces,wards', lang: state.lang });
+  }
+
+  /**
+   * The clusters' tiles: `layers=services`, which below POINTS_MIN_ZOOM
+   * is the `clusters` layer, for the filter's category. A tile of its own
+   * rather than a layer of the base map's, so that changing the category
+   * reloads only these (they are small: at most 256 points each).
+   */
+  function clusterTileUrl() {
+    const query = { layers: 'services', lang: state.lang };
+    if (state.category) query.category = state.category;
+    return withQuery(absoluteTemplate(config.tiles), query);
   }
 
   /** The coverage colour of a ward, from its feature state; transparent without one. */
@@ -697,7 +724,29 @@
   const popup = new maplibregl.Popup({ maxWidth: '320px', className: 'ketnoi-popup-container' });
   popup.on('close', () => { state.popupKey = null; });
 
+  /** Whether the view is close enough for the services themselves (else the server's clusters). */
+  function pointsMode() {
+    return map.getZoom() >= POINTS_MIN_ZOOM;
+  }
+
   function addServicesSource() {
+    // The server's clusters, below POINTS_MIN_ZOOM only: the layer's
+    // maxzoom keeps MapLibre from asking for its tiles closer in (the
+    // same test as pointsMode()), and the source's from over-asking.
+    state.clusterTiles = clusterTileUrl();
+    map.addSource('clusters', {
+      type: 'vector',
+      tiles: [state.clusterTiles],
+      maxzoom: POINTS_MIN_ZOOM - 1,
+    });
+    map.addLayer({
+      id: 'clusters-anchor',
+      type: 'circle',
+      source: 'clusters',
+      'source-layer': 'clusters',
+      maxzoom: POINTS_MIN_ZOOM,
+      paint: { 'circle-radius': 0, 'circle-opacity': 0, 'circle-stroke-width': 0 },
+    });
     map.addSource('services', {
       type: 'geojson',
       data: { type: 'FeatureCollection', features: [] },
@@ -705,32 +754,45 @@
       clusterMaxZoom: CLUSTER_MAX_ZOOM,
       clusterRadius: CLUSTER_RADIUS,
     });
-    // MapLibre only loads a source that some layer uses. This layer draws
+    // MapLibre only loads a source that some layer uses. These layers draw
     // nothing; the markers are HTML (see syncMarkers).
     map.addLayer({
       id: 'services-anchor',
       type: 'circle',
       source: 'services',
+      minzoom: POINTS_MIN_ZOOM,
       paint: { 'circle-radius': 0, 'circle-opacity': 0, 'circle-stroke-width': 0 },
     });
   }
 
   // --- Markers: the HTML clusters pattern ----------------------------------------------
 
-  function clusterElement(feature) {
-    const count = feature.properties.point_count;
-    const button = element('button', 'ketnoi-cluster', count);
+  /**
+   * A cluster's round button, bigger for more services (within reason),
+   * labelled with its count; `zoomIn` moves the map when it is clicked.
+   */
+  function clusterButton(className, count, center, zoomIn) {
+    const button = element('button', className, count);
     button.type = 'button';
-    // Bigger for more services, within reason.
     const size = Math.round(28 + Math.min(24, Math.log2(count) * 4));
     button.style.width = `${size}px`;
     button.style.height = `${size}px`;
     button.setAttribute('aria-label', strings().cluster(count));
     button.dataset.count = String(count);
+    button.dataset.lon = String(center[0]);
+    button.dataset.lat = String(center[1]);
+    button.addEventListener('click', (event) => {
+      event.stopPropagation();
+      zoomIn();
+    });
+    return button;
+  }
+
+  /** A cluster of the services fetched (from POINTS_MIN_ZOOM). */
+  function clusterElement(feature) {
     const clusterId = feature.properties.cluster_id;
     const center = feature.geometry.coordinates;
-    button.addEventListener('click', async (event) => {
-      event.stopPropagation();
+    return clusterButton('ketnoi-cluster', feature.properties.point_count, center, async () => {
       try {
         const zoom = await map.getSource('services').getClusterExpansionZoom(clusterId);
         map.easeTo({ center, zoom });
@@ -738,7 +800,48 @@
         // The data changed under the cluster; the new markers are on their way.
       }
     });
+  }
+
+  /**
+   * The marker of one of the server's clusters: its count is the
+   * server's, over the whole directory. A click zooms in two levels
+   * (a cell of the tile becomes 16 of the next view's), at most to where
+   * the services themselves are shown.
+   */
+  function serverClusterElement(count, categories, center) {
+    const button = clusterButton('ketnoi-cluster ketnoi-server-cluster', count, center, () => {
+      const zoom = Math.min(POINTS_MIN_ZOOM, Math.floor(map.getZoom()) + 2);
+      map.easeTo({ center, zoom });
+    });
+    // What is in it, per category, for a pointer's hover.
+    const parts = state.categories.filter((c) => categories[c.code] > 0)
+      .map((c) => `${categoryLabel(c)}: ${categories[c.code]}`);
+    if (parts.length) button.title = parts.join('\n');
     return button;
+  }
+
+  /**
+   * The server's clusters in the loaded tiles, as [key, {count,
+   * categories, center}]. Each cluster is in exactly one tile (the tiles
+   * have no buffer for them), so none is counted twice; MapLibre gives
+   * each tile once, whatever the copies of the world in view.
+   */
+  function serverClusters() {
+    const wanted = new Map();
+    for (const feature of map.querySourceFeatures('clusters', { sourceLayer: 'clusters' })) {
+      const p = feature.properties || {};
+      const geometry = feature.geometry;
+      const count = Number(p.count);
+      if (!Number.isInteger(count) || count < 1 || !geometry || geometry.type !== 'Point') continue;
+      const center = geometry.coordinates;
+      const categories = {};
+      for (const [code, n] of Object.entries(p)) {
+        if (code !== 'count' && Number.isInteger(n)) categories[code] = n;
+      }
+      // Its place and what it counts: a marker is kept only while both stay.
+      wanted.set(`server:${center[0]},${center[1]}:${JSON.stringify(p)}`, { count, categories, center });
+    }
+    return wanted;
   }
 
   function pointElement(key, feature) {
@@ -786,11 +889,16 @@
   }
 
   /**
-   * Makes the HTML markers match what the clustered source shows now: one
-   * per cluster and one per unclustered service-at-location, each made once
-   * and kept while it stays in view.
+   * Makes the HTML markers match what the sources show now, each made once
+   * and kept while it stays: below POINTS_MIN_ZOOM one per server cluster;
+   * from it one per cluster of the services loaded and one per unclustered
+   * service-at-location.
    */
   function syncMarkers() {
+    if (!pointsMode()) {
+      syncServerClusters();
+      return;
+    }
     const wanted = new Map();
     for (const feature of map.querySourceFeatures('services')) {
       const p = feature.properties;
@@ -833,14 +941,36 @@
     }
   }
 
+  function syncServerClusters() {
+    const wanted = serverClusters();
+    for (const [key, entry] of state.markers) {
+      if (!wanted.has(key)) {
+        entry.marker.remove();
+        state.markers.delete(key);
+      }
+    }
+    for (const [key, cluster] of wanted) {
+      if (state.markers.has(key)) continue;
+      const marker = new maplibregl.Marker({
+        element: serverClusterElement(cluster.count, cluster.categories, cluster.center),
+      }).setLngLat(cluster.center).addTo(map);
+      state.markers.set(key, { marker, kind: 'server' });
+    }
+  }
+
+  /** The source the markers are made from at this zoom. */
+  function markerSource() {
+    return pointsMode() ? 'services' : 'clusters';
+  }
+
   // Markers follow the source on the next frame after anything changed it
   // (data, tiles, or the view), once its tiles are loaded.
   map.on('move', () => { state.markersDirty = true; });
   map.on('sourcedata', (event) => {
-    if (event.sourceId === 'services') state.markersDirty = true;
+    if (event.sourceId === 'services' || event.sourceId === 'clusters') state.markersDirty = true;
   });
   map.on('render', () => {
-    if (state.markersDirty && map.getSource('services') && map.isSourceLoaded('services')) {
+    if (state.markersDirty && map.getSource('services') && map.isSourceLoaded(markerSource())) {
       state.markersDirty = false;
       syncMarkers();
     }
@@ -1233,23 +1363,102 @@
     return Boolean(a && b) && JSON.stringify(a) === JSON.stringify(b);
   }
 
-  /** Resolves once the map has processed new data and drawn it. */
+  /**
+   * Resolves once the map has processed new data and drawn it. The
+   * repaint makes sure there is a frame to wait for, even when nothing
+   * changed.
+   */
   function mapSettled() {
-    return new Promise((resolve) => map.once('idle', resolve));
+    return new Promise((resolve) => {
+      map.once('idle', resolve);
+      map.triggerRepaint();
+    });
   }
 
   /**
-   * Fetches the services in view for the current filter and language, and
-   * shows them. A newer call supersedes an older one still running.
+   * Resolves once the clusters' tiles for the view are loaded. Checked
+   * from the frame after the call on (MapLibre decides in a frame which
+   * sources the view uses, and an unused one counts as loaded), on every
+   * new tile and on a timer, rather than waiting for the whole map's
+   * 'idle', which the base map's tiles and their redrawing may hold back.
+   */
+  function clustersSettled() {
+    return new Promise((resolve) => {
+      let timer = null;
+      const check = () => {
+        if (!map.isSourceLoaded('clusters')) return;
+        clearInterval(timer);
+        map.off('sourcedata', check);
+        resolve();
+      };
+      map.once('render', () => {
+        timer = setInterval(check, 200);
+        map.on('sourcedata', check);
+        check();
+      });
+      map.triggerRepaint();
+    });
+  }
+
+  /** The clusters' tiles for the current category and language (reloaded only if they changed). */
+  function updateClusterTiles() {
+    const source = map.getSource('clusters');
+    const url = clusterTileUrl();
+    if (source && state.clusterTiles !== url) {
+      state.clusterTiles = url;
+      source.setTiles([url]);
+    }
+  }
+
+  /**
+   * Below POINTS_MIN_ZOOM: no services are fetched, and those of a closer
+   * view are let go (their markers, their popup), so that what the map
+   * holds is only what it shows.
+   */
+  function clearServices() {
+    if (state.controller) state.controller.abort();
+    state.controller = null;
+    if (!state.features.length && !state.byKey.size) return;
+    state.features = [];
+    state.byKey = new Map();
+    state.previousByKey = state.byKey;
+    for (const [key, entry] of state.markers) {
+      if (entry.kind !== 'server') {
+        entry.marker.remove();
+        state.markers.delete(key);
+      }
+    }
+    popup.remove();
+    map.getSource('services').setData({ type: 'FeatureCollection', features: [] });
+  }
+
+  /**
+   * Shows the services for the view, the current filter and language: the
+   * server's clusters below POINTS_MIN_ZOOM (MapLibre loads their tiles;
+   * this waits for them and makes the markers), and the services in view,
+   * fetched, from it. A newer call supersedes an older one still running.
    */
   async function loadServices() {
     const seq = ++state.fetchSeq;
     clearTimeout(state.retryTimer);
     clearTimeout(state.moveTimer);
     if (state.controller) state.controller.abort();
+    setState('loading');
+    updateClusterTiles();
+    if (!pointsMode()) {
+      clearServices();
+      await clustersSettled();
+      if (seq !== state.fetchSeq) return;
+      syncMarkers();
+      // The counts are the server's, over the whole directory: nothing
+      // was left out, there is no need to zoom in to see all.
+      moreNote.hidden = true;
+      showMessage(null);
+      setState('ready');
+      return;
+    }
     const controller = new AbortController();
     state.controller = controller;
-    setState('loading');
     try {
       const { features, more } = await fetchPages(servicesUrl(), controller.signal);
       if (seq !== state.fetchSeq) return;
@@ -1257,9 +1466,9 @@
       await mapSettled();
       if (seq !== state.fetchSeq) return;
       syncMarkers();
-      // Past MAX_PAGES only some of the services in view are loaded, and
-      // the cluster counts are counts of those loaded features, not of the
-      // directory: the note says so by asking to zoom in for all of them.
+      // Past MAX_PAGES only some of the services in view are loaded (a
+      // city view with more than MAX_PAGES × PAGE_LIMIT of them), and the
+      // markers, clusters included, are of those: the note asks to zoom in.
       moreNote.hidden = !more;
       showMessage(null);
       setState('ready');
@@ -1654,7 +1863,7 @@
   window.ketnoiWidget = {
     map,
     ready,
-    /** The features of the last completed fetch, exactly as the API sent them. */
+    /** The features of the last completed fetch, exactly as the API sent them (none below POINTS_MIN_ZOOM). */
     lastFeatures: () => state.features.slice(),
     /** How many services fetches have settled so far (see data-state). */
     settledCount: () => state.settledCount,

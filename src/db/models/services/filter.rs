@@ -320,8 +320,9 @@ async fn records_of(
 /// up to `limit` + 1 (which counts them), and ranked [`RANKED_AT_ONCE`]
 /// (or `cap`, if smaller) at a time. When no more match, that is every
 /// match, ranked exactly; past it, the first so many candidates are ranked
-/// for the first pages, the next so many after them, and so on, so that
-/// pages never overlap or skip.
+/// for the first pages, the next so many after them, and so on. Pages within
+/// the cap share one window and never overlap or skip; a page past it takes
+/// a larger window, whose plan may give the candidates in another order.
 async fn relevant(
     conn: &mut DbConn,
     filter: &ServiceFilter,

@@ -364,8 +364,15 @@ impl ServiceView {
 /// One page of a list, in the HSDS `Page` shape.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
-    /// Items in all pages.
+    /// Items in all pages. Exact, unless `total_items_capped` says that
+    /// counting stopped at the cap.
     pub total_items: i64,
+    /// Present and true when counting stopped at a cap (broad searches and
+    /// `near` listings): there are more than `total_items` items,
+    /// `total_pages` counts the pages up to `total_items`, and `last_page`
+    /// is false; the pages after `total_pages` can still be asked for.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub total_items_capped: bool,
     /// Number of pages (0 when there are no items).
     pub total_pages: i64,
     /// This page's number, from 1.
@@ -385,18 +392,27 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    pub fn new(contents: Vec<T>, total_items: i64, page: crate::domain::page::PageRequest) -> Self {
+    pub fn new(
+        contents: Vec<T>,
+        total: impl Into<crate::domain::page::Total>,
+        page: crate::domain::page::PageRequest,
+    ) -> Self {
+        let crate::domain::page::Total {
+            count: total_items,
+            capped,
+        } = total.into();
         let per_page = page.limit();
         let total_pages = (total_items + per_page - 1) / per_page;
         let page_number = i64::from(page.page());
         let size = i64::try_from(contents.len()).unwrap_or(i64::MAX);
         Self {
             total_items,
+            total_items_capped: capped,
             total_pages,
             page_number,
             size,
             first_page: page_number == 1,
-            last_page: page_number >= total_pages,
+            last_page: !capped && page_number >= total_pages,
             empty: contents.is_empty(),
             contents,
             next_cursor: None,

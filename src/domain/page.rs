@@ -118,6 +118,46 @@ impl PageRequest {
     }
 }
 
+/// How many items a list holds, as far as it was counted. Broad searches
+/// and `near=` listings stop counting at a cap (so that a query matching
+/// half the directory costs what a narrow one does): `capped` says that
+/// more than `count` items exist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Total {
+    pub count: i64,
+    pub capped: bool,
+}
+
+impl Total {
+    /// An exact count.
+    pub fn exact(count: i64) -> Self {
+        Self {
+            count,
+            capped: false,
+        }
+    }
+
+    /// The total from `counted` items found when counting stopped after
+    /// `limit + 1`: exact up to `limit`, else "more than `limit`".
+    pub fn counted(counted: usize, limit: i64) -> Self {
+        let counted = i64::try_from(counted).unwrap_or(i64::MAX);
+        if counted > limit {
+            Self {
+                count: limit,
+                capped: true,
+            }
+        } else {
+            Self::exact(counted)
+        }
+    }
+}
+
+impl From<i64> for Total {
+    fn from(count: i64) -> Self {
+        Self::exact(count)
+    }
+}
+
 impl Default for PageRequest {
     fn default() -> Self {
         Self {
@@ -139,6 +179,19 @@ mod tests {
         assert_eq!(page.offset(), 200);
         let last = PageRequest::new(Some(PageRequest::MAX_PAGE), Some(100)).unwrap();
         assert_eq!(last.offset(), 99_999_900);
+    }
+
+    #[test]
+    fn a_count_past_its_limit_is_capped() {
+        assert_eq!(Total::counted(7, 10), Total::exact(7));
+        assert_eq!(Total::counted(10, 10), Total::exact(10));
+        assert_eq!(
+            Total::counted(11, 10),
+            Total {
+                count: 10,
+                capped: true
+            }
+        );
     }
 
     #[test]

@@ -317,6 +317,22 @@ impl TestApp {
         Self::spawn_on(TestDb::seeded().await).await
     }
 
+    /// Serves a seeded clone whose listings stop counting at `cap` (the
+    /// database setting `ketnoi.count_cap`, read by every new session).
+    pub async fn spawn_with_count_cap(cap: u32) -> Self {
+        let db = TestDb::seeded().await;
+        let mut conn = db.conn().await;
+        sql_query(format!(
+            "ALTER DATABASE {} SET ketnoi.count_cap = {cap}",
+            db.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        drop(conn);
+        Self::spawn_on(db).await
+    }
+
     pub async fn spawn_on(db: TestDb) -> Self {
         Self::spawn_with(
             db,

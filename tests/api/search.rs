@@ -282,3 +282,95 @@ async fn bad_search_words_are_named() {
         assert_eq!(status, 200, "{words}: {body}");
     }
 }
+
+/// Every page of `/v1/services?{query}` at `per_page`, checking each
+/// page's count on the way: capped ("more than") until the last page.
+async fn walk_capped(app: &TestApp, query: &str, per_page: i64, cap: i64) -> Vec<Value> {
+    let mut found = Vec::new();
+    for page in 1_i64.. {
+        let (status, _, body) = app
+            .get_json(&format!(
+                "/v1/services?{query}&per_page={per_page}&page={page}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+        found.extend(body["contents"].as_array().unwrap().iter().cloned());
+        if body["last_page"] == true {
+            assert_eq!(body["total_items"].as_i64().unwrap(), found.len() as i64);
+            assert!(body.get("total_items_capped").is_none(), "{body}");
+            break;
+        }
+        // Counted as far as the cap or the end of this page, and "more".
+        assert_eq!(body["total_items_capped"], true, "{body}");
+        assert_eq!(
+            body["total_items"].as_i64().unwrap(),
+            cap.max(page * per_page)
+        );
+        assert_eq!(
+            body["total_pages"].as_i64().unwrap(),
+            (cap.max(page * per_page) + per_page - 1) / per_page
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn broad_searches_count_up_to_the_cap_and_say_so() {
+    let exact = TestApp::spawn().await;
+    let capped = TestApp::spawn_with_count_cap(12).await;
+    for words in ["tro giup phap ly", "tro giupp phap ly", "ho tro -phap"] {
+        let query = format!("q={}", encode(words));
+        let all = services(&exact, &query).await;
+        assert!(all.len() > 20, "{words}: {}", all.len());
+        // Below the cap the count is exact and says nothing more.
+        let (_, _, first) = exact
+            .get_json(&format!("/v1/services?{query}&per_page=4"))
+            .await;
+        assert_eq!(first["total_items"].as_i64().unwrap(), all.len() as i64);
+        assert!(first.get("total_items_capped").is_none());
+        // Past it, every page counts at least to its own end and says
+        // "more" until the last, which counts exactly; the pages follow
+        // each other without a gap or a repeat, within the cap and past it,
+        // whether or not a page size divides the ranked batches.
+        let everywhere: BTreeSet<String> = ids(&all).into_iter().collect();
+        for per_page in [4, 5] {
+            let walked = walk_capped(&capped, &query, per_page, 12).await;
+            assert_eq!(walked.len(), all.len(), "{words}");
+            let seen: BTreeSet<String> = ids(&walked).into_iter().collect();
+            assert_eq!(seen.len(), walked.len(), "{words}: a service twice");
+            assert_eq!(seen, everywhere, "{words}: a service missed");
+        }
+    }
+    // The candidates ranked first are those whose names hold the words.
+    let walked = walk_capped(
+        &capped,
+        &format!("q={}", encode("tro giup phap ly")),
+        12,
+        12,
+    )
+    .await;
+    for service in &walked[..12] {
+        let name = service["name"].as_str().unwrap().to_lowercase();
+        assert!(name.contains("giúp") && name.contains("pháp"), "{name}");
+    }
+    // A narrow search is counted exactly.
+    let (_, _, narrow) = capped
+        .get_json(&format!(
+            "/v1/services?q={}",
+            encode("trợ giúp pháp lý Lào Cai")
+        ))
+        .await;
+    let narrow_total = narrow["total_items"].as_i64().unwrap();
+    assert!((1..=12).contains(&narrow_total), "{narrow}");
+    assert!(narrow.get("total_items_capped").is_none());
+    // HSDS's pages say so too.
+    let (_, _, hsds) = capped
+        .get_json(&format!(
+            "/hsds/services?search={}&per_page=4",
+            encode("tro giup")
+        ))
+        .await;
+    assert_eq!(hsds["total_items"], 12);
+    assert_eq!(hsds["total_items_capped"], true);
+    assert_eq!(hsds["last_page"], false);
+}

@@ -176,6 +176,25 @@ async fn confidential_points(app: &TestApp) -> Vec<ExactPoint> {
     .unwrap()
 }
 
+/// The geodesic distance from (lat, lon) to the service's nearest listed
+/// location, measured independently of PostGIS.
+fn nearest_location_m(service: &Value, lat: f64, lon: f64) -> f64 {
+    service["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            Geodesic.distance(
+                Point::new(lon, lat),
+                Point::new(
+                    l["longitude"].as_f64().unwrap(),
+                    l["latitude"].as_f64().unwrap(),
+                ),
+            )
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 #[tokio::test]
 async fn near_searches_rank_by_geodesic_distance_within_the_radius() {
     let app = TestApp::spawn().await;
@@ -191,20 +210,7 @@ async fn near_searches_rank_by_geodesic_distance_within_the_radius() {
         previous = distance;
         // The distance is to the nearest listed (public) location, on the
         // WGS84 spheroid: check it against an independent geodesic.
-        let nearest = service["locations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                Geodesic.distance(
-                    Point::new(lon, lat),
-                    Point::new(
-                        l["longitude"].as_f64().unwrap(),
-                        l["latitude"].as_f64().unwrap(),
-                    ),
-                )
-            })
-            .fold(f64::INFINITY, f64::min);
+        let nearest = nearest_location_m(service, lat, lon);
         assert!((nearest - distance).abs() < 1.0, "{distance} vs {nearest}");
     }
     // A smaller radius gives a prefix of the same ranking.
@@ -264,6 +270,76 @@ async fn near_searches_rank_by_geodesic_distance_within_the_radius() {
         .await;
     assert_eq!(sea["total_items"], 0);
     assert_eq!(sea["empty"], true);
+}
+
+#[tokio::test]
+async fn near_listings_walk_page_by_page_and_count_up_to_the_cap() {
+    let exact = TestApp::spawn().await;
+    let capped = TestApp::spawn_with_count_cap(7).await;
+    let (lat, lon) = (21.7229, 104.9113);
+    let query = format!("near={lat},{lon}&radius_m=150000");
+    let all = all_pages(&exact, &query).await;
+    assert!(all.len() > 10);
+    let ids: HashSet<&str> = all.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), all.len(), "a service listed twice");
+    // Services with several locations are listed once, at the nearest.
+    let several: Vec<&Value> = all
+        .iter()
+        .filter(|s| s["locations"].as_array().unwrap().len() > 1)
+        .collect();
+    assert!(!several.is_empty());
+    for service in several {
+        let nearest = nearest_location_m(service, lat, lon);
+        assert!((service["distance_m"].as_f64().unwrap() - nearest).abs() < 1.0);
+    }
+    // Pages of three with a count capped at seven: the same services in the
+    // same order, each page continuing the last, "more than" until the end.
+    let mut walked = Vec::new();
+    for page in 1_i64.. {
+        let (_, _, body) = capped
+            .get_json(&format!("/v1/services?{query}&per_page=3&page={page}"))
+            .await;
+        walked.extend(contents(&body).iter().cloned());
+        if body["last_page"] == true {
+            assert_eq!(body["total_items"].as_i64().unwrap(), all.len() as i64);
+            assert!(body.get("total_items_capped").is_none());
+            break;
+        }
+        assert_eq!(body["total_items_capped"], true, "{body}");
+        assert_eq!(body["total_items"].as_i64().unwrap(), 7.max(page * 3));
+    }
+    assert_eq!(walked, all);
+}
+
+#[tokio::test]
+async fn caseworkers_walk_near_listings_to_a_shelters_exact_point() {
+    let app = TestApp::spawn().await;
+    let caseworker = app.key("caseworker", None).await;
+    let shelter = &confidential_points(&app).await[0];
+    let path = format!(
+        "/v1/services?near={},{}&radius_m=100&status=active,inactive,defunct,temporarily%20closed",
+        shelter.lat, shelter.lon
+    );
+    let answer = app
+        .send(Some(&caseworker), reqwest::Method::GET, &path, None, None)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let at_shelter: Vec<&Value> = contents(&answer.body)
+        .iter()
+        .filter(|s| {
+            s["locations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["id"] == shelter.id.as_str())
+        })
+        .collect();
+    assert!(!at_shelter.is_empty());
+    assert!(
+        at_shelter
+            .iter()
+            .all(|s| s["distance_m"].as_f64().unwrap() < 1.0)
+    );
 }
 
 #[tokio::test]

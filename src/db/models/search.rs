@@ -185,6 +185,31 @@ pub fn service_matches(words: &Words) -> Fragment<Bool> {
     }
 }
 
+/// The `service_search` rows matching the words, as predicates on that
+/// table in the order a broad search takes its candidates: for exact
+/// words, first the rows whose names hold the words (which rank highest,
+/// names weighing most; a small index of their own), then the others; for
+/// fuzzy words, one predicate. Each predicate's rows include the earlier
+/// ones'.
+pub fn service_search_tiers(words: &Words) -> Vec<Fragment<Bool>> {
+    if words.is_fuzzy() {
+        return vec![matches(
+            words,
+            "service_search.document",
+            "service_search.words",
+        )];
+    }
+    // The second holds the first's rows too (the caller skips them again):
+    // leaving them out would fold every row's names once more.
+    [
+        "(service_search.document @@ {tsq} AND to_tsvector('simple', service_search.names) @@ {tsq})",
+        "service_search.document @@ {tsq}",
+    ]
+    .iter()
+    .map(|template| fragment(template, &words.text))
+    .collect()
+}
+
 /// How well a service matches the words, from its `service_search` row
 /// joined into the query.
 pub fn service_relevance(words: &Words) -> Fragment<Double> {

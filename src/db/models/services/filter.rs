@@ -167,22 +167,98 @@ pub async fn settled(conn: &mut DbConn, filter: &ServiceFilter) -> Result<Servic
     Ok(filter)
 }
 
-/// One page of the services passing `filter`, and the total count. Oldest
-/// change first in a change feed (`modified_after`); else nearest first
-/// with `near` (most relevant first, then nearest, with search words too);
-/// else most relevant first with search words; else by name.
+/// How many services a listing counts before it stops and says "more":
+/// the default of the database setting `ketnoi.count_cap` (`ALTER
+/// DATABASE … SET ketnoi.count_cap = …`; tests set a small one). Counting
+/// (and, for words, taking candidates) costs a few microseconds a service.
+pub const COUNT_CAP: i64 = 500;
+
+/// How many candidates a broad search ranks at once (fewer when the count
+/// cap is smaller): ranking by cover density costs about 10 µs a service.
+pub const RANKED_AT_ONCE: i64 = 200;
+
+/// The count cap in force on this connection (at least 1).
+async fn count_cap(conn: &mut DbConn) -> Result<i64, DbError> {
+    let cap: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "coalesce(nullif(current_setting('ketnoi.count_cap', true), '')::int8, {COUNT_CAP})"
+    )))
+    .get_result(conn)
+    .await?;
+    Ok(cap.max(1))
+}
+
+/// The services passing `filter`, counted up to `limit` (then "more").
+async fn count_up_to(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    limit: i64,
+) -> Result<Total, DbError> {
+    let found: Vec<ServiceId> = filtered_ids(filter)
+        .limit(limit.saturating_add(1))
+        .load(conn)
+        .await?;
+    Ok(Total::counted(found.len(), limit))
+}
+
+/// The rows of `ids`, in that order.
+async fn rows_in_order(conn: &mut DbConn, ids: &[ServiceId]) -> Result<Vec<ServiceRow>, DbError> {
+    let mut by_id: HashMap<ServiceId, ServiceRow> = services::table
+        .filter(services::id.eq_any(ids.iter().map(|id| id.0)))
+        .select(ServiceRow::as_select())
+        .load(conn)
+        .await?
+        .into_iter()
+        .map(|row: ServiceRow| (row.id, row))
+        .collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// One page of the services passing `filter`, and the total, counted up to
+/// the cap ([`COUNT_CAP`]) or the end of the page, whichever is further.
+/// Oldest change first in a change feed (`modified_after`); else nearest
+/// first with `near` (most relevant first, then nearest, with search words
+/// too); else most relevant first with search words; else by name.
 pub async fn search(
     conn: &mut DbConn,
     filter: &ServiceFilter,
     page: PageRequest,
-) -> Result<(Vec<ServiceRecord>, i64), DbError> {
-    let filter = &settled(conn, filter).await?;
-    let total: i64 = filtered_ids(filter).count().get_result(conn).await?;
+) -> Result<(Vec<ServiceRecord>, Total), DbError> {
+    let cap = count_cap(conn).await?;
+    let limit = cap.max(page.offset() + page.limit());
+    // Words settle themselves here, by trying them exactly first: whether
+    // any service holds them is only worth asking when none found does.
+    let unsettled = filter.search.as_ref().filter(|words| words.fuzzy.is_none());
+    let filter = &match unsettled {
+        Some(words) if filter.near.is_none() && filter.modified_after.is_none() => {
+            let exact = search::Words {
+                fuzzy: Some(false),
+                ..words.clone()
+            };
+            let (ids, total) = relevant(conn, filter, &exact, page, limit, cap).await?;
+            if total.count > 0 {
+                return found(conn, &ids, HashMap::new(), total).await;
+            }
+            settled(conn, filter).await?
+        }
+        _ => settled(conn, filter).await?,
+    };
 
-    let (rows, distances) = match filter.near {
+    let (rows, distances, total) = match (filter.near, &filter.search) {
+        (Some((centre, radius)), None) => {
+            let (ids, distances, total) =
+                nearest(conn, filter, (centre, radius), page, limit).await?;
+            (rows_in_order(conn, &ids).await?, distances, total)
+        }
+        (Some((centre, radius)), Some(words)) => {
+            let total = count_up_to(conn, filter, limit).await?;
+            let (ids, distances) =
+                near_and_relevant(conn, filter, words, (centre, radius), page).await?;
+            (rows_in_order(conn, &ids).await?, distances, total)
+        }
         // A change feed: oldest change first, so that a client can resume
         // from the last `last_modified` it saw.
-        None if filter.modified_after.is_some() => {
+        (None, _) if filter.modified_after.is_some() => {
+            let total = count_up_to(conn, filter, limit).await?;
             let rows = services::table
                 .filter(services::id.eq_any(filtered_ids(filter)))
                 .order((filter.modified_column(), services::id))
@@ -191,90 +267,256 @@ pub async fn search(
                 .select(ServiceRow::as_select())
                 .load(conn)
                 .await?;
-            (rows, HashMap::new())
+            (rows, HashMap::new(), total)
         }
-        None => {
-            let rows = match &filter.search {
-                // Ranked on the joined search rows: one pass, however many
-                // match.
-                Some(words) => {
-                    services::table
-                        .inner_join(
-                            service_search::table.on(service_search::service_id.eq(services::id)),
-                        )
-                        .filter(services::id.eq_any(filtered_ids(filter)))
-                        .order(search::service_relevance(words).desc())
-                        .then_order_by((services::name, services::id))
-                        .limit(page.limit())
-                        .offset(page.offset())
-                        .select(ServiceRow::as_select())
-                        .load(conn)
-                        .await?
-                }
-                None => {
-                    services::table
-                        .filter(services::id.eq_any(filtered_ids(filter)))
-                        .order((services::name, services::id))
-                        .limit(page.limit())
-                        .offset(page.offset())
-                        .select(ServiceRow::as_select())
-                        .load(conn)
-                        .await?
-                }
-            };
-            (rows, HashMap::new())
+        (None, Some(words)) => {
+            let (ids, total) = relevant(conn, filter, words, page, limit, cap).await?;
+            (rows_in_order(conn, &ids).await?, HashMap::new(), total)
         }
-        Some((centre, radius)) => {
-            let centre = point(centre.lon(), centre.lat());
-            // Distance to the nearest location within the radius, to the
-            // points this reader may see.
-            let nearest = min(st_distance(filter.point_column(), centre));
-            let mut ranked = service_at_location::table
-                .inner_join(locations::table)
-                .filter(locations::archived_at.is_null())
-                .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
-                .filter(st_dwithin(
-                    filter.point_column(),
-                    centre,
-                    f64::from(radius.metres()),
-                ))
-                .group_by(service_at_location::service_id)
-                .select((service_at_location::service_id, nearest.clone()))
-                .into_boxed();
-            // With words, the most relevant first; the nearest among equals.
-            if let Some(words) = &filter.search {
-                ranked = ranked.order_by(
-                    search::service_relevance_of(words, "service_at_location.service_id").desc(),
-                );
-            }
-            let ranked: Vec<(ServiceId, Option<f64>)> = ranked
-                .then_order_by((nearest, service_at_location::service_id))
+        (None, None) => {
+            let total = count_up_to(conn, filter, limit).await?;
+            let rows = services::table
+                .filter(services::id.eq_any(filtered_ids(filter)))
+                .order((services::name, services::id))
                 .limit(page.limit())
                 .offset(page.offset())
-                .load(conn)
-                .await?;
-            let ids: Vec<ServiceId> = ranked.iter().map(|(id, _)| *id).collect();
-            let mut by_id: HashMap<ServiceId, ServiceRow> = services::table
-                .filter(services::id.eq_any(ids.iter().map(|id| id.0)))
                 .select(ServiceRow::as_select())
                 .load(conn)
-                .await?
-                .into_iter()
-                .map(|row: ServiceRow| (row.id, row))
-                .collect();
-            let rows = ids.iter().filter_map(|id| by_id.remove(id)).collect();
-            let distances = ranked
-                .into_iter()
-                .filter_map(|(id, distance)| distance.map(|d| (id, d)))
-                .collect();
-            (rows, distances)
+                .await?;
+            (rows, HashMap::new(), total)
         }
     };
+    records_of(conn, rows, distances, total).await
+}
+
+/// The records of `ids`, in order, with their distances.
+async fn found(
+    conn: &mut DbConn,
+    ids: &[ServiceId],
+    distances: HashMap<ServiceId, f64>,
+    total: Total,
+) -> Result<(Vec<ServiceRecord>, Total), DbError> {
+    let rows = rows_in_order(conn, ids).await?;
+    records_of(conn, rows, distances, total).await
+}
+
+/// The records of `rows`, in order, with their distances.
+async fn records_of(
+    conn: &mut DbConn,
+    rows: Vec<ServiceRow>,
+    distances: HashMap<ServiceId, f64>,
+    total: Total,
+) -> Result<(Vec<ServiceRecord>, Total), DbError> {
     let mut records = assemble(conn, rows).await?;
     for record in &mut records {
         record.distance_m = distances.get(&record.row.id).copied();
     }
     Ok((records, total))
+}
+
+/// A page of the services matching `words` (and the rest of `filter`),
+/// most relevant first, without ranking every match: the candidates are
+/// taken from the search index, names-first ([`search::service_search_tiers`]),
+/// in id order within each tier, up to `limit` + 1 (which counts them), and
+/// ranked in chunks of [`RANKED_AT_ONCE`] (or `cap`, if smaller). When no
+/// more match, that is every match, ranked exactly; past it, the first
+/// chunk is ranked for the first pages, the next chunk after it, and so on.
+/// The candidates come in a fixed order and a page is always cut from
+/// whole chunks, so pages never overlap or skip, within the cap or past it.
+async fn relevant(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    words: &search::Words,
+    page: PageRequest,
+    limit: i64,
+    cap: i64,
+) -> Result<(Vec<ServiceId>, Total), DbError> {
+    // The other filters, tested on each candidate the index gives.
+    let others = ServiceFilter {
+        search: None,
+        ..filter.clone()
+    };
+    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(usize::try_from(page.limit()).unwrap_or(usize::MAX));
+    let chunk = usize::try_from(cap.min(RANKED_AT_ONCE)).unwrap_or(usize::MAX);
+    // Enough to count one past `limit`, and whole chunks up to the page's
+    // end: a page is cut from the ranking of whole chunks, so that every
+    // page sees the same chunks whatever its number.
+    let wanted = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .max(end.div_ceil(chunk).saturating_mul(chunk));
+    let mut candidates: Vec<ServiceId> = Vec::new();
+    let mut taken: HashSet<ServiceId> = HashSet::new();
+    for tier in search::service_search_tiers(words) {
+        let missing = wanted.saturating_sub(candidates.len());
+        if missing == 0 {
+            break;
+        }
+        // A tier holds the earlier ones' rows again: as many more. In id
+        // order, whatever the plan (the GIN index gives rows in no order of
+        // its own), so that a longer window starts with a shorter one.
+        let found: Vec<ServiceId> = service_search::table
+            .filter(tier)
+            .filter(service_search::service_id.eq_any(filtered_ids(&others)))
+            .order(service_search::service_id)
+            .select(service_search::service_id)
+            .limit(i64::try_from(missing + taken.len()).unwrap_or(i64::MAX))
+            .load(conn)
+            .await?;
+        for id in found {
+            if candidates.len() < wanted && taken.insert(id) {
+                candidates.push(id);
+            }
+        }
+    }
+    let total = Total::counted(candidates.len(), limit);
+    let end = end.min(candidates.len());
+    let mut ids = Vec::new();
+    for (index, group) in candidates.chunks(chunk).enumerate() {
+        let first = index.saturating_mul(chunk);
+        let last = first + group.len();
+        if last <= offset || first >= end {
+            continue;
+        }
+        let skip = offset.saturating_sub(first);
+        let take = end.min(last) - first.max(offset);
+        let ranked: Vec<ServiceId> = services::table
+            .inner_join(service_search::table.on(service_search::service_id.eq(services::id)))
+            .filter(services::id.eq_any(group.iter().map(|id| id.0)))
+            .order(search::service_relevance(words).desc())
+            .then_order_by((services::name, services::id))
+            .limit(i64::try_from(take).unwrap_or(i64::MAX))
+            .offset(i64::try_from(skip).unwrap_or(i64::MAX))
+            .select(services::id)
+            .load(conn)
+            .await?;
+        ids.extend(ranked);
+    }
+    Ok((ids, total))
+}
+
+/// A page of the services passing `filter` with a location within the
+/// radius, nearest first (on the spheroid, then by id), each once at its
+/// nearest location, and their total counted up to `limit`: by walking the
+/// locations' GiST index in order of distance on the sphere (`<->`), as far
+/// as the page and the count need, instead of measuring every location in
+/// the radius. The two distances differ by less than
+/// [`SPHERE_SPHEROID_RATIO`], so a service whose spheroid distance is below
+/// the last sphere distance walked, less that margin, is in its final place.
+async fn nearest(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    (centre, radius): (Coordinates, RadiusM),
+    page: PageRequest,
+    limit: i64,
+) -> Result<(Vec<ServiceId>, HashMap<ServiceId, f64>, Total), DbError> {
+    let others = ServiceFilter {
+        near: None,
+        ..filter.clone()
+    };
+    let centre = point(centre.lon(), centre.lat());
+    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(usize::try_from(page.limit()).unwrap_or(usize::MAX));
+    // One more than the count goes to, to know whether there are more.
+    let counted = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut walk = i64::try_from(counted.max(end))
+        .unwrap_or(i64::MAX)
+        .saturating_add(64);
+    loop {
+        let rows: Vec<(ServiceId, f64, f64)> = service_at_location::table
+            .inner_join(locations::table)
+            .filter(locations::archived_at.is_null())
+            .filter(service_at_location::service_id.eq_any(filtered_ids(&others)))
+            .filter(st_dwithin(
+                filter.point_column(),
+                centre,
+                f64::from(radius.metres()),
+            ))
+            .order(sphere_distance(filter.point_column(), centre))
+            .select((
+                service_at_location::service_id,
+                sphere_distance(filter.point_column(), centre),
+                st_distance(filter.point_column(), centre),
+            ))
+            .limit(walk)
+            .load(conn)
+            .await?;
+        let whole = i64::try_from(rows.len()).unwrap_or(i64::MAX) < walk;
+        let mut nearest: HashMap<ServiceId, f64> = HashMap::new();
+        for (id, _, distance) in &rows {
+            let at = nearest.entry(*id).or_insert(*distance);
+            *at = at.min(*distance);
+        }
+        // Every service not yet seen, or seen only so far, is at least this
+        // far (on the spheroid).
+        let horizon = match rows.last() {
+            Some((_, sphere, _)) if !whole => sphere * (1.0 - SPHERE_SPHEROID_RATIO),
+            _ => f64::INFINITY,
+        };
+        let mut placed: Vec<(f64, ServiceId)> = nearest
+            .iter()
+            .filter(|(_, distance)| **distance < horizon)
+            .map(|(id, distance)| (*distance, *id))
+            .collect();
+        if whole || (placed.len() >= end && nearest.len() >= counted) {
+            placed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let total = Total::counted(nearest.len(), limit);
+            let ids: Vec<ServiceId> = placed
+                .iter()
+                .skip(offset)
+                .take(end - offset)
+                .map(|(_, id)| *id)
+                .collect();
+            let distances = ids
+                .iter()
+                .filter_map(|id| nearest.get(id).map(|d| (*id, *d)))
+                .collect();
+            return Ok((ids, distances, total));
+        }
+        walk = walk.saturating_mul(4);
+    }
+}
+
+/// A page of the services matching `words` with a location within the
+/// radius: most relevant first, the nearest among equals (the words narrow
+/// the radius, so every match there is ranked).
+async fn near_and_relevant(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    words: &search::Words,
+    (centre, radius): (Coordinates, RadiusM),
+    page: PageRequest,
+) -> Result<(Vec<ServiceId>, HashMap<ServiceId, f64>), DbError> {
+    let centre = point(centre.lon(), centre.lat());
+    // Distance to the nearest location within the radius, to the points
+    // this reader may see.
+    let nearest = min(st_distance(filter.point_column(), centre));
+    let ranked: Vec<(ServiceId, Option<f64>)> = service_at_location::table
+        .inner_join(locations::table)
+        .filter(locations::archived_at.is_null())
+        .filter(service_at_location::service_id.eq_any(filtered_ids(filter)))
+        .filter(st_dwithin(
+            filter.point_column(),
+            centre,
+            f64::from(radius.metres()),
+        ))
+        .group_by(service_at_location::service_id)
+        .select((service_at_location::service_id, nearest.clone()))
+        .order_by(search::service_relevance_of(words, "service_at_location.service_id").desc())
+        .then_order_by((nearest, service_at_location::service_id))
+        .limit(page.limit())
+        .offset(page.offset())
+        .load(conn)
+        .await?;
+    let ids = ranked.iter().map(|(id, _)| *id).collect();
+    let distances = ranked
+        .into_iter()
+        .filter_map(|(id, distance)| distance.map(|d| (id, d)))
+        .collect();
+    Ok((ids, distances))
 }
 
 /// The next `limit` ids passing `filter` after `after`, in id order: a
@@ -298,7 +540,8 @@ pub async fn ids_after(
 /// Which pairs [`search_pairs`] gives.
 #[derive(Debug, Clone, Copy)]
 pub enum PairWindow {
-    /// One page, in the order of [`search`], with the total count.
+    /// One page, in the order of [`search`], with the total (counted up
+    /// to the cap, like [`search`]'s).
     Page(PageRequest),
     /// The next pairs after this service-at-location id, in id order (a
     /// keyset walk, for streams); no count.
@@ -307,13 +550,12 @@ pub enum PairWindow {
 
 /// The (service, location) pairs of the services passing `filter`, at
 /// locations that are not archived (and within the radius with `near`, by
-/// each pair's own distance), as `window` asks; with the total count for a
-/// page.
+/// each pair's own distance), as `window` asks; with the total for a page.
 pub async fn search_pairs(
     conn: &mut DbConn,
     filter: &ServiceFilter,
     window: PairWindow,
-) -> Result<(Vec<(ServiceId, LocationId)>, Option<i64>), DbError> {
+) -> Result<(Vec<(ServiceId, LocationId)>, Option<Total>), DbError> {
     let filter = &settled(conn, filter).await?;
     let pairs = || {
         let mut query = service_at_location::table
@@ -345,7 +587,13 @@ pub async fn search_pairs(
             return Ok((query.load(conn).await?, None));
         }
     };
-    let total: i64 = pairs().count().get_result(conn).await?;
+    let limit = count_cap(conn).await?.max(page.offset() + page.limit());
+    let counted: Vec<ServiceAtLocationId> = pairs()
+        .select(service_at_location::id)
+        .limit(limit.saturating_add(1))
+        .load(conn)
+        .await?;
+    let total = Total::counted(counted.len(), limit);
     // The order of `search`: a change feed's; else relevance, then
     // distance; else distance; else by name.
     let mut query = pairs();
@@ -355,10 +603,28 @@ pub async fn search_pairs(
         query = query.order(search::service_relevance(words).desc().nulls_last());
     }
     if let Some((centre, _)) = filter.near {
-        query = query.then_order_by(st_distance(
-            filter.point_column(),
-            point(centre.lon(), centre.lat()),
-        ));
+        let centre = point(centre.lon(), centre.lat());
+        if filter.modified_after.is_none() && filter.search.is_none() {
+            // Nearest first: the page lies within the spheroid distance of
+            // the page's last pair on the sphere, plus the margin between
+            // the two; the GiST index finds that pair walking nearest
+            // first, and only the pairs within it are sorted.
+            let end = page.offset() + page.limit();
+            let walked: Vec<f64> = pairs()
+                .order(sphere_distance(filter.point_column(), centre))
+                .select(sphere_distance(filter.point_column(), centre))
+                .limit(end)
+                .load(conn)
+                .await?;
+            if let Some(last) = walked.last().filter(|_| walked.len() as i64 == end) {
+                query = query.filter(st_dwithin(
+                    filter.point_column(),
+                    centre,
+                    last * (1.0 + SPHERE_SPHEROID_RATIO),
+                ));
+            }
+        }
+        query = query.then_order_by(st_distance(filter.point_column(), centre));
     }
     let found = query
         .then_order_by((services::name, services::id, locations::id))

@@ -1,7 +1,7 @@
 //! Services: the listing itself, its eligibility rules, and the search
 //! behind `GET /v1/services`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::min;
@@ -18,7 +18,7 @@ use super::parts::{
 };
 use super::{DbError, parse_stored, parse_stored_list, search};
 use crate::db::DbConn;
-use crate::db::postgis::{point, st_distance, st_dwithin};
+use crate::db::postgis::{SPHERE_SPHEROID_RATIO, point, sphere_distance, st_distance, st_dwithin};
 use crate::db::schema::{
     categories, locations, service_areas, service_at_location, service_categories, service_search,
     services,
@@ -26,7 +26,7 @@ use crate::db::schema::{
 use crate::domain::category::Category;
 use crate::domain::geo::{Coordinates, RadiusM};
 use crate::domain::ids::{LocationId, OrganizationId, ServiceAtLocationId, ServiceId};
-use crate::domain::page::PageRequest;
+use crate::domain::page::{PageRequest, Total};
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
     Capacity, CountryCode, DocumentType, Eligibility, Gender, LanguageCode, ServiceStatus,

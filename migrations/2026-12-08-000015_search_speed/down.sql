@@ -1,0 +1,1 @@
+DROP INDEX service_search_names_idx;

@@ -258,9 +258,10 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub replica_check_ms: u64,
     /// Bearer token that `GET /metrics` requires (give it to your
-    /// Prometheus scrape config). Unset: `/metrics` is off (404), because
-    /// its counts (match needs per category, as they happen) are not for
-    /// the public.
+    /// Prometheus scrape config). Unset: `/metrics` is off, because its
+    /// counts (match needs per category, as they happen) are not for the
+    /// public; it then answers 401 to everyone, as to a wrong token, so
+    /// that nobody learns whether metrics are on.
     #[arg(long, env = "KETNOI_METRICS_TOKEN", hide_env_values = true, value_parser = secret)]
     pub metrics_token: Option<SecretString>,
     /// Failed API-key attempts one client address may make per minute

@@ -39,7 +39,7 @@ pub struct ServerSettings {
     pub auth_failures_per_minute: u32,
     /// How often read replicas are checked (state and lag).
     pub replica_check_interval: std::time::Duration,
-    /// The bearer token `GET /metrics` requires; `None`: it is off (404).
+    /// The bearer token `GET /metrics` requires; `None`: it is off (401 to all).
     pub metrics_token: Option<secrecy::SecretString>,
     /// Requests per second a client without a key may make on average
     /// (0: no limit), and at once.

@@ -21,3 +21,6 @@ FROM copies c JOIN service_at_location sal ON sal.service_id = c.original;
 SELECT ketnoi_refresh_search_many(coalesce(array_agg(id), '{}')) FROM copies;
 COMMIT;
 ANALYZE;
+-- As in bench/generate.sql: the checkpoint after the load, before the runs.
+VACUUM ANALYZE;
+CHECKPOINT;

@@ -35,6 +35,26 @@ pub async fn scrape(address: &str) -> String {
     response.text().await.unwrap()
 }
 
+/// How test servers run: one worker, a quick shutdown, and no rate limit
+/// for the public (it has its own test, public_map.rs).
+pub fn test_settings() -> ServerSettings {
+    ServerSettings {
+        workers: Some(1),
+        shutdown_timeout_s: 1,
+        public_rate_per_second: 0,
+        ..ServerSettings::default()
+    }
+}
+
+/// The value of the `/metrics` sample of the server at `address` whose
+/// name and labels are `series`; 0 when there is none.
+pub async fn metric(address: &str, series: &str) -> f64 {
+    let text = scrape(address).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
 pub fn admin_url() -> String {
     std::env::var("KETNOI_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
@@ -318,17 +338,7 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {
-        Self::spawn_with(
-            db,
-            ServerSettings {
-                workers: Some(1),
-                shutdown_timeout_s: 1,
-                // The public's rate limit has its own test (public_map.rs).
-                public_rate_per_second: 0,
-                ..ServerSettings::default()
-            },
-        )
-        .await
+        Self::spawn_with(db, test_settings()).await
     }
 
     /// Serves a seeded clone that lets one address fail many key attempts,
@@ -337,13 +347,9 @@ impl TestApp {
         Self::spawn_with(
             TestDb::seeded().await,
             ServerSettings {
-                workers: Some(1),
-                shutdown_timeout_s: 1,
-                // The public's rate limit has its own test (public_map.rs).
-                public_rate_per_second: 0,
                 auth_failures_per_minute: 100_000,
                 metrics_token: Some(METRICS_TOKEN.into()),
-                ..ServerSettings::default()
+                ..test_settings()
             },
         )
         .await
@@ -455,17 +461,7 @@ impl TestApp {
 
     /// Starts a server on `url` and returns its base address.
     pub fn serve(url: &str, timeout: Duration) -> String {
-        Self::serve_with(
-            url,
-            timeout,
-            &ServerSettings {
-                workers: Some(1),
-                shutdown_timeout_s: 1,
-                // The public's rate limit has its own test (public_map.rs).
-                public_rate_per_second: 0,
-                ..ServerSettings::default()
-            },
-        )
+        Self::serve_with(url, timeout, &test_settings())
     }
 
     pub fn serve_with(url: &str, timeout: Duration, settings: &ServerSettings) -> String {

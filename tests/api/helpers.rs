@@ -46,6 +46,17 @@ pub fn test_settings() -> ServerSettings {
     }
 }
 
+/// Waits until the tile cache of the server at `address` follows the map's
+/// version (its follower has connected and listens).
+pub async fn wait_for_tile_cache_following(address: &str) {
+    eventually(
+        Duration::from_secs(10),
+        "the tile cache never followed the map's version",
+        async || (metric(address, "ketnoi_tile_cache_following").await == 1.0).then_some(()),
+    )
+    .await;
+}
+
 /// The value of the `/metrics` sample of the server at `address` whose
 /// name and labels are `series`; 0 when there is none.
 pub async fn metric(address: &str, series: &str) -> f64 {
@@ -53,6 +64,28 @@ pub async fn metric(address: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// What `check` gives once it gives something, asked every 50 ms: for what
+/// the server does on its own shortly after a request (a notification
+/// arriving). Fails, naming `what`, if nothing came within `within`: a
+/// bound on a failure, not a measurement.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub fn admin_url() -> String {

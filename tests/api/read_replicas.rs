@@ -20,7 +20,7 @@ use ketnoi::domain::access::Role;
 use ketnoi::embedded::EmbeddedCluster;
 use serde_json::{Value, json};
 
-use crate::helpers::metric;
+use crate::helpers::{eventually, metric};
 use crate::replicas::{Process, key_at};
 
 /// The two clusters, stopped and removed when dropped.
@@ -325,6 +325,76 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
         metric(&server.address, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
         replica_reads + 2.0
     );
+}
+
+/// The tile cache follows the primary's map version but draws its tiles on
+/// the replica: a tile drawn there before the replica has replayed a change
+/// is answered, never kept under the change's version, so the change shows
+/// as soon as the replica has it.
+#[tokio::test]
+async fn a_tile_drawn_on_a_replica_behind_the_map_is_not_kept() {
+    const DRAWN: &str = "ketnoi_tile_cache_answers_total{source=\"drawn\"}";
+    const RENAMED: &str = "Chưa tới bản sao";
+    let clusters = Clusters::start().await;
+    let primary_url = clusters.primary.database_url();
+    let replica_url = clusters.replica.database_url();
+    let server = Process::start_with(
+        &primary_url,
+        &[
+            ("DATABASE_READ_URLS", replica_url.as_str()),
+            ("KETNOI_REPLICA_CHECK_MS", "100"),
+            // Paused below, the replica must keep taking the reads.
+            ("KETNOI_REPLICA_MAX_LAG_MS", "3600000"),
+            ("KETNOI_METRICS_TOKEN", crate::helpers::METRICS_TOKEN),
+        ],
+    )
+    .await;
+    wait_for_replica(&server, "up").await;
+    crate::helpers::wait_for_tile_cache_following(&server.address).await;
+    let mut primary = AsyncPgConnection::establish(&primary_url).await.unwrap();
+    let (path, on_tile) = crate::public_map::lao_cai_tile(&mut primary).await;
+    let tile = async || crate::public_map::services_tile(&server.address, &path).await;
+    let (_, names) = tile().await;
+    assert!(!names.is_empty() && !names.contains(RENAMED));
+
+    // Replay paused, a service on the tile renamed on the primary: the
+    // cache hears of the new version, and draws the tile again, from the
+    // replica that has not replayed it.
+    execute(&replica_url, "SELECT pg_wal_replay_pause()").await;
+    diesel::sql_query("UPDATE services SET name = $1 WHERE id = $2::uuid")
+        .bind::<Text, _>(RENAMED)
+        .bind::<Text, _>(&on_tile)
+        .execute(&mut primary)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the tile was never drawn again",
+        async || {
+            let drawn = metric(&server.address, DRAWN).await;
+            let (_, names) = tile().await;
+            assert!(!names.contains(RENAMED), "replay is paused");
+            (metric(&server.address, DRAWN).await > drawn).then_some(())
+        },
+    )
+    .await;
+    // Not kept: drawn again.
+    let drawn = metric(&server.address, DRAWN).await;
+    assert!(!tile().await.1.contains(RENAMED));
+    assert_eq!(metric(&server.address, DRAWN).await, drawn + 1.0);
+
+    // Replayed, the change shows, and that tile is kept.
+    execute(&replica_url, "SELECT pg_wal_replay_resume()").await;
+    let (renamed, names) = eventually(
+        Duration::from_secs(10),
+        "the replica never showed the change",
+        async || Some(tile().await).filter(|(_, names)| names.contains(RENAMED)),
+    )
+    .await;
+    assert!(names.contains(RENAMED));
+    let drawn = metric(&server.address, DRAWN).await;
+    assert_eq!(tile().await.0, renamed);
+    assert_eq!(metric(&server.address, DRAWN).await, drawn, "kept");
 }
 
 /// Without replicas nothing changes: no `replicas` in `/readyz`, every read

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use actix_web::http::Method;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -59,6 +60,14 @@ impl Metrics {
             durations,
             needs,
         })
+    }
+
+    /// Registers more collectors (those of parts built after the pools).
+    pub fn register(&self, collectors: Vec<Box<dyn Collector>>) -> prometheus::Result<()> {
+        for collector in collectors {
+            self.registry.register(collector)?;
+        }
+        Ok(())
     }
 
     /// Counts one answered request. `route` is the matched template

@@ -52,6 +52,11 @@ pub struct ServerSettings {
     pub public_url: Option<crate::api::links::PublicUrl>,
     /// Bytes of vector tiles kept in memory; 0 keeps none.
     pub tile_cache_bytes: u64,
+    /// How often the tile cache reads the map's version even without an
+    /// announcement ([`crate::api::tile_cache::CHECK_INTERVAL`]). Not a
+    /// flag: tests lengthen it, to see that a change reaches the kept tiles
+    /// by its announcement.
+    pub tile_version_check_interval: std::time::Duration,
 }
 
 impl Default for ServerSettings {
@@ -68,6 +73,7 @@ impl Default for ServerSettings {
             widget: WidgetSettings::default(),
             public_url: None,
             tile_cache_bytes: 64 * 1024 * 1024,
+            tile_version_check_interval: crate::api::tile_cache::CHECK_INTERVAL,
         }
     }
 }
@@ -275,9 +281,10 @@ fn cors() -> actix_cors::Cors {
         .block_on_origin_mismatch(false)
 }
 
-/// Starts serving on `listener`, and watching the read replicas if there
-/// are any (this needs a Tokio runtime); the returned future runs until the
-/// server stops (SIGINT/SIGTERM, or a handle's stop).
+/// Starts serving on `listener`, watching the read replicas if there are
+/// any and following the map's version for the tile cache (this needs a
+/// Tokio runtime); the returned future runs until the server stops
+/// (SIGINT/SIGTERM, or a handle's stop).
 pub fn run(
     listener: TcpListener,
     pools: Pools,
@@ -286,6 +293,13 @@ pub fn run(
     let metrics = Arc::new(Metrics::new(&pools)?);
     let pools = Arc::new(pools);
     pools.watch(settings.replica_check_interval);
+    let tiles = Arc::new(crate::api::tile_cache::TileCache::new(
+        settings.tile_cache_bytes,
+    )?);
+    metrics.register(tiles.collectors())?;
+    // On a connection of its own to the primary, so that kept tiles are
+    // answered without the database; not when no tile is kept.
+    tiles.follow(&pools, settings.tile_version_check_interval);
     // Sends the webhook outbox (and expires overdue referrals) while the
     // server's pools live; nothing in it needs a graceful stop.
     tokio::spawn(crate::workflows::webhooks::run(Arc::downgrade(&pools)));
@@ -315,9 +329,7 @@ pub fn run(
         clients: clients.clone(),
         widget: settings.widget.clone(),
         public_url: settings.public_url.clone(),
-        tiles: Arc::new(crate::api::tile_cache::TileCache::new(
-            settings.tile_cache_bytes,
-        )),
+        tiles,
     });
     let metrics = Arc::clone(&state.metrics);
     let mut server = HttpServer::new(move || {

@@ -635,12 +635,15 @@ pub async fn tile(
         lang: query.0.lang.unwrap_or_default(),
         category,
     };
-    let mut conn = state.anonymous_reader().await?;
+    // A connection only if the tile is drawn: a kept one is answered
+    // without the database.
     let drawn = state
         .tiles
-        .get(&mut conn, request, async |conn| {
-            public_map::tile(conn, tile, layers, request.lang, category).await
-        })
+        .get(
+            || state.db.read(),
+            request,
+            async |conn| public_map::tile(conn, tile, layers, request.lang, category).await,
+        )
         .await?;
     Ok(etag::cacheable_tagged(
         "application/vnd.mapbox-vector-tile",

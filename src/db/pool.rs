@@ -41,6 +41,25 @@ async fn connect(url: &str, application_name: &str) -> ConnectionResult<AsyncPgC
     Ok(conn)
 }
 
+/// A connection opened the way `pool` opens its own (the same server, the
+/// same session settings) but not part of it, named `application_name`: for
+/// a task that holds one for as long as it runs, which would otherwise keep
+/// a request's place in the pool.
+pub async fn dedicated(pool: &Pool, application_name: &str) -> ConnectionResult<AsyncPgConnection> {
+    use ::deadpool::managed::Manager;
+    use diesel_async::pooled_connection::PoolError as OpenError;
+    let mut conn = pool.manager().create().await.map_err(|error| match error {
+        OpenError::ConnectionError(error) => error,
+        OpenError::QueryError(error) => ConnectionError::CouldntSetupConfiguration(error),
+    })?;
+    diesel::sql_query("SELECT set_config('application_name', $1, false)")
+        .bind::<diesel::sql_types::Text, _>(application_name)
+        .execute(&mut conn)
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
 /// How a pool hands back a connection it already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reuse {

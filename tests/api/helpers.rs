@@ -35,6 +35,59 @@ pub async fn scrape(address: &str) -> String {
     response.text().await.unwrap()
 }
 
+/// How test servers run: one worker, a quick shutdown, and no rate limit
+/// for the public (it has its own test, public_map.rs).
+pub fn test_settings() -> ServerSettings {
+    ServerSettings {
+        workers: Some(1),
+        shutdown_timeout_s: 1,
+        public_rate_per_second: 0,
+        ..ServerSettings::default()
+    }
+}
+
+/// Waits until the tile cache of the server at `address` follows the map's
+/// version (its follower has connected and listens).
+pub async fn wait_for_tile_cache_following(address: &str) {
+    eventually(
+        Duration::from_secs(10),
+        "the tile cache never followed the map's version",
+        async || (metric(address, "ketnoi_tile_cache_following").await == 1.0).then_some(()),
+    )
+    .await;
+}
+
+/// The value of the `/metrics` sample of the server at `address` whose
+/// name and labels are `series`; 0 when there is none.
+pub async fn metric(address: &str, series: &str) -> f64 {
+    let text = scrape(address).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// What `check` gives once it gives something, asked every 50 ms: for what
+/// the server does on its own shortly after a request (a notification
+/// arriving). Fails, naming `what`, if nothing came within `within`: a
+/// bound on a failure, not a measurement.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn admin_url() -> String {
     std::env::var("KETNOI_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
@@ -334,17 +387,7 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {
-        Self::spawn_with(
-            db,
-            ServerSettings {
-                workers: Some(1),
-                shutdown_timeout_s: 1,
-                // The public's rate limit has its own test (public_map.rs).
-                public_rate_per_second: 0,
-                ..ServerSettings::default()
-            },
-        )
-        .await
+        Self::spawn_with(db, test_settings()).await
     }
 
     /// Serves a seeded clone that lets one address fail many key attempts,
@@ -353,13 +396,9 @@ impl TestApp {
         Self::spawn_with(
             TestDb::seeded().await,
             ServerSettings {
-                workers: Some(1),
-                shutdown_timeout_s: 1,
-                // The public's rate limit has its own test (public_map.rs).
-                public_rate_per_second: 0,
                 auth_failures_per_minute: 100_000,
                 metrics_token: Some(METRICS_TOKEN.into()),
-                ..ServerSettings::default()
+                ..test_settings()
             },
         )
         .await
@@ -471,17 +510,7 @@ impl TestApp {
 
     /// Starts a server on `url` and returns its base address.
     pub fn serve(url: &str, timeout: Duration) -> String {
-        Self::serve_with(
-            url,
-            timeout,
-            &ServerSettings {
-                workers: Some(1),
-                shutdown_timeout_s: 1,
-                // The public's rate limit has its own test (public_map.rs).
-                public_rate_per_second: 0,
-                ..ServerSettings::default()
-            },
-        )
+        Self::serve_with(url, timeout, &test_settings())
     }
 
     pub fn serve_with(url: &str, timeout: Duration, settings: &ServerSettings) -> String {

@@ -13,7 +13,7 @@ use geozero::mvt::{Message, Tile, tile};
 use ketnoi::startup::ServerSettings;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestDb, TextRow, keys_of};
+use crate::helpers::{TestApp, TestDb, TextRow, keys_of, metric};
 
 const GEOJSON: &str = "/v1/public/services.geojson";
 /// Around Lào Cai city: seeded services, and a confidential shelter.
@@ -1023,31 +1023,10 @@ async fn map_version(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
         .version
 }
 
-/// Tiles are kept in memory under the map's version, which every change
-/// to what the map shows moves, once per transaction: whether the change
-/// comes through the API or straight from SQL, the next tile has it.
-#[tokio::test]
-async fn kept_tiles_follow_every_change_to_the_map() {
-    let app = TestApp::spawn().await;
+/// The `services` tile at zoom 12 over Lào Cai city: its path, and one
+/// service shown on it at its exact point.
+pub(crate) async fn lao_cai_tile(conn: &mut diesel_async::AsyncPgConnection) -> (String, String) {
     let (x, y) = tile_of(103.97, 22.48, 12);
-    let path = format!("/v1/public/tiles/12/{x}/{y}.mvt?layers=services");
-    let fetch = || async {
-        let response = app.get(&path).await;
-        assert_eq!(response.status(), 200);
-        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
-        let bytes = response.bytes().await.unwrap();
-        (
-            etag,
-            layer_names(&Tile::decode(&bytes[..]).unwrap(), "services"),
-        )
-    };
-    let (etag, names) = fetch().await;
-    assert!(!names.is_empty());
-    // Kept: the same tile again.
-    assert_eq!(fetch().await, (etag.clone(), names.clone()));
-
-    // A service on the tile renamed through the API.
-    let mut conn = app.db.conn().await;
     let on_tile: TextRow = diesel::sql_query(format!(
         "SELECT p.service_id::text AS text FROM public_map_points p
           JOIN services s ON s.id = p.service_id
@@ -1055,10 +1034,59 @@ async fn kept_tiles_follow_every_change_to_the_map() {
            AND NOT p.approximate
          ORDER BY p.service_id LIMIT 1"
     ))
-    .get_result(&mut conn)
+    .get_result(conn)
     .await
     .unwrap();
-    let service = format!("/v1/services/{}", on_tile.text);
+    (
+        format!("/v1/public/tiles/12/{x}/{y}.mvt?layers=services"),
+        on_tile.text,
+    )
+}
+
+/// A `services` tile from the server at `address`: its `ETag` and the
+/// names on it.
+pub(crate) async fn services_tile(address: &str, path: &str) -> (String, BTreeSet<String>) {
+    let response = reqwest::get(format!("{address}{path}")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let bytes = response.bytes().await.unwrap();
+    (
+        etag,
+        layer_names(&Tile::decode(&bytes[..]).unwrap(), "services"),
+    )
+}
+
+/// The `services` tile at `path` from the server at `address` once it
+/// shows `name` (a change that the server hears of shortly after it
+/// commits).
+async fn services_tile_naming(address: &str, path: &str, name: &str) -> (String, BTreeSet<String>) {
+    crate::helpers::eventually(
+        Duration::from_secs(10),
+        &format!("the kept tile never showed {name}"),
+        async || Some(services_tile(address, path).await).filter(|(_, names)| names.contains(name)),
+    )
+    .await
+}
+
+/// Tiles are kept in memory under the map's version, which every change
+/// to what the map shows moves, once per transaction: whether the change
+/// comes through the API or straight from SQL, the tile has it as soon as
+/// the server hears of it (a notification, once the change commits).
+#[tokio::test]
+async fn kept_tiles_follow_every_change_to_the_map() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.db.conn().await;
+    let (path, on_tile) = lao_cai_tile(&mut conn).await;
+    let (etag, names) = services_tile(&app.address, &path).await;
+    assert!(!names.is_empty());
+    // Kept: the same tile again.
+    assert_eq!(
+        services_tile(&app.address, &path).await,
+        (etag.clone(), names.clone())
+    );
+
+    // A service on the tile renamed through the API.
+    let service = format!("/v1/services/{on_tile}");
     let key = app.key("admin", None).await;
     let current = app
         .send(Some(&key), reqwest::Method::GET, &service, None, None)
@@ -1079,28 +1107,22 @@ async fn kept_tiles_follow_every_change_to_the_map() {
         before + 1,
         "one write, one move"
     );
-    let (renamed_etag, renamed_names) = fetch().await;
+    let (renamed_etag, _) = services_tile_naming(&app.address, &path, "Dịch vụ đổi tên").await;
     assert_ne!(renamed_etag, etag);
-    assert!(
-        renamed_names.contains("Dịch vụ đổi tên"),
-        "{renamed_names:?}"
-    );
 
     // Several statements in one transaction move it once; straight SQL
     // reaches the tiles too.
     let before = map_version(&mut conn).await;
     conn.batch_execute(&format!(
         "BEGIN;
-         UPDATE services SET name = 'Đổi trong SQL' WHERE id = '{}';
+         UPDATE services SET name = 'Đổi trong SQL' WHERE id = '{on_tile}';
          UPDATE organizations SET name = name;
-         COMMIT;",
-        on_tile.text
+         COMMIT;"
     ))
     .await
     .unwrap();
     assert_eq!(map_version(&mut conn).await, before + 1);
-    let (_, names) = fetch().await;
-    assert!(names.contains("Đổi trong SQL"), "{names:?}");
+    let (_, names) = services_tile_naming(&app.address, &path, "Đổi trong SQL").await;
     assert!(!names.contains("Dịch vụ đổi tên"), "{names:?}");
 
     // A transaction rolled back moves nothing and keeps the kept tile.
@@ -1109,12 +1131,92 @@ async fn kept_tiles_follow_every_change_to_the_map() {
         .await
         .unwrap();
     assert_eq!(map_version(&mut conn).await, before);
-    let (_, names) = fetch().await;
+    let (_, names) = services_tile(&app.address, &path).await;
     assert!(!names.contains("Không lưu"));
 
     // Reads do not move it.
     app.get(&format!("{GEOJSON}?bbox={LAO_CAI}")).await;
     assert_eq!(map_version(&mut conn).await, before);
+}
+
+/// A server whose tile cache reads the map's version on its own only once
+/// an hour, so that a change reaches its kept tiles by the notification
+/// alone; returned once it follows the version.
+async fn following_app() -> TestApp {
+    let app = TestApp::spawn_with(
+        TestDb::seeded().await,
+        ServerSettings {
+            metrics_token: Some(crate::helpers::METRICS_TOKEN.into()),
+            tile_version_check_interval: Duration::from_secs(3600),
+            ..crate::helpers::test_settings()
+        },
+    )
+    .await;
+    crate::helpers::wait_for_tile_cache_following(&app.address).await;
+    app
+}
+
+const PRIMARY_READS: &str = "ketnoi_db_reads_total{pool=\"primary\"}";
+const TILES_FROM_MEMORY: &str = "ketnoi_tile_cache_answers_total{source=\"memory\"}";
+const TILES_DRAWN: &str = "ketnoi_tile_cache_answers_total{source=\"drawn\"}";
+
+/// A change made by another connection, in plain SQL, reaches the kept
+/// tiles: the server hears of it by the notification sent when it commits
+/// (the hourly check cannot have found it).
+#[tokio::test]
+async fn a_change_made_in_sql_reaches_kept_tiles_by_its_notification() {
+    let app = following_app().await;
+    let mut conn = app.db.conn().await;
+    let (path, on_tile) = lao_cai_tile(&mut conn).await;
+    let (etag, names) = services_tile(&app.address, &path).await;
+    assert!(!names.contains("Đổi ở nơi khác"));
+    let from_memory = metric(&app.address, TILES_FROM_MEMORY).await;
+    assert_eq!(services_tile(&app.address, &path).await.0, etag);
+    assert_eq!(
+        metric(&app.address, TILES_FROM_MEMORY).await,
+        from_memory + 1.0,
+        "kept"
+    );
+
+    diesel::sql_query("UPDATE services SET name = 'Đổi ở nơi khác' WHERE id = $1::uuid")
+        .bind::<Text, _>(&on_tile)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (changed, _) = services_tile_naming(&app.address, &path, "Đổi ở nơi khác").await;
+    assert_ne!(changed, etag);
+    assert_eq!(
+        metric(&app.address, "ketnoi_tile_cache_following").await,
+        1.0
+    );
+}
+
+/// While the version is followed, a kept tile is answered without the
+/// database: not one connection is taken for it. A tile not kept yet
+/// takes one, to be drawn.
+#[tokio::test]
+async fn kept_tiles_are_answered_without_the_database() {
+    let app = following_app().await;
+    let (path, _) = lao_cai_tile(&mut app.db.conn().await).await;
+    let (etag, _) = services_tile(&app.address, &path).await;
+    let reads = metric(&app.address, PRIMARY_READS).await;
+    let from_memory = metric(&app.address, TILES_FROM_MEMORY).await;
+    let drawn = metric(&app.address, TILES_DRAWN).await;
+    for _ in 0..20 {
+        assert_eq!(services_tile(&app.address, &path).await.0, etag);
+    }
+    assert_eq!(metric(&app.address, PRIMARY_READS).await, reads);
+    assert_eq!(
+        metric(&app.address, TILES_FROM_MEMORY).await,
+        from_memory + 20.0
+    );
+    assert_eq!(metric(&app.address, TILES_DRAWN).await, drawn);
+
+    // Another tile: drawn, on one connection.
+    let other = path.replace("layers=services", "layers=services,provinces");
+    assert_eq!(app.get(&other).await.status(), 200);
+    assert_eq!(metric(&app.address, PRIMARY_READS).await, reads + 1.0);
+    assert_eq!(metric(&app.address, TILES_DRAWN).await, drawn + 1.0);
 }
 
 /// With no room for tiles, every tile is drawn when asked.

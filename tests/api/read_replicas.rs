@@ -20,6 +20,7 @@ use ketnoi::domain::access::Role;
 use ketnoi::embedded::EmbeddedCluster;
 use serde_json::{Value, json};
 
+use crate::helpers::{eventually, metric};
 use crate::replicas::{Process, key_at};
 
 /// The two clusters, stopped and removed when dropped.
@@ -117,14 +118,6 @@ async fn wait_for_replica(server: &Process, state: &str) -> Value {
     }
 }
 
-/// A value of the `/metrics` sample whose name and labels are `series`.
-async fn metric(server: &Process, series: &str) -> f64 {
-    let text = crate::helpers::scrape(&server.address).await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
 async fn set_accepting(server: &Process, admin: &str, path: &str, accepting: bool) {
     let (_, tag, _) = server.get(path, Some(admin)).await;
     let response = reqwest::Client::new()
@@ -215,15 +208,19 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
     assert!(ran(&replica_url, "ketnoi-replica-1", LISTING).await >= 1);
     assert_eq!(ran(&primary_url, "ketnoi", LISTING).await, 0);
     assert_eq!(
-        metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
+        metric(&server.address, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
         2.0
     );
     assert_eq!(
-        metric(&server, "ketnoi_db_reads_total{pool=\"primary\"}").await,
+        metric(&server.address, "ketnoi_db_reads_total{pool=\"primary\"}").await,
         0.0
     );
     assert_eq!(
-        metric(&server, "ketnoi_db_replica_serving{replica=\"replica-1\"}").await,
+        metric(
+            &server.address,
+            "ketnoi_db_replica_serving{replica=\"replica-1\"}"
+        )
+        .await,
         1.0
     );
 
@@ -239,12 +236,12 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let replica_reads = metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await;
+    let replica_reads = metric(&server.address, "ketnoi_db_reads_total{pool=\"replica-1\"}").await;
     let (status, _, body) = server.get(&path, None).await;
     assert_eq!(status, 200);
     assert_eq!(body["accepting_referrals"], false);
     assert_eq!(
-        metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
+        metric(&server.address, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
         replica_reads + 1.0,
         "read through the replica"
     );
@@ -263,12 +260,16 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
     assert_eq!(body["accepting_referrals"], true, "read from the primary");
     read_twice(&server, &caseworker).await;
     assert_eq!(
-        metric(&server, "ketnoi_db_replica_serving{replica=\"replica-1\"}").await,
+        metric(
+            &server.address,
+            "ketnoi_db_replica_serving{replica=\"replica-1\"}"
+        )
+        .await,
         0.0
     );
     assert!(
         metric(
-            &server,
+            &server.address,
             "ketnoi_db_replica_lag_seconds{replica=\"replica-1\"}"
         )
         .await
@@ -283,7 +284,7 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
     // checked by hand (no watcher) show the path that makes it so between
     // two checks: the failed checkout takes the replica out at once.
     let pools = unwatched_pools(&primary_url, &replica_url).await;
-    let primary_reads = metric(&server, "ketnoi_db_reads_total{pool=\"primary\"}").await;
+    let primary_reads = metric(&server.address, "ketnoi_db_reads_total{pool=\"primary\"}").await;
     clusters.replica.stop().unwrap();
     drop(pools.read().await.expect("read from the primary instead"));
     assert_eq!(pools.replica_statuses()[0].state, ReplicaState::Down);
@@ -310,19 +311,90 @@ async fn reads_go_to_the_replica_and_to_the_primary_when_it_cannot_serve() {
     read_twice(&server, &caseworker).await;
     assert!(ran(&primary_url, "ketnoi", LISTING).await >= 1);
     assert!(
-        metric(&server, "ketnoi_db_reads_total{pool=\"primary\"}").await >= primary_reads + 20.0
+        metric(&server.address, "ketnoi_db_reads_total{pool=\"primary\"}").await
+            >= primary_reads + 20.0
     );
 
     // Back again: it takes reads again, without a restart of ketnoi.
     clusters.replica.start().unwrap();
     wait_for_replica(&server, "up").await;
-    let replica_reads = metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await;
+    let replica_reads = metric(&server.address, "ketnoi_db_reads_total{pool=\"replica-1\"}").await;
     read_twice(&server, &caseworker).await;
     assert!(ran(&replica_url, "ketnoi-replica-1", LISTING).await >= 1);
     assert_eq!(
-        metric(&server, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
+        metric(&server.address, "ketnoi_db_reads_total{pool=\"replica-1\"}").await,
         replica_reads + 2.0
     );
+}
+
+/// The tile cache follows the primary's map version but draws its tiles on
+/// the replica: a tile drawn there before the replica has replayed a change
+/// is answered, never kept under the change's version, so the change shows
+/// as soon as the replica has it.
+#[tokio::test]
+async fn a_tile_drawn_on_a_replica_behind_the_map_is_not_kept() {
+    const DRAWN: &str = "ketnoi_tile_cache_answers_total{source=\"drawn\"}";
+    const RENAMED: &str = "Chưa tới bản sao";
+    let clusters = Clusters::start().await;
+    let primary_url = clusters.primary.database_url();
+    let replica_url = clusters.replica.database_url();
+    let server = Process::start_with(
+        &primary_url,
+        &[
+            ("DATABASE_READ_URLS", replica_url.as_str()),
+            ("KETNOI_REPLICA_CHECK_MS", "100"),
+            // Paused below, the replica must keep taking the reads.
+            ("KETNOI_REPLICA_MAX_LAG_MS", "3600000"),
+            ("KETNOI_METRICS_TOKEN", crate::helpers::METRICS_TOKEN),
+        ],
+    )
+    .await;
+    wait_for_replica(&server, "up").await;
+    crate::helpers::wait_for_tile_cache_following(&server.address).await;
+    let mut primary = AsyncPgConnection::establish(&primary_url).await.unwrap();
+    let (path, on_tile) = crate::public_map::lao_cai_tile(&mut primary).await;
+    let tile = async || crate::public_map::services_tile(&server.address, &path).await;
+    let (_, names) = tile().await;
+    assert!(!names.is_empty() && !names.contains(RENAMED));
+
+    // Replay paused, a service on the tile renamed on the primary: the
+    // cache hears of the new version, and draws the tile again, from the
+    // replica that has not replayed it.
+    execute(&replica_url, "SELECT pg_wal_replay_pause()").await;
+    diesel::sql_query("UPDATE services SET name = $1 WHERE id = $2::uuid")
+        .bind::<Text, _>(RENAMED)
+        .bind::<Text, _>(&on_tile)
+        .execute(&mut primary)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the tile was never drawn again",
+        async || {
+            let drawn = metric(&server.address, DRAWN).await;
+            let (_, names) = tile().await;
+            assert!(!names.contains(RENAMED), "replay is paused");
+            (metric(&server.address, DRAWN).await > drawn).then_some(())
+        },
+    )
+    .await;
+    // Not kept: drawn again.
+    let drawn = metric(&server.address, DRAWN).await;
+    assert!(!tile().await.1.contains(RENAMED));
+    assert_eq!(metric(&server.address, DRAWN).await, drawn + 1.0);
+
+    // Replayed, the change shows, and that tile is kept.
+    execute(&replica_url, "SELECT pg_wal_replay_resume()").await;
+    let (renamed, names) = eventually(
+        Duration::from_secs(10),
+        "the replica never showed the change",
+        async || Some(tile().await).filter(|(_, names)| names.contains(RENAMED)),
+    )
+    .await;
+    assert!(names.contains(RENAMED));
+    let drawn = metric(&server.address, DRAWN).await;
+    assert_eq!(tile().await.0, renamed);
+    assert_eq!(metric(&server.address, DRAWN).await, drawn, "kept");
 }
 
 /// Without replicas nothing changes: no `replicas` in `/readyz`, every read

@@ -8,7 +8,7 @@ use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Bytea, Double, Integer, Nullable, Text, Uuid};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::DbError;
 use crate::db::DbConn;
@@ -344,6 +344,31 @@ pub async fn tile(
     };
     Ok(statement.get_result(conn).await?)
 }
+
+/// The map's version (migration 12): a number every change to what the map
+/// shows moves, inside the change's own transaction.
+pub async fn map_version(conn: &mut AsyncPgConnection) -> Result<i64, DbError> {
+    use crate::db::schema::map_version;
+    use diesel::QueryDsl;
+    Ok(map_version::table
+        .select(map_version::version)
+        .first(conn)
+        .await?)
+}
+
+/// Asks for every later move of the map's version to be announced on this
+/// connection: each on the channel `ketnoi_map_version`, with the new
+/// version as its payload, once its transaction has committed (migration
+/// 16). A server in recovery (a hot standby) refuses this.
+pub async fn listen_for_map_version(conn: &mut AsyncPgConnection) -> Result<(), DbError> {
+    diesel::sql_query(format!("LISTEN {MAP_VERSION_CHANNEL}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The channel of [`listen_for_map_version`].
+pub const MAP_VERSION_CHANNEL: &str = "ketnoi_map_version";
 
 /// The first and last cell columns and rows, as SQL integers (a grid of at
 /// most 2^22 tiles of 16 cells fits).

@@ -255,6 +255,15 @@ impl Pools {
         self.primary.get().await
     }
 
+    /// A connection to the primary of its own, outside the pool, named
+    /// `application_name` (see [`super::pool::dedicated`]).
+    pub async fn dedicated_primary(
+        &self,
+        application_name: &str,
+    ) -> diesel::ConnectionResult<diesel_async::AsyncPgConnection> {
+        super::pool::dedicated(&self.primary, application_name).await
+    }
+
     /// A connection for a read that may be a little behind the primary (at
     /// most the lag bound): a serving replica's, in turn, else the
     /// primary's.

@@ -284,7 +284,14 @@ fn assert_minimal(body: &str) -> Value {
     assert_eq!(value["timestamp"], value["data"]["at"]);
     // The phone whole, spaced or not: four digits alone turn up in the
     // random referral ids and the timestamps' fractions.
-    for secret in ["Tuấn", "Qwv", "0987 654 321", "0987654321", "654 321", "trạm"] {
+    for secret in [
+        "Tuấn",
+        "Qwv",
+        "0987 654 321",
+        "0987654321",
+        "654 321",
+        "trạm",
+    ] {
         assert!(!body.contains(secret), "{secret} in {body}");
     }
     value

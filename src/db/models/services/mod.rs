@@ -34,8 +34,10 @@ use crate::domain::service::{
 };
 
 mod filter;
+mod ranked;
 
 pub use filter::*;
+pub use ranked::RANKED_AT_ONCE;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = services)]

@@ -14,11 +14,8 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let app = TestApp::spawn_with(
         TestDb::seeded().await,
         ServerSettings {
-            workers: Some(1),
-            shutdown_timeout_s: 1,
-            public_rate_per_second: 0,
             auth_failures_per_minute: 2,
-            ..ServerSettings::default()
+            ..crate::helpers::test_settings()
         },
     )
     .await;

@@ -1225,11 +1225,8 @@ async fn tiles_are_drawn_every_time_when_none_are_kept() {
     let app = TestApp::spawn_with(
         TestDb::seeded().await,
         ServerSettings {
-            workers: Some(1),
-            shutdown_timeout_s: 1,
-            public_rate_per_second: 0,
             tile_cache_bytes: 0,
-            ..ServerSettings::default()
+            ..crate::helpers::test_settings()
         },
     )
     .await;

@@ -111,14 +111,16 @@ CROSS JOIN LATERAL generate_series(1, CASE WHEN plan.r6 < 0.2 THEN 2 ELSE 1 END)
 WHERE plan.mode < 0.9;
 
 -- A point carries the province it falls in (a spread can cross a border);
--- one that falls in the sea or abroad goes back to its centre.
+-- one that falls in the sea or abroad goes back to its centre. Tested on
+-- geometry: geography's ST_Covers against these boundaries made the two
+-- statements take 90 s each at 100k (2 s on geometry).
 UPDATE placed SET province = p.code
 FROM provinces p
-WHERE ST_Covers(p.boundary, placed.point) AND p.code <> placed.province;
+WHERE ST_Covers(p.boundary::geometry, placed.point::geometry) AND p.code <> placed.province;
 UPDATE placed SET point = ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326)::geography
 FROM plan JOIN cumulative c ON c.n = plan.centre
 WHERE plan.i = placed.i AND NOT EXISTS (
-    SELECT 1 FROM provinces p WHERE p.code = placed.province AND ST_Covers(p.boundary, placed.point));
+    SELECT 1 FROM provinces p WHERE p.code = placed.province AND ST_Covers(p.boundary::geometry, placed.point::geometry));
 
 INSERT INTO locations (id, organization_id, name, province_code, point, confidential)
 SELECT id, md5('organization' || (i / 5))::uuid, 'Địa điểm ' || i || '-' || k, province, point,

@@ -249,7 +249,16 @@ async fn serve(database_args: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result
             primary_watch,
             replicas,
             Duration::from_millis(args.replica_max_lag_ms),
-        )?;
+        )?
+        // The outbox's attempts and their records, at most 32 at once, and
+        // the expiry of referrals.
+        .with_background(pool::build_named(
+            &url,
+            "ketnoi-background",
+            pool::Reuse::Unchecked,
+            4,
+            timeout,
+        )?);
         tracing::info!("listening on http://{address}");
         startup::run(listener, pools, &settings)?.await?;
         tracing::info!("server stopped");

@@ -182,7 +182,7 @@ pub async fn run(pools: Weak<Pools>) {
 }
 
 async fn claim(pools: &Pools, limit: usize) -> Result<Vec<Claimed>, WorkflowError> {
-    let mut conn = pools.primary().await.map_err(DbError::from)?;
+    let mut conn = pools.background().await.map_err(DbError::from)?;
     Ok(webhooks::claim(&mut conn, i64::try_from(limit).unwrap_or(1), LEASE).await?)
 }
 
@@ -190,7 +190,7 @@ async fn claim(pools: &Pools, limit: usize) -> Result<Vec<Claimed>, WorkflowErro
 /// tried again at the next interval.
 async fn expire(pools: &Pools) {
     let result = async {
-        let mut conn = pools.primary().await.map_err(DbError::from)?;
+        let mut conn = pools.background().await.map_err(DbError::from)?;
         crate::workflows::referrals::expire_due(&mut conn).await
     }
     .await;
@@ -225,7 +225,7 @@ async fn attempt(
         ),
     };
     let recorded = async {
-        let mut conn = pools.primary().await.map_err(DbError::from)?;
+        let mut conn = pools.background().await.map_err(DbError::from)?;
         webhooks::record(&mut conn, &delivery, &outcome, next).await
     }
     .await;

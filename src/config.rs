@@ -49,7 +49,8 @@ pub struct DatabaseArgs {
     /// /usr/lib/postgresql/*/bin, else PATH).
     #[arg(long, env = "KETNOI_PG_BIN_DIR", global = true)]
     pub pg_bin_dir: Option<PathBuf>,
-    /// Maximum database connections held by the server.
+    /// Maximum database connections the server holds for requests, to the
+    /// primary and to each read replica (a few more serve background work).
     #[arg(long, env = "KETNOI_DB_POOL_SIZE", global = true, default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,

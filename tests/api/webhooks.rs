@@ -740,6 +740,8 @@ async fn a_server_killed_mid_delivery_loses_nothing() {
         queued.insert(id.0.to_string());
     }
     drop(conn);
+    // Closed, so that every connection named `ketnoi` below is the server's.
+    drop(pool);
     assert_eq!(queued.len(), QUEUED);
 
     // Serve, and kill it once some are through.
@@ -749,6 +751,22 @@ async fn a_server_killed_mid_delivery_loses_nothing() {
         assert!(Instant::now() < deadline, "nothing delivered");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // The outbox works on connections of its own: none of the request
+    // pool's is opened (on the main runtime) for it.
+    let background = count(
+        &db,
+        "SELECT count(*) AS count FROM pg_stat_activity
+         WHERE application_name = 'ketnoi-background' AND datname = current_database()",
+    )
+    .await;
+    let requests = count(
+        &db,
+        "SELECT count(*) AS count FROM pg_stat_activity
+         WHERE application_name = 'ketnoi' AND datname = current_database()",
+    )
+    .await;
+    assert!(background > 0, "no outbox connection");
+    assert_eq!(requests, 0, "the outbox opened request connections");
     kill(Pid::from_raw(server.pid() as i32), Signal::SIGKILL).unwrap();
     let status = server.exit_status().await;
     assert!(!status.success());

@@ -174,8 +174,9 @@ impl PoolMetrics {
 pub struct Pools {
     primary: Pool,
     /// Connections to the primary for work beside the requests (the
-    /// webhook outbox, the expiry of referrals); see [`Pools::background`].
-    background: Pool,
+    /// webhook outbox, the expiry of referrals), when they have a pool of
+    /// their own; see [`Pools::background`].
+    background: Option<Pool>,
     /// One connection for the watcher's reading of the primary's position.
     primary_watch: Pool,
     /// The primary's system identifier and timeline, once read.
@@ -194,6 +195,8 @@ pub struct Pools {
 
 /// The name of the primary pool in metrics.
 const PRIMARY: &str = "primary";
+/// The name of the background pool in metrics.
+const BACKGROUND: &str = "background";
 
 impl Pools {
     /// Everything on one server.
@@ -232,7 +235,7 @@ impl Pools {
             })
             .collect();
         let pools = Self {
-            background: primary.clone(),
+            background: None,
             primary,
             primary_watch,
             primary_identity: Mutex::new(None),
@@ -256,7 +259,7 @@ impl Pools {
     /// Gives the work beside the requests a pool of its own (without it,
     /// that work shares the primary's).
     pub fn with_background(mut self, background: Pool) -> Self {
-        self.background = background;
+        self.background = Some(background);
         self
     }
 
@@ -273,7 +276,11 @@ impl Pools {
     /// threads twice (measured: the matcher's ratio to its floor fell from
     /// 0.67 to 0.60 at 4 connections, and from 0.91 to 0.79 at one).
     pub async fn background(&self) -> Result<DbConn, PoolError> {
-        self.background.get().await
+        self.background
+            .as_ref()
+            .unwrap_or(&self.primary)
+            .get()
+            .await
     }
 
     /// A connection to the primary of its own, outside the pool, named
@@ -355,11 +362,13 @@ impl Pools {
     /// Sets the pool gauges from the pools' current state (called when the
     /// metrics are read).
     pub fn refresh_pool_gauges(&self) {
-        let pools = std::iter::once((PRIMARY, &self.primary)).chain(
-            self.replicas
-                .iter()
-                .map(|replica| (replica.name.as_str(), &replica.pool)),
-        );
+        let pools = std::iter::once((PRIMARY, &self.primary))
+            .chain(self.background.iter().map(|pool| (BACKGROUND, pool)))
+            .chain(
+                self.replicas
+                    .iter()
+                    .map(|replica| (replica.name.as_str(), &replica.pool)),
+            );
         for (name, pool) in pools {
             let status = pool.status();
             let idle = i64::try_from(status.available).unwrap_or(i64::MAX);

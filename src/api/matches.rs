@@ -573,15 +573,7 @@ pub async fn create_match(
             )]),
             MatchError::Db(error) => ApiError::from_private_query(error),
         })?;
-    let matched: Vec<_> = outcome
-        .needs
-        .iter()
-        .flat_map(|need| need.matches.iter().map(|m| m.record.row.id))
-        .collect();
-    let declines: Declines = crate::workflows::referrals::recent_no_capacity(&mut conn, &matched)
-        .await?
-        .into_iter()
-        .collect();
+    let declines = &outcome.no_capacity_declines;
     // Counted by category and outcome only: nothing of the person.
     for need in &outcome.needs {
         state
@@ -609,7 +601,7 @@ pub async fn create_match(
         results: outcome
             .needs
             .into_iter()
-            .map(|need| need_result(need, audience, &declines))
+            .map(|need| need_result(need, audience, declines))
             .collect(),
     }))
 }

@@ -392,7 +392,7 @@ pub async fn services_geojson(
 
     let mut service_ids: Vec<ServiceId> = pairs.iter().map(|(service, _)| *service).collect();
     service_ids.dedup();
-    let records = load_records(&mut conn, &service_ids).await?;
+    let records = load_records(&conn, &service_ids).await?;
     let categories = reference::list_categories(&mut conn).await?;
     let provinces = reference::list_provinces(&mut conn).await?;
     let labels = Labels {

@@ -285,7 +285,7 @@ pub async fn get_ward(
 ) -> Result<web::Json<WardDetailView>, ApiError> {
     let code = path.into_inner().parse()?;
     let mut conn = state.anonymous_reader().await?;
-    let ward = reference::find_ward(&mut conn, &code)
+    let ward = reference::find_ward(&conn, &code)
         .await?
         .ok_or(ApiError::NotFound("ward"))?;
     let boundary = if query.0.boundary.unwrap_or(false) {

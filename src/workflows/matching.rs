@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
+use diesel_async::AsyncPgConnection;
 
 use crate::db::DbConn;
 use crate::db::models::DbError;
@@ -28,6 +29,7 @@ use crate::domain::matching::{Assessment, Excluded, Facts, MatchQuery, Origin, a
 use crate::domain::schedule::{open_at, vietnam_time};
 use crate::domain::service::DeliveryMode;
 use crate::domain::ward::WardCode;
+use crate::workflows::referrals::recent_no_capacity;
 
 /// A service that takes the person for a need.
 #[derive(Debug, Clone)]
@@ -76,6 +78,9 @@ pub struct MatchOutcome {
     /// ward's province).
     pub province: Option<String>,
     pub needs: Vec<NeedOutcome>,
+    /// Recent `no_capacity` declines of the matched services, by service
+    /// (none: not in the map).
+    pub no_capacity_declines: HashMap<ServiceId, i64>,
 }
 
 /// Why the matcher could not answer.
@@ -238,8 +243,16 @@ pub async fn run(
     // SQL already applied every rule, so the first round nearly always
     // settles it.
     let mut records: HashMap<ServiceId, ServiceRecord> = HashMap::new();
+    let mut declines: HashMap<ServiceId, i64> = HashMap::new();
     let mut found: Vec<Vec<Matched>> = vec![Vec::new(); lists.len()];
     let mut next = vec![0; lists.len()];
+    // The name of the ward the point falls in, fetched with the first
+    // records rather than in a round trip of its own.
+    let mut ward_to_name = match (&given_ward, &person_ward) {
+        (None, Some(code)) => WardCode::parse(code).ok(),
+        _ => None,
+    };
+    let mut point_ward = None;
     loop {
         let windows: Vec<(usize, usize)> = lists
             .iter()
@@ -257,7 +270,23 @@ pub async fn run(
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        records.extend(load_records(conn, &missing).await?);
+        // Pipelined on the one connection: the records, their recent
+        // declines, and (once) the ward's name.
+        let shared: &AsyncPgConnection = conn;
+        let ward_code = ward_to_name.take();
+        let (loaded, counted, ward) = futures_util::try_join!(
+            load_records(shared, &missing),
+            recent_no_capacity(shared, &missing, now),
+            async {
+                match &ward_code {
+                    Some(code) => reference::find_ward(shared, code).await,
+                    None => Ok(None),
+                }
+            },
+        )?;
+        records.extend(loaded);
+        declines.extend(counted);
+        point_ward = point_ward.or(ward);
         for (i, (from, to)) in windows.into_iter().enumerate() {
             for candidate in &lists[i][from..to] {
                 let Some(record) = records.get(&candidate.service_id()) else {
@@ -368,14 +397,18 @@ pub async fn run(
         }
     }
 
-    let ward = match (given_ward, &person_ward) {
-        (Some(ward), _) => Some(ward),
-        (None, Some(code)) => match WardCode::parse(code) {
-            Ok(code) => reference::find_ward(conn, &code).await?,
-            Err(_) => None,
-        },
-        (None, None) => None,
+    let ward = match (given_ward, point_ward, ward_to_name) {
+        (Some(ward), _, _) => Some(ward),
+        (None, Some(ward), _) => Some(ward),
+        // No candidate was loaded, so the name was not fetched with one.
+        (None, None, Some(code)) => reference::find_ward(conn, &code).await?,
+        (None, None, None) => None,
     };
+    let matched: HashSet<ServiceId> = needs
+        .iter()
+        .flat_map(|need| need.matches.iter().map(|m| m.record.row.id))
+        .collect();
+    declines.retain(|id, _| matched.contains(id));
     Ok(MatchOutcome {
         evaluated_at: local_now,
         point: origin.point,
@@ -383,5 +416,6 @@ pub async fn run(
         ward,
         province: province.map(str::to_owned),
         needs,
+        no_capacity_declines: declines,
     })
 }

@@ -7,10 +7,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, Utc};
-use diesel_async::AsyncConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use super::{Precondition, WorkflowError};
 use crate::db::DbConn;
+use crate::db::models::DbError;
 use crate::db::models::referrals::{self, EndpointRow, EventRow, ReferralRecord, ReferralRow};
 use crate::db::models::webhooks::{self, WebhookEvent};
 use crate::db::models::writes::{self, Action};
@@ -431,13 +432,15 @@ pub async fn list(
 }
 
 /// How many referrals to each of `services` were declined for lack of
-/// capacity in the last 30 days (what caseworkers see beside capacity).
+/// capacity in the 30 days before `now` (what caseworkers see beside
+/// capacity). On a shared connection: the matcher pipelines it with the
+/// loading of the same services.
 pub async fn recent_no_capacity(
-    conn: &mut DbConn,
+    conn: &AsyncPgConnection,
     services: &[ServiceId],
-) -> Result<Vec<(ServiceId, i64)>, WorkflowError> {
-    let since = Utc::now() - Duration::days(30);
-    Ok(referrals::no_capacity_declines(conn, services, since).await?)
+    now: DateTime<Utc>,
+) -> Result<Vec<(ServiceId, i64)>, DbError> {
+    referrals::no_capacity_declines(conn, services, now - Duration::days(30)).await
 }
 
 /// The indicators' cube, from every referral (so that what a request

@@ -88,7 +88,7 @@ pub(super) async fn next_services(mut walk: ServiceWalk) -> Step<ServiceWalk> {
     }
     let mut conn = walk.state.reader(&walk.caller).await?;
     let ids = services::ids_after(&mut conn, &walk.filter, walk.cursor.after, STREAM_BATCH).await?;
-    let mut records = services::load_records(&mut conn, &ids).await?;
+    let mut records = services::load_records(&conn, &ids).await?;
     drop(conn);
     let mut body = Vec::new();
     for id in &ids {

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use postgis_diesel::types::{MultiPolygon, Point};
 
 use super::{DbError, search};
@@ -150,13 +150,16 @@ struct CountedWard {
     total: i64,
 }
 
-pub async fn find_ward(conn: &mut DbConn, code: &WardCode) -> Result<Option<WardRecord>, DbError> {
+pub async fn find_ward(
+    mut conn: &AsyncPgConnection,
+    code: &WardCode,
+) -> Result<Option<WardRecord>, DbError> {
     Ok(diesel::sql_query(format!(
         "SELECT {WARD_COLUMNS} FROM wards w JOIN provinces p ON p.code = w.province_code \
          WHERE w.code = $1"
     ))
     .bind::<Text, _>(code.as_str())
-    .get_result(conn)
+    .get_result(&mut conn)
     .await
     .optional()?)
 }

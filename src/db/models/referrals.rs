@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::{DbError, parse_stored};
 use crate::db::DbConn;
@@ -380,7 +380,7 @@ pub async fn due(
 /// How many referrals to each service were declined for lack of capacity
 /// since `since`.
 pub async fn no_capacity_declines(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     services: &[ServiceId],
     since: DateTime<Utc>,
 ) -> Result<Vec<(ServiceId, i64)>, DbError> {
@@ -393,7 +393,7 @@ pub async fn no_capacity_declines(
         .filter(referrals::closed_at.ge(since))
         .group_by(referrals::service_id)
         .select((referrals::service_id, diesel::dsl::count_star()))
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 

@@ -298,13 +298,13 @@ async fn load_categories(
 
 /// The given services with everything nested, by id.
 pub async fn load_records(
-    conn: &mut DbConn,
+    mut conn: &AsyncPgConnection,
     ids: &[ServiceId],
 ) -> Result<HashMap<ServiceId, ServiceRecord>, DbError> {
     let rows = services::table
         .filter(services::id.eq_any(ids.iter().map(|id| id.0)))
         .select(ServiceRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?;
     Ok(assemble(conn, rows)
         .await?

@@ -1,7 +1,9 @@
--- The statements the server runs to load the matched services' details
--- (db/models/services.rs load_records and the loaders it calls), one per
--- line group, each ending with a semicolon; $1 is the matched ids. Keep in
--- step with the loaders (the server pipelines all but the first of them).
+-- The statements the server runs after the match statement: the matched
+-- services' details (db/models/services load_records and the loaders it
+-- calls), their recent no-capacity declines and the name of the person's
+-- ward (workflows/matching.rs run), one per line group, each ending with a semicolon; $1 is the matched ids, :ward
+-- the ward the person's point falls in. Keep in step with the loaders (the
+-- server pipelines the first with the last two, and the six after it).
 SELECT id, organization_id, name, name_en, description, description_en, url, email, status,
        delivery_in_person, delivery_remote, accepting_referrals, min_age, max_age, genders,
        victim_statuses, nationalities, residence_provinces, required_documents, languages,
@@ -37,3 +39,10 @@ SELECT id, service_id, byday, opens_at, closes_at, valid_from, valid_to, descrip
 FROM schedules WHERE service_id = ANY($1) ORDER BY position, id;
 SELECT id, service_id, description, description_en, province_code, extent
 FROM service_areas WHERE service_id = ANY($1) ORDER BY position, id;
+SELECT service_id, count(*) FROM referrals
+WHERE service_id = ANY($1) AND reason = 'no_capacity' AND closed_at >= now() - interval '30 days'
+GROUP BY service_id;
+SELECT w.code, w.province_code, p.name AS province_name, p.name_en AS province_name_en, w.name,
+       w.name_en, w.full_name, w.full_name_en, w.population, w.area_km2,
+       ST_Y(w.reference_point::geometry) AS lat, ST_X(w.reference_point::geometry) AS lon
+FROM wards w JOIN provinces p ON p.code = w.province_code WHERE w.code = :ward;

@@ -131,28 +131,24 @@ pub async fn list(conn: &mut DbConn) -> Result<Vec<KeyRecord>, DbError> {
 }
 
 pub async fn get(conn: &mut DbConn, id: KeyId) -> Result<Option<KeyRecord>, DbError> {
-    api_keys::table
+    let row = api_keys::table
         .find(id)
         .select(KeyRow::as_select())
         .first(conn)
-        .await
-        .optional()?
-        .map(KeyRecord::try_from)
-        .transpose()
+        .await;
+    found(row)
 }
 
 /// Revokes a key (a second revocation keeps the first date).
 pub async fn revoke(conn: &mut DbConn, id: KeyId) -> Result<Option<KeyRecord>, DbError> {
-    diesel::update(api_keys::table.find(id))
+    let row = diesel::update(api_keys::table.find(id))
         .set(api_keys::revoked_at.eq(diesel::dsl::sql::<
             diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
         >("coalesce(revoked_at, now())")))
         .returning(KeyRow::as_returning())
         .get_result(conn)
-        .await
-        .optional()?
-        .map(KeyRecord::try_from)
-        .transpose()
+        .await;
+    found(row)
 }
 
 /// Sets or clears when a key expires.
@@ -161,14 +157,17 @@ pub async fn set_expiry(
     id: KeyId,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<Option<KeyRecord>, DbError> {
-    diesel::update(api_keys::table.find(id))
+    let row = diesel::update(api_keys::table.find(id))
         .set(api_keys::expires_at.eq(expires_at))
         .returning(KeyRow::as_returning())
         .get_result(conn)
-        .await
-        .optional()?
-        .map(KeyRecord::try_from)
-        .transpose()
+        .await;
+    found(row)
+}
+
+/// The key a query by id found, if any.
+fn found(row: QueryResult<KeyRow>) -> Result<Option<KeyRecord>, DbError> {
+    row.optional()?.map(KeyRecord::try_from).transpose()
 }
 
 /// What the audit trail keeps of a key: never its secret.

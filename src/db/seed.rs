@@ -295,6 +295,8 @@ fn service_rows<'a>(
     if in_person && service.locations.is_empty() {
         bail!("an in-person service needs at least one location");
     }
+    let capacity = service.capacity.as_ref();
+    let stored_count = |count: Option<u32>| count.map(i32::try_from).transpose();
     rows.services.push(NewService {
         id: service_id,
         organization_id: OrganizationId(id("organization", &organization.key)),
@@ -333,19 +335,9 @@ fn service_rows<'a>(
         fees_description_en: service.fees_description_en.as_deref(),
         application_process: service.application_process.as_deref(),
         application_process_en: service.application_process_en.as_deref(),
-        capacity_available: service
-            .capacity
-            .as_ref()
-            .and_then(|c| c.available)
-            .map(i32::try_from)
-            .transpose()?,
-        capacity_maximum: service
-            .capacity
-            .as_ref()
-            .and_then(|c| c.maximum)
-            .map(i32::try_from)
-            .transpose()?,
-        capacity_unit: service.capacity.as_ref().and_then(|c| c.unit.as_deref()),
+        capacity_available: stored_count(capacity.and_then(|c| c.available))?,
+        capacity_maximum: stored_count(capacity.and_then(|c| c.maximum))?,
+        capacity_unit: capacity.and_then(|c| c.unit.as_deref()),
         capacity_updated: None,
         assured_date: service.assured_date,
     });

@@ -210,6 +210,28 @@ async fn rows_in_order(conn: &mut DbConn, ids: &[ServiceId]) -> Result<Vec<Servi
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
+/// One page of the rows passing `filter`, without a point to measure
+/// from: in a change feed (`modified_after`) oldest change first, so that
+/// a client can resume from the last `last_modified` it saw; else by name.
+async fn feed_or_by_name(
+    conn: &mut DbConn,
+    filter: &ServiceFilter,
+    page: PageRequest,
+) -> Result<Vec<ServiceRow>, DbError> {
+    let query = services::table
+        .filter(services::id.eq_any(filtered_ids(filter)))
+        .limit(page.limit())
+        .offset(page.offset())
+        .select(ServiceRow::as_select())
+        .into_boxed();
+    let query = if filter.modified_after.is_some() {
+        query.order((filter.modified_column(), services::id))
+    } else {
+        query.order((services::name, services::id))
+    };
+    Ok(query.load(conn).await?)
+}
+
 /// One page of the services passing `filter`, and the total, counted up to
 /// the cap ([`COUNT_CAP`]) or the end of the page, whichever is further.
 /// Oldest change first in a change feed (`modified_after`); else nearest
@@ -252,35 +274,17 @@ pub async fn search(
                 near_and_relevant(conn, filter, words, (centre, radius), page).await?;
             (rows_in_order(conn, &ids).await?, distances, total)
         }
-        // A change feed: oldest change first, so that a client can resume
-        // from the last `last_modified` it saw.
-        (None, _) if filter.modified_after.is_some() => {
-            let total = count_up_to(conn, filter, limit).await?;
-            let rows = services::table
-                .filter(services::id.eq_any(filtered_ids(filter)))
-                .order((filter.modified_column(), services::id))
-                .limit(page.limit())
-                .offset(page.offset())
-                .select(ServiceRow::as_select())
-                .load(conn)
-                .await?;
-            (rows, HashMap::new(), total)
-        }
-        (None, Some(words)) => {
+        (None, Some(words)) if filter.modified_after.is_none() => {
             let (ids, total) = relevant(conn, filter, words, page, limit, cap).await?;
             (rows_in_order(conn, &ids).await?, HashMap::new(), total)
         }
-        (None, None) => {
+        (None, _) => {
             let total = count_up_to(conn, filter, limit).await?;
-            let rows = services::table
-                .filter(services::id.eq_any(filtered_ids(filter)))
-                .order((services::name, services::id))
-                .limit(page.limit())
-                .offset(page.offset())
-                .select(ServiceRow::as_select())
-                .load(conn)
-                .await?;
-            (rows, HashMap::new(), total)
+            (
+                feed_or_by_name(conn, filter, page).await?,
+                HashMap::new(),
+                total,
+            )
         }
     };
     records_of(conn, rows, distances, total).await

@@ -467,9 +467,9 @@ pub mod responses {
         Invalid(Problem),
     }
 
-    /// What a request needing a key can be refused for.
+    /// A key refused where one is needed.
     #[derive(IntoResponses)]
-    pub enum AuthProblems {
+    pub enum KeyRefused {
         /// No key, or a key that is wrong, expired or revoked
         /// (`Authorization: Bearer <key>`).
         #[response(status = 401, content_type = "application/problem+json")]
@@ -477,34 +477,24 @@ pub mod responses {
         /// The key's role does not allow this.
         #[response(status = 403, content_type = "application/problem+json")]
         Forbidden(Problem),
-        /// Too many failed key attempts from this client, or, without a
-        /// key, too many requests from it; retry after `Retry-After`
-        /// seconds.
-        #[response(
-            status = 429,
-            content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))
-        )]
-        TooMany(Problem),
     }
 
-    /// A key presented where none is needed can still be refused.
+    /// The key given is wrong, expired or revoked (send none to read as
+    /// the public).
     #[derive(IntoResponses)]
-    pub enum OptionalAuthProblems {
-        /// The key given is wrong, expired or revoked (send none to read as
-        /// the public).
-        #[response(status = 401, content_type = "application/problem+json")]
-        Unauthorized(Problem),
-        /// Too many failed key attempts from this client, or, without a
-        /// key, too many requests from it; retry after `Retry-After`
-        /// seconds.
-        #[response(
-            status = 429,
-            content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))
-        )]
-        TooMany(Problem),
-    }
+    #[response(status = 401, content_type = "application/problem+json")]
+    pub struct WrongKey(Problem);
+
+    /// Too many failed key attempts from this client, or, without a
+    /// key, too many requests from it; retry after `Retry-After`
+    /// seconds.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 429,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))
+    )]
+    pub struct TooMany(Problem);
 
     /// What an update can be refused for, besides its body.
     #[derive(IntoResponses)]
@@ -552,6 +542,16 @@ pub mod responses {
             }
         };
     }
+
+    group!(
+        /// What a request needing a key can be refused for.
+        AuthProblems = KeyRefused, TooMany
+    );
+
+    group!(
+        /// A key presented where none is needed can still be refused.
+        OptionalAuthProblems = WrongKey, TooMany
+    );
 
     group!(
         /// A list or search by query parameters: bad parameters, a refused key, the server.

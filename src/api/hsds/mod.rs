@@ -342,11 +342,9 @@ async fn hsds_services_of(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
-    mut query: HsdsServiceQuery,
+    query: HsdsServiceQuery,
 ) -> Result<HttpResponse, ApiError> {
-    query.format = Format::negotiated(&request);
-    let mut listing = query.parse(&caller)?;
-    listing.locate(&state, &caller).await?;
+    let listing = query.listing(&request, &state, &caller).await?;
     let shape = query.shape();
     let reader = caller;
     let render = move |record: &ServiceRecord, categories: &HashMap<String, CategoryRow>| {
@@ -470,11 +468,9 @@ async fn hsds_service_at_locations_of(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
-    mut query: HsdsServiceQuery,
+    query: HsdsServiceQuery,
 ) -> Result<HttpResponse, ApiError> {
-    query.format = Format::negotiated(&request);
-    let mut listing = query.parse(&caller)?;
-    listing.locate(&state, &caller).await?;
+    let listing = query.listing(&request, &state, &caller).await?;
     let full = query.full == Some(true);
     if listing.ndjson {
         if listing.nothing {

@@ -139,15 +139,14 @@ pub(super) async fn hsds_organizations_of(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
-    mut query: HsdsOrganizationQuery,
+    query: HsdsOrganizationQuery,
 ) -> Result<HttpResponse, ApiError> {
-    query.format = Format::negotiated(&request);
     let mut errors = FieldErrors::default();
     let (page, ndjson, words) = list_basics(
+        &request,
         query.search.as_deref(),
         query.page,
         query.per_page,
-        query.format,
         &mut errors,
     );
     errors.finish(())?;

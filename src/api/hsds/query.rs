@@ -34,11 +34,6 @@ pub struct HsdsServiceQuery {
     #[param(minimum = 1, maximum = 100, default = 20)]
     #[schema(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// Set from `Accept`, not from the query.
-    #[serde(skip)]
-    #[param(ignore)]
-    #[schema(ignore)]
-    pub format: Option<Format>,
     /// Only services with this taxonomy term (a category's term id, see
     /// `/hsds/taxonomy_terms`).
     #[param(value_type = Option<uuid::Uuid>)]
@@ -107,11 +102,7 @@ pub(super) struct Listing {
 
 impl Listing {
     /// Turns a ward to search around into its reference point.
-    pub(super) async fn locate(
-        &mut self,
-        state: &AppState,
-        caller: &Caller,
-    ) -> Result<(), ApiError> {
+    async fn locate(&mut self, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
         if let Some((code, radius)) = self.ward.take() {
             let mut conn = state.reader(caller).await?;
             let centre = crate::api::params::ward_point(&mut conn, &code).await?;
@@ -129,16 +120,16 @@ pub(super) fn category_of_term(id: uuid::Uuid) -> Option<Category> {
         .find(|category| hsds::category_term_id(*category) == id)
 }
 
-/// What every HSDS list takes: the page, whether to stream NDJSON, and the
-/// search words; problems are added to `errors`.
+/// What every HSDS list takes: the page, whether to stream NDJSON (as
+/// `Accept` asks), and the search words; problems are added to `errors`.
 pub(super) fn list_basics(
+    request: &HttpRequest,
     search: Option<&str>,
     page: Option<u32>,
     per_page: Option<u32>,
-    format: Option<Format>,
     errors: &mut FieldErrors,
 ) -> (PageRequest, bool, Option<SearchText>) {
-    let ndjson = format == Some(Format::Ndjson);
+    let ndjson = Format::negotiated(request) == Some(Format::Ndjson);
     if ndjson {
         for (field, given) in [("page", page.is_some()), ("per_page", per_page.is_some())] {
             if given {
@@ -166,13 +157,26 @@ impl HsdsServiceQuery {
         }
     }
 
-    pub(super) fn parse(&self, caller: &Caller) -> Result<Listing, ApiError> {
+    /// The list this query asks for, in the format `Accept` asks for,
+    /// with the ward to search around looked up; or every problem with it.
+    pub(super) async fn listing(
+        &self,
+        request: &HttpRequest,
+        state: &AppState,
+        caller: &Caller,
+    ) -> Result<Listing, ApiError> {
+        let mut listing = self.parse(request, caller)?;
+        listing.locate(state, caller).await?;
+        Ok(listing)
+    }
+
+    fn parse(&self, request: &HttpRequest, caller: &Caller) -> Result<Listing, ApiError> {
         let mut errors = FieldErrors::default();
         let (page, ndjson, search) = list_basics(
+            request,
             self.search.as_deref(),
             self.page,
             self.per_page,
-            self.format,
             &mut errors,
         );
         let mut nothing = false;
@@ -281,11 +285,6 @@ pub struct HsdsOrganizationQuery {
     #[param(minimum = 1, maximum = 100, default = 20)]
     #[schema(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// Set from `Accept`, not from the query.
-    #[serde(skip)]
-    #[param(ignore)]
-    #[schema(ignore)]
-    pub format: Option<Format>,
 }
 
 /// Whether services are nested in full.
@@ -315,10 +314,6 @@ pub struct HsdsTaxonomyQuery {
     /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// Set from `Accept`, not from the query.
-    #[serde(skip)]
-    #[param(ignore)]
-    pub format: Option<Format>,
 }
 
 /// Search and pages, for taxonomy terms.
@@ -341,10 +336,6 @@ pub struct HsdsTermQuery {
     /// Items per page, 1 to 100 (not with NDJSON).
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<u32>,
-    /// Set from `Accept`, not from the query.
-    #[serde(skip)]
-    #[param(ignore)]
-    pub format: Option<Format>,
     /// Only terms of this taxonomy.
     #[param(value_type = Option<uuid::Uuid>)]
     pub taxonomy_id: Option<String>,

@@ -48,14 +48,13 @@ pub async fn hsds_taxonomies(
     request: HttpRequest,
     query: ApiQuery<HsdsTaxonomyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query.0;
-    query.format = Format::negotiated(&request);
+    let query = query.0;
     let mut errors = FieldErrors::default();
     let (page, ndjson, words) = list_basics(
+        &request,
         query.search.as_deref(),
         query.page,
         query.per_page,
-        query.format,
         &mut errors,
     );
     errors.finish(())?;
@@ -119,14 +118,13 @@ pub async fn hsds_taxonomy_terms(
     request: HttpRequest,
     query: ApiQuery<HsdsTermQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query.0;
-    query.format = Format::negotiated(&request);
+    let query = query.0;
     let mut errors = FieldErrors::default();
     let (page, ndjson, words) = list_basics(
+        &request,
         query.search.as_deref(),
         query.page,
         query.per_page,
-        query.format,
         &mut errors,
     );
     let taxonomy = errors.uuid("taxonomy_id", query.taxonomy_id.as_deref());

@@ -396,13 +396,24 @@ pub async fn hsds_service(
 ) -> Result<HttpResponse, ApiError> {
     let id = ServiceId(parse_uuid(&id, "id")?);
     let mut conn = state.reader(&caller).await?;
-    let record = visible_record(&mut conn, &caller, id).await?;
-    let categories = category_rows(&mut conn).await?;
-    let audience = caller.audience_for(record.row.organization_id);
+    let (record, audience, categories) = seen_service(&mut conn, &caller, id).await?;
     etag::json_with_etag(
         StatusCode::OK,
         &hsds::service(&record, audience, &categories),
     )
+}
+
+/// A service the caller may see (else not found), with what its HSDS
+/// rendering needs: the caller's audience for it, and the categories.
+async fn seen_service(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: ServiceId,
+) -> Result<(ServiceRecord, Audience, HashMap<String, CategoryRow>), ApiError> {
+    let record = visible_record(conn, caller, id).await?;
+    let categories = category_rows(conn).await?;
+    let audience = caller.audience_for(record.row.organization_id);
+    Ok((record, audience, categories))
 }
 
 /// HSDS services at locations: one item per service and location (not
@@ -560,14 +571,13 @@ pub async fn hsds_service_at_location(
     let (service, location) = services::pair(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound("service at location"))?;
-    let record = visible_record(&mut conn, &caller, service)
-        .await
-        .map_err(|error| match ApiError::from(error) {
-            ApiError::NotFound(_) => ApiError::NotFound("service at location"),
-            other => other,
-        })?;
-    let categories = category_rows(&mut conn).await?;
-    let audience = caller.audience_for(record.row.organization_id);
+    let (record, audience, categories) =
+        seen_service(&mut conn, &caller, service)
+            .await
+            .map_err(|error| match error {
+                ApiError::NotFound(_) => ApiError::NotFound("service at location"),
+                other => other,
+            })?;
     let found = hsds::service_at_locations(&record, audience, &categories, true)
         .into_iter()
         .find(|at| at.location_id.as_deref() == Some(&location.to_string()))

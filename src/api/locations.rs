@@ -13,6 +13,7 @@ use super::etag::{self, IfMatch};
 use super::extract::{ApiJson, parse_uuid};
 use super::problem::{ApiError, responses};
 use super::views::LocationView;
+use super::writes::{self, OwnerView};
 use crate::db::models::locations::{self, LocationRecord};
 use crate::domain::access::Audience;
 use crate::domain::ids::{LocationId, OrganizationId};
@@ -88,10 +89,12 @@ pub async fn get_location(
     etag::json_with_etag(StatusCode::OK, &detail(record, archived_at, audience))
 }
 
-/// The full view of a location: what its owner sees, and what its `ETag`
-/// is the tag of.
-fn owner_detail((record, archived_at): &StoredLocation) -> LocationDetail {
-    detail(record.clone(), *archived_at, Audience::Full)
+impl OwnerView for Locations {
+    type View = LocationDetail;
+
+    fn owner_view((record, archived_at): &StoredLocation) -> LocationDetail {
+        detail(record.clone(), *archived_at, Audience::Full)
+    }
 }
 
 /// Add a location (agency: for its own organisation; admin: for the one
@@ -117,7 +120,7 @@ pub async fn create_location(
     let mut conn = state.primary().await?;
     let stored = listings::create::<Locations>(&mut conn, &caller, body).await?;
     etag::created(
-        &owner_detail(&stored),
+        &Locations::owner_view(&stored),
         &format!("/v1/locations/{}", stored.0.row.id),
     )
 }
@@ -146,7 +149,7 @@ pub async fn replace_location(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let change = Change::Replace(body.parse()?);
-    change_location(&state, caller, location_id(&id)?, if_match, change).await
+    writes::change::<Locations>(&state, caller, location_id(&id)?, if_match, change).await
 }
 
 /// Change some fields of a location: a JSON Merge Patch (RFC 7396) of its
@@ -174,23 +177,7 @@ pub async fn patch_location(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let change = Change::MergePatch(body.parse()?);
-    change_location(&state, caller, location_id(&id)?, if_match, change).await
-}
-
-/// The shared body of replace, patch, archive and restore (each handler
-/// has refused a caller who may not write, before reading anything else).
-async fn change_location(
-    state: &AppState,
-    caller: Caller,
-    id: LocationId,
-    if_match: IfMatch,
-    change: Change<LocationDocument>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.primary().await?;
-    let precondition = if_match.required(owner_detail);
-    let stored =
-        listings::update::<Locations>(&mut conn, &caller, id, &precondition, change).await?;
-    etag::json_with_etag(StatusCode::OK, &owner_detail(&stored))
+    writes::change::<Locations>(&state, caller, location_id(&id)?, if_match, change).await
 }
 
 /// Archive a location: it leaves listings and matches (its services stay,
@@ -215,7 +202,7 @@ pub async fn archive_location(
 ) -> Result<HttpResponse, ApiError> {
     let id = location_id(&id)?;
     caller.require(WRITERS)?;
-    change_location(&state, caller, id, if_match, Change::Archive).await
+    writes::change::<Locations>(&state, caller, id, if_match, Change::Archive).await
 }
 
 /// Restore an archived location.
@@ -239,5 +226,5 @@ pub async fn restore_location(
 ) -> Result<HttpResponse, ApiError> {
     let id = location_id(&id)?;
     caller.require(WRITERS)?;
-    change_location(&state, caller, id, if_match, Change::Restore).await
+    writes::change::<Locations>(&state, caller, id, if_match, Change::Restore).await
 }

@@ -28,6 +28,7 @@ pub mod tile_cache;
 pub mod views;
 pub mod webhooks;
 pub mod widget;
+mod writes;
 
 use actix_web::App;
 use utoipa::OpenApi;

@@ -16,6 +16,7 @@ use super::organizations::PageQuery;
 use super::params::FieldErrors;
 use super::problem::{ApiError, responses};
 use super::views::{HistoryEntry, Page, ServiceView};
+use super::writes::{self, OwnerView};
 use crate::db::DbConn;
 use crate::db::models::search::Words;
 use crate::db::models::services::{self, ServiceFilter, ServiceRecord};
@@ -388,13 +389,15 @@ pub async fn get_service(
 
 /// A stored service as its owner sees it, with its `ETag`.
 fn owner_answer(status: StatusCode, record: ServiceRecord) -> Result<HttpResponse, ApiError> {
-    etag::json_with_etag(status, &owner_view(&record))
+    etag::json_with_etag(status, &Services::owner_view(&record))
 }
 
-/// The full view of a service: what its owner sees, and what its `ETag`
-/// (the version `If-Match` names) is the tag of.
-fn owner_view(record: &ServiceRecord) -> ServiceView {
-    ServiceView::new(record.clone(), Audience::Full)
+impl OwnerView for Services {
+    type View = ServiceView;
+
+    fn owner_view(record: &ServiceRecord) -> ServiceView {
+        ServiceView::new(record.clone(), Audience::Full)
+    }
 }
 
 fn service_id(raw: &str) -> Result<ServiceId, ApiError> {
@@ -424,7 +427,7 @@ pub async fn create_service(
     let body = body.parse()?;
     let mut conn = state.primary().await?;
     let record = listings::create::<Services>(&mut conn, &caller, body).await?;
-    let view = owner_view(&record);
+    let view = Services::owner_view(&record);
     etag::created(&view, &format!("/v1/services/{}", record.row.id))
 }
 
@@ -452,7 +455,7 @@ pub async fn replace_service(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let change = Change::Replace(body.parse()?);
-    change_service(&state, caller, service_id(&id)?, if_match, change).await
+    writes::change::<Services>(&state, caller, service_id(&id)?, if_match, change).await
 }
 
 /// Change some fields of a service: a JSON Merge Patch (RFC 7396) of its
@@ -481,23 +484,7 @@ pub async fn patch_service(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
     let change = Change::MergePatch(body.parse()?);
-    change_service(&state, caller, service_id(&id)?, if_match, change).await
-}
-
-/// The shared body of replace, patch, archive and restore (each handler
-/// has refused a caller who may not write, before reading anything else).
-async fn change_service(
-    state: &AppState,
-    caller: Caller,
-    id: ServiceId,
-    if_match: IfMatch,
-    change: Change<ServiceDocument>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.primary().await?;
-    let precondition = if_match.required(owner_view);
-    let record =
-        listings::update::<Services>(&mut conn, &caller, id, &precondition, change).await?;
-    owner_answer(StatusCode::OK, record)
+    writes::change::<Services>(&state, caller, service_id(&id)?, if_match, change).await
 }
 
 /// Archive a service: its status becomes `inactive`, it leaves public
@@ -523,7 +510,7 @@ pub async fn archive_service(
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
     caller.require(WRITERS)?;
-    change_service(&state, caller, id, if_match, Change::Archive).await
+    writes::change::<Services>(&state, caller, id, if_match, Change::Archive).await
 }
 
 /// Restore an archived service: its status becomes `active` again.
@@ -547,7 +534,7 @@ pub async fn restore_service(
 ) -> Result<HttpResponse, ApiError> {
     let id = service_id(&id)?;
     caller.require(WRITERS)?;
-    change_service(&state, caller, id, if_match, Change::Restore).await
+    writes::change::<Services>(&state, caller, id, if_match, Change::Restore).await
 }
 
 /// Update a service's capacity in one call (a shelter's free beds):
@@ -582,7 +569,7 @@ pub async fn set_capacity(
     let body = body.parse()?;
     let id = service_id(&id)?;
     let mut conn = state.primary().await?;
-    let precondition = if_match.optional(owner_view);
+    let precondition = if_match.optional(Services::owner_view);
     let record =
         services_workflow::set_capacity(&mut conn, &caller, id, &precondition, body).await?;
     owner_answer(StatusCode::OK, record)
@@ -621,7 +608,7 @@ pub async fn verify_service(
     let body = body.parse()?;
     let id = service_id(&id)?;
     let mut conn = state.primary().await?;
-    let precondition = if_match.required(owner_view);
+    let precondition = if_match.required(Services::owner_view);
     let record =
         services_workflow::verify(&mut conn, &caller, id, &precondition, body.assured_date).await?;
     owner_answer(StatusCode::OK, record)

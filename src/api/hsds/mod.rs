@@ -351,21 +351,14 @@ async fn hsds_services_of(
         let audience = caller.audience_for(record.row.organization_id);
         hsds::service_item(record, audience, categories, shape)
     };
+    if let Some(empty) = listing.nothing_answer::<hsds::ServiceItem>() {
+        return Ok(empty);
+    }
     if listing.ndjson {
-        if listing.nothing {
-            return Ok(ndjson_empty());
-        }
         let render: std::rc::Rc<Render> = std::rc::Rc::new(move |record, categories, body| {
             ndjson_line(body, &render(record, categories))
         });
         return stream_services(state, reader, listing.filter, render).await;
-    }
-    if listing.nothing {
-        return Ok(HttpResponse::Ok().json(Page::<hsds::ServiceItem>::new(
-            Vec::new(),
-            0,
-            listing.page,
-        )));
     }
     let mut conn = state.reader(&reader).await?;
     let (records, total) = services::search(&mut conn, &listing.filter, listing.page).await?;
@@ -483,14 +476,11 @@ async fn hsds_service_at_locations_of(
 ) -> Result<HttpResponse, ApiError> {
     let listing = query.listing(&request, &state, &caller).await?;
     let full = query.full == Some(true);
+    if let Some(empty) = listing.nothing_answer::<hsds::ServiceAtLocation>() {
+        return Ok(empty);
+    }
     if listing.ndjson {
-        if listing.nothing {
-            return Ok(ndjson_empty());
-        }
-        let mut conn = state.reader(&caller).await?;
-        let filter = services::settled(&mut conn, &listing.filter).await?;
-        let categories = std::rc::Rc::new(category_rows(&mut conn).await?);
-        drop(conn);
+        let (filter, categories) = walk_start(&state, &caller, &listing.filter).await?;
         let walk = PairWalk {
             state,
             filter,
@@ -500,15 +490,6 @@ async fn hsds_service_at_locations_of(
             full,
         };
         return ndjson_stream(walk, next_pairs).await;
-    }
-    if listing.nothing {
-        return Ok(
-            HttpResponse::Ok().json(Page::<hsds::ServiceAtLocation>::new(
-                Vec::new(),
-                0,
-                listing.page,
-            )),
-        );
     }
     let mut conn = state.reader(&caller).await?;
     let (pairs, total) = services::search_pairs(

@@ -25,9 +25,7 @@ where
     Fut: std::future::Future<Output = Step<S>> + 'static,
 {
     let Some((first, walk)) = next(walk).await? else {
-        return Ok(HttpResponse::Ok()
-            .content_type("application/x-ndjson")
-            .body(""));
+        return Ok(ndjson_empty());
     };
     let next = std::rc::Rc::new(next);
     let rest = stream::try_unfold(walk, move |walk| {
@@ -108,11 +106,7 @@ pub(super) async fn stream_services(
     filter: ServiceFilter,
     render: std::rc::Rc<Render>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.reader(&caller).await?;
-    // Settled once for the whole walk.
-    let filter = services::settled(&mut conn, &filter).await?;
-    let categories = std::rc::Rc::new(category_rows(&mut conn).await?);
-    drop(conn);
+    let (filter, categories) = walk_start(&state, &caller, &filter).await?;
     let walk = ServiceWalk {
         state,
         caller,
@@ -122,6 +116,20 @@ pub(super) async fn stream_services(
         render,
     };
     ndjson_stream(walk, next_services).await
+}
+
+/// What a walk through services reads once, before it starts (and
+/// without holding a connection while it streams): the filter with its
+/// search words settled, and the categories.
+pub(super) async fn walk_start(
+    state: &AppState,
+    caller: &Caller,
+    filter: &ServiceFilter,
+) -> Result<(ServiceFilter, std::rc::Rc<HashMap<String, CategoryRow>>), ApiError> {
+    let mut conn = state.reader(caller).await?;
+    let filter = services::settled(&mut conn, filter).await?;
+    let categories = std::rc::Rc::new(category_rows(&mut conn).await?);
+    Ok((filter, categories))
 }
 
 pub(super) fn ndjson_empty() -> HttpResponse {

@@ -101,6 +101,18 @@ pub(super) struct Listing {
 }
 
 impl Listing {
+    /// The whole answer when the query names a taxonomy or term we do not
+    /// have: no item, as NDJSON or as an empty page of `T`.
+    pub(super) fn nothing_answer<T: Serialize>(&self) -> Option<HttpResponse> {
+        self.nothing.then(|| {
+            if self.ndjson {
+                ndjson_empty()
+            } else {
+                HttpResponse::Ok().json(Page::<T>::new(Vec::new(), 0, self.page))
+            }
+        })
+    }
+
     /// Turns a ward to search around into its reference point.
     async fn locate(&mut self, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
         if let Some((code, radius)) = self.ward.take() {

@@ -19,7 +19,7 @@ use crate::domain::access::Audience;
 use crate::domain::ids::{LocationId, OrganizationId};
 use crate::domain::listing::LocationDocument;
 use crate::workflows::WRITERS;
-use crate::workflows::listings::{self, Change};
+use crate::workflows::listings::Change;
 use crate::workflows::locations::{Locations, StoredLocation};
 
 /// A location on its own, with its organisation and state.
@@ -95,6 +95,10 @@ impl OwnerView for Locations {
     fn owner_view((record, archived_at): &StoredLocation) -> LocationDetail {
         detail(record.clone(), *archived_at, Audience::Full)
     }
+
+    fn path((record, _): &StoredLocation) -> String {
+        format!("/v1/locations/{}", record.row.id)
+    }
 }
 
 /// Add a location (agency: for its own organisation; admin: for the one
@@ -116,13 +120,7 @@ pub async fn create_location(
     body: ApiJson<LocationDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
-    let body = body.parse()?;
-    let mut conn = state.primary().await?;
-    let stored = listings::create::<Locations>(&mut conn, &caller, body).await?;
-    etag::created(
-        &Locations::owner_view(&stored),
-        &format!("/v1/locations/{}", stored.0.row.id),
-    )
+    writes::create::<Locations>(&state, caller, body.parse()?).await
 }
 
 /// Replace a location; `If-Match` must carry its current `ETag`. The

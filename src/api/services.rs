@@ -33,7 +33,7 @@ use crate::domain::province::ProvinceCode;
 use crate::domain::service::ServiceStatus;
 use crate::domain::ward::WardCode;
 use crate::workflows::WRITERS;
-use crate::workflows::listings::{self, Change};
+use crate::workflows::listings::Change;
 use crate::workflows::services::{self as services_workflow, Services};
 
 /// Search parameters. Every filter given narrows the result.
@@ -398,6 +398,10 @@ impl OwnerView for Services {
     fn owner_view(record: &ServiceRecord) -> ServiceView {
         ServiceView::new(record.clone(), Audience::Full)
     }
+
+    fn path(record: &ServiceRecord) -> String {
+        format!("/v1/services/{}", record.row.id)
+    }
 }
 
 fn service_id(raw: &str) -> Result<ServiceId, ApiError> {
@@ -424,11 +428,7 @@ pub async fn create_service(
     body: ApiJson<ServiceDocument>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(WRITERS)?;
-    let body = body.parse()?;
-    let mut conn = state.primary().await?;
-    let record = listings::create::<Services>(&mut conn, &caller, body).await?;
-    let view = Services::owner_view(&record);
-    etag::created(&view, &format!("/v1/services/{}", record.row.id))
+    writes::create::<Services>(&state, caller, body.parse()?).await
 }
 
 /// Replace a service with the document sent (the owning agency or an

@@ -1,6 +1,8 @@
 //! What the write handlers of the listings (services and locations)
-//! share: a change checked against `If-Match` and answered with the view
-//! the owner sees, whose tag is the listing's version.
+//! share: a creation, and a change checked against `If-Match`, each
+//! answered with the view the owner sees, whose tag is the listing's
+//! version. Each handler has refused a caller who may not write before
+//! reading anything else.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -18,12 +20,25 @@ pub(super) trait OwnerView: Listing {
     type View: Serialize;
 
     fn owner_view(stored: &Self::Stored) -> Self::View;
+
+    /// Where the listing is read (a created one's `Location`).
+    fn path(stored: &Self::Stored) -> String;
+}
+
+/// Creates a listing; answers 201 with the owner's view, its `ETag` and
+/// its `Location`.
+pub(super) async fn create<L: OwnerView>(
+    state: &AppState,
+    caller: Caller,
+    document: L::Document,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.primary().await?;
+    let stored = listings::create::<L>(&mut conn, &caller, document).await?;
+    etag::created(&L::owner_view(&stored), &L::path(&stored))
 }
 
 /// Replaces, patches, archives or restores a listing, if `If-Match` names
-/// its current version; answers with the owner's view and its `ETag`. Each
-/// handler has refused a caller who may not write before reading anything
-/// else.
+/// its current version; answers with the owner's view and its `ETag`.
 pub(super) async fn change<L: OwnerView>(
     state: &AppState,
     caller: Caller,

@@ -27,6 +27,7 @@ use diesel_async::RunQueryDsl;
 
 use super::DbError;
 use super::eligibility::{ProfileBinds, eligibility_sql};
+use super::public_map::boundary_in_tile;
 use crate::db::DbConn;
 use crate::domain::access::{Audience, point_column};
 use crate::domain::category::Category;
@@ -209,23 +210,21 @@ pub async fn tile(conn: &mut DbConn, tile: Tile, wards: &[TileWard]) -> Result<V
         #[diesel(sql_type = diesel::sql_types::Bytea)]
         tile: Vec<u8>,
     }
-    let found: Bytes = sql_query(
+    let found: Bytes = sql_query(concat!(
         "WITH t AS (SELECT ST_TileEnvelope($1, $2, $3) AS envelope, $4::float8 AS pixel_m),
          r AS (SELECT * FROM unnest($5::text[], $6::text[], $7::bool[], $8::bool[], $9::bool[])
                AS r(code, band, in_person_within_radius, remote, served)),
          f AS MATERIALIZED (
-             SELECT ST_AsMVTGeom(
-                        ST_SimplifyPreserveTopology(
-                            ST_ClipByBox2D(w.boundary_mercator, ST_Expand(t.envelope, t.pixel_m * 64)),
-                            t.pixel_m),
-                        t.envelope, 4096, 64, true) AS geom,
+             SELECT ",
+        boundary_in_tile!("w.boundary_mercator", "t"),
+        " AS geom,
                     w.code, w.code::int AS ward_id, r.band, r.in_person_within_radius,
                     r.remote, r.served
              FROM r JOIN wards w ON w.code = r.code, t
              ORDER BY w.code)
          SELECT coalesce((SELECT ST_AsMVT(f, 'coverage', 4096, 'geom') FROM f
-                          WHERE geom IS NOT NULL), ''::bytea) AS tile",
-    )
+                          WHERE geom IS NOT NULL), ''::bytea) AS tile"
+    ))
     .bind::<Integer, _>(i32::from(tile.z()))
     .bind::<Integer, _>(i32::try_from(tile.x()).unwrap_or(i32::MAX))
     .bind::<Integer, _>(i32::try_from(tile.y()).unwrap_or(i32::MAX))

@@ -146,6 +146,31 @@ clusters AS MATERIALIZED (
     };
 }
 
+/// SQL for a boundary (an expression in Web Mercator) as a tile's
+/// geometry, the tile being a relation with its `envelope` and `pixel_m`:
+/// clipped to the tile with a margin of 64 units, so that a line on its
+/// edge is drawn whole on both sides, then simplified to its pixel. The
+/// public map's provinces and wards and the coverage review's wards are
+/// drawn alike.
+macro_rules! boundary_in_tile {
+    ($boundary:literal, $tile:literal) => {
+        concat!(
+            "ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_ClipByBox2D(",
+            $boundary,
+            ", ST_Expand(",
+            $tile,
+            ".envelope, ",
+            $tile,
+            ".pixel_m * 64)), ",
+            $tile,
+            ".pixel_m), ",
+            $tile,
+            ".envelope, 4096, 64, true)"
+        )
+    };
+}
+pub(super) use boundary_in_tile;
+
 /// One tile, two layers: `services` (a point per service at a location,
 /// at its public point; when `services`) and `provinces` (boundaries
 /// clipped to the tile, then simplified to its pixel; when `provinces`).
@@ -198,11 +223,9 @@ tile_clusters AS MATERIALIZED (
     ORDER BY c.cy, c.cx
 ),
 boundaries AS MATERIALIZED (
-    SELECT ST_AsMVTGeom(
-               ST_SimplifyPreserveTopology(
-                   ST_ClipByBox2D(pr.boundary_mercator, ST_Expand(tile.envelope, tile.pixel_m * 64)),
-                   tile.pixel_m),
-               tile.envelope, 4096, 64, true) AS geom,
+    SELECT ",
+    boundary_in_tile!("pr.boundary_mercator", "tile"),
+    " AS geom,
            pr.code,
            CASE WHEN tile.lang = 'en' THEN pr.name_en ELSE pr.name END AS name
     FROM provinces pr, tile
@@ -210,11 +233,9 @@ boundaries AS MATERIALIZED (
     ORDER BY pr.code
 ),
 ward_shapes AS MATERIALIZED (
-    SELECT ST_AsMVTGeom(
-               ST_SimplifyPreserveTopology(
-                   ST_ClipByBox2D(w.boundary_mercator, ST_Expand(tile.envelope, tile.pixel_m * 64)),
-                   tile.pixel_m),
-               tile.envelope, 4096, 64, true) AS geom,
+    SELECT ",
+    boundary_in_tile!("w.boundary_mercator", "tile"),
+    " AS geom,
            w.code,
            -- A number too, for map clients' feature state (promoteId).
            w.code::int AS ward_id,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use itertools::Itertools;
 use postgis_diesel::types::Point;
 
 use super::DbError;
@@ -199,18 +200,20 @@ pub async fn load_for_services(
         .await?;
     let location_ids: Vec<LocationId> = rows.iter().map(|(_, row, _, _)| row.id).collect();
     let phones = load_phones(conn, PhoneOwners::Locations(&location_ids)).await?;
-    let mut grouped: HashMap<ServiceId, Vec<LocationRecord>> = HashMap::new();
-    for (service_id, row, ward_name, province_name) in rows {
-        // A location shared by several services keeps its phones in each.
-        let location_phones = phones.get(&row.id.0).cloned().unwrap_or_default();
-        grouped.entry(service_id).or_default().push(LocationRecord {
-            row,
-            ward_name,
-            province_name,
-            phones: location_phones,
-        });
-    }
-    Ok(grouped)
+    Ok(rows
+        .into_iter()
+        .map(|(service_id, row, ward_name, province_name)| {
+            // A location shared by several services keeps its phones in each.
+            let location_phones = phones.get(&row.id.0).cloned().unwrap_or_default();
+            let record = LocationRecord {
+                row,
+                ward_name,
+                province_name,
+                phones: location_phones,
+            };
+            (service_id, record)
+        })
+        .into_group_map())
 }
 
 #[derive(QueryableByName)]

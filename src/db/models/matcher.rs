@@ -25,6 +25,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Untyped, Uuid as SqlUuid};
 use diesel::{QueryResult, QueryableByName};
 use diesel_async::RunQueryDsl;
+use itertools::Itertools;
 
 use super::DbError;
 use super::eligibility::{ProfileBinds, eligibility_sql};
@@ -435,8 +436,10 @@ fn rank(
             (b.distance_m, b.service_id),
         )
     });
-    let mut seen = std::collections::HashSet::new();
-    located.retain(|row| seen.insert(row.service_id));
+    let located: Vec<LocatedRow> = located
+        .into_iter()
+        .unique_by(|row| row.service_id)
+        .collect();
     let saw_everything = usize::try_from(scanned).unwrap_or(usize::MAX) < limit;
     let past_radius = radius_m.is_some_and(|radius| horizon * SPHERE_SPHEROID_MARGIN > radius);
     let enough = located.len() >= wanted
@@ -462,9 +465,7 @@ fn rank_remote(rows: &[ScanRow]) -> Vec<AreaRow> {
             (b.service_area_m2, b.service_id),
         )
     });
-    let mut seen = std::collections::HashSet::new();
-    remote.retain(|row| seen.insert(row.service_id));
-    remote
+    remote.into_iter().unique_by(|row| row.service_id).collect()
 }
 
 /// Runs a scan statement for `needs`; widens the KNN scan (four times each

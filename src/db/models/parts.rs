@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, NaiveTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use itertools::Itertools;
 use postgis_diesel::types::{MultiPolygon, Point};
 use uuid::Uuid;
 
@@ -184,14 +185,11 @@ pub async fn load_schedules(
         .select(ScheduleRow::as_select())
         .load(&mut conn)
         .await?;
-    let mut grouped: HashMap<ServiceId, Vec<ScheduleRecord>> = HashMap::new();
-    for row in rows {
-        grouped
-            .entry(row.service_id)
-            .or_default()
-            .push(row.try_into()?);
-    }
-    Ok(grouped)
+    let records = rows
+        .into_iter()
+        .map(|row| Ok((row.service_id, ScheduleRecord::try_from(row)?)))
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok(records.into_iter().into_group_map())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -229,9 +227,5 @@ pub async fn load_service_areas(
         .select(ServiceAreaRow::as_select())
         .load(&mut conn)
         .await?;
-    let mut grouped: HashMap<ServiceId, Vec<ServiceAreaRow>> = HashMap::new();
-    for row in rows {
-        grouped.entry(row.service_id).or_default().push(row);
-    }
-    Ok(grouped)
+    Ok(rows.into_iter().into_group_map_by(|row| row.service_id))
 }

@@ -9,6 +9,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use itertools::Itertools;
 
 use super::locations::{LocationRecord, load_for_services};
 use super::organizations::{OrganizationRecord, load_many};
@@ -141,6 +142,17 @@ pub struct ServiceRecord {
     pub distance_m: Option<f64>,
 }
 
+/// A stored list that may be absent (no restriction), parsed.
+fn optional_list<T>(
+    column: &'static str,
+    values: Option<&[String]>,
+    parse: impl Fn(&str) -> Result<T, crate::domain::Invalid>,
+) -> Result<Option<Vec<T>>, DbError> {
+    values
+        .map(|values| parse_stored_list(column, values, parse))
+        .transpose()
+}
+
 fn eligibility_of(row: &ServiceRow) -> Result<Eligibility, DbError> {
     let age = |column: &'static str, value: Option<i16>| -> Result<Option<u8>, DbError> {
         value
@@ -155,26 +167,22 @@ fn eligibility_of(row: &ServiceRow) -> Result<Eligibility, DbError> {
     Ok(Eligibility {
         min_age: age("services.min_age", row.min_age)?,
         max_age: age("services.max_age", row.max_age)?,
-        genders: row
-            .genders
-            .as_deref()
-            .map(|v| parse_stored_list("services.genders", v, Gender::parse))
-            .transpose()?,
-        victim_statuses: row
-            .victim_statuses
-            .as_deref()
-            .map(|v| parse_stored_list("services.victim_statuses", v, VictimStatus::parse))
-            .transpose()?,
-        nationalities: row
-            .nationalities
-            .as_deref()
-            .map(|v| parse_stored_list("services.nationalities", v, CountryCode::parse))
-            .transpose()?,
-        residence_provinces: row
-            .residence_provinces
-            .as_deref()
-            .map(|v| parse_stored_list("services.residence_provinces", v, ProvinceCode::parse))
-            .transpose()?,
+        genders: optional_list("services.genders", row.genders.as_deref(), Gender::parse)?,
+        victim_statuses: optional_list(
+            "services.victim_statuses",
+            row.victim_statuses.as_deref(),
+            VictimStatus::parse,
+        )?,
+        nationalities: optional_list(
+            "services.nationalities",
+            row.nationalities.as_deref(),
+            CountryCode::parse,
+        )?,
+        residence_provinces: optional_list(
+            "services.residence_provinces",
+            row.residence_provinces.as_deref(),
+            ProvinceCode::parse,
+        )?,
         required_documents: parse_stored_list(
             "services.required_documents",
             &row.required_documents,
@@ -285,15 +293,15 @@ async fn load_categories(
         ))
         .load(&mut conn)
         .await?;
-    let mut grouped: HashMap<ServiceId, Vec<Category>> = HashMap::new();
-    for (service_id, code) in pairs {
-        grouped.entry(service_id).or_default().push(parse_stored(
-            "service_categories.category_code",
-            &code,
-            Category::parse,
-        )?);
-    }
-    Ok(grouped)
+    let categories = pairs
+        .into_iter()
+        .map(|(service_id, code)| {
+            let category =
+                parse_stored("service_categories.category_code", &code, Category::parse)?;
+            Ok((service_id, category))
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok(categories.into_iter().into_group_map())
 }
 
 /// The given services with everything nested, by id.

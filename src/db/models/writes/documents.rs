@@ -2,6 +2,7 @@
 //! merge patch applies to, what the audit trail and an import compare.
 
 use super::*;
+use itertools::Itertools;
 
 /// The document a stored service would be written as.
 pub fn service_document(record: &ServiceRecord, location_ids: Vec<LocationId>) -> ServiceDocument {
@@ -146,11 +147,7 @@ pub async fn linked_locations(
         ))
         .load(conn)
         .await?;
-    let mut grouped: HashMap<ServiceId, Vec<LocationId>> = HashMap::new();
-    for (service, location) in pairs {
-        grouped.entry(service).or_default().push(location);
-    }
-    Ok(grouped)
+    Ok(pairs.into_iter().into_group_map())
 }
 
 /// The current documents of these services, with their organisations.

@@ -5,6 +5,7 @@
 //! (two API replicas, parallel test processes) apply each migration once.
 
 use anyhow::{Context, anyhow};
+use diesel::migration::MigrationVersion;
 use diesel::{Connection, RunQueryDsl};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -17,44 +18,45 @@ const MIGRATION_LOCK: i64 = 0x6b65_746e_6f69; // "ketnoi"
 
 type SyncConnection = AsyncConnectionWrapper<AsyncPgConnection>;
 
-fn with_lock<T>(
+/// What a step of the harness answers: the versions it applied or reverted.
+type Versions<'c> = diesel::migration::Result<Vec<MigrationVersion<'c>>>;
+
+/// Runs one step of the harness on a blocking task, holding the lock;
+/// returns the versions the step applied or reverted.
+async fn with_lock(
     database_url: &str,
-    work: impl FnOnce(&mut SyncConnection) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let mut conn =
-        SyncConnection::establish(database_url).context("could not connect to the database")?;
-    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn)?;
-    let result = work(&mut conn);
-    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
-    result
+    failed: &'static str,
+    step: for<'c> fn(&'c mut SyncConnection) -> Versions<'c>,
+) -> anyhow::Result<Vec<String>> {
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn =
+            SyncConnection::establish(&url).context("could not connect to the database")?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .execute(&mut conn)?;
+        let result = step(&mut conn)
+            .map_err(|error| anyhow!(error))
+            .context(failed)
+            .map(|versions| versions.iter().map(ToString::to_string).collect());
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .execute(&mut conn)?;
+        result
+    })
+    .await?
 }
 
 /// Applies the migrations not yet applied; returns their versions.
 pub async fn run_pending(database_url: &str) -> anyhow::Result<Vec<String>> {
-    let url = database_url.to_owned();
-    tokio::task::spawn_blocking(move || {
-        with_lock(&url, |conn| {
-            let applied = conn
-                .run_pending_migrations(MIGRATIONS)
-                .map_err(|error| anyhow!(error))
-                .context("a migration failed")?;
-            Ok(applied.iter().map(ToString::to_string).collect())
-        })
+    with_lock(database_url, "a migration failed", |conn| {
+        conn.run_pending_migrations(MIGRATIONS)
     })
-    .await?
+    .await
 }
 
 /// Reverts every applied migration, newest first; returns their versions.
 pub async fn revert_all(database_url: &str) -> anyhow::Result<Vec<String>> {
-    let url = database_url.to_owned();
-    tokio::task::spawn_blocking(move || {
-        with_lock(&url, |conn| {
-            let reverted = conn
-                .revert_all_migrations(MIGRATIONS)
-                .map_err(|error| anyhow!(error))
-                .context("reverting a migration failed")?;
-            Ok(reverted.iter().map(ToString::to_string).collect())
-        })
+    with_lock(database_url, "reverting a migration failed", |conn| {
+        conn.revert_all_migrations(MIGRATIONS)
     })
-    .await?
+    .await
 }

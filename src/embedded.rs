@@ -429,20 +429,22 @@ impl EmbeddedCluster {
             return Ok(Started::AlreadyRunning);
         }
         self.write_settings()?;
-        self.run_checked(
-            "pg_ctl",
-            &[
-                OsStr::new("start"),
-                OsStr::new("--wait"),
-                OsStr::new("--timeout=120"),
-                OsStr::new("--silent"),
-                OsStr::new("-D"),
-                self.pgdata.as_os_str(),
-                OsStr::new("-l"),
-                self.log_file.as_os_str(),
-            ],
-        )?;
+        self.pg_ctl_waiting("start", &[OsStr::new("-l"), self.log_file.as_os_str()])?;
         Ok(Started::Fresh)
+    }
+
+    /// `pg_ctl <action>` on this cluster, waiting up to two minutes for it.
+    fn pg_ctl_waiting(&self, action: &str, options: &[&OsStr]) -> Result<(), ClusterError> {
+        let mut args = vec![
+            OsStr::new(action),
+            OsStr::new("--wait"),
+            OsStr::new("--timeout=120"),
+            OsStr::new("--silent"),
+            OsStr::new("-D"),
+            self.pgdata.as_os_str(),
+        ];
+        args.extend_from_slice(options);
+        self.run_checked("pg_ctl", &args).map(drop)
     }
 
     /// Stops the server (fast shutdown: sessions are closed, data is safe).
@@ -450,20 +452,7 @@ impl EmbeddedCluster {
         if !self.is_running()? {
             return Ok(());
         }
-        self.run_checked(
-            "pg_ctl",
-            &[
-                OsStr::new("stop"),
-                OsStr::new("--wait"),
-                OsStr::new("--timeout=120"),
-                OsStr::new("--silent"),
-                OsStr::new("-m"),
-                OsStr::new("fast"),
-                OsStr::new("-D"),
-                self.pgdata.as_os_str(),
-            ],
-        )?;
-        Ok(())
+        self.pg_ctl_waiting("stop", &[OsStr::new("-m"), OsStr::new("fast")])
     }
 
     /// Connection string for a database of this cluster (libpq key/value

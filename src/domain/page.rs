@@ -75,25 +75,17 @@ impl PageRequest {
     ) -> Result<Self, Vec<(&'static str, Invalid)>> {
         let page = page.unwrap_or(1);
         let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
-        let mut errors = Vec::new();
-        if !(1..=Self::MAX_PAGE).contains(&page) {
-            errors.push((
-                "page",
-                Invalid::new(
-                    "range",
-                    format!("page must be between 1 and {}", Self::MAX_PAGE),
-                ),
-            ));
-        }
-        if !(1..=Self::MAX_PER_PAGE).contains(&per_page) {
-            errors.push((
-                "per_page",
-                Invalid::new(
-                    "range",
-                    format!("per_page must be between 1 and {}", Self::MAX_PER_PAGE),
-                ),
-            ));
-        }
+        let errors: Vec<_> = [
+            ("page", page, Self::MAX_PAGE),
+            ("per_page", per_page, Self::MAX_PER_PAGE),
+        ]
+        .into_iter()
+        .filter(|(_, value, max)| !(1..=*max).contains(value))
+        .map(|(field, _, max)| {
+            let rule = format!("{field} must be between 1 and {max}");
+            (field, Invalid::new("range", rule))
+        })
+        .collect();
         if errors.is_empty() {
             Ok(Self { page, per_page })
         } else {

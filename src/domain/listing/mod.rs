@@ -434,6 +434,22 @@ impl Problems {
         }
     }
 
+    /// An organisation's or a service's names and descriptions, in
+    /// Vietnamese and in English: a name is required, a description may
+    /// be empty.
+    fn titles(
+        &mut self,
+        name: &str,
+        name_en: &Option<String>,
+        description: &str,
+        description_en: &Option<String>,
+    ) {
+        self.name("name", name);
+        self.optional_name("name_en", name_en);
+        self.text("description", description, 0, DESCRIPTION_MAX);
+        self.optional_text("description_en", description_en, DESCRIPTION_MAX);
+    }
+
     fn optional_name(&mut self, path: &str, value: &Option<String>) {
         if let Some(value) = value {
             self.name(path, value);

@@ -7,10 +7,12 @@ use super::*;
 impl OrganizationDocument {
     pub fn validate(self) -> Result<Validated<Self>, Vec<(String, Invalid)>> {
         let mut problems = Problems::default();
-        problems.name("name", &self.name);
-        problems.optional_name("name_en", &self.name_en);
-        problems.text("description", &self.description, 0, DESCRIPTION_MAX);
-        problems.optional_text("description_en", &self.description_en, DESCRIPTION_MAX);
+        problems.titles(
+            &self.name,
+            &self.name_en,
+            &self.description,
+            &self.description_en,
+        );
         check_url(&mut problems, "website", &self.website);
         check_email(&mut problems, "email", &self.email);
         check_phones(&mut problems, "phones", &self.phones);
@@ -79,10 +81,12 @@ impl ServiceDocument {
         // canonical form.
         let mut document = self.sorted();
         let mut problems = Problems::default();
-        problems.name("name", &document.name);
-        problems.optional_name("name_en", &document.name_en);
-        problems.text("description", &document.description, 0, DESCRIPTION_MAX);
-        problems.optional_text("description_en", &document.description_en, DESCRIPTION_MAX);
+        problems.titles(
+            &document.name,
+            &document.name_en,
+            &document.description,
+            &document.description_en,
+        );
         check_url(&mut problems, "url", &document.url);
         check_email(&mut problems, "email", &document.email);
         if document.categories.is_empty() {

@@ -282,7 +282,23 @@ async function serverClusters(target) {
     lat: Number(e.dataset.lat),
     label: e.getAttribute('aria-label'),
     button: e.tagName === 'BUTTON',
+    box: (({ left, top, width, height }) => ({ left, top, width, height }))(e.getBoundingClientRect()),
   })));
+}
+
+/** Asserts that no cluster button covers another, however little. */
+function assertApart(clusters, what) {
+  for (const [i, a] of clusters.entries()) {
+    for (const b of clusters.slice(i + 1)) {
+      // Round buttons: their centres are at least the sum of the radii apart.
+      const distance = Math.hypot(
+        (a.box.left + a.box.width / 2) - (b.box.left + b.box.width / 2),
+        (a.box.top + a.box.height / 2) - (b.box.top + b.box.height / 2),
+      );
+      assert.ok(distance >= (a.box.width + b.box.width) / 2,
+        `${what}: the clusters of ${a.count} and ${b.count} overlap (${distance.toFixed(1)} px apart, sizes ${a.box.width} and ${b.box.width})`);
+    }
+  }
 }
 
 function sum(values) {
@@ -725,6 +741,7 @@ test('below zoom 12 the clusters are the server\'s: they add up to the directory
       const label = lang === 'vi' ? `${c.count} dịch vụ — bấm để phóng to` : `${c.count} services — click to zoom in`;
       assert.equal(c.label, label, `${what}: a cluster's aria-label`);
     }
+    assertApart(clusters, what);
     assert.equal(await page.locator('.ketnoi-marker').count(), 0, `${what}: service markers below zoom 12`);
     assert.ok(await page.locator('#ketnoi-more').isHidden(), `${what}: the "zoom in" note is shown below zoom 12`);
     return clusters;
@@ -744,9 +761,23 @@ test('below zoom 12 the clusters are the server\'s: they add up to the directory
   await assertClusters(CASE.listed, 'en', 'Vietnam, all categories again, en');
   assert.deepEqual(servicesBboxes(urls), [], 'services.geojson was fetched below zoom 12');
 
+  // At every zoom below 12 the buttons stand apart (above, in the first
+  // view, they also add up to the whole directory).
+  const [cx, cy] = [(CASE.bbox[0] + CASE.bbox[2]) / 2, (CASE.bbox[1] + CASE.bbox[3]) / 2];
+  const first = await page.evaluate(() => {
+    const { map } = window.ketnoiWidget;
+    return { center: map.getCenter().toArray(), zoom: map.getZoom() };
+  });
+  for (let z = 4; z < POINTS_MIN_ZOOM; z += 1) {
+    await jumpTo(page, { center: z < 7 ? first.center : [cx, cy], zoom: z });
+    const clusters = await serverClusters(page);
+    assert.ok(clusters.length > 0, `no clusters at zoom ${z}`);
+    assertApart(clusters, `zoom ${z}`);
+  }
+  await jumpTo(page, first);
+
   // A click on a cluster zooms in on it, two levels at a time, up to zoom
   // 12; the cluster followed is the one nearest the case's services.
-  const [cx, cy] = [(CASE.bbox[0] + CASE.bbox[2]) / 2, (CASE.bbox[1] + CASE.bbox[3]) / 2];
   for (let step = 0; (await zoom()) < POINTS_MIN_ZOOM; step += 1) {
     assert.ok(step < 8, 'clicking clusters does not reach zoom 12');
     const before = await zoom();

@@ -62,6 +62,8 @@
    */
   const CLUSTER_MAX_ZOOM = 12;
   const CLUSTER_RADIUS = 50;
+  /** Pixels kept between two cluster buttons; see mergeOverlapping(). */
+  const CLUSTER_GAP = 4;
   /** Zoom that "near me" flies to. */
   const NEAR_ME_ZOOM = 12;
   /**
@@ -774,7 +776,7 @@
   function clusterButton(className, count, center, zoomIn) {
     const button = element('button', className, count);
     button.type = 'button';
-    const size = Math.round(28 + Math.min(24, Math.log2(count) * 4));
+    const size = clusterSize(count);
     button.style.width = `${size}px`;
     button.style.height = `${size}px`;
     button.setAttribute('aria-label', strings().cluster(count));
@@ -786,6 +788,11 @@
       zoomIn();
     });
     return button;
+  }
+
+  /** A cluster button's diameter in pixels: 28 for one service, at most 52. */
+  function clusterSize(count) {
+    return Math.round(28 + Math.min(24, Math.log2(count) * 4));
   }
 
   /** A cluster of the services fetched (from POINTS_MIN_ZOOM). */
@@ -822,9 +829,10 @@
 
   /**
    * The server's clusters in the loaded tiles, as [key, {count,
-   * categories, center}]. Each cluster is in exactly one tile (the tiles
-   * have no buffer for them), so none is counted twice; MapLibre gives
-   * each tile once, whatever the copies of the world in view.
+   * categories, center}], those that would cover each other merged. Each
+   * cluster is in exactly one tile (the tiles have no buffer for them), so
+   * none is counted twice; MapLibre gives each tile once, whatever the
+   * copies of the world in view.
    */
   function serverClusters() {
     const wanted = new Map();
@@ -838,10 +846,66 @@
       for (const [code, n] of Object.entries(p)) {
         if (code !== 'count' && Number.isInteger(n)) categories[code] = n;
       }
-      // Its place and what it counts: a marker is kept only while both stay.
-      wanted.set(`server:${center[0]},${center[1]}:${JSON.stringify(p)}`, { count, categories, center });
+      wanted.set(`${center[0]},${center[1]}:${JSON.stringify(p)}`, { count, categories, center });
     }
-    return wanted;
+    const merged = new Map();
+    for (const cluster of mergeOverlapping([...wanted.values()])) {
+      // Its place and what it counts: a marker is kept only while both stay.
+      const { count, categories, center } = cluster;
+      merged.set(`server:${center[0]},${center[1]}:${count}:${JSON.stringify(categories)}`, cluster);
+    }
+    return merged;
+  }
+
+  /**
+   * The server counts per cell of a tile (16 to a tile's side, 32 pixels),
+   * and the buttons of neighbouring cells (28 to 52 pixels) would cover
+   * each other. Clusters whose buttons would come closer than CLUSTER_GAP
+   * are merged, biggest first: their counts and categories add up and the
+   * merged one stands at their count-weighted centre, so the markers still
+   * add up to the server's counts. Only the zoom changes which ones merge
+   * (a pan moves them all alike). A screen grid of cells as wide as the
+   * widest reach keeps each pass linear; passes repeat while merging
+   * grows a button onto another.
+   */
+  function mergeOverlapping(clusters) {
+    let groups = clusters.map((c) => ({ ...c, categories: { ...c.categories }, at: map.project(c.center) }));
+    const reach = (a, b) => (clusterSize(a.count) + clusterSize(b.count)) / 2 + CLUSTER_GAP;
+    const cell = clusterSize(Number.MAX_SAFE_INTEGER) + CLUSTER_GAP;
+    for (let merging = true; merging;) {
+      merging = false;
+      groups.sort((a, b) => b.count - a.count || a.center[0] - b.center[0] || a.center[1] - b.center[1]);
+      const grid = new Map();
+      const kept = [];
+      for (const group of groups) {
+        const gx = Math.floor(group.at.x / cell);
+        const gy = Math.floor(group.at.y / cell);
+        let host = null;
+        for (let dx = -1; dx <= 1 && !host; dx += 1) {
+          for (let dy = -1; dy <= 1 && !host; dy += 1) {
+            host = (grid.get(`${gx + dx},${gy + dy}`) || [])
+              .find((h) => Math.hypot(h.at.x - group.at.x, h.at.y - group.at.y) < reach(h, group)) || null;
+          }
+        }
+        if (host) {
+          const count = host.count + group.count;
+          host.center = [0, 1].map((i) => (host.center[i] * host.count + group.center[i] * group.count) / count);
+          host.count = count;
+          for (const [code, n] of Object.entries(group.categories)) {
+            host.categories[code] = (host.categories[code] || 0) + n;
+          }
+          host.at = map.project(host.center);
+          merging = true;
+        } else {
+          const key = `${gx},${gy}`;
+          if (!grid.has(key)) grid.set(key, []);
+          grid.get(key).push(group);
+          kept.push(group);
+        }
+      }
+      groups = kept;
+    }
+    return groups;
   }
 
   function pointElement(key, feature) {

@@ -7,7 +7,7 @@ use geo::Intersects;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TextRow};
+use crate::helpers::{TestApp, TestDb, TextRow};
 use crate::writes::{SA_PA_ORGANIZATION, new_location, new_service};
 
 /// Phường Lào Cai, and its published figures.
@@ -363,6 +363,57 @@ async fn a_commune_wide_service_serves_its_commune_by_code_or_by_point() {
         .await
         .assert_problem(422, Some(field), Some(rule));
     }
+}
+
+/// The ward a point lies in is named in the match answer whether or not
+/// any service was a candidate: with candidates, its name is fetched with
+/// their records; with none (nothing within the radius, remote services
+/// left out, or no directory at all), it is looked up on its own. Both
+/// name the same ward.
+#[tokio::test]
+async fn the_matcher_names_the_points_ward_with_or_without_candidates() {
+    let lao_cai = json!({"code": LAO_CAI_WARD, "full_name": "Phường Lào Cai",
+                         "full_name_en": "Lao Cai Ward"});
+    let ask = |extra: Value| {
+        let mut body = json!({"lat": 22.50643, "lon": 104.00511, "needs": ["health"]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let app = TestApp::spawn().await;
+    let with_candidates = app.post_match(&ask(json!({}))).await;
+    assert_eq!(with_candidates["results"][0]["met"], true);
+    assert_eq!(with_candidates["ward"], lao_cai);
+
+    // No health service within a metre, and remote ones not asked for:
+    // not one candidate. The near misses are found by another query, which
+    // does not fetch the ward.
+    let none = app
+        .post_match(&ask(json!({"radius_m": 1, "include_remote": false})))
+        .await;
+    assert_eq!(none["results"][0]["met"], false);
+    assert!(
+        !none["results"][0]["near_misses"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(none["ward"], lao_cai);
+    assert_eq!(none["province"]["code"], "15");
+
+    // No directory at all: no service record is ever loaded.
+    let bare = TestApp::spawn_on(TestDb::bare().await).await;
+    let empty = bare.post_match(&ask(json!({}))).await;
+    assert_eq!(empty["results"][0]["met"], false);
+    assert!(
+        empty["results"][0]["near_misses"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(empty["ward"], lao_cai);
+    assert_eq!(empty["province"]["code"], "15");
 }
 
 #[tokio::test]

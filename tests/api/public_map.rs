@@ -1068,6 +1068,20 @@ async fn services_tile_naming(address: &str, path: &str, name: &str) -> (String,
     .await
 }
 
+/// The `services` tile at `path` from the server at `address`, asked for
+/// twice: the second time it is answered from memory, unchanged.
+async fn kept_services_tile(address: &str, path: &str) -> (String, BTreeSet<String>) {
+    let drawn = services_tile(address, path).await;
+    let from_memory = metric(address, TILES_FROM_MEMORY).await;
+    assert_eq!(services_tile(address, path).await, drawn);
+    assert_eq!(
+        metric(address, TILES_FROM_MEMORY).await,
+        from_memory + 1.0,
+        "kept"
+    );
+    drawn
+}
+
 /// Tiles are kept in memory under the map's version, which every change
 /// to what the map shows moves, once per transaction: whether the change
 /// comes through the API or straight from SQL, the tile has it as soon as
@@ -1143,11 +1157,17 @@ async fn kept_tiles_follow_every_change_to_the_map() {
 /// an hour, so that a change reaches its kept tiles by the notification
 /// alone; returned once it follows the version.
 async fn following_app() -> TestApp {
+    following_app_checking_every(Duration::from_secs(3600)).await
+}
+
+/// A server whose tile cache reads the map's version on its own every
+/// `check_every`; returned once it follows the version.
+async fn following_app_checking_every(check_every: Duration) -> TestApp {
     let app = TestApp::spawn_with(
         TestDb::seeded().await,
         ServerSettings {
             metrics_token: Some(crate::helpers::METRICS_TOKEN.into()),
-            tile_version_check_interval: Duration::from_secs(3600),
+            tile_version_check_interval: check_every,
             ..crate::helpers::test_settings()
         },
     )
@@ -1168,15 +1188,8 @@ async fn a_change_made_in_sql_reaches_kept_tiles_by_its_notification() {
     let app = following_app().await;
     let mut conn = app.db.conn().await;
     let (path, on_tile) = lao_cai_tile(&mut conn).await;
-    let (etag, names) = services_tile(&app.address, &path).await;
+    let (etag, names) = kept_services_tile(&app.address, &path).await;
     assert!(!names.contains("Đổi ở nơi khác"));
-    let from_memory = metric(&app.address, TILES_FROM_MEMORY).await;
-    assert_eq!(services_tile(&app.address, &path).await.0, etag);
-    assert_eq!(
-        metric(&app.address, TILES_FROM_MEMORY).await,
-        from_memory + 1.0,
-        "kept"
-    );
 
     diesel::sql_query("UPDATE services SET name = 'Đổi ở nơi khác' WHERE id = $1::uuid")
         .bind::<Text, _>(&on_tile)
@@ -1189,6 +1202,133 @@ async fn a_change_made_in_sql_reaches_kept_tiles_by_its_notification() {
         metric(&app.address, "ketnoi_tile_cache_following").await,
         1.0
     );
+}
+
+/// The backend of the tile cache's follower (the connection it listens
+/// on), as `pg_stat_activity` names it; none while it is not connected.
+async fn follower_pid(conn: &mut diesel_async::AsyncPgConnection) -> Option<String> {
+    let found: Vec<TextRow> = diesel::sql_query(
+        "SELECT pid::text AS text FROM pg_stat_activity
+          WHERE application_name = 'ketnoi-tiles' AND datname = current_database()",
+    )
+    .load(conn)
+    .await
+    .unwrap();
+    assert!(found.len() <= 1, "one follower: {found:?}");
+    found.into_iter().next().map(|row| row.text)
+}
+
+/// Renames the service `id` in plain SQL and moves the map's version as
+/// every change does, but announces nothing: what the server sees when
+/// the announcement is lost (a connection pooler can swallow one). A
+/// listener of the test's own checks that nothing was announced: a
+/// notification sent after the change is the first it hears.
+async fn rename_unannounced(db: &TestDb, id: &str, name: &str) {
+    use futures_util::StreamExt;
+    let mut listener = db.conn().await;
+    listener
+        .batch_execute("LISTEN ketnoi_map_version; LISTEN ketnoi_test_probe;")
+        .await
+        .unwrap();
+    let mut conn = db.conn().await;
+    let before = map_version(&mut conn).await;
+    // bump_map_version (migration 16) moves the version once per
+    // transaction unless this flag is set; here it is moved by hand.
+    conn.batch_execute(&format!(
+        "BEGIN;
+         SELECT set_config('ketnoi.map_version_bumped', 'on', true);
+         UPDATE map_version SET version = version + 1;
+         UPDATE services SET name = '{name}' WHERE id = '{id}';
+         COMMIT;
+         NOTIFY ketnoi_test_probe;"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(map_version(&mut conn).await, before + 1);
+    let mut heard = std::pin::pin!(listener.notifications_stream());
+    let first = tokio::time::timeout(Duration::from_secs(10), heard.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.channel, "ketnoi_test_probe",
+        "the change was announced: {first:?}"
+    );
+}
+
+/// A change whose announcement was lost still reaches the kept tiles: the
+/// follower reads the version at its next check, on the connection it
+/// keeps listening on.
+#[tokio::test]
+async fn a_change_whose_announcement_is_lost_reaches_kept_tiles_at_the_next_check() {
+    const RENAMED: &str = "Đổi mà không báo";
+    let app = following_app_checking_every(Duration::from_secs(1)).await;
+    let mut conn = app.db.conn().await;
+    let follower = follower_pid(&mut conn).await.unwrap();
+    let (path, on_tile) = lao_cai_tile(&mut conn).await;
+    let (etag, names) = kept_services_tile(&app.address, &path).await;
+    assert!(!names.contains(RENAMED));
+
+    rename_unannounced(&app.db, &on_tile, RENAMED).await;
+    let (changed, _) = services_tile_naming(&app.address, &path, RENAMED).await;
+    assert_ne!(changed, etag);
+    // Found by a check, not by connecting again: the same connection.
+    assert_eq!(follower_pid(&mut conn).await, Some(follower));
+    assert_eq!(
+        metric(&app.address, "ketnoi_tile_cache_following").await,
+        1.0
+    );
+}
+
+/// When the follower's connection is lost, a change it was not told of
+/// reaches the kept tiles as soon as it has connected again (with checks
+/// an hour apart and no tile asked for meanwhile, nothing else could find
+/// it), and announcements reach it again on its new connection.
+#[tokio::test]
+async fn kept_tiles_catch_up_when_the_followers_connection_is_lost() {
+    const RENAMED: &str = "Đổi khi không nghe";
+    const HEARD: &str = "Nghe lại được";
+    let app = following_app().await;
+    let mut conn = app.db.conn().await;
+    let follower = follower_pid(&mut conn).await.unwrap();
+    let (path, on_tile) = lao_cai_tile(&mut conn).await;
+    let (etag, _) = kept_services_tile(&app.address, &path).await;
+
+    rename_unannounced(&app.db, &on_tile, RENAMED).await;
+    // Not announced, and the next check an hour away: the kept tile stays.
+    let (kept, names) = services_tile(&app.address, &path).await;
+    assert_eq!(kept, etag);
+    assert!(!names.contains(RENAMED));
+
+    let terminated: TextRow =
+        diesel::sql_query("SELECT pg_terminate_backend($1::int)::text AS text")
+            .bind::<Text, _>(&follower)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(terminated.text, "true");
+    let again = crate::helpers::eventually(
+        Duration::from_secs(20),
+        "the follower never connected again",
+        async || follower_pid(&mut conn).await.filter(|pid| *pid != follower),
+    )
+    .await;
+    crate::helpers::wait_for_tile_cache_following(&app.address).await;
+    // No tile was asked for while it was away, so no request read the
+    // version: the follower read it as it connected again.
+    let (changed, names) = services_tile(&app.address, &path).await;
+    assert!(names.contains(RENAMED), "{names:?}");
+    assert_ne!(changed, etag);
+
+    diesel::sql_query("UPDATE services SET name = $1 WHERE id = $2::uuid")
+        .bind::<Text, _>(HEARD)
+        .bind::<Text, _>(&on_tile)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    services_tile_naming(&app.address, &path, HEARD).await;
+    assert_eq!(follower_pid(&mut conn).await, Some(again));
 }
 
 /// While the version is followed, a kept tile is answered without the

@@ -49,48 +49,16 @@ fn missing_tools(root: &Path) -> Vec<&'static str> {
     missing
 }
 
-/// The distinct service ids (as text) that have an active listing at a
-/// location whose public point is in the box, optionally of one category.
-/// Written against the tables, independently of the public_map_points view
-/// that the API reads.
-async fn services_in(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> Vec<String> {
+/// Every service at a location the public map has (an active service at
+/// a location that is not archived), optionally of one category, as its
+/// service id (as text) and whether its public point is in `bbox`. Written
+/// against the tables, independently of the public_map_points view that
+/// the API reads and of the tiles.
+async fn on_the_map(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> Vec<(String, bool)> {
     let mut conn = app.db.conn().await;
     let rows: Vec<TextRow> = sql_query(
-        "SELECT DISTINCT s.id::text AS text
-         FROM service_at_location sal
-         JOIN services s ON s.id = sal.service_id
-         JOIN locations l ON l.id = sal.location_id
-         WHERE s.status = 'active'
-           AND l.archived_at IS NULL
-           AND ST_Intersects(l.public_point::geometry, ST_MakeEnvelope($1, $2, $3, $4, 4326))
-           AND ($5::text IS NULL OR EXISTS (
-                 SELECT 1 FROM service_categories sc
-                 WHERE sc.service_id = s.id AND sc.category_code = $5))
-         ORDER BY 1",
-    )
-    .bind::<diesel::sql_types::Double, _>(bbox[0])
-    .bind::<diesel::sql_types::Double, _>(bbox[1])
-    .bind::<diesel::sql_types::Double, _>(bbox[2])
-    .bind::<diesel::sql_types::Double, _>(bbox[3])
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(category)
-    .load(&mut conn)
-    .await
-    .unwrap();
-    rows.into_iter().map(|row| row.text).collect()
-}
-
-/// How many services at a location the public map has, optionally of one
-/// category, and how many of them lie outside `bbox`: what the clusters
-/// count (an active service at a location that is not archived), written
-/// against the tables, independently of the public_map_points view and of
-/// the tiles.
-async fn listings(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> (i64, i64) {
-    let mut conn = app.db.conn().await;
-    let rows: Vec<TextRow> = sql_query(
-        "SELECT json_build_array(
-                    count(*),
-                    count(*) FILTER (WHERE NOT ST_Intersects(
-                        l.public_point::geometry, ST_MakeEnvelope($1, $2, $3, $4, 4326))))::text AS text
+        "SELECT json_build_array(s.id::text, ST_Intersects(
+                    l.public_point::geometry, ST_MakeEnvelope($1, $2, $3, $4, 4326)))::text AS text
          FROM service_at_location sal
          JOIN services s ON s.id = sal.service_id
          JOIN locations l ON l.id = sal.location_id
@@ -108,7 +76,30 @@ async fn listings(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> (i64
     .load(&mut conn)
     .await
     .unwrap();
-    serde_json::from_str(&rows[0].text).unwrap()
+    rows.iter()
+        .map(|row| serde_json::from_str(&row.text).unwrap())
+        .collect()
+}
+
+/// The distinct service ids with a listing on the map inside `bbox`, in
+/// order.
+async fn services_in(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> Vec<String> {
+    let mut ids: Vec<String> = on_the_map(app, bbox, category)
+        .await
+        .into_iter()
+        .filter_map(|(id, inside)| inside.then_some(id))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// How many services at a location the map has, and how many of them lie
+/// outside `bbox`: what the clusters count.
+async fn listings(app: &TestApp, bbox: [f64; 4], category: Option<&str>) -> (usize, usize) {
+    let listed = on_the_map(app, bbox, category).await;
+    let outside = listed.iter().filter(|(_, inside)| !inside).count();
+    (listed.len(), outside)
 }
 
 /// Every confidential location, exactly: id, point, address, and whether

@@ -32,10 +32,10 @@ pub struct ClustersQuery {
     /// The box shown, `minLon,minLat,maxLon,maxLat` (WGS84, RFC 7946
     /// order); default the whole world. Every cell the box touches is
     /// counted whole.
-    #[param(schema_with = super::params::bbox)]
+    #[param(value_type = Option<super::params::Bbox>, inline)]
     pub bbox: Option<String>,
     /// Only services of this category (see `GET /v1/categories`).
-    #[param(schema_with = super::params::category)]
+    #[param(value_type = Option<super::params::OneCategory>, inline)]
     pub category: Option<String>,
 }
 

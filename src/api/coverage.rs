@@ -30,7 +30,7 @@ use crate::workflows::coverage::{self as workflow, CoverageReport, WardCoverage}
 pub struct CoverageParams {
     /// Categories, comma-separated, each reviewed on its own; default all
     /// twelve.
-    #[param(schema_with = super::params::category_list)]
+    #[param(value_type = Option<super::params::CategoryList>, inline)]
     pub category: Option<String>,
     /// Province codes, comma-separated; default the whole country.
     #[param(pattern = r"^[0-9]{2}(,[0-9]{2})*$", example = "15,08")]

@@ -34,10 +34,10 @@ pub struct IndicatorParams {
     #[param(value_type = Option<Level>)]
     pub level: Option<String>,
     /// One province (a steward's own is implied and the only one allowed).
-    #[param(schema_with = super::params::province)]
+    #[param(value_type = Option<super::params::Province>, inline)]
     pub province: Option<String>,
     /// One need; each need and all needs together if left out.
-    #[param(schema_with = super::params::category)]
+    #[param(value_type = Option<super::params::OneCategory>, inline)]
     pub category: Option<String>,
     /// Periods that end on or after this day (YYYY-MM-DD).
     #[param(value_type = Option<NaiveDate>)]

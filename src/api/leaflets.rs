@@ -26,7 +26,7 @@ pub struct LeafletQuery {
     pub lang: Option<Lang>,
     /// The need categories printed, comma-separated, in this order;
     /// default all twelve.
-    #[param(schema_with = super::params::category_list)]
+    #[param(value_type = Option<super::params::CategoryList>, inline)]
     pub categories: Option<String>,
 }
 

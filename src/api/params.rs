@@ -88,6 +88,42 @@ pub fn layers() -> Object {
     list(&["services", "provinces", "wards"], "provinces,wards")
 }
 
+/// Types that carry a query parameter's schema, for
+/// `#[param(value_type = Option<…>, inline)]`. utoipa lets `schema_with`
+/// stand for the whole parameter and drops the field's documentation; a
+/// type leaves the documentation where it is.
+macro_rules! parameter_types {
+    ($($(#[$doc:meta])* $name:ident => $schema:ident;)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $schema().into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    )*};
+}
+
+parameter_types! {
+    /// Category codes, comma-separated.
+    CategoryList => category_list;
+    /// One category code.
+    OneCategory => category;
+    /// Statuses, comma-separated.
+    StatusList => status_list;
+    /// A province code.
+    Province => province;
+    /// `lat,lon`.
+    Near => near;
+    /// `minLon,minLat,maxLon,maxLat`.
+    Bbox => bbox;
+    /// Map layers, comma-separated.
+    Layers => layers;
+}
+
 /// The same parameter in a JSON body, where `null` is leaving it out.
 fn or_null(schema: Object) -> Object {
     let mut schema = schema;

@@ -49,13 +49,13 @@ pub struct MapQuery {
     /// order); default the whole world. Services are placed at their
     /// public point: a confidential location appears in the box of its
     /// rounded point, not of its exact one.
-    #[param(schema_with = super::params::bbox)]
+    #[param(value_type = Option<super::params::Bbox>, inline)]
     pub bbox: Option<String>,
     /// One category code (see `GET /v1/categories`).
-    #[param(schema_with = super::params::category)]
+    #[param(value_type = Option<super::params::OneCategory>, inline)]
     pub category: Option<String>,
     /// One province code: services at locations in that province.
-    #[param(schema_with = super::params::province)]
+    #[param(value_type = Option<super::params::Province>, inline)]
     pub province: Option<String>,
     /// The language of names and labels; English falls back to Vietnamese
     /// where a name has no English form.
@@ -81,13 +81,13 @@ pub struct TileQuery {
     #[param(inline)]
     pub lang: Option<Lang>,
     /// Only services of this category in the `services` layer.
-    #[param(schema_with = super::params::category)]
+    #[param(value_type = Option<super::params::OneCategory>, inline)]
     pub category: Option<String>,
     /// The layers wanted, comma-separated, among `services`, `provinces`
     /// and `wards` (which brings `wards` and `ward_labels`); default
     /// `services` and `provinces`. A base map of boundaries only asks for
     /// `provinces,wards`.
-    #[param(schema_with = super::params::layers)]
+    #[param(value_type = Option<super::params::Layers>, inline)]
     pub layers: Option<String>,
 }
 

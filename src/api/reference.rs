@@ -327,7 +327,7 @@ fn ward_detail(
 #[into_params(parameter_in = Query)]
 pub struct WardListQuery {
     /// Only this province's wards.
-    #[param(schema_with = super::params::province)]
+    #[param(value_type = Option<super::params::Province>, inline)]
     #[schema(schema_with = super::params::province_or_null)]
     pub province: Option<String>,
     /// Words of the name, Vietnamese or English, with or without diacritics
@@ -351,7 +351,7 @@ pub struct WardListQuery {
     /// `lat,lon`: the ward containing this point (none at sea). On an edge
     /// two wards share, the lower code. A client looking up where a person
     /// is sends it in the body of `POST /v1/wards/search`, never in a URL.
-    #[param(schema_with = super::params::near)]
+    #[param(value_type = Option<super::params::Near>, inline)]
     #[schema(schema_with = super::params::near_or_null)]
     pub at: Option<String>,
     /// Page number, from 1.

@@ -43,14 +43,14 @@ use crate::workflows::services::{self as services_workflow, Services};
 pub struct ServiceListQuery {
     /// Category codes, comma-separated; a service carrying any of them
     /// matches (see `GET /v1/categories`).
-    #[param(schema_with = super::params::category_list)]
+    #[param(value_type = Option<super::params::CategoryList>, inline)]
     #[schema(schema_with = super::params::category_list_or_null)]
     pub category: Option<String>,
     /// Only this organisation's services.
     pub organization: Option<uuid::Uuid>,
     /// Province code: services with a location in the province or a service
     /// area naming it.
-    #[param(schema_with = super::params::province)]
+    #[param(value_type = Option<super::params::Province>, inline)]
     #[schema(schema_with = super::params::province_or_null)]
     pub province: Option<String>,
     /// Statuses, comma-separated, among `active`, `inactive`, `defunct`,
@@ -58,12 +58,12 @@ pub struct ServiceListQuery {
     /// `modified_after` or `cursor`. Archived services (`inactive`, `defunct`) are
     /// shown only to keys that may see them: admins, caseworkers and the
     /// owning agency.
-    #[param(schema_with = super::params::status_list)]
+    #[param(value_type = Option<super::params::StatusList>, inline)]
     #[schema(schema_with = super::params::status_list_or_null)]
     pub status: Option<String>,
     /// `lat,lon` (WGS84 decimal degrees): only services with a location
     /// within `radius_m`, nearest first, each with `distance_m`.
-    #[param(schema_with = super::params::near)]
+    #[param(value_type = Option<super::params::Near>, inline)]
     #[schema(schema_with = super::params::near_or_null)]
     pub near: Option<String>,
     /// Instead of `near`, a ward or commune (five digits, see

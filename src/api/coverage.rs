@@ -47,8 +47,12 @@ pub struct CoverageParams {
     /// The oldest age of the group (e.g. 17 for children).
     #[param(minimum = 0, maximum = 130)]
     pub max_age: Option<u32>,
+    /// The group's gender: a service restricted to other genders does not
+    /// count.
     #[param(inline)]
     pub gender: Option<Gender>,
+    /// The group's victim status: a service restricted to other statuses
+    /// does not count.
     #[param(inline)]
     pub victim_status: Option<VictimStatus>,
     /// Languages the group speaks, ISO 639 codes, comma-separated.

@@ -87,6 +87,32 @@ fn every_operation_documents_its_errors() {
     }
 }
 
+/// Every parameter says what it is for: a client developer reads the
+/// document, not our code. (A parameter given `schema_with` would lose its
+/// doc comment; see `api::params`.)
+#[test]
+fn every_parameter_is_described() {
+    let document: serde_json::Value =
+        serde_json::from_str(&ketnoi::api::openapi_json().unwrap()).unwrap();
+    let mut undescribed = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let described = parameter["description"]
+                    .as_str()
+                    .is_some_and(|text| !text.trim().is_empty());
+                if !described && parameter.get("$ref").is_none() {
+                    undescribed.push(format!("{method} {path} {}", parameter["name"]));
+                }
+            }
+        }
+    }
+    assert!(
+        undescribed.is_empty(),
+        "parameters without a description: {undescribed:#?}"
+    );
+}
+
 #[tokio::test]
 async fn the_served_document_is_the_generated_one() {
     let app = TestApp::spawn().await;

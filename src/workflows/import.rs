@@ -7,8 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::AsyncConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,8 +20,6 @@ use crate::db::models::writes::{
     organization_document,
 };
 use crate::db::models::{organizations, services};
-use crate::db::schema::locations as locations_table;
-use crate::db::schema::services as services_table;
 use crate::domain::Invalid;
 use crate::domain::access::Actor;
 use crate::domain::ids::{KeyId, LocationId, OrganizationId, ServiceId};
@@ -202,26 +199,8 @@ async fn claim_ids(
     given_services.dedup();
     given_locations.sort();
     given_locations.dedup();
-    let mut own_services = HashSet::new();
-    for chunk in given_services.chunks(5000) {
-        let found: Vec<Uuid> = services_table::table
-            .filter(services_table::id.eq_any(chunk))
-            .filter(services_table::organization_id.eq(agency))
-            .select(services_table::id)
-            .load(conn)
-            .await?;
-        own_services.extend(found);
-    }
-    let mut own_locations = HashSet::new();
-    for chunk in given_locations.chunks(5000) {
-        let found: Vec<Uuid> = locations_table::table
-            .filter(locations_table::id.eq_any(chunk))
-            .filter(locations_table::organization_id.eq(agency))
-            .select(locations_table::id)
-            .load(conn)
-            .await?;
-        own_locations.extend(found);
-    }
+    let (own_services, own_locations) =
+        writes::owned(conn, agency, &given_services, &given_locations).await?;
     for checked in records.iter_mut() {
         let own = |id: Uuid| own_locations.contains(&id) || checked.derived.contains(&id);
         let location = |id: LocationId| {

@@ -113,11 +113,7 @@ pub(super) async fn check_places(
         }))
         .collect();
     problems.sort_by_key(|(i, _, _)| *i);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(WriteError::Invalid(problems))
-    }
+    WriteError::unless_any(problems)
 }
 
 /// Refuses written locations that leave a public location of their
@@ -149,11 +145,7 @@ pub(super) async fn check_near_confidential(
         }
     }
     problems.sort_by_key(|(i, _, _)| *i);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(WriteError::Invalid(problems))
-    }
+    WriteError::unless_any(problems)
 }
 
 /// Writes locations as given (inserting new ones, replacing existing ones

@@ -92,6 +92,17 @@ pub enum WriteError {
     Db(#[from] DbError),
 }
 
+impl WriteError {
+    /// Nothing to refuse, or every problem found, at once.
+    pub(crate) fn unless_any(problems: Vec<(usize, String, Invalid)>) -> Result<(), Self> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::Invalid(problems))
+        }
+    }
+}
+
 impl From<diesel::result::Error> for WriteError {
     fn from(error: diesel::result::Error) -> Self {
         Self::Db(error.into())
@@ -204,6 +215,42 @@ pub(super) async fn check_owners(
 pub(super) struct Ordinal {
     #[diesel(sql_type = BigInt)]
     pub(super) ordinal: i64,
+}
+
+#[derive(QueryableByName)]
+struct OwnedRow {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// Which of these service ids, and which of these location ids, are of
+/// records of `organization`: one statement for both.
+pub async fn owned(
+    conn: &mut DbConn,
+    organization: OrganizationId,
+    services: &[Uuid],
+    locations: &[Uuid],
+) -> Result<(HashSet<Uuid>, HashSet<Uuid>), DbError> {
+    let rows: Vec<OwnedRow> = diesel::sql_query(
+        "SELECT 'service' AS kind, id FROM services \
+          WHERE id = ANY($1) AND organization_id = $3 \
+         UNION ALL \
+         SELECT 'location', id FROM locations \
+          WHERE id = ANY($2) AND organization_id = $3",
+    )
+    .bind::<Array<SqlUuid>, _>(services)
+    .bind::<Array<SqlUuid>, _>(locations)
+    .bind::<SqlUuid, _>(organization.0)
+    .load(conn)
+    .await?;
+    let (services, locations): (Vec<OwnedRow>, Vec<OwnedRow>) =
+        rows.into_iter().partition(|row| row.kind == "service");
+    Ok((
+        services.into_iter().map(|row| row.id).collect(),
+        locations.into_iter().map(|row| row.id).collect(),
+    ))
 }
 
 /// Writes one organisation (insert or replace, phones included).

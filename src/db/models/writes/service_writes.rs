@@ -51,11 +51,7 @@ pub(super) async fn check_location_links(
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(WriteError::Invalid(problems))
-    }
+    WriteError::unless_any(problems)
 }
 
 #[derive(QueryableByName)]
@@ -182,11 +178,7 @@ pub(super) async fn check_area_wards(
             )
         })
         .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(WriteError::Invalid(problems))
-    }
+    WriteError::unless_any(problems)
 }
 
 /// Writes services as given (inserting new ones, replacing the parts of

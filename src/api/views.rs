@@ -300,13 +300,7 @@ impl ServiceView {
     pub fn new(record: ServiceRecord, audience: Audience) -> Self {
         let row = record.row;
         let eligibility = record.eligibility;
-        let mut delivery = Vec::new();
-        if row.delivery_in_person {
-            delivery.push(DeliveryMode::InPerson);
-        }
-        if row.delivery_remote {
-            delivery.push(DeliveryMode::Remote);
-        }
+        let delivery = row.delivery();
         Self {
             id: row.id,
             name: row.name,

@@ -30,8 +30,8 @@ use crate::domain::ids::{LocationId, OrganizationId, ServiceAtLocationId, Servic
 use crate::domain::page::{PageRequest, Total};
 use crate::domain::province::ProvinceCode;
 use crate::domain::service::{
-    Capacity, CountryCode, DocumentType, Eligibility, Gender, LanguageCode, ServiceStatus,
-    VictimStatus,
+    Capacity, CountryCode, DeliveryMode, DocumentType, Eligibility, Gender, LanguageCode,
+    ServiceStatus, VictimStatus,
 };
 
 mod filter;
@@ -78,6 +78,19 @@ pub struct ServiceRow {
     /// When what the public sees of it last changed: changes to what its
     /// confidential locations withhold do not move it.
     pub public_last_modified: DateTime<Utc>,
+}
+
+impl ServiceRow {
+    /// How the service is delivered, as its two stored flags say.
+    pub fn delivery(&self) -> Vec<DeliveryMode> {
+        [
+            (self.delivery_in_person, DeliveryMode::InPerson),
+            (self.delivery_remote, DeliveryMode::Remote),
+        ]
+        .into_iter()
+        .filter_map(|(offered, mode)| offered.then_some(mode))
+        .collect()
+    }
 }
 
 #[derive(Debug, Insertable)]

@@ -8,13 +8,7 @@ use itertools::Itertools;
 pub fn service_document(record: &ServiceRecord, location_ids: Vec<LocationId>) -> ServiceDocument {
     let row = &record.row;
     let eligibility = &record.eligibility;
-    let mut delivery = Vec::new();
-    if row.delivery_in_person {
-        delivery.push(DeliveryMode::InPerson);
-    }
-    if row.delivery_remote {
-        delivery.push(DeliveryMode::Remote);
-    }
+    let delivery = row.delivery();
     ServiceDocument {
         organization_id: Some(row.organization_id),
         name: row.name.clone(),
